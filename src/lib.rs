@@ -1,0 +1,62 @@
+//! helm-envs: run the same Helm releases through development, staging and production.
+//!
+//! `main` parses the command line, loads the stages file and dispatches to `commands/`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+pub mod cli;
+mod commands;
+pub mod error;
+pub mod helm;
+pub mod output;
+pub mod render;
+pub mod stages;
+pub mod values;
+pub mod yaml;
+
+use cli::{Cli, ColorChoice, Command};
+use error::{EXIT_ERROR, Error, Result};
+use stages::Project;
+
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            // Usage errors are errors (1): exit code 2 means "differences found" in helm-envs.
+            return ExitCode::from(if err.use_stderr() { EXIT_ERROR } else { 0 });
+        }
+    };
+    match cli.global.color {
+        ColorChoice::Always => anstream::ColorChoice::Always.write_global(),
+        ColorChoice::Never => anstream::ColorChoice::Never.write_global(),
+        ColorChoice::Auto => {}
+    }
+    output::set_verbose(cli.global.verbose);
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            output::report_error(&err);
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<()> {
+    match &cli.command {
+        Command::Completion(args) => {
+            commands::completion::run(args);
+            Ok(())
+        }
+        Command::List(args) => commands::list::run(&load_project(cli)?, args),
+        Command::Render(args) => commands::render::run(&load_project(cli)?, args),
+    }
+}
+
+fn load_project(cli: &Cli) -> Result<Project> {
+    let cwd = std::env::current_dir().map_err(|e| Error::Other(anyhow::Error::new(e).context("cannot read the current directory")))?;
+    let file = stages::locate(cli.global.config.as_deref(), &cwd)?;
+    Project::load(&file)
+}

@@ -1,0 +1,69 @@
+//! Everything printed goes through here: color via anstream (honours NO_COLOR, plain when
+//! piped), errors in one format, and `--verbose` tracing to stderr.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anstyle::{AnsiColor, Style};
+
+use crate::error::{Detail, Error};
+
+static VERBOSE: AtomicBool = AtomicBool::new(false);
+
+pub const BOLD: Style = Style::new().bold();
+pub const DIM: Style = Style::new().dimmed();
+pub const ERROR: Style = AnsiColor::Red.on_default().bold();
+pub const HELP: Style = AnsiColor::Cyan.on_default().bold();
+pub const NOTE: Style = AnsiColor::Blue.on_default().bold();
+pub const NAME: Style = AnsiColor::Green.on_default().bold();
+
+pub fn set_verbose(on: bool) {
+    VERBOSE.store(on, Ordering::Relaxed);
+}
+
+/// A trace line on stderr when `--verbose` is on (e.g. every helm command line).
+pub fn debug(message: &str) {
+    if VERBOSE.load(Ordering::Relaxed) {
+        let _ = writeln!(anstream::stderr(), "{DIM}helm-envs: {message}{DIM:#}");
+    }
+}
+
+/// Write to stdout; a closed pipe (`| head`) is not an error worth reporting.
+pub fn stdout(text: &str) {
+    let mut out = anstream::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+pub fn report_error(err: &Error) {
+    let mut text = format!("{ERROR}error{ERROR:#}: {BOLD}{err}{BOLD:#}\n");
+    write_details(&mut text, &err.details(), "  ");
+    let _ = anstream::stderr().write_all(text.as_bytes());
+}
+
+fn write_details(text: &mut String, details: &[Detail], indent: &str) {
+    for detail in details {
+        match detail {
+            Detail::Diagnostic(d) => {
+                text.push_str(&format!("{indent}{ERROR}-->{ERROR:#} {BOLD}{}{BOLD:#}: {}\n", d.location(), d.message));
+                if let Some(note) = &d.note {
+                    text.push_str(&format!("{indent}    {NOTE}note{NOTE:#}: {note}\n"));
+                }
+                if let Some(help) = &d.help {
+                    text.push_str(&format!("{indent}    {HELP}help{HELP:#}: {help}\n"));
+                }
+            }
+            Detail::Note(note) => text.push_str(&format!("{indent}{NOTE}note{NOTE:#}: {note}\n")),
+            Detail::Help(help) => text.push_str(&format!("{indent}{HELP}help{HELP:#}: {help}\n")),
+            Detail::Cause(cause) => text.push_str(&format!("{indent}{NOTE}caused by{NOTE:#}: {cause}\n")),
+            Detail::Output(output) => {
+                for line in output.lines() {
+                    text.push_str(&format!("{indent}{DIM}|{DIM:#} {line}\n"));
+                }
+            }
+            Detail::Nested(headline, details) => {
+                text.push_str(&format!("{indent}{ERROR}-{ERROR:#} {BOLD}{headline}{BOLD:#}\n"));
+                write_details(text, details, &format!("{indent}  "));
+            }
+        }
+    }
+}

@@ -1,0 +1,622 @@
+//! The stages file (`helm-envs.yaml`): finding it, reading it, validating it, and resolving
+//! each (stage, release) pair into what helm needs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use serde_saphyr::Spanned;
+
+use crate::error::{Diagnostic, Error, Result};
+use crate::values::{self, ValuePath};
+use crate::yaml;
+
+pub const FILE_NAME: &str = "helm-envs.yaml";
+
+// ------------------------------------------------------------------ the file as written
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawProject {
+    stages: Vec<Spanned<RawStage>>,
+    releases: Vec<Spanned<RawRelease>>,
+    #[serde(default)]
+    versions: BTreeMap<String, Spanned<BTreeMap<String, String>>>,
+    #[serde(default)]
+    env_specific: Vec<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawStage {
+    name: Spanned<String>,
+    kube_context: Option<Spanned<String>>,
+    namespace: Spanned<String>,
+    #[serde(default)]
+    approval: Approval,
+    cluster_id: Option<String>,
+    #[serde(default)]
+    helm_args: Vec<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    deploy: Option<RawDeploy>,
+    #[serde(default)]
+    verify: Vec<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDeploy {
+    command: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct RawRelease {
+    name: Spanned<String>,
+    chart: Spanned<String>,
+    namespace: Option<Spanned<String>>,
+    #[serde(default)]
+    values: Vec<Spanned<String>>,
+    #[serde(default)]
+    env_specific: Vec<Spanned<String>>,
+}
+
+/// Whether deploying into a stage needs a confirmation (or `--yes`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Approval {
+    #[default]
+    None,
+    Required,
+}
+
+// ------------------------------------------------------------------ the resolved project
+
+#[derive(Debug)]
+pub struct Project {
+    /// The stages file, absolute.
+    pub file: PathBuf,
+    /// Its directory: relative paths in the file are relative to it.
+    pub dir: PathBuf,
+    pub stages: Vec<Stage>,
+    pub releases: Vec<Release>,
+    /// Paths whose differences between stages are intentional (never promoted).
+    pub env_specific: Vec<ValuePath>,
+    /// Every values file, parsed once with Helm's YAML semantics.
+    values: HashMap<PathBuf, Map<String, Value>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KubeContext {
+    Named(String),
+    /// The kubeconfig's current-context, by the stage's explicit choice.
+    Current,
+}
+
+#[derive(Debug)]
+pub struct Stage {
+    pub name: String,
+    pub kube_context: KubeContext,
+    pub namespace: String,
+    pub approval: Approval,
+    pub cluster_id: Option<String>,
+    pub helm_args: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub deploy_command: Option<Vec<String>>,
+    pub verify: Vec<Vec<String>>,
+}
+
+#[derive(Debug)]
+pub struct Release {
+    pub name: String,
+    pub chart: Chart,
+    /// Namespace override; `{stage}` is replaced. Defaults to the stage's namespace.
+    namespace: Option<String>,
+    /// Values file paths as written, `{stage}` / `{release}` not yet replaced.
+    values: Vec<String>,
+    /// Intentional differences for this release only, on top of the project-wide list.
+    pub env_specific: Vec<ValuePath>,
+    /// Chart version per stage name.
+    versions: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chart {
+    /// A chart directory or packaged `.tgz`, absolute.
+    Local(PathBuf),
+    /// `repo/chart` from a configured Helm repository.
+    Repo(String),
+    /// `oci://registry/path/chart`.
+    Oci(String),
+}
+
+impl Chart {
+    /// The argument helm takes.
+    pub fn reference(&self) -> String {
+        match self {
+            Chart::Local(path) => path.display().to_string(),
+            Chart::Repo(r) | Chart::Oci(r) => r.clone(),
+        }
+    }
+}
+
+/// One values file of one (stage, release).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ValuesFile {
+    /// Absolute path, as passed to helm.
+    pub path: PathBuf,
+    /// Path relative to the stages file directory, for people.
+    pub display: String,
+    /// True when the file is the same for every stage (no `{stage}` in its path).
+    pub shared: bool,
+}
+
+/// Everything needed to run helm for one release in one stage.
+#[derive(Debug)]
+pub struct Target<'p> {
+    pub stage: &'p Stage,
+    pub release: &'p Release,
+    pub namespace: String,
+    pub values_files: Vec<ValuesFile>,
+    pub version: Option<String>,
+}
+
+// ------------------------------------------------------------------ finding and loading
+
+/// The stages file: `explicit` when given, else `helm-envs.yaml` in `start` or its nearest parent.
+pub fn locate(explicit: Option<&Path>, start: &Path) -> Result<PathBuf> {
+    if let Some(path) = explicit {
+        return Ok(absolute(path, start));
+    }
+    let mut searched = Vec::new();
+    for dir in start.ancestors() {
+        let candidate = dir.join(FILE_NAME);
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+        searched.push(dir.to_path_buf());
+    }
+    Err(Error::ConfigNotFound { start: start.to_path_buf(), searched })
+}
+
+fn absolute(path: &Path, base: &Path) -> PathBuf {
+    if path.is_absolute() { path.to_path_buf() } else { base.join(path) }
+}
+
+impl Project {
+    /// Read and validate a stages file. Every problem found is reported at once.
+    pub fn load(file: &Path) -> Result<Project> {
+        let text = std::fs::read_to_string(file).map_err(|err| invalid(file, vec![unreadable(file, &err, "the stages file")]))?;
+        let raw: RawProject = yaml::from_str(&text, file).map_err(|d| invalid(file, vec![with_schema_help(d)]))?;
+        let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut checker = Checker { file, dir: &dir, problems: Vec::new() };
+        let project = checker.resolve(raw);
+        if checker.problems.is_empty() {
+            Ok(project)
+        } else {
+            Err(invalid(file, checker.problems))
+        }
+    }
+
+    pub fn stage(&self, name: &str) -> Result<&Stage> {
+        self.stages.iter().find(|s| s.name == name).ok_or_else(|| Error::UnknownStage {
+            name: name.to_string(),
+            known: self.stages.iter().map(|s| s.name.clone()).collect(),
+        })
+    }
+
+    /// The releases selected by `only` (all when `None`).
+    pub fn select_releases(&self, only: Option<&str>) -> Result<Vec<&Release>> {
+        match only {
+            None => Ok(self.releases.iter().collect()),
+            Some(name) => match self.releases.iter().find(|r| r.name == name) {
+                Some(release) => Ok(vec![release]),
+                None => Err(Error::UnknownRelease {
+                    name: name.to_string(),
+                    known: self.releases.iter().map(|r| r.name.clone()).collect(),
+                }),
+            },
+        }
+    }
+
+    pub fn target<'p>(&'p self, stage: &'p Stage, release: &'p Release) -> Target<'p> {
+        Target {
+            stage,
+            release,
+            namespace: release.namespace_in(stage),
+            values_files: release.values_in(stage, &self.dir),
+            version: release.versions.get(&stage.name).cloned(),
+        }
+    }
+
+    /// The stage's own values for a release: its values files merged in order, as helm merges `-f`.
+    pub fn merged_values(&self, target: &Target) -> Map<String, Value> {
+        let mut merged = Map::new();
+        for file in &target.values_files {
+            if let Some(values) = self.values.get(&file.path) {
+                values::merge(&mut merged, values.clone());
+            }
+        }
+        merged
+    }
+
+    /// All envSpecific paths that apply to a release.
+    pub fn env_specific_for<'a>(&'a self, release: &'a Release) -> impl Iterator<Item = &'a ValuePath> {
+        self.env_specific.iter().chain(release.env_specific.iter())
+    }
+}
+
+impl Release {
+    fn namespace_in(&self, stage: &Stage) -> String {
+        match &self.namespace {
+            Some(template) => template.replace("{stage}", &stage.name),
+            None => stage.namespace.clone(),
+        }
+    }
+
+    fn values_in(&self, stage: &Stage, dir: &Path) -> Vec<ValuesFile> {
+        self.values
+            .iter()
+            .map(|template| {
+                let display = template.replace("{stage}", &stage.name).replace("{release}", &self.name);
+                ValuesFile { path: absolute(Path::new(&display), dir), display, shared: !template.contains("{stage}") }
+            })
+            .collect()
+    }
+}
+
+fn invalid(file: &Path, diagnostics: Vec<Diagnostic>) -> Error {
+    Error::Invalid { file: file.to_path_buf(), diagnostics }
+}
+
+fn unreadable(file: &Path, err: &std::io::Error, what: &str) -> Diagnostic {
+    let message = match err.kind() {
+        std::io::ErrorKind::NotFound => format!("{what} {} does not exist", file.display()),
+        _ => format!("cannot read {what} {}: {err}", file.display()),
+    };
+    Diagnostic::new(file, None, message)
+}
+
+fn with_schema_help(d: Diagnostic) -> Diagnostic {
+    if d.message.starts_with("unknown field") {
+        d.help("see the stages-file reference in docs/stages-file.md for every key")
+    } else if d.message.starts_with("missing field") {
+        d.help("add the field; see docs/stages-file.md")
+    } else {
+        d
+    }
+}
+
+fn position<T>(spanned: &Spanned<T>) -> Option<(u64, u64)> {
+    let loc = spanned.referenced;
+    (loc.line() > 0).then(|| (loc.line(), loc.column()))
+}
+
+// ------------------------------------------------------------------ validation
+
+struct Checker<'a> {
+    file: &'a Path,
+    dir: &'a Path,
+    problems: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn problem<T>(&mut self, at: &Spanned<T>, message: impl Into<String>) -> &mut Diagnostic {
+        self.problems.push(Diagnostic::new(self.file, position(at), message));
+        self.problems.last_mut().expect("just pushed")
+    }
+
+    fn resolve(&mut self, raw: RawProject) -> Project {
+        if raw.stages.is_empty() {
+            self.problems.push(
+                Diagnostic::new(self.file, None, "`stages` is empty")
+                    .help("list the stages in promotion order, e.g. dev, staging, production"),
+            );
+        }
+        if raw.releases.is_empty() {
+            self.problems.push(
+                Diagnostic::new(self.file, None, "`releases` is empty").help("add at least one release with a name and a chart"),
+            );
+        }
+        let stages: Vec<Stage> = raw.stages.iter().map(|s| self.stage(s)).collect();
+        self.unique_names("stage", raw.stages.iter().map(|s| &s.value.name));
+        self.unique_names("release", raw.releases.iter().map(|r| &r.value.name));
+
+        let mut releases: Vec<Release> = raw.releases.iter().map(|r| self.release(r)).collect();
+        self.versions(&raw.versions, &stages, &mut releases);
+        let env_specific = self.paths(&raw.env_specific);
+
+        let mut project = Project {
+            file: self.file.to_path_buf(),
+            dir: self.dir.to_path_buf(),
+            stages,
+            releases,
+            env_specific,
+            values: HashMap::new(),
+        };
+        self.collisions(&project, &raw);
+        self.read_values(&mut project, &raw);
+        if self.problems.is_empty() {
+            self.env_specific_matches(&project, &raw);
+        }
+        project
+    }
+
+    fn stage(&mut self, raw: &Spanned<RawStage>) -> Stage {
+        let s = &raw.value;
+        let name = s.name.value.clone();
+        self.check_name("stage", &s.name);
+        let kube_context = match &s.kube_context {
+            Some(ctx) if ctx.value == "current" => KubeContext::Current,
+            Some(ctx) if ctx.value.trim().is_empty() => {
+                self.problem(ctx, format!("stage `{name}`: kubeContext is empty"))
+                    .help = Some("name the kubeconfig context, or write `kubeContext: current`".into());
+                KubeContext::Current
+            }
+            Some(ctx) => KubeContext::Named(ctx.value.clone()),
+            None => {
+                self.problem(raw, format!("stage `{name}` has no kubeContext")).help = Some(
+                    "name the kubeconfig context this stage deploys to (kubeContext: my-cluster), or write \
+                     `kubeContext: current` to use the kubeconfig's current context on purpose"
+                        .into(),
+                );
+                KubeContext::Current
+            }
+        };
+        self.check_namespace(&s.namespace, &format!("stage `{name}`"));
+        if let Some(deploy) = &s.deploy
+            && deploy.command.is_empty()
+        {
+            self.problem(raw, format!("stage `{name}`: deploy.command is empty")).help =
+                Some("give the command as a list: command: [./deploy.sh, --stage, staging]".into());
+        }
+        if s.verify.iter().any(Vec::is_empty) {
+            self.problem(raw, format!("stage `{name}`: a verify command is empty")).help =
+                Some("each verify entry is a command as a list: - [./smoke-test.sh, --quick]".into());
+        }
+        Stage {
+            name,
+            kube_context,
+            namespace: s.namespace.value.clone(),
+            approval: s.approval,
+            cluster_id: s.cluster_id.clone(),
+            helm_args: s.helm_args.clone(),
+            labels: s.labels.clone(),
+            deploy_command: s.deploy.as_ref().map(|d| d.command.clone()),
+            verify: s.verify.clone(),
+        }
+    }
+
+    fn release(&mut self, raw: &Spanned<RawRelease>) -> Release {
+        let r = &raw.value;
+        let name = r.name.value.clone();
+        self.check_name("release", &r.name);
+        if let Some(ns) = &r.namespace {
+            let probe = Spanned { value: ns.value.replace("{stage}", "stage"), referenced: ns.referenced, defined: ns.defined };
+            self.check_namespace(&probe, &format!("release `{name}`"));
+        }
+        let chart = self.chart(&r.chart, &name);
+        for entry in &r.values {
+            let unknown: Vec<&str> = placeholders(&entry.value).filter(|p| *p != "{stage}" && *p != "{release}").collect();
+            if !unknown.is_empty() {
+                self.problem(entry, format!("release `{name}`: unknown placeholder {} in `{}`", unknown.join(", "), entry.value))
+                    .help = Some("the placeholders are {stage} and {release}".into());
+            }
+        }
+        Release {
+            name,
+            chart,
+            namespace: r.namespace.as_ref().map(|n| n.value.clone()),
+            values: r.values.iter().map(|v| v.value.clone()).collect(),
+            env_specific: self.paths(&r.env_specific),
+            versions: BTreeMap::new(),
+        }
+    }
+
+    fn chart(&mut self, chart: &Spanned<String>, release: &str) -> Chart {
+        let text = chart.value.trim();
+        if text.starts_with("oci://") {
+            return Chart::Oci(text.to_string());
+        }
+        let path = absolute(Path::new(text), self.dir);
+        let looks_local = text.starts_with('.') || text.starts_with('/') || text.ends_with(".tgz") || path.exists();
+        if !looks_local && text.split('/').count() == 2 && !text.starts_with('/') {
+            return Chart::Repo(text.to_string());
+        }
+        if path.is_dir() && !path.join("Chart.yaml").is_file() {
+            self.problem(chart, format!("release `{release}`: {} is a directory without a Chart.yaml", path.display())).help =
+                Some("point chart at the chart's directory (the one holding Chart.yaml)".into());
+        } else if !path.exists() {
+            self.problem(chart, format!("release `{release}`: chart {} does not exist", path.display())).help = Some(
+                "use a chart directory or .tgz relative to helm-envs.yaml (./charts/web), a repository chart \
+                 (repo/chart) or an OCI reference (oci://registry/chart)"
+                    .into(),
+            );
+        }
+        Chart::Local(path)
+    }
+
+    fn check_name(&mut self, what: &str, name: &Spanned<String>) {
+        let ok = !name.value.is_empty()
+            && name.value.len() <= 53
+            && name.value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && name.value.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && !name.value.ends_with('-');
+        if !ok {
+            self.problem(name, format!("`{}` is not a valid {what} name", name.value)).help =
+                Some("use lowercase letters, digits and '-', starting and ending with a letter or digit (at most 53)".into());
+        }
+    }
+
+    fn check_namespace(&mut self, ns: &Spanned<String>, owner: &str) {
+        let v = &ns.value;
+        let ok = !v.is_empty()
+            && v.len() <= 63
+            && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && v.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && !v.ends_with('-');
+        if !ok {
+            self.problem(ns, format!("{owner}: `{v}` is not a valid Kubernetes namespace")).help =
+                Some("a namespace is lowercase letters, digits and '-', at most 63 characters".into());
+        }
+    }
+
+    fn unique_names<'a>(&mut self, what: &str, names: impl Iterator<Item = &'a Spanned<String>>) {
+        let mut seen: HashMap<&str, &Spanned<String>> = HashMap::new();
+        for name in names {
+            if let Some(first) = seen.get(name.value.as_str()) {
+                let first_line = first.referenced.line();
+                self.problem(name, format!("{what} `{}` is defined twice (first at line {first_line})", name.value)).help =
+                    Some(format!("rename or remove one of the two {what}s"));
+            } else {
+                seen.insert(&name.value, name);
+            }
+        }
+    }
+
+    fn paths(&mut self, raw: &[Spanned<String>]) -> Vec<ValuePath> {
+        raw.iter()
+            .filter_map(|p| match ValuePath::parse(&p.value) {
+                Ok(path) => Some(path),
+                Err(why) => {
+                    self.problem(p, format!("envSpecific path `{}` is not a value path: {why}", p.value)).help =
+                        Some("write paths like replicaCount, ingress.hosts, resources.limits.cpu, hosts[0]".into());
+                    None
+                }
+            })
+            .collect()
+    }
+
+    fn versions(
+        &mut self,
+        raw: &BTreeMap<String, Spanned<BTreeMap<String, String>>>,
+        stages: &[Stage],
+        releases: &mut [Release],
+    ) {
+        for (stage, per_release) in raw {
+            if !stages.iter().any(|s| &s.name == stage) {
+                let known = stages.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ");
+                self.problem(per_release, format!("versions: unknown stage `{stage}`")).help =
+                    Some(format!("the stages are: {known}"));
+                continue;
+            }
+            for (release, version) in &per_release.value {
+                match releases.iter_mut().find(|r| &r.name == release) {
+                    Some(r) => {
+                        r.versions.insert(stage.clone(), version.clone());
+                    }
+                    None => {
+                        let known = releases.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ");
+                        self.problem(per_release, format!("versions.{stage}: unknown release `{release}`")).help =
+                            Some(format!("the releases are: {known}"));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Two stages that deploy the same release to the same context and namespace would overwrite
+    /// each other.
+    fn collisions(&mut self, project: &Project, raw: &RawProject) {
+        let mut seen: HashMap<(String, String, String), usize> = HashMap::new();
+        for (i, stage) in project.stages.iter().enumerate() {
+            let context = match &stage.kube_context {
+                KubeContext::Named(c) => c.clone(),
+                KubeContext::Current => "current".to_string(),
+            };
+            for release in &project.releases {
+                let key = (context.clone(), release.namespace_in(stage), release.name.clone());
+                if let Some(&first) = seen.get(&key) {
+                    let other = &project.stages[first];
+                    if other.name == stage.name {
+                        continue;
+                    }
+                    self.problem(
+                        &raw.stages[i].value.name,
+                        format!(
+                            "stages `{}` and `{}` both deploy release `{}` to context `{}`, namespace `{}`: they would overwrite each other",
+                            other.name, stage.name, key.2, key.0, key.1
+                        ),
+                    )
+                    .help = Some("give each stage its own namespace or kubeContext".into());
+                } else {
+                    seen.insert(key, i);
+                }
+            }
+        }
+    }
+
+    /// Read every values file of every (stage, release) once, with Helm's YAML semantics.
+    fn read_values(&mut self, project: &mut Project, raw: &RawProject) {
+        for (r, release) in project.releases.iter().enumerate() {
+            for stage in &project.stages {
+                for (entry, file) in raw.releases[r].value.values.iter().zip(release.values_in(stage, &project.dir)) {
+                    if project.values.contains_key(&file.path) {
+                        continue;
+                    }
+                    let note = if file.shared {
+                        format!("release `{}` (shared by every stage)", release.name)
+                    } else {
+                        format!("release `{}`, stage `{}` (from `{}`)", release.name, stage.name, entry.value)
+                    };
+                    match std::fs::read_to_string(&file.path) {
+                        Ok(text) => match yaml::parse_values(&text, &file.path) {
+                            Ok(values) => {
+                                project.values.insert(file.path.clone(), values);
+                            }
+                            Err(diagnostic) => {
+                                self.problems.push(diagnostic.note(note));
+                                project.values.insert(file.path.clone(), Map::new());
+                            }
+                        },
+                        Err(err) => {
+                            let message = match err.kind() {
+                                std::io::ErrorKind::NotFound => format!("values file {} does not exist", file.display),
+                                _ => format!("cannot read values file {}: {err}", file.display),
+                            };
+                            self.problem(entry, message).note = Some(note);
+                            self.problems.last_mut().expect("just pushed").help =
+                                Some("create the file (it may be empty), or fix the path in the release's `values` list".into());
+                            project.values.insert(file.path.clone(), Map::new());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// An envSpecific path must exist in some stage's values or in a local chart's defaults;
+    /// a path that matches nothing is almost always a typo, and would silently promote.
+    fn env_specific_matches(&mut self, project: &Project, raw: &RawProject) {
+        let mut trees: Vec<(Option<&str>, Map<String, Value>)> = Vec::new();
+        for release in &project.releases {
+            for stage in &project.stages {
+                trees.push((Some(&release.name), project.merged_values(&project.target(stage, release))));
+            }
+            if let Chart::Local(dir) = &release.chart
+                && let Ok(text) = std::fs::read_to_string(dir.join("values.yaml"))
+                && let Ok(defaults) = yaml::parse_values(&text, &dir.join("values.yaml"))
+            {
+                trees.push((Some(&release.name), defaults));
+            }
+        }
+        let global = raw.env_specific.iter().zip(&project.env_specific).map(|(s, p)| (s, p, None));
+        let per_release = raw.releases.iter().zip(&project.releases).flat_map(|(raw_release, release)| {
+            raw_release.value.env_specific.iter().zip(&release.env_specific).map(move |(s, p)| (s, p, Some(release.name.as_str())))
+        });
+        let all: Vec<_> = global.chain(per_release).collect();
+        for (spanned, path, only_release) in all {
+            let found = trees.iter().any(|(release, tree)| (only_release.is_none() || *release == only_release) && path.get(tree).is_some());
+            if !found {
+                self.problem(spanned, format!("envSpecific path `{path}` matches no value in any stage or chart"))
+                    .help = Some("fix the path (it is case-sensitive), or remove it".into());
+            }
+        }
+    }
+}
+
+fn placeholders(text: &str) -> impl Iterator<Item = &str> {
+    text.match_indices('{').filter_map(move |(start, _)| text[start..].find('}').map(|end| &text[start..=start + end]))
+}

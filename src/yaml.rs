@@ -1,0 +1,250 @@
+//! Reading YAML the way Helm does. Every YAML read in helm-envs goes through here, so
+//! serde-saphyr is configured once: YAML 1.1 scalars (yes/no/on/off/y/n booleans, legacy
+//! octal `0777`, `1_000`), last duplicate key wins, and budgets raised for large manifests.
+//!
+//! Helm reads values with sigs.k8s.io/yaml: YAML (go-yaml v2) -> JSON -> Go values. So map
+//! keys become strings (`yes:` is the key `"true"`, `1:` is `"1"`) and every number is a
+//! float64. [`HelmValue`] reproduces that view as a `serde_json::Value`.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+use serde_saphyr::options::DuplicateKeyPolicy;
+
+use crate::error::Diagnostic;
+
+/// The one serde-saphyr configuration used for every read.
+pub fn helm_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        legacy_octal_numbers: true,
+        strict_booleans: false,
+        duplicate_keys: DuplicateKeyPolicy::LastWins,
+        with_snippet: false,
+        budget: serde_saphyr::budget! {
+            max_documents: 1_000_000,
+            max_events: 200_000_000,
+            max_nodes: 100_000_000,
+            max_depth: 512,
+            max_total_scalar_bytes: 1 << 30,
+        },
+    }
+}
+
+/// Deserialize `text` (the contents of `file`) into `T`, with errors located in `file`.
+pub fn from_str<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, Diagnostic> {
+    serde_saphyr::from_str_with_options(text, helm_options()).map_err(|err| located(&err, file))
+}
+
+/// Parse a values file: a map at the top (an empty file is an empty map), as Helm sees it.
+pub fn parse_values(text: &str, file: &Path) -> Result<Map<String, Value>, Diagnostic> {
+    let value: Option<HelmValue> = from_str(text, file)?;
+    match value.map(|v| v.0) {
+        None | Some(Value::Null) => Ok(Map::new()),
+        Some(Value::Object(map)) => Ok(map),
+        Some(other) => Err(Diagnostic::new(
+            file,
+            Some((1, 1)),
+            format!("a values file must be a map of keys, but this one is {}", kind_of(&other)),
+        )
+        .help("write `key: value` pairs at the top level")),
+    }
+}
+
+fn located(err: &serde_saphyr::Error, file: &Path) -> Diagnostic {
+    let message = err.to_string();
+    match err.location().filter(|l| l.line() > 0) {
+        Some(loc) => {
+            let suffix = format!(" at line {}, column {}", loc.line(), loc.column());
+            let message = message.strip_suffix(&suffix).unwrap_or(&message).to_string();
+            Diagnostic::new(file, Some((loc.line(), loc.column())), message)
+        }
+        None => Diagnostic::new(file, None, message),
+    }
+}
+
+pub fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+    }
+}
+
+/// A YAML value as Helm's `.Values` holds it (see the module docs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HelmValue(pub Value);
+
+impl<'de> Deserialize<'de> for HelmValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(HelmValueVisitor).map(HelmValue)
+    }
+}
+
+struct HelmValueVisitor;
+
+impl<'de> Visitor<'de> for HelmValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(float64_number(v as f64, Some(Number::from(v))))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(float64_number(v as f64, Some(Number::from(v))))
+    }
+    fn visit_i128<E>(self, v: i128) -> Result<Value, E> {
+        Ok(float64_number(v as f64, None))
+    }
+    fn visit_u128<E>(self, v: u128) -> Result<Value, E> {
+        Ok(float64_number(v as f64, None))
+    }
+    // Non-finite floats never get here: the default policy rejects them, as Helm does.
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(float64_number(v, None))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        HelmValue::deserialize(d).map(|v| v.0)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(HelmValue(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(HelmKey(key)) = map.next_key()? {
+            let HelmValue(value) = map.next_value()?;
+            out.insert(key, value);
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// Helm keeps numbers as float64: integers beyond 2^53 lose precision and `1.0` is `1`.
+/// Integral values are stored as JSON integers so that `1`, `1.0` and `1e0` compare equal.
+fn float64_number(as_f64: f64, exact: Option<Number>) -> Value {
+    const EXACT_LIMIT: f64 = 9_007_199_254_740_992.0; // 2^53
+    if as_f64.fract() == 0.0 && as_f64.abs() <= EXACT_LIMIT {
+        return Value::Number(exact.unwrap_or_else(|| Number::from(as_f64 as i64)));
+    }
+    Number::from_f64(as_f64).map_or(Value::Null, Value::Number)
+}
+
+/// A map key as sigs.k8s.io/yaml turns it into a JSON key: scalars in their string form.
+struct HelmKey(String);
+
+impl<'de> Deserialize<'de> for HelmKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let HelmValue(value) = HelmValue::deserialize(deserializer)?;
+        let key = match value {
+            Value::String(s) => s,
+            Value::Null => "null".to_string(),
+            Value::Bool(b) => b.to_string(),
+            Value::Number(n) => n.to_string(),
+            other => {
+                return Err(de::Error::custom(format!(
+                    "a map key must be a scalar, not {} (Helm converts values to JSON)",
+                    kind_of(&other)
+                )));
+            }
+        };
+        Ok(HelmKey(key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn values(text: &str) -> Value {
+        Value::Object(parse_values(text, Path::new("v.yaml")).expect("valid YAML"))
+    }
+
+    #[test]
+    fn yaml_1_1_booleans_like_go_yaml_v2() {
+        let v = values("a: yes\nb: No\nc: on\nd: OFF\ne: y\nf: N\ng: True\nh: \"yes\"\ni: 'off'\n");
+        assert_eq!(
+            v,
+            json!({"a": true, "b": false, "c": true, "d": false, "e": true, "f": false, "g": true, "h": "yes", "i": "off"})
+        );
+    }
+
+    #[test]
+    fn legacy_octal_hex_and_underscores() {
+        let v = values("mode: 0777\nnew: 0o17\nhex: 0x1F\nbig: 1_000\nnotOctal: 012345678\n");
+        assert_eq!(v, json!({"mode": 511, "new": 15, "hex": 31, "big": 1000, "notOctal": 12345678}));
+    }
+
+    #[test]
+    fn numbers_are_float64_like_helm() {
+        let v = values("a: 1.0\nb: 1.5e3\nc: 2.5\nd: 10000000000000000001\n");
+        assert_eq!(v["a"], json!(1));
+        assert_eq!(v["b"], json!(1500));
+        assert_eq!(v["c"], json!(2.5));
+        assert_eq!(v["d"], json!(1e19));
+    }
+
+    #[test]
+    fn keys_become_strings_and_the_last_duplicate_wins() {
+        let v = values("k:\n  yes: a\n  1: b\n  on: c\n");
+        assert_eq!(v, json!({"k": {"true": "c", "1": "b"}}));
+    }
+
+    #[test]
+    fn strings_that_look_like_other_things_stay_strings() {
+        let v = values("time: 1:30\ndate: 2001-12-14\nversion: \"1.10\"\n");
+        assert_eq!(v, json!({"time": "1:30", "date": "2001-12-14", "version": "1.10"}));
+    }
+
+    #[test]
+    fn empty_file_and_comment_only_file_are_empty_maps() {
+        assert_eq!(values(""), json!({}));
+        assert_eq!(values("# nothing here\n"), json!({}));
+    }
+
+    #[test]
+    fn infinity_is_refused_like_helm() {
+        let err = parse_values("a: .inf\n", Path::new("v.yaml")).expect_err("infinity");
+        assert!(err.message.contains("non-finite"), "{}", err.message);
+    }
+
+    #[test]
+    fn a_list_at_the_top_is_an_error() {
+        let err = parse_values("- a\n", Path::new("v.yaml")).expect_err("list");
+        assert_eq!(err.position, Some((1, 1)));
+        assert!(err.message.contains("a list"));
+    }
+
+    #[test]
+    fn syntax_errors_carry_file_line_and_column() {
+        let err = parse_values("a:\n  b: [1, 2\nc: 3\n", Path::new("v.yaml")).expect_err("syntax");
+        assert!(err.location().starts_with("v.yaml:"), "{}", err.location());
+        assert!(err.position.is_some());
+    }
+}
