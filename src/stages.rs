@@ -112,6 +112,8 @@ pub struct Stage {
 pub struct Release {
     pub name: String,
     pub chart: Chart,
+    /// The chart as written in the stages file, for people.
+    pub chart_source: String,
     /// Namespace override; `{stage}` is replaced. Defaults to the stage's namespace.
     namespace: Option<String>,
     /// Values file paths as written, `{stage}` / `{release}` not yet replaced.
@@ -168,7 +170,7 @@ pub struct Target<'p> {
 /// The stages file: `explicit` when given, else `helm-envs.yaml` in `start` or its nearest parent.
 pub fn locate(explicit: Option<&Path>, start: &Path) -> Result<PathBuf> {
     if let Some(path) = explicit {
-        return Ok(absolute(path, start));
+        return Ok(normalize(&absolute(path, start)));
     }
     let mut searched = Vec::new();
     for dir in start.ancestors() {
@@ -179,6 +181,22 @@ pub fn locate(explicit: Option<&Path>, start: &Path) -> Result<PathBuf> {
         searched.push(dir.to_path_buf());
     }
     Err(Error::ConfigNotFound { start: start.to_path_buf(), searched })
+}
+
+/// `a/b/../c` -> `a/c`, without touching the file system (symlinks stay as the user wrote them).
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.components().next_back(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn absolute(path: &Path, base: &Path) -> PathBuf {
@@ -261,7 +279,7 @@ impl Release {
             .iter()
             .map(|template| {
                 let display = template.replace("{stage}", &stage.name).replace("{release}", &self.name);
-                ValuesFile { path: absolute(Path::new(&display), dir), display, shared: !template.contains("{stage}") }
+                ValuesFile { path: normalize(&absolute(Path::new(&display), dir)), display, shared: !template.contains("{stage}") }
             })
             .collect()
     }
@@ -408,6 +426,7 @@ impl Checker<'_> {
         Release {
             name,
             chart,
+            chart_source: r.chart.value.clone(),
             namespace: r.namespace.as_ref().map(|n| n.value.clone()),
             values: r.values.iter().map(|v| v.value.clone()).collect(),
             env_specific: self.paths(&r.env_specific),
@@ -420,7 +439,7 @@ impl Checker<'_> {
         if text.starts_with("oci://") {
             return Chart::Oci(text.to_string());
         }
-        let path = absolute(Path::new(text), self.dir);
+        let path = normalize(&absolute(Path::new(text), self.dir));
         let looks_local = text.starts_with('.') || text.starts_with('/') || text.ends_with(".tgz") || path.exists();
         if !looks_local && text.split('/').count() == 2 && !text.starts_with('/') {
             return Chart::Repo(text.to_string());

@@ -3,7 +3,7 @@ use serde_json::json;
 use crate::cli::{ListArgs, ListFormat};
 use crate::error::Result;
 use crate::output::{self, BOLD, DIM, NAME};
-use crate::stages::{Approval, Chart, KubeContext, Project};
+use crate::stages::{Approval, KubeContext, Project};
 
 pub fn run(project: &Project, args: &ListArgs) -> Result<()> {
     match args.output {
@@ -20,13 +20,6 @@ fn context_name(context: &KubeContext) -> String {
     match context {
         KubeContext::Named(name) => name.clone(),
         KubeContext::Current => "current (the kubeconfig's current-context)".into(),
-    }
-}
-
-fn chart_text(chart: &Chart, project: &Project) -> String {
-    match chart {
-        Chart::Local(path) => path.strip_prefix(&project.dir).map_or_else(|_| path.display().to_string(), |p| format!("./{}", p.display())),
-        Chart::Repo(r) | Chart::Oci(r) => r.clone(),
     }
 }
 
@@ -55,7 +48,7 @@ fn as_text(project: &Project) -> String {
         out.push('\n');
         for release in &project.releases {
             let target = project.target(stage, release);
-            out.push_str(&format!("  {BOLD}{}{BOLD:#}  chart {}", release.name, chart_text(&release.chart, project)));
+            out.push_str(&format!("  {BOLD}{}{BOLD:#}  chart {}", release.name, release.chart_source));
             if let Some(version) = &target.version {
                 out.push_str(&format!("  version {version}"));
             }
@@ -88,7 +81,7 @@ fn as_json(project: &Project) -> serde_json::Value {
                     let target = project.target(stage, release);
                     json!({
                         "name": release.name,
-                        "chart": chart_text(&release.chart, project),
+                        "chart": release.chart_source,
                         "version": target.version,
                         "namespace": target.namespace,
                         "values": target.values_files,
