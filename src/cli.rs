@@ -52,9 +52,11 @@ pub enum Command {
     List(ListArgs),
 
     /// Render a stage's releases with helm template (releases render in parallel)
-    #[command(after_help = "Examples:\n  helm envs render dev\n  helm envs render staging --release web > staging-web.yaml\n\n\
+    #[command(
+        after_help = "Examples:\n  helm envs render dev\n  helm envs render staging --release web > staging-web.yaml\n\n\
         The output is exactly what `helm template` prints for each release, in the order of the\n\
-        stages file; `--verbose` shows the helm commands.")]
+        stages file; `--verbose` shows the helm commands."
+    )]
     Render(RenderArgs),
 
     /// Print a shell completion script

@@ -101,11 +101,12 @@ impl Error {
                         .into(),
                 ),
             ],
-            Error::Helm { command, stderr, .. } => vec![
-                Detail::Note(format!("command: {command}")),
-                Detail::Output(stderr.trim_end().to_string()),
-            ],
-            Error::Several { failures, .. } => failures.iter().map(|f| Detail::Nested(f.to_string(), f.details())).collect(),
+            Error::Helm { command, stderr, .. } => {
+                vec![Detail::Note(format!("command: {command}")), Detail::Output(stderr.trim_end().to_string())]
+            }
+            Error::Several { failures, .. } => {
+                failures.iter().map(|f| Detail::Nested(f.to_string(), f.details())).collect()
+            }
             Error::Other(err) => err.chain().skip(1).map(|cause| Detail::Cause(cause.to_string())).collect(),
         }
     }

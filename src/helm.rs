@@ -54,12 +54,17 @@ impl Helm {
     fn run(&self, action: &'static str, target: &Target, args: Vec<String>) -> Result<String> {
         let command = display_command(&args);
         output::debug(&format!("running {command}"));
-        let mut expression = duct::cmd(&self.bin, args.iter().map(OsString::from)).stdout_capture().stderr_capture().unchecked();
+        let mut expression =
+            duct::cmd(&self.bin, args.iter().map(OsString::from)).stdout_capture().stderr_capture().unchecked();
         for name in SCRUBBED_ENV {
             expression = expression.env_remove(name);
         }
         let out = expression.run().map_err(|err| {
-            anyhow::Error::new(err).context(format!("could not start {} (for stage `{}`)", self.bin.display(), target.stage.name))
+            anyhow::Error::new(err).context(format!(
+                "could not start {} (for stage `{}`)",
+                self.bin.display(),
+                target.stage.name
+            ))
         })?;
         if out.status.success() {
             String::from_utf8(out.stdout).map_err(|_| {

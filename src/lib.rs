@@ -56,7 +56,8 @@ fn run(cli: &Cli) -> Result<()> {
 }
 
 fn load_project(cli: &Cli) -> Result<Project> {
-    let cwd = std::env::current_dir().map_err(|e| Error::Other(anyhow::Error::new(e).context("cannot read the current directory")))?;
+    let cwd = std::env::current_dir()
+        .map_err(|e| Error::Other(anyhow::Error::new(e).context("cannot read the current directory")))?;
     let file = stages::locate(cli.global.config.as_deref(), &cwd)?;
     Project::load(&file)
 }

@@ -206,16 +206,14 @@ fn absolute(path: &Path, base: &Path) -> PathBuf {
 impl Project {
     /// Read and validate a stages file. Every problem found is reported at once.
     pub fn load(file: &Path) -> Result<Project> {
-        let text = std::fs::read_to_string(file).map_err(|err| invalid(file, vec![unreadable(file, &err, "the stages file")]))?;
-        let raw: RawProject = yaml::from_str(&text, file).map_err(|d| invalid(file, vec![with_schema_help(d)]))?;
+        let text = std::fs::read_to_string(file)
+            .map_err(|err| invalid(file, vec![unreadable(file, &err, "the stages file")]))?;
+        let raw: RawProject =
+            yaml::from_str(&text, file).map_err(|d| invalid(file, vec![with_schema_help(d, &text)]))?;
         let dir = file.parent().map(Path::to_path_buf).unwrap_or_default();
         let mut checker = Checker { file, dir: &dir, problems: Vec::new() };
         let project = checker.resolve(raw);
-        if checker.problems.is_empty() {
-            Ok(project)
-        } else {
-            Err(invalid(file, checker.problems))
-        }
+        if checker.problems.is_empty() { Ok(project) } else { Err(invalid(file, checker.problems)) }
     }
 
     pub fn stage(&self, name: &str) -> Result<&Stage> {
@@ -279,7 +277,11 @@ impl Release {
             .iter()
             .map(|template| {
                 let display = template.replace("{stage}", &stage.name).replace("{release}", &self.name);
-                ValuesFile { path: normalize(&absolute(Path::new(&display), dir)), display, shared: !template.contains("{stage}") }
+                ValuesFile {
+                    path: normalize(&absolute(Path::new(&display), dir)),
+                    display,
+                    shared: !template.contains("{stage}"),
+                }
             })
             .collect()
     }
@@ -297,8 +299,11 @@ fn unreadable(file: &Path, err: &std::io::Error, what: &str) -> Diagnostic {
     Diagnostic::new(file, None, message)
 }
 
-fn with_schema_help(d: Diagnostic) -> Diagnostic {
-    if d.message.starts_with("unknown field") {
+fn with_schema_help(d: Diagnostic, text: &str) -> Diagnostic {
+    let line = d.position.and_then(|(line, _)| text.lines().nth(line.saturating_sub(1) as usize)).unwrap_or("");
+    if line.contains('[') && (line.contains("{stage}") || line.contains("{release}")) {
+        d.help("in a [flow, list] `{` starts a map: quote paths with placeholders, e.g. [\"envs/{stage}/web.yaml\"]")
+    } else if d.message.starts_with("unknown field") {
         d.help("see the stages-file reference in docs/stages-file.md for every key")
     } else if d.message.starts_with("missing field") {
         d.help("add the field; see docs/stages-file.md")
@@ -335,7 +340,8 @@ impl Checker<'_> {
         }
         if raw.releases.is_empty() {
             self.problems.push(
-                Diagnostic::new(self.file, None, "`releases` is empty").help("add at least one release with a name and a chart"),
+                Diagnostic::new(self.file, None, "`releases` is empty")
+                    .help("add at least one release with a name and a chart"),
             );
         }
         let stages: Vec<Stage> = raw.stages.iter().map(|s| self.stage(s)).collect();
@@ -369,8 +375,8 @@ impl Checker<'_> {
         let kube_context = match &s.kube_context {
             Some(ctx) if ctx.value == "current" => KubeContext::Current,
             Some(ctx) if ctx.value.trim().is_empty() => {
-                self.problem(ctx, format!("stage `{name}`: kubeContext is empty"))
-                    .help = Some("name the kubeconfig context, or write `kubeContext: current`".into());
+                self.problem(ctx, format!("stage `{name}`: kubeContext is empty")).help =
+                    Some("name the kubeconfig context, or write `kubeContext: current`".into());
                 KubeContext::Current
             }
             Some(ctx) => KubeContext::Named(ctx.value.clone()),
@@ -412,15 +418,20 @@ impl Checker<'_> {
         let name = r.name.value.clone();
         self.check_name("release", &r.name);
         if let Some(ns) = &r.namespace {
-            let probe = Spanned { value: ns.value.replace("{stage}", "stage"), referenced: ns.referenced, defined: ns.defined };
+            let probe =
+                Spanned { value: ns.value.replace("{stage}", "stage"), referenced: ns.referenced, defined: ns.defined };
             self.check_namespace(&probe, &format!("release `{name}`"));
         }
         let chart = self.chart(&r.chart, &name);
         for entry in &r.values {
-            let unknown: Vec<&str> = placeholders(&entry.value).filter(|p| *p != "{stage}" && *p != "{release}").collect();
+            let unknown: Vec<&str> =
+                placeholders(&entry.value).filter(|p| *p != "{stage}" && *p != "{release}").collect();
             if !unknown.is_empty() {
-                self.problem(entry, format!("release `{name}`: unknown placeholder {} in `{}`", unknown.join(", "), entry.value))
-                    .help = Some("the placeholders are {stage} and {release}".into());
+                self.problem(
+                    entry,
+                    format!("release `{name}`: unknown placeholder {} in `{}`", unknown.join(", "), entry.value),
+                )
+                .help = Some("the placeholders are {stage} and {release}".into());
             }
         }
         Release {
@@ -445,8 +456,11 @@ impl Checker<'_> {
             return Chart::Repo(text.to_string());
         }
         if path.is_dir() && !path.join("Chart.yaml").is_file() {
-            self.problem(chart, format!("release `{release}`: {} is a directory without a Chart.yaml", path.display())).help =
-                Some("point chart at the chart's directory (the one holding Chart.yaml)".into());
+            self.problem(
+                chart,
+                format!("release `{release}`: {} is a directory without a Chart.yaml", path.display()),
+            )
+            .help = Some("point chart at the chart's directory (the one holding Chart.yaml)".into());
         } else if !path.exists() {
             self.problem(chart, format!("release `{release}`: chart {} does not exist", path.display())).help = Some(
                 "use a chart directory or .tgz relative to helm-envs.yaml (./charts/web), a repository chart \
@@ -464,8 +478,9 @@ impl Checker<'_> {
             && name.value.starts_with(|c: char| c.is_ascii_alphanumeric())
             && !name.value.ends_with('-');
         if !ok {
-            self.problem(name, format!("`{}` is not a valid {what} name", name.value)).help =
-                Some("use lowercase letters, digits and '-', starting and ending with a letter or digit (at most 53)".into());
+            self.problem(name, format!("`{}` is not a valid {what} name", name.value)).help = Some(
+                "use lowercase letters, digits and '-', starting and ending with a letter or digit (at most 53)".into(),
+            );
         }
     }
 
@@ -487,8 +502,8 @@ impl Checker<'_> {
         for name in names {
             if let Some(first) = seen.get(name.value.as_str()) {
                 let first_line = first.referenced.line();
-                self.problem(name, format!("{what} `{}` is defined twice (first at line {first_line})", name.value)).help =
-                    Some(format!("rename or remove one of the two {what}s"));
+                self.problem(name, format!("{what} `{}` is defined twice (first at line {first_line})", name.value))
+                    .help = Some(format!("rename or remove one of the two {what}s"));
             } else {
                 seen.insert(&name.value, name);
             }
@@ -540,6 +555,7 @@ impl Checker<'_> {
     /// each other.
     fn collisions(&mut self, project: &Project, raw: &RawProject) {
         let mut seen: HashMap<(String, String, String), usize> = HashMap::new();
+        let mut reported = std::collections::HashSet::new();
         for (i, stage) in project.stages.iter().enumerate() {
             let context = match &stage.kube_context {
                 KubeContext::Named(c) => c.clone(),
@@ -549,8 +565,8 @@ impl Checker<'_> {
                 let key = (context.clone(), release.namespace_in(stage), release.name.clone());
                 if let Some(&first) = seen.get(&key) {
                     let other = &project.stages[first];
-                    if other.name == stage.name {
-                        continue;
+                    if other.name == stage.name || !reported.insert((first, i, release.name.clone())) {
+                        continue; // a duplicate stage or release name, reported on its own
                     }
                     self.problem(
                         &raw.stages[i].value.name,
@@ -596,8 +612,10 @@ impl Checker<'_> {
                                 _ => format!("cannot read values file {}: {err}", file.display),
                             };
                             self.problem(entry, message).note = Some(note);
-                            self.problems.last_mut().expect("just pushed").help =
-                                Some("create the file (it may be empty), or fix the path in the release's `values` list".into());
+                            self.problems.last_mut().expect("just pushed").help = Some(
+                                "create the file (it may be empty), or fix the path in the release's `values` list"
+                                    .into(),
+                            );
                             project.values.insert(file.path.clone(), Map::new());
                         }
                     }
@@ -623,11 +641,18 @@ impl Checker<'_> {
         }
         let global = raw.env_specific.iter().zip(&project.env_specific).map(|(s, p)| (s, p, None));
         let per_release = raw.releases.iter().zip(&project.releases).flat_map(|(raw_release, release)| {
-            raw_release.value.env_specific.iter().zip(&release.env_specific).map(move |(s, p)| (s, p, Some(release.name.as_str())))
+            raw_release
+                .value
+                .env_specific
+                .iter()
+                .zip(&release.env_specific)
+                .map(move |(s, p)| (s, p, Some(release.name.as_str())))
         });
         let all: Vec<_> = global.chain(per_release).collect();
         for (spanned, path, only_release) in all {
-            let found = trees.iter().any(|(release, tree)| (only_release.is_none() || *release == only_release) && path.get(tree).is_some());
+            let found = trees.iter().any(|(release, tree)| {
+                (only_release.is_none() || *release == only_release) && path.get(tree).is_some()
+            });
             if !found {
                 self.problem(spanned, format!("envSpecific path `{path}` matches no value in any stage or chart"))
                     .help = Some("fix the path (it is case-sensitive), or remove it".into());

@@ -82,7 +82,8 @@ impl ValuePath {
                     let mut inner = String::new();
                     let mut closed = false;
                     for (_, c) in chars.by_ref() {
-                        if c == ']' && !(inner.starts_with('"') && !inner[1..].ends_with('"')) {
+                        let inside_quotes = inner.starts_with('"') && (inner.len() < 2 || !inner.ends_with('"'));
+                        if c == ']' && !inside_quotes {
                             closed = true;
                             break;
                         }
@@ -94,9 +95,9 @@ impl ValuePath {
                     if let Some(quoted) = inner.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
                         segments.push(Segment::Key(quoted.to_string()));
                     } else {
-                        let index = inner
-                            .parse::<usize>()
-                            .map_err(|_| format!("`[{inner}]` is not a list index; write `[0]`, or `[\"key\"]` for a key"))?;
+                        let index = inner.parse::<usize>().map_err(|_| {
+                            format!("`[{inner}]` is not a list index; write `[0]`, or `[\"key\"]` for a key")
+                        })?;
                         segments.push(Segment::Index(index));
                     }
                     expect_key = false;
@@ -227,12 +228,12 @@ mod tests {
 
     #[test]
     fn bad_paths_are_explained() {
-        assert!(ValuePath::parse("").unwrap_err().contains("empty"));
-        assert!(ValuePath::parse("a..b").unwrap_err().contains("empty key"));
-        assert!(ValuePath::parse("a.").unwrap_err().contains("ends with"));
-        assert!(ValuePath::parse("a[x]").unwrap_err().contains("not a list index"));
-        assert!(ValuePath::parse("a[1").unwrap_err().contains("never closed"));
-        assert!(ValuePath::parse("[1]").unwrap_err().contains("start with a key"));
+        assert!(ValuePath::parse("").expect_err("invalid").contains("empty"));
+        assert!(ValuePath::parse("a..b").expect_err("invalid").contains("empty key"));
+        assert!(ValuePath::parse("a.").expect_err("invalid").contains("ends with"));
+        assert!(ValuePath::parse("a[x]").expect_err("invalid").contains("not a list index"));
+        assert!(ValuePath::parse("a[1").expect_err("invalid").contains("never closed"));
+        assert!(ValuePath::parse("[1]").expect_err("invalid").contains("start with a key"));
     }
 
     #[test]

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# `make demo`: the bundled example (examples/acme) on three local clusters, through the real
+# `helm envs` plugin. Leaves the clusters running for you to explore; `make demo-down` stops them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+run() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
+
+scripts/testbed.sh install
+say "Starting three clusters: dev, staging, production (127.0.0.1 only)"
+scripts/testbed.sh up dev staging production
+eval "$(scripts/testbed.sh env)"
+
+say "Installing the plugin into a private HELM_PLUGINS"
+export HELM_PLUGINS="$repo/.tools/helm-plugins"
+rm -rf "$HELM_PLUGINS" && mkdir -p "$HELM_PLUGINS"
+export CARGO_TARGET_DIR="$repo/target"
+run helm plugin install "$repo"
+
+cd examples/acme
+for stage in dev staging production; do
+    run kubectl --context "$stage" get namespace kube-system -o name
+done
+
+say "The stages and releases, as helm-envs resolves them"
+run helm envs list
+
+for stage in dev staging production; do
+    say "Rendering $stage (both releases in parallel; summary of what helm template printed)"
+    run helm envs render "$stage" > "$repo/.tools/demo-$stage.yaml"
+    grep -E '^(kind|  namespace|  name):' "$repo/.tools/demo-$stage.yaml" | paste - - - | sort | uniq -c | sed 's/^/   /'
+done
+
+say "What differs between staging and production web (values as rendered)"
+diff <(helm envs render staging --release web | grep -E 'replicas|LOG_LEVEL|PAYMENTS_MODE|host:|secretName|maxReplicas') \
+     <(helm envs render production --release web | grep -E 'replicas|LOG_LEVEL|PAYMENTS_MODE|host:|secretName|maxReplicas') || true
+
+say "Done. Clusters are still running: source <(scripts/testbed.sh env) to use them; make demo-down stops them."

@@ -1,0 +1,168 @@
+//! A small builder harness: a copy of the example project in a temp dir, and `helm-envs`
+//! run in it with a scrubbed environment (only PATH, HOME, KUBECONFIG and private helm dirs).
+
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use assert_cmd::Command;
+use tempfile::TempDir;
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The clusters `make test` started (scripts/testbed.sh up dev staging production).
+pub struct Testbed {
+    pub kubeconfig: PathBuf,
+    /// PATH with helm and kubectl on it.
+    pub path: OsString,
+}
+
+pub fn testbed() -> &'static Testbed {
+    static TESTBED: OnceLock<Testbed> = OnceLock::new();
+    TESTBED.get_or_init(|| {
+        let dir = std::env::var_os("HELM_ENVS_TESTBED").expect(
+            "integration tests need real helm and clusters: run `make test` \
+             (or `scripts/testbed.sh up dev staging production && eval \"$(scripts/testbed.sh env)\"` first)",
+        );
+        let kubeconfig = PathBuf::from(dir).join("kubeconfig");
+        assert!(kubeconfig.is_file(), "{} is missing: are the test clusters up?", kubeconfig.display());
+        Testbed { kubeconfig, path: std::env::var_os("PATH").unwrap_or_default() }
+    })
+}
+
+/// A project directory the test owns.
+pub struct Project {
+    root: TempDir,
+    /// Where commands run (the directory holding helm-envs.yaml).
+    pub dir: PathBuf,
+}
+
+impl Project {
+    /// A copy of examples/acme with the charts beside it, laid out as in the repository.
+    pub fn example() -> Project {
+        let root = tempfile::tempdir().expect("temp dir");
+        copy_dir(&repo().join("examples/acme"), &root.path().join("examples/acme"));
+        copy_dir(&repo().join("charts"), &root.path().join("charts"));
+        let dir = root.path().join("examples/acme");
+        Project { root, dir }
+    }
+
+    /// An empty project directory.
+    pub fn empty() -> Project {
+        let root = tempfile::tempdir().expect("temp dir");
+        let dir = root.path().join("project");
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        Project { root, dir }
+    }
+
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.dir.join(relative)
+    }
+
+    pub fn write(&self, relative: &str, contents: &str) -> &Project {
+        let path = self.path(relative);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, contents).expect("write");
+        self
+    }
+
+    pub fn read(&self, relative: &str) -> String {
+        std::fs::read_to_string(self.path(relative)).expect("read")
+    }
+
+    /// `helm-envs ARGS` in the project directory, with the scrubbed environment.
+    pub fn helm_envs(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::cargo_bin("helm-envs").expect("binary");
+        cmd.args(args).current_dir(&self.dir);
+        self.scrubbed_env(&mut cmd, &testbed().path);
+        cmd
+    }
+
+    /// The same, but with PATH set to `path` (e.g. one without helm).
+    pub fn helm_envs_with_path(&self, args: &[&str], path: &str) -> Command {
+        let mut cmd = Command::cargo_bin("helm-envs").expect("binary");
+        cmd.args(args).current_dir(&self.dir);
+        self.scrubbed_env(&mut cmd, &OsString::from(path));
+        cmd
+    }
+
+    /// Real helm, run the way a user would run it by hand in the project directory.
+    pub fn helm(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(which_in("helm", &testbed().path));
+        cmd.args(args).current_dir(&self.dir);
+        self.scrubbed_env(&mut cmd, &testbed().path);
+        cmd
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(which_in("kubectl", &testbed().path));
+        cmd.args(args).current_dir(&self.dir);
+        self.scrubbed_env(&mut cmd, &testbed().path);
+        cmd
+    }
+
+    fn scrubbed_env(&self, cmd: &mut Command, path: &OsString) {
+        let home = self.root.path().join("home");
+        cmd.env_clear()
+            .env("PATH", path)
+            .env("HOME", &home)
+            .env("KUBECONFIG", &testbed().kubeconfig)
+            .env("HELM_CACHE_HOME", home.join(".cache/helm"))
+            .env("HELM_CONFIG_HOME", home.join(".config/helm"))
+            .env("HELM_DATA_HOME", home.join(".local/share/helm"))
+            .env("NO_COLOR", "1");
+    }
+
+    /// Every file under the temp root with its bytes: to prove a failing command wrote nothing.
+    pub fn files(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        collect(self.root.path(), self.root.path(), &mut out);
+        out
+    }
+
+    /// Replace the temp dir in command output, for snapshots.
+    pub fn scrub(&self, text: &[u8]) -> String {
+        String::from_utf8_lossy(text).replace(&self.root.path().display().to_string(), "[TMP]")
+    }
+}
+
+fn collect(base: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+    for entry in std::fs::read_dir(dir).expect("read dir").flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if path.file_name().is_some_and(|n| n == "home") {
+                continue; // helm's own caches
+            }
+            collect(base, &path, out);
+        } else {
+            let bytes = std::fs::read(&path).expect("read file");
+            out.insert(path.strip_prefix(base).expect("under base").to_path_buf(), bytes);
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+pub fn which_in(program: &str, path: &OsString) -> PathBuf {
+    std::env::split_paths(path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| panic!("{program} is not on PATH: run `make test`"))
+}
+
+pub fn stdout_of(output: &std::process::Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("utf-8 stdout")
+}

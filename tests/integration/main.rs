@@ -1,0 +1,10 @@
+//! Integration tests: the real helm-envs binary, real helm, real kube-apiservers (started by
+//! `make test`). One binary, modules by command.
+
+mod harness;
+
+mod bad_input;
+mod list;
+mod plugin;
+mod render;
+mod values;

@@ -1,0 +1,65 @@
+//! helm-envs as a real Helm plugin: installed with `helm plugin install`, run through helm.
+
+use std::path::PathBuf;
+
+use crate::harness::{Project, repo, stdout_of};
+
+fn rust_home(var: &str, default: &str) -> PathBuf {
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(default))
+}
+
+#[test]
+fn helm_plugin_install_then_helm_envs_runs_the_plugin() {
+    let project = Project::example();
+    let plugins = tempfile::tempdir().expect("temp dir");
+    let with_plugins = |args: &[&str]| {
+        let mut cmd = project.helm(args);
+        cmd.env("HELM_PLUGINS", plugins.path())
+            // install-binary.sh builds from source here; reuse the workspace's build cache.
+            .env("CARGO_TARGET_DIR", repo().join("target"))
+            .env("CARGO_HOME", rust_home("CARGO_HOME", ".cargo"))
+            .env("RUSTUP_HOME", rust_home("RUSTUP_HOME", ".rustup"));
+        cmd
+    };
+
+    let install =
+        with_plugins(&["plugin", "install", repo().to_str().expect("utf-8 path")]).output().expect("helm runs");
+    assert!(install.status.success(), "{}", String::from_utf8_lossy(&install.stderr));
+    assert!(stdout_of(&install).contains("Installed plugin: envs"));
+
+    let list = with_plugins(&["plugin", "list"]).output().expect("helm runs");
+    assert!(stdout_of(&list).lines().any(|l| l.starts_with("envs\t0.1.0")), "{}", stdout_of(&list));
+
+    let help = with_plugins(&["envs", "--help"]).output().expect("helm runs");
+    assert!(help.status.success(), "{}", String::from_utf8_lossy(&help.stderr));
+    let help = stdout_of(&help);
+    assert!(help.contains("Usage: helm-envs [OPTIONS] <COMMAND>"), "{help}");
+    assert!(help.contains("render"), "{help}");
+
+    // helm sets HELM_BIN, HELM_NAMESPACE and HELM_KUBECONTEXT for the plugin from its own flags:
+    // the stage's context and namespace must win anyway.
+    let render = with_plugins(&[
+        "--kube-context",
+        "production",
+        "--namespace",
+        "acme",
+        "envs",
+        "-v",
+        "render",
+        "dev",
+        "--release",
+        "web",
+    ])
+    .output()
+    .expect("helm runs");
+    assert!(render.status.success(), "{}", String::from_utf8_lossy(&render.stderr));
+    let stderr = String::from_utf8_lossy(&render.stderr);
+    assert!(stderr.contains("running helm template web"), "{stderr}");
+    assert!(stderr.contains("--namespace acme-dev --kube-context dev"), "{stderr}");
+    let manifests = stdout_of(&render);
+    assert!(manifests.contains("namespace: acme-dev") && !manifests.contains("namespace: acme\n"));
+    let by_hand = project.helm_envs(&["render", "dev", "--release", "web"]).output().expect("runs");
+    assert_eq!(manifests, stdout_of(&by_hand), "through helm or standalone, the output is the same");
+}
