@@ -125,3 +125,26 @@ fn the_chart_installs_on_the_test_clusters() {
     let dev_hpa = project.kubectl(&["--context", "dev", "-n", namespace, "get", "hpa"]).output().expect("kubectl runs");
     assert!(!stdout_of(&dev_hpa).contains("web"));
 }
+
+#[test]
+fn current_context_by_choice_and_a_release_namespace_override() {
+    let project = Project::example();
+    let text = project
+        .read("helm-envs.yaml")
+        .replace("    kubeContext: dev\n", "    kubeContext: current\n")
+        .replace("  - name: worker\n", "  - name: worker\n    namespace: workers-{stage}\n");
+    project.write("helm-envs.yaml", &text);
+    let output = project.helm_envs(&["-v", "render", "dev"]).output().expect("runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let commands: Vec<&str> = stderr.lines().filter(|l| l.contains("running helm template")).collect();
+    assert_eq!(commands.len(), 2, "{stderr}");
+    assert!(commands.iter().all(|c| !c.contains("--kube-context")), "current means the kubeconfig's: {stderr}");
+    let manifests = stdout_of(&output);
+    assert!(manifests.contains("namespace: workers-dev") && manifests.contains("namespace: acme-dev"));
+
+    let list = project.helm_envs(&["list", "-o", "json"]).output().expect("runs");
+    let json: serde_json::Value = serde_json::from_str(&stdout_of(&list)).expect("JSON");
+    assert_eq!(json["stages"][0]["kubeContext"], "current");
+    assert_eq!(json["stages"][2]["releases"][1]["namespace"], "workers-production");
+}
