@@ -28,7 +28,7 @@ demo-down:
 # stopped afterwards, whether the tests pass or not.
 test: install-tools
 	@export TESTBED_DIR=$(TEST_TESTBED_DIR); \
-	$(TESTBED) up dev staging production || exit 1; \
+	$(TESTBED) up dev staging production || { $(TESTBED) down; exit 1; }; \
 	eval "$$($(TESTBED) env)"; \
 	cargo test --locked; status=$$?; \
 	$(TESTBED) down; \
