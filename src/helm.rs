@@ -86,7 +86,7 @@ impl Helm {
     }
 }
 
-/// Arguments of `helm template` for a target; also what `render --print-command` shows.
+/// Arguments of `helm template` for a target.
 pub fn template_args(target: &Target) -> Vec<String> {
     let mut args = vec![
         "template".to_string(),

@@ -257,11 +257,6 @@ impl Project {
         }
         merged
     }
-
-    /// All envSpecific paths that apply to a release.
-    pub fn env_specific_for<'a>(&'a self, release: &'a Release) -> impl Iterator<Item = &'a ValuePath> {
-        self.env_specific.iter().chain(release.env_specific.iter())
-    }
 }
 
 impl Release {
