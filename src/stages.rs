@@ -287,11 +287,14 @@ fn invalid(file: &Path, diagnostics: Vec<Diagnostic>) -> Error {
 }
 
 fn unreadable(file: &Path, err: &std::io::Error, what: &str) -> Diagnostic {
-    let message = match err.kind() {
-        std::io::ErrorKind::NotFound => format!("{what} {} does not exist", file.display()),
-        _ => format!("cannot read {what} {}: {err}", file.display()),
-    };
-    Diagnostic::new(file, None, message)
+    Diagnostic::new(file, None, unreadable_message(&file.display().to_string(), err, what))
+}
+
+fn unreadable_message(shown: &str, err: &std::io::Error, what: &str) -> String {
+    match err.kind() {
+        std::io::ErrorKind::NotFound => format!("{what} {shown} does not exist"),
+        _ => format!("cannot read {what} {shown}: {err}"),
+    }
 }
 
 fn with_schema_help(d: Diagnostic, text: &str) -> Diagnostic {
@@ -467,12 +470,8 @@ impl Checker<'_> {
     }
 
     fn check_name(&mut self, what: &str, name: &Spanned<String>) {
-        let ok = !name.value.is_empty()
-            && name.value.len() <= 53
-            && name.value.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            && name.value.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && !name.value.ends_with('-');
-        if !ok {
+        // 53: Helm's limit for release names (it appends suffixes to reach 63).
+        if !is_dns_label(&name.value, 53) {
             self.problem(name, format!("`{}` is not a valid {what} name", name.value)).help = Some(
                 "use lowercase letters, digits and '-', starting and ending with a letter or digit (at most 53)".into(),
             );
@@ -481,12 +480,7 @@ impl Checker<'_> {
 
     fn check_namespace(&mut self, ns: &Spanned<String>, owner: &str) {
         let v = &ns.value;
-        let ok = !v.is_empty()
-            && v.len() <= 63
-            && v.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            && v.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && !v.ends_with('-');
-        if !ok {
+        if !is_dns_label(v, 63) {
             self.problem(ns, format!("{owner}: `{v}` is not a valid Kubernetes namespace")).help =
                 Some("a namespace is lowercase letters, digits and '-', at most 63 characters".into());
         }
@@ -602,10 +596,7 @@ impl Checker<'_> {
                             }
                         },
                         Err(err) => {
-                            let message = match err.kind() {
-                                std::io::ErrorKind::NotFound => format!("values file {} does not exist", file.display),
-                                _ => format!("cannot read values file {}: {err}", file.display),
-                            };
+                            let message = unreadable_message(&file.display, &err, "values file");
                             self.problem(entry, message).note = Some(note);
                             self.problems.last_mut().expect("just pushed").help = Some(
                                 "create the file (it may be empty), or fix the path in the release's `values` list"
@@ -654,6 +645,15 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// Lowercase letters, digits and '-', starting and ending with a letter or digit.
+fn is_dns_label(text: &str, max_len: usize) -> bool {
+    !text.is_empty()
+        && text.len() <= max_len
+        && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !text.starts_with('-')
+        && !text.ends_with('-')
 }
 
 fn placeholders(text: &str) -> impl Iterator<Item = &str> {

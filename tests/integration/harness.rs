@@ -75,17 +75,14 @@ impl Project {
 
     /// `helm-envs ARGS` in the project directory, with the scrubbed environment.
     pub fn helm_envs(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("helm-envs").expect("binary");
-        cmd.args(args).current_dir(&self.dir);
-        self.scrubbed_env(&mut cmd, &testbed().path);
-        cmd
+        self.helm_envs_with_path(args, &testbed().path)
     }
 
     /// The same, but with PATH set to `path` (e.g. one without helm).
-    pub fn helm_envs_with_path(&self, args: &[&str], path: &str) -> Command {
+    pub fn helm_envs_with_path(&self, args: &[&str], path: impl Into<OsString>) -> Command {
         let mut cmd = Command::cargo_bin("helm-envs").expect("binary");
         cmd.args(args).current_dir(&self.dir);
-        self.scrubbed_env(&mut cmd, &OsString::from(path));
+        self.scrubbed_env(&mut cmd, &path.into());
         cmd
     }
 
