@@ -7,9 +7,11 @@ use std::process::ExitCode;
 use clap::Parser;
 
 pub mod cli;
+pub mod diff;
 mod commands;
 pub mod error;
 pub mod helm;
+pub mod manifest;
 pub mod output;
 pub mod render;
 pub mod stages;
