@@ -1,7 +1,7 @@
 use std::time::Instant;
 fn deployment(i: usize, image: &str) -> String {
     format!(
-"---
+        "---
 # Source: fleet/templates/deployment.yaml
 apiVersion: apps/v1
 kind: Deployment
@@ -34,7 +34,8 @@ spec:
           resources:
             requests: {{cpu: 100m, memory: 128Mi}}
             limits: {{cpu: 500m, memory: 256Mi}}
-")
+"
+    )
 }
 fn main() {
     let old: String = (0..10_000).map(|i| deployment(i, "registry.example.com/fleet/app:1.0.0")).collect();
@@ -47,15 +48,22 @@ fn main() {
 fn probe(old: &str) {
     let docs: Vec<&str> = old.split("---\n").filter(|d| !d.is_empty()).collect();
     let t = Instant::now();
-    for d in &docs { let _: serde::de::IgnoredAny = serde_saphyr::from_str_with_options(d, helm_envs::yaml::helm_options()).unwrap(); }
+    for d in &docs {
+        let _: serde::de::IgnoredAny = serde_saphyr::from_str_with_options(d, helm_envs::yaml::helm_options()).unwrap();
+    }
     eprintln!("ignored any {:?}", t.elapsed());
     let t = Instant::now();
-    for d in &docs { let _: serde::de::IgnoredAny = serde_saphyr::from_str(d).unwrap(); }
+    for d in &docs {
+        let _: serde::de::IgnoredAny = serde_saphyr::from_str(d).unwrap();
+    }
     eprintln!("ignored any default opts {:?}", t.elapsed());
     let t = Instant::now();
-    for d in &docs { let _: serde_json::Value = serde_saphyr::from_str(d).unwrap(); }
+    for d in &docs {
+        let _: serde_json::Value = serde_saphyr::from_str(d).unwrap();
+    }
     eprintln!("json value default {:?}", t.elapsed());
     let t = Instant::now();
-    let _: Vec<serde::de::IgnoredAny> = serde_saphyr::from_multiple_with_options(old, helm_envs::yaml::helm_options()).unwrap();
+    let _: Vec<serde::de::IgnoredAny> =
+        serde_saphyr::from_multiple_with_options(old, helm_envs::yaml::helm_options()).unwrap();
     eprintln!("multiple ignored {:?}", t.elapsed());
 }

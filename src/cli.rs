@@ -59,6 +59,21 @@ pub enum Command {
     )]
     Render(RenderArgs),
 
+    /// Show what a deploy would change (live release against config), or how two stages differ
+    #[command(
+        after_help = "Examples:\n  helm envs diff dev\n  helm envs diff production --release web --detailed-exitcode\n  \
+        helm envs diff --from dev --to staging\n  helm envs diff staging -o json | jq '.releases[].plan'\n  \
+        helm envs diff dev --ignore metadata.labels.helm.sh/chart\n\n\
+        `diff STAGE` compares each release as installed (helm get: manifest and hooks) with the config\n\
+        rendered against the stage's cluster. `diff --from A --to B` renders both stages and splits\n\
+        their differences into undocumented ones (what promoting A into B would carry) and documented\n\
+        ones (envSpecific values and the stages' own settings).\n\n\
+        Secret data is never shown, only which keys changed and their sizes, unless --show-secrets.\n\n\
+        Exit codes: 0 success; 1 error; with --detailed-exitcode, 2 when there are changes (between\n\
+        stages: undocumented differences)."
+    )]
+    Diff(DiffArgs),
+
     /// Print a shell completion script
     #[command(after_help = "Examples:\n  helm-envs completion bash > /etc/bash_completion.d/helm-envs\n  \
         helm-envs completion zsh > \"${fpath[1]}/_helm-envs\"\n  helm-envs completion fish > ~/.config/fish/completions/helm-envs.fish")]
@@ -86,6 +101,56 @@ pub struct RenderArgs {
     /// Render only this release
     #[arg(long, short)]
     pub release: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The stage whose installed releases are compared with its config
+    #[arg(required_unless_present = "from", conflicts_with_all = ["from", "to"])]
+    pub stage: Option<String>,
+
+    /// Compare two stages' rendered config: the stage to compare from
+    #[arg(long, value_name = "STAGE", requires = "to")]
+    pub from: Option<String>,
+
+    /// ... and the stage to compare to
+    #[arg(long, value_name = "STAGE", requires = "from")]
+    pub to: Option<String>,
+
+    /// Only this release
+    #[arg(long, short)]
+    pub release: Option<String>,
+
+    /// Output format
+    #[arg(long, short, value_enum, default_value_t = DiffFormat::Text)]
+    pub output: DiffFormat,
+
+    /// Lines of context around each change in the line diff
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub context: usize,
+
+    /// Exit with 2 when there are changes, 0 when there are none (1 is an error)
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+
+    /// Leave a field out of the comparison, e.g. `metadata.labels.helm.sh/chart` or
+    /// `spec.template.spec.containers[*].image` (`*` is any key, `[*]` any index); repeatable
+    #[arg(long, value_name = "PATH")]
+    pub ignore: Vec<String>,
+
+    /// Print Secret data instead of its size
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// Per resource and field, with a line diff; coloured on a terminal
+    Text,
+    /// A stable schema for tools (docs/diff-json.md)
+    Json,
+    /// One line per changed resource and a plan per release
+    Summary,
 }
 
 #[derive(Debug, Args)]

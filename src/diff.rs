@@ -37,9 +37,10 @@ pub struct ResourceChange {
     pub source: Option<String>,
     /// Changed fields (empty for added and removed resources).
     pub fields: Vec<FieldChange>,
-    /// Canonical YAML of each side (empty for the side that does not exist), Secret data redacted.
-    pub old_yaml: String,
-    pub new_yaml: String,
+    /// Each side as it is shown (`None` for the side without it): ignored fields left out,
+    /// Secret data redacted unless `show_secrets`.
+    pub old: Option<Value>,
+    pub new: Option<Value>,
 }
 
 /// The result of comparing two manifests.
@@ -137,14 +138,13 @@ fn compare_resource(old: Option<Resource>, new: Option<Resource>, options: &Opti
     } else {
         (old_object.clone(), new_object.clone())
     };
-    let yaml = |present: bool, value: &Value| if present { canonical_yaml(value) } else { String::new() };
     Some(ResourceChange {
         key,
         kind,
         source,
         fields,
-        old_yaml: yaml(old.is_some(), &old_shown),
-        new_yaml: yaml(new.is_some(), &new_shown),
+        old: old.is_some().then_some(old_shown),
+        new: new.is_some().then_some(new_shown),
     })
 }
 
@@ -270,9 +270,9 @@ fn glob(pattern: &[u8], text: &[u8]) -> bool {
             };
             text[1..=end].iter().all(u8::is_ascii_digit) && end >= 1 && glob(&rest[2..], &text[end + 2..])
         }
-        Some((b'*', rest)) => {
-            (0..=text.len()).take_while(|&i| i == 0 || !matches!(text[i - 1], b'[' | b']')).any(|i| glob(rest, &text[i..]))
-        }
+        Some((b'*', rest)) => (0..=text.len())
+            .take_while(|&i| i == 0 || !matches!(text[i - 1], b'[' | b']'))
+            .any(|i| glob(rest, &text[i..])),
         Some((&c, rest)) => text.first() == Some(&c) && glob(rest, &text[1..]),
     }
 }
@@ -373,7 +373,7 @@ fn redacted(section: &str, value: &Value, changed: bool) -> Value {
 
 fn base64_decoded_len(text: &str) -> usize {
     let significant: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if significant.len() % 4 != 0 {
+    if !significant.len().is_multiple_of(4) {
         return significant.len();
     }
     let padding = significant.iter().rev().take_while(|&&b| b == b'=').count().min(2);
@@ -566,6 +566,10 @@ mod tests {
         manifest::parse(text, "ns").expect("valid manifest")
     }
 
+    fn yaml(value: &Option<Value>) -> String {
+        value.as_ref().map(canonical_yaml).unwrap_or_default()
+    }
+
     fn compare_texts(old: &str, new: &str, options: &Options) -> Comparison {
         compare(manifest(old), manifest(new), options)
     }
@@ -597,7 +601,7 @@ mod tests {
         assert_eq!(web.fields.len(), 1);
         assert_eq!(web.fields[0].path.to_string(), "spec.replicas");
         assert_eq!((web.fields[0].old.clone(), web.fields[0].new.clone()), (Some(json!(1)), Some(json!(3))));
-        assert!(comparison.changes[0].old_yaml.is_empty() && !comparison.changes[0].new_yaml.is_empty());
+        assert!(comparison.changes[0].old.is_none() && comparison.changes[0].new.is_some());
     }
 
     #[test]
@@ -655,7 +659,7 @@ mod tests {
         let comparison = compare_texts(WEB, &new, &options);
         let paths: Vec<_> = comparison.changes[0].fields.iter().map(|f| f.path.to_string()).collect();
         assert_eq!(paths, ["spec.replicas"]);
-        assert!(!comparison.changes[0].new_yaml.contains("image"), "ignored fields leave the line diff too");
+        assert!(!yaml(&comparison.changes[0].new).contains("image"), "ignored fields leave the line diff too");
     }
 
     #[test]
@@ -684,37 +688,25 @@ mod tests {
         for secret in ["aHVudGVyMg==", "Y29ycmVjdC1ob3JzZQ==", "YWRtaW4=", "s3cr3t-token-value", "n3w-t0ken"] {
             assert!(!everything.contains(secret), "{secret} leaked: {everything}");
         }
-        let fields: Vec<_> = change
-            .fields
-            .iter()
-            .map(|f| (f.path.to_string(), f.old.clone(), f.new.clone(), f.sensitive))
-            .collect();
+        let fields: Vec<_> =
+            change.fields.iter().map(|f| (f.path.to_string(), f.old.clone(), f.new.clone(), f.sensitive)).collect();
         assert_eq!(
             fields,
             [
-                (
-                    "data.password".to_string(),
-                    Some(json!("(7 bytes)")),
-                    Some(json!("(13 bytes, changed)")),
-                    true
-                ),
-                (
-                    "stringData.token".to_string(),
-                    Some(json!("(18 bytes)")),
-                    Some(json!("(9 bytes, changed)")),
-                    true
-                ),
+                ("data.password".to_string(), Some(json!("(7 bytes)")), Some(json!("(13 bytes, changed)")), true),
+                ("stringData.token".to_string(), Some(json!("(18 bytes)")), Some(json!("(9 bytes, changed)")), true),
             ]
         );
-        assert!(change.new_yaml.contains("user: (5 bytes)\n"), "{}", change.new_yaml);
-        assert!(change.new_yaml.contains("password: (13 bytes, changed)\n"), "{}", change.new_yaml);
+        let shown = yaml(&change.new);
+        assert!(shown.contains("user: (5 bytes)\n"), "{shown}");
+        assert!(shown.contains("password: (13 bytes, changed)\n"), "{shown}");
     }
 
     #[test]
     fn equal_sized_secret_changes_still_show_as_changed_lines() {
         let new = SECRET.replace("aHVudGVyMg==", "aHVudGVyMw==");
         let change = &compare_texts(SECRET, &new, &Options::default()).changes[0];
-        let hunks = line_diff(&change.old_yaml, &change.new_yaml, 0);
+        let hunks = line_diff(&yaml(&change.old), &yaml(&change.new), 0);
         let lines: Vec<_> = hunks.iter().flat_map(|h| h.lines.clone()).collect();
         assert_eq!(
             lines,
@@ -728,9 +720,9 @@ mod tests {
     #[test]
     fn added_secrets_are_redacted_and_show_secrets_shows_them() {
         let comparison = compare_texts("", SECRET, &Options::default());
-        assert!(!comparison.changes[0].new_yaml.contains("aHVudGVyMg=="));
+        assert!(!yaml(&comparison.changes[0].new).contains("aHVudGVyMg=="));
         let comparison = compare_texts("", SECRET, &Options { show_secrets: true, ..Options::default() });
-        assert!(comparison.changes[0].new_yaml.contains("aHVudGVyMg=="));
+        assert!(yaml(&comparison.changes[0].new).contains("aHVudGVyMg=="));
     }
 
     #[test]

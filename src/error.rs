@@ -3,8 +3,12 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::manifest::ManifestError;
+
 /// Exit code for any error (design.md: 0 ok, 1 error, 2 differences, 3 gate refused).
 pub const EXIT_ERROR: u8 = 1;
+/// Exit code when differences were found and the user asked to be told (`--detailed-exitcode`).
+pub const EXIT_DIFFERENCES: u8 = 2;
 
 /// A problem located in a file the user wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,8 +65,12 @@ pub enum Error {
     #[error("helm was not found")]
     HelmNotFound { searched: String },
 
-    #[error("helm {action} failed for stage `{stage}`, release `{release}`")]
-    Helm { action: &'static str, stage: String, release: String, command: String, stderr: String },
+    #[error("{0}")]
+    Helm(Box<HelmFailure>),
+
+    /// Rendered or deployed manifests that are not Kubernetes objects.
+    #[error("{origin} is not a valid set of Kubernetes manifests")]
+    Manifest { origin: String, error: ManifestError, help: String },
 
     #[error("{} of {} helm commands failed", failures.len(), total)]
     Several { failures: Vec<Error>, total: usize },
@@ -101,8 +109,25 @@ impl Error {
                         .into(),
                 ),
             ],
-            Error::Helm { command, stderr, .. } => {
-                vec![Detail::Note(format!("command: {command}")), Detail::Output(stderr.trim_end().to_string())]
+            Error::Helm(failure) => {
+                let HelmFailure { command, stderr, context, .. } = failure.as_ref();
+                let mut details =
+                    vec![Detail::Note(format!("command: {command}")), Detail::Output(stderr.trim_end().to_string())];
+                if stderr.contains("cluster unreachable") || stderr.contains("connection refused") {
+                    let context = context.as_deref().map_or("the current context".to_string(), |c| format!("`{c}`"));
+                    details.push(Detail::Help(format!(
+                        "the stage's kube context {context} does not reach a cluster: check it with \
+                         `kubectl config get-contexts` and `kubectl --context <name> cluster-info`"
+                    )));
+                }
+                details
+            }
+            Error::Manifest { error, help, .. } => {
+                let template = error.template.as_deref().unwrap_or("the rendered output");
+                vec![
+                    Detail::Note(format!("{template} (line {} of the output): {}", error.line, error.message)),
+                    Detail::Help(help.clone()),
+                ]
             }
             Error::Several { failures, .. } => {
                 failures.iter().map(|f| Detail::Nested(f.to_string(), f.details())).collect()
@@ -110,6 +135,19 @@ impl Error {
             Error::Other(err) => err.chain().skip(1).map(|cause| Detail::Cause(cause.to_string())).collect(),
         }
     }
+}
+
+/// A helm command that exited with an error.
+#[derive(Debug, thiserror::Error)]
+#[error("helm {action} failed for stage `{stage}`{}", release.as_ref().map(|r| format!(", release `{r}`")).unwrap_or_default())]
+pub struct HelmFailure {
+    pub action: &'static str,
+    pub stage: String,
+    pub release: Option<String>,
+    /// The stage's kube context (`None`: the kubeconfig's current context).
+    pub context: Option<String>,
+    pub command: String,
+    pub stderr: String,
 }
 
 /// One line (or block) of explanation under an error headline.

@@ -5,9 +5,9 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, HelmFailure, Result};
 use crate::output;
-use crate::stages::{KubeContext, Target};
+use crate::stages::{KubeContext, Stage, Target};
 
 /// Variables helm reads to pick a cluster, namespace or identity. Helm sets several of them for
 /// a plugin from its own flags (`helm -n other envs ...`); a stage's call must not inherit them.
@@ -48,10 +48,53 @@ impl Helm {
 
     /// `helm template` for one release of one stage; returns the rendered manifests.
     pub fn template(&self, target: &Target) -> Result<String> {
-        self.run("template", target, template_args(target))
+        self.run(&Call::release("template", target), template_args(target))
     }
 
-    fn run(&self, action: &'static str, target: &Target, args: Vec<String>) -> Result<String> {
+    /// `helm template --validate`: rendered against the stage's cluster, with its real API
+    /// versions (`.Capabilities`), the way an upgrade would render it. Used where the result is
+    /// compared with what is deployed.
+    pub fn template_for_cluster(&self, target: &Target) -> Result<String> {
+        let mut args = template_args(target);
+        args.push("--validate".into());
+        self.run(&Call::release("template", target), args)
+    }
+
+    /// The release as deployed (latest revision): its manifest and hooks, or `None` when the
+    /// release is not installed in the target's namespace.
+    pub fn installed(&self, target: &Target) -> Result<Option<Installed>> {
+        let mut args = vec![
+            "get".to_string(),
+            "all".into(),
+            target.release.name.clone(),
+            "--namespace".into(),
+            target.namespace.clone(),
+        ];
+        args.extend(context_args(&target.stage.kube_context));
+        args.extend(["--template".into(), INSTALLED_TEMPLATE.into()]);
+        match self.run(&Call::release("get", target), args) {
+            Ok(output) => Installed::parse(&output).map(Some).ok_or_else(|| {
+                Error::Other(anyhow::anyhow!(
+                    "could not read `helm get all` output for release `{}` in stage `{}`",
+                    target.release.name,
+                    target.stage.name
+                ))
+            }),
+            Err(Error::Helm(failure)) if failure.stderr.contains("release: not found") => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The names of the releases installed in a namespace of a stage (any status).
+    pub fn releases_in(&self, stage: &Stage, namespace: &str) -> Result<Vec<String>> {
+        let mut args = vec!["list".to_string(), "--namespace".into(), namespace.to_string()];
+        args.extend(context_args(&stage.kube_context));
+        args.extend(["--all".into(), "--short".into(), "--max".into(), "100000".into()]);
+        let call = Call { action: "list", stage, release: None };
+        Ok(self.run(&call, args)?.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect())
+    }
+
+    fn run(&self, call: &Call<'_>, args: Vec<String>) -> Result<String> {
         let command = display_command(&args);
         output::debug(&format!("running {command}"));
         let mut expression =
@@ -63,26 +106,71 @@ impl Helm {
             anyhow::Error::new(err).context(format!(
                 "could not start {} (for stage `{}`)",
                 self.bin.display(),
-                target.stage.name
+                call.stage.name
             ))
         })?;
         if out.status.success() {
             String::from_utf8(out.stdout).map_err(|_| {
                 Error::Other(anyhow::anyhow!(
-                    "helm {action} for stage `{}`, release `{}` printed output that is not UTF-8",
-                    target.stage.name,
-                    target.release.name
+                    "helm {} for stage `{}` printed output that is not UTF-8",
+                    call.action,
+                    call.stage.name,
                 ))
             })
         } else {
-            Err(Error::Helm {
-                action,
-                stage: target.stage.name.clone(),
-                release: target.release.name.clone(),
+            Err(Error::Helm(Box::new(HelmFailure {
+                action: call.action,
+                stage: call.stage.name.clone(),
+                release: call.release.map(str::to_string),
+                context: match &call.stage.kube_context {
+                    KubeContext::Named(name) => Some(name.clone()),
+                    KubeContext::Current => None,
+                },
                 command,
                 stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            })
+            })))
         }
+    }
+}
+
+/// What a helm call is for, to say so when it fails.
+struct Call<'a> {
+    action: &'static str,
+    stage: &'a Stage,
+    release: Option<&'a str>,
+}
+
+impl<'a> Call<'a> {
+    fn release(action: &'static str, target: &'a Target) -> Self {
+        Call { action, stage: target.stage, release: Some(&target.release.name) }
+    }
+}
+
+/// `helm get all --template`: revision, status and chart on three lines, then the manifest and
+/// the hooks in `helm get hooks`' format, in one call.
+const INSTALLED_TEMPLATE: &str = "{{.Release.Version}}\n{{.Release.Info.Status}}\n\
+    {{.Release.Chart.Metadata.Name}}-{{.Release.Chart.Metadata.Version}}\n{{.Release.Manifest}}\
+    {{range .Release.Hooks}}\n---\n# Source: {{.Path}}\n{{.Manifest}}\n{{end}}";
+
+/// A release as installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    pub revision: u64,
+    pub status: String,
+    /// `name-version` of the deployed chart.
+    pub chart: String,
+    /// Manifest and hooks.
+    pub manifest: String,
+}
+
+impl Installed {
+    fn parse(output: &str) -> Option<Installed> {
+        let mut parts = output.splitn(4, '\n');
+        let revision = parts.next()?.trim().parse().ok()?;
+        let status = parts.next()?.trim().to_string();
+        let chart = parts.next()?.trim().to_string();
+        let manifest = parts.next().unwrap_or_default().to_string();
+        Some(Installed { revision, status, chart, manifest })
     }
 }
 

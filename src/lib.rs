@@ -7,13 +7,14 @@ use std::process::ExitCode;
 use clap::Parser;
 
 pub mod cli;
-pub mod diff;
 mod commands;
+pub mod diff;
 pub mod error;
 pub mod helm;
 pub mod manifest;
 pub mod output;
 pub mod render;
+pub mod report;
 pub mod stages;
 pub mod values;
 pub mod yaml;
@@ -38,7 +39,7 @@ pub fn main() -> ExitCode {
     }
     output::set_verbose(cli.global.verbose);
     match run(&cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(err) => {
             output::report_error(&err);
             ExitCode::from(err.exit_code())
@@ -46,14 +47,17 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(cli: &Cli) -> Result<()> {
+/// Runs the command; returns the exit code of a successful run (0, or 2 for differences).
+fn run(cli: &Cli) -> Result<u8> {
+    let success = |result: Result<()>| result.map(|()| 0);
     match &cli.command {
         Command::Completion(args) => {
             commands::completion::run(args);
-            Ok(())
+            Ok(0)
         }
-        Command::List(args) => commands::list::run(&load_project(cli)?, args),
-        Command::Render(args) => commands::render::run(&load_project(cli)?, args),
+        Command::List(args) => success(commands::list::run(&load_project(cli)?, args)),
+        Command::Render(args) => success(commands::render::run(&load_project(cli)?, args)),
+        Command::Diff(args) => commands::diff::run(&load_project(cli)?, args),
     }
 }
 

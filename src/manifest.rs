@@ -6,8 +6,8 @@
 //! `replicas: 1` are the same object, as they are to the API server.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
 use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 
@@ -138,7 +138,8 @@ pub fn parse_pair(old: &str, new: &str, namespace: &str) -> Result<Pair, (Side, 
         counts
     }
     let (old_counts, new_counts) = (count(&old_docs), count(&new_docs));
-    let identical = |doc: &Document<'_>| old_counts.get(&*doc.text) == Some(&1) && new_counts.get(&*doc.text) == Some(&1);
+    let identical =
+        |doc: &Document<'_>| old_counts.get(&*doc.text) == Some(&1) && new_counts.get(&*doc.text) == Some(&1);
     let full = || -> Result<Pair, (Side, ManifestError)> {
         Ok(Pair {
             old: build(&old_docs, namespace).map_err(|e| (Side::Old, e))?,
@@ -183,9 +184,14 @@ fn build_refs(documents: &[&Document<'_>], default_namespace: &str) -> Result<Ma
         std::thread::scope(|scope| {
             let handles: Vec<_> = documents
                 .chunks(chunk)
-                .map(|part| scope.spawn(move || part.iter().map(|d| d.resources(default_namespace)).collect::<Vec<_>>()))
+                .map(|part| {
+                    scope.spawn(move || part.iter().map(|d| d.resources(default_namespace)).collect::<Vec<_>>())
+                })
                 .collect();
-            handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+                .collect()
         })
     };
     let mut manifest = Manifest::new();
@@ -284,8 +290,7 @@ fn quick_key(text: &str, default_namespace: &str) -> Option<ResourceKey> {
         return None;
     }
     let group = api_group(api_version);
-    let namespace =
-        (!is_cluster_scoped(group, kind)).then(|| namespace.unwrap_or(default_namespace).to_string());
+    let namespace = (!is_cluster_scoped(group, kind)).then(|| namespace.unwrap_or(default_namespace).to_string());
     Some(ResourceKey { group: group.to_string(), kind: kind.to_string(), namespace, name: name.to_string() })
 }
 
@@ -376,15 +381,14 @@ impl<'a> Document<'a> {
             Value::Null => return Ok(Vec::new()),
             Value::Object(_) => value,
             other => {
-                return Err(self.error(
-                    1,
-                    format!("expected a Kubernetes object (a map), found {}", yaml::kind_of(&other)),
-                ));
+                return Err(
+                    self.error(1, format!("expected a Kubernetes object (a map), found {}", yaml::kind_of(&other)))
+                );
             }
         };
         let source = self.source.map(str::to_string);
-        let is_list =
-            object.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List")) && object["items"].is_array();
+        let is_list = object.get("kind").and_then(Value::as_str).is_some_and(|k| k.ends_with("List"))
+            && object["items"].is_array();
         let objects = match object {
             Value::Object(mut map) if is_list => match map.remove("items") {
                 Some(Value::Array(items)) => items,
@@ -406,7 +410,8 @@ fn key_of(object: &Value, default_namespace: &str) -> Result<ResourceKey, String
     let field = |path: &[&str]| {
         path.iter().try_fold(object, |value, key| value.get(key)).and_then(Value::as_str).filter(|s| !s.is_empty())
     };
-    let missing = |what: &str| format!("a Kubernetes object needs `{what}` (a non-empty string), and this one has none");
+    let missing =
+        |what: &str| format!("a Kubernetes object needs `{what}` (a non-empty string), and this one has none");
     let api_version = field(&["apiVersion"]).ok_or_else(|| missing("apiVersion"))?;
     let kind = field(&["kind"]).ok_or_else(|| missing("kind"))?;
     let name = field(&["metadata", "name"]).ok_or_else(|| missing("metadata.name"))?;
@@ -552,8 +557,8 @@ mod tests {
 
     #[test]
     fn moving_namespace_rewrites_key_and_metadata() {
-        let mut manifest = parse("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: dev}\n", "dev")
-            .expect("valid");
+        let mut manifest =
+            parse("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: dev}\n", "dev").expect("valid");
         let mut resource = manifest.pop_first().expect("one").1;
         resource.move_namespace("dev", "staging");
         assert_eq!(resource.key.namespace.as_deref(), Some("staging"));
@@ -574,7 +579,8 @@ mod tests {
     #[test]
     fn a_duplicate_of_an_identical_document_is_still_found() {
         let config = "---\n# Source: web/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n";
-        let copy = "---\n# Source: web/templates/copy.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata: {}\n";
+        let copy =
+            "---\n# Source: web/templates/copy.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata: {}\n";
         let (_, err) = parse_pair(config, &format!("{config}{copy}"), "acme").expect_err("duplicate");
         assert!(err.message.contains("web/templates/cm.yaml") && err.message.contains("web/templates/copy.yaml"));
     }

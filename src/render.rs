@@ -1,4 +1,5 @@
-//! Rendering several (stage, release) targets with helm template, in parallel.
+//! Running independent helm calls (renders of several stages and releases, cluster reads) in
+//! parallel, and gathering their failures.
 
 use crate::error::{Error, Result};
 use crate::helm::Helm;
@@ -6,23 +7,45 @@ use crate::stages::Target;
 
 /// Render every target, concurrently; results come back in the order of `targets`.
 pub fn render_all(helm: &Helm, targets: &[Target]) -> Vec<Result<String>> {
+    in_parallel(targets.iter().map(|target| move || helm.template(target)).collect())
+}
+
+/// Run jobs on their own threads; results come back in the order of `jobs`.
+pub fn in_parallel<T: Send, F: FnOnce() -> Result<T> + Send>(jobs: Vec<F>) -> Vec<Result<T>> {
     std::thread::scope(|scope| {
-        let handles: Vec<_> = targets.iter().map(|target| scope.spawn(move || helm.template(target))).collect();
+        let handles: Vec<_> = jobs.into_iter().map(|job| scope.spawn(job)).collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(Error::Other(anyhow::anyhow!("a render thread panicked")))))
+            .map(|h| h.join().unwrap_or_else(|_| Err(Error::Other(anyhow::anyhow!("a helm-envs thread panicked")))))
             .collect()
     })
 }
 
-/// All outputs, or the failures (all of them, not just the first).
-pub fn all_or_errors(results: Vec<Result<String>>) -> Result<Vec<String>> {
+/// All outputs, or the failures (all of them, not just the first). When several calls to one
+/// stage fail with the same message (an unreachable cluster), it is reported once.
+pub fn all_or_errors<T>(results: Vec<Result<T>>) -> Result<Vec<T>> {
     let total = results.len();
-    let (ok, failed): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
-    let mut failures: Vec<Error> = failed.into_iter().filter_map(Result::err).collect();
+    let mut outputs = Vec::with_capacity(total);
+    let mut failures: Vec<Error> = Vec::new();
+    for result in results {
+        match result {
+            Ok(output) => outputs.push(output),
+            Err(err) if failures.iter().any(|seen| same_failure(seen, &err)) => {}
+            Err(err) => failures.push(err),
+        }
+    }
     match failures.len() {
-        0 => Ok(ok.into_iter().filter_map(Result::ok).collect()),
+        0 => Ok(outputs),
         1 => Err(failures.remove(0)),
         _ => Err(Error::Several { failures, total }),
+    }
+}
+
+fn same_failure(a: &Error, b: &Error) -> bool {
+    match (a, b) {
+        (Error::Helm(a), Error::Helm(b)) => {
+            a.stage == b.stage && a.stderr == b.stderr && a.stderr.contains("cluster unreachable")
+        }
+        _ => false,
     }
 }

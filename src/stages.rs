@@ -156,7 +156,7 @@ pub struct ValuesFile {
 }
 
 /// Everything needed to run helm for one release in one stage.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Target<'p> {
     pub stage: &'p Stage,
     pub release: &'p Release,
@@ -248,6 +248,12 @@ impl Project {
     }
 
     /// The stage's own values for a release: its values files merged in order, as helm merges `-f`.
+    /// The paths whose differences between stages are intended, for one release: the
+    /// project-wide `envSpecific` and the release's own.
+    pub fn env_specific_for(&self, release: &Release) -> Vec<ValuePath> {
+        self.env_specific.iter().chain(&release.env_specific).cloned().collect()
+    }
+
     pub fn merged_values(&self, target: &Target) -> Map<String, Value> {
         let mut merged = Map::new();
         for file in &target.values_files {

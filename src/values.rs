@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use json_patch::jsonptr::PointerBuf;
+use json_patch::{AddOperation, PatchOperation, RemoveOperation, ReplaceOperation};
 use serde_json::{Map, Value};
 
 /// Merge `overlay` onto `base` as Helm merges its `-f` files, in order: maps merge deeply,
@@ -42,6 +44,83 @@ fn coalesce_tables(dst: &mut Map<String, Value>, src: &Map<String, Value>) {
             }
             Some(_) => {}
         }
+    }
+}
+
+/// The promotion patch from one stage's values to the next: every difference outside the
+/// `env_specific` paths, as RFC 6902 operations that turn `to` into the promoted values. Helm's
+/// merge granularity decides the steps: maps recurse, lists and scalars are replaced whole. A
+/// list or scalar that contains an env-specific path cannot be split, so it is left as `to` has it.
+pub fn promotion_patch(
+    from: &Map<String, Value>,
+    to: &Map<String, Value>,
+    env_specific: &[ValuePath],
+) -> Vec<PatchOperation> {
+    let mut ops = Vec::new();
+    patch_maps(from, to, &mut Vec::new(), env_specific, &mut ops);
+    ops
+}
+
+/// `to` with the promotion patch applied.
+pub fn promote(from: &Map<String, Value>, to: &Map<String, Value>, env_specific: &[ValuePath]) -> Map<String, Value> {
+    let mut promoted = Value::Object(to.clone());
+    // The operations were computed against `to`, so every path they name exists (or its parent does).
+    if json_patch::patch(&mut promoted, &promotion_patch(from, to, env_specific)).is_err() {
+        unreachable!("a promotion patch always applies to the values it was computed against");
+    }
+    match promoted {
+        Value::Object(map) => map,
+        _ => unreachable!("patching a map at its keys leaves a map"),
+    }
+}
+
+fn patch_maps(
+    from: &Map<String, Value>,
+    to: &Map<String, Value>,
+    path: &mut Vec<String>,
+    env_specific: &[ValuePath],
+    ops: &mut Vec<PatchOperation>,
+) {
+    let mut keys: Vec<&String> = from.keys().chain(to.keys().filter(|k| !from.contains_key(*k))).collect();
+    keys.sort();
+    for key in keys {
+        path.push(key.clone());
+        patch_value(from.get(key), to.get(key), path, env_specific, ops);
+        path.pop();
+    }
+}
+
+fn patch_value(
+    from: Option<&Value>,
+    to: Option<&Value>,
+    path: &mut Vec<String>,
+    env_specific: &[ValuePath],
+    ops: &mut Vec<PatchOperation>,
+) {
+    let keys_match = |env: &ValuePath, n: usize| {
+        env.0.iter().zip(path.iter()).take(n).all(|(segment, key)| matches!(segment, Segment::Key(k) if k == key))
+    };
+    // An env-specific path at or above this one: the value stays as `to` has it.
+    if env_specific.iter().any(|env| env.0.len() <= path.len() && keys_match(env, env.0.len())) {
+        return;
+    }
+    let contains_env_specific = env_specific.iter().any(|env| env.0.len() > path.len() && keys_match(env, path.len()));
+    let pointer = || PointerBuf::from_tokens(path.iter().map(String::as_str));
+    let empty = Map::new();
+    match (from, to) {
+        (Some(Value::Object(f)), Some(Value::Object(t))) => patch_maps(f, t, path, env_specific, ops),
+        (Some(Value::Object(f)), None) if contains_env_specific => {
+            ops.push(PatchOperation::Add(AddOperation { path: pointer(), value: Value::Object(Map::new()) }));
+            patch_maps(f, &empty, path, env_specific, ops);
+        }
+        (None, Some(Value::Object(t))) if contains_env_specific => patch_maps(&empty, t, path, env_specific, ops),
+        _ if contains_env_specific => {}
+        (Some(f), Some(t)) if f != t => {
+            ops.push(PatchOperation::Replace(ReplaceOperation { path: pointer(), value: f.clone() }));
+        }
+        (Some(f), None) => ops.push(PatchOperation::Add(AddOperation { path: pointer(), value: f.clone() })),
+        (None, Some(_)) => ops.push(PatchOperation::Remove(RemoveOperation { path: pointer() })),
+        _ => {}
     }
 }
 
@@ -243,5 +322,65 @@ mod tests {
         assert_eq!(path.get(&values), Some(&json!("b")));
         assert_eq!(ValuePath::parse("ingress.hosts[5]").expect("valid").get(&values), None);
         assert_eq!(ValuePath::parse("ingress.nope").expect("valid").get(&values), None);
+    }
+
+    fn env(paths: &[&str]) -> Vec<ValuePath> {
+        paths.iter().map(|p| ValuePath::parse(p).expect("valid path")).collect()
+    }
+
+    #[test]
+    fn promotion_carries_everything_outside_env_specific() {
+        let dev = map(json!({"image": {"tag": "1.5.0", "pullPolicy": "Always"}, "replicaCount": 1,
+            "ingress": {"host": "dev.example.com", "path": "/v2"}, "newFlag": true, "hosts": ["a"]}));
+        let staging = map(json!({"image": {"tag": "1.4.0", "pullPolicy": "Always"}, "replicaCount": 3,
+            "ingress": {"host": "staging.example.com", "path": "/"}, "oldFlag": true, "hosts": ["b", "c"]}));
+        let envs = env(&["replicaCount", "ingress.host"]);
+        let ops: Vec<String> = promotion_patch(&dev, &staging, &envs).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            ops,
+            [
+                r#"{"op":"replace","path":"/hosts","value":["a"]}"#,
+                r#"{"op":"replace","path":"/image/tag","value":"1.5.0"}"#,
+                r#"{"op":"replace","path":"/ingress/path","value":"/v2"}"#,
+                r#"{"op":"add","path":"/newFlag","value":true}"#,
+                r#"{"op":"remove","path":"/oldFlag"}"#,
+            ]
+        );
+        assert_eq!(
+            Value::Object(promote(&dev, &staging, &envs)),
+            json!({"image": {"tag": "1.5.0", "pullPolicy": "Always"}, "replicaCount": 3,
+                "ingress": {"host": "staging.example.com", "path": "/v2"}, "newFlag": true, "hosts": ["a"]})
+        );
+    }
+
+    #[test]
+    fn promotion_builds_a_missing_map_around_an_env_specific_key() {
+        let dev = map(json!({"ingress": {"host": "dev", "enabled": true}}));
+        let staging = map(json!({}));
+        assert_eq!(
+            Value::Object(promote(&dev, &staging, &env(&["ingress.host"]))),
+            json!({"ingress": {"enabled": true}})
+        );
+        // And removes what only the target had, except its env-specific part.
+        assert_eq!(
+            Value::Object(promote(&staging, &dev, &env(&["ingress.host"]))),
+            json!({"ingress": {"host": "dev"}})
+        );
+    }
+
+    #[test]
+    fn a_list_holding_an_env_specific_path_is_left_alone() {
+        let dev = map(json!({"hosts": [{"name": "dev"}], "other": 1}));
+        let staging = map(json!({"hosts": [{"name": "staging"}], "other": 2}));
+        assert_eq!(
+            Value::Object(promote(&dev, &staging, &env(&["hosts[0].name"]))),
+            json!({"hosts": [{"name": "staging"}], "other": 1})
+        );
+    }
+
+    #[test]
+    fn keys_with_slashes_and_tildes_are_escaped_in_patch_paths() {
+        let ops = promotion_patch(&map(json!({"a/b": {"c~d": 1}})), &map(json!({"a/b": {"c~d": 2}})), &[]);
+        assert_eq!(ops[0].to_string(), r#"{"op":"replace","path":"/a~1b/c~0d","value":1}"#);
     }
 }

@@ -1,0 +1,247 @@
+//! `helm envs diff STAGE` (installed releases against config) and `helm envs diff --from A
+//! --to B` (two stages' config, documented differences apart from undocumented ones).
+
+use std::collections::BTreeSet;
+use std::io::Write as _;
+
+use crate::cli::{DiffArgs, DiffFormat};
+use crate::diff::{self, IgnorePattern};
+use crate::error::{EXIT_DIFFERENCES, Error, Result};
+use crate::helm::{Helm, Installed};
+use crate::manifest::{self, Manifest, ManifestError, Side};
+use crate::output;
+use crate::render::{all_or_errors, in_parallel, render_all};
+use crate::report::{self, Mode, ReleaseReport, Report, Sections, Unmanaged};
+use crate::stages::{KubeContext, Project, Release, Stage, Target, ValuesFile};
+use crate::values;
+
+pub fn run(project: &Project, args: &DiffArgs) -> Result<u8> {
+    let ignore = args
+        .ignore
+        .iter()
+        .map(|p| IgnorePattern::parse(p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|message| Error::Other(anyhow::anyhow!("invalid --ignore: {message}")))?;
+    let options = diff::Options { ignore, show_secrets: args.show_secrets };
+    let releases = project.select_releases(args.release.as_deref())?;
+    let report = match (&args.stage, &args.from, &args.to) {
+        (Some(name), _, _) => {
+            let stage = project.stage(name)?;
+            let (releases, unmanaged) = live(project, &Helm::locate()?, stage, &releases, &options)?;
+            Report { mode: Mode::Live { stage: name.clone() }, releases, unmanaged, ignored: args.ignore.clone() }
+        }
+        (None, Some(from), Some(to)) => {
+            let (from_stage, to_stage) = (project.stage(from)?, project.stage(to)?);
+            if from == to {
+                return Err(Error::Other(anyhow::anyhow!(
+                    "--from and --to are both `{from}`; name two different stages"
+                )));
+            }
+            let releases = between(project, &Helm::locate()?, from_stage, to_stage, &releases, &options)?;
+            let mode = Mode::Stages { from: from.clone(), to: to.clone() };
+            Report { mode, releases, unmanaged: Vec::new(), ignored: args.ignore.clone() }
+        }
+        _ => return Err(Error::Other(anyhow::anyhow!("name a stage, or two with --from A --to B"))),
+    };
+
+    for u in &report.unmanaged {
+        let _ = writeln!(
+            anstream::stderr(),
+            "{NOTE}note{NOTE:#}: release `{}` is installed in stage {} (namespace {}) but is not in {}; it was not diffed",
+            u.release,
+            u.stage,
+            u.namespace,
+            project.file.display(),
+            NOTE = output::NOTE,
+        );
+    }
+    let text = match args.output {
+        DiffFormat::Text => report::text(&report, args.context),
+        DiffFormat::Summary => report::summary(&report),
+        DiffFormat::Json => {
+            let mut json = serde_json::to_string_pretty(&report::json(&report))
+                .map_err(|e| Error::Other(anyhow::Error::new(e).context("could not write the JSON report")))?;
+            json.push('\n');
+            json
+        }
+    };
+    output::stdout(&text);
+    Ok(if args.detailed_exitcode && report.has_changes() { EXIT_DIFFERENCES } else { 0 })
+}
+
+fn context_name(stage: &Stage) -> String {
+    match &stage.kube_context {
+        KubeContext::Named(name) => name.clone(),
+        KubeContext::Current => "(current)".to_string(),
+    }
+}
+
+/// Every release of the stage as installed against its config rendered for the stage's cluster.
+fn live(
+    project: &Project,
+    helm: &Helm,
+    stage: &Stage,
+    releases: &[&Release],
+    options: &diff::Options,
+) -> Result<(Vec<ReleaseReport>, Vec<Unmanaged>)> {
+    enum Fetched {
+        Installed(Option<Installed>),
+        Rendered(String),
+        Listed(Vec<String>),
+    }
+    let targets: Vec<Target> = releases.iter().map(|release| project.target(stage, release)).collect();
+    // Releases of other projects may share a namespace; only list each namespace once.
+    let namespaces: BTreeSet<&str> = targets.iter().map(|t| t.namespace.as_str()).collect();
+    let mut jobs: Vec<Box<dyn FnOnce() -> Result<Fetched> + Send + '_>> = Vec::new();
+    for target in &targets {
+        jobs.push(Box::new(move || helm.installed(target).map(Fetched::Installed)));
+        jobs.push(Box::new(move || helm.template_for_cluster(target).map(Fetched::Rendered)));
+    }
+    for namespace in &namespaces {
+        jobs.push(Box::new(move || helm.releases_in(stage, namespace).map(Fetched::Listed)));
+    }
+    let mut fetched = all_or_errors(in_parallel(jobs))?.into_iter();
+
+    let mut reports = Vec::new();
+    for target in &targets {
+        let (Some(Fetched::Installed(installed)), Some(Fetched::Rendered(rendered))) = (fetched.next(), fetched.next())
+        else {
+            unreachable!("two results per target, in order");
+        };
+        let live_text = installed.as_ref().map_or("", |i| i.manifest.as_str());
+        let pair =
+            manifest::parse_pair(live_text, &rendered, &target.namespace).map_err(|(side, error)| match side {
+                Side::Old => installed_manifest_error(target, error),
+                Side::New => rendered_manifest_error(target, error),
+            })?;
+        let mut comparison = diff::compare(pair.old, pair.new, options);
+        comparison.unchanged += pair.identical;
+        reports.push(ReleaseReport {
+            release: target.release.name.clone(),
+            namespace: target.namespace.clone(),
+            context: context_name(stage),
+            sections: Sections::Live { installed, comparison },
+        });
+    }
+
+    let mut unmanaged = Vec::new();
+    for namespace in namespaces {
+        let Some(Fetched::Listed(names)) = fetched.next() else {
+            unreachable!("one result per namespace, in order");
+        };
+        let known = |name: &String| project.releases.iter().any(|r| &r.name == name);
+        for release in names.into_iter().filter(|name| !known(name)) {
+            unmanaged.push(Unmanaged { stage: stage.name.clone(), namespace: namespace.to_string(), release });
+        }
+    }
+    Ok((reports, unmanaged))
+}
+
+/// Two stages' config: undocumented differences (`to` rendered with `from`'s values outside
+/// envSpecific, against `to` as configured) and documented ones (`from` against that promoted
+/// rendering). Nothing is guessed: the split comes from rendering the promotion.
+fn between(
+    project: &Project,
+    helm: &Helm,
+    from: &Stage,
+    to: &Stage,
+    releases: &[&Release],
+    options: &diff::Options,
+) -> Result<Vec<ReleaseReport>> {
+    let mut promoted_files = Vec::new();
+    let mut renders: Vec<Target> = Vec::new();
+    for release in releases {
+        let (source, target) = (project.target(from, release), project.target(to, release));
+        let promoted = values::promote(
+            &project.merged_values(&source),
+            &project.merged_values(&target),
+            &project.env_specific_for(release),
+        );
+        let file = write_promoted_values(&promoted, release, from, to)?;
+        let promoted_target = Target {
+            values_files: vec![ValuesFile {
+                path: file.path().to_path_buf(),
+                display: format!("({}'s values promoted into {})", from.name, to.name),
+                shared: false,
+            }],
+            version: source.version.clone(),
+            ..target.clone()
+        };
+        promoted_files.push(file);
+        renders.extend([source, target, promoted_target]);
+    }
+    let rendered = all_or_errors(render_all(helm, &renders))?;
+    drop(promoted_files);
+
+    let mut reports = Vec::new();
+    for (targets, texts) in renders.chunks(3).zip(rendered.chunks(3)) {
+        let [source, target, promoted] = targets else { unreachable!("three renders per release") };
+        let parse = |text: &str, t: &Target| {
+            manifest::parse(text, &t.namespace).map_err(|error| rendered_manifest_error(t, error))
+        };
+        let from_manifest: Manifest = parse(&texts[0], source)?
+            .into_values()
+            .map(|mut resource| {
+                resource.move_namespace(&source.namespace, &target.namespace);
+                (resource.key.clone(), resource)
+            })
+            .collect();
+        let to_manifest = parse(&texts[1], target)?;
+        let promoted_manifest = parse(&texts[2], promoted)?;
+        reports.push(ReleaseReport {
+            release: target.release.name.clone(),
+            namespace: target.namespace.clone(),
+            context: context_name(to),
+            sections: Sections::Stages {
+                from_namespace: source.namespace.clone(),
+                undocumented: diff::compare(promoted_manifest.clone(), to_manifest, options),
+                documented: diff::compare(from_manifest, promoted_manifest, options),
+            },
+        });
+    }
+    Ok(reports)
+}
+
+/// The promoted values as one values file (JSON is YAML), private to this user, removed when
+/// dropped.
+fn write_promoted_values(
+    values: &serde_json::Map<String, serde_json::Value>,
+    release: &Release,
+    from: &Stage,
+    to: &Stage,
+) -> Result<tempfile::NamedTempFile> {
+    let context =
+        || format!("could not write {}'s values promoted into {} for release `{}`", from.name, to.name, release.name);
+    let mut file = tempfile::Builder::new()
+        .prefix("helm-envs-promoted-")
+        .suffix(".json")
+        .tempfile()
+        .map_err(|e| Error::Other(anyhow::Error::new(e).context(context())))?;
+    serde_json::to_writer(&mut file, values)
+        .map_err(anyhow::Error::new)
+        .and_then(|()| file.flush().map_err(anyhow::Error::new))
+        .map_err(|e| Error::Other(e.context(context())))?;
+    Ok(file)
+}
+
+fn rendered_manifest_error(target: &Target, error: ManifestError) -> Error {
+    Error::Manifest {
+        origin: format!("helm template output for stage `{}`, release `{}`", target.stage.name, target.release.name),
+        error,
+        help: format!(
+            "fix the template named above; `helm envs render {} --release {}` shows the rendered output",
+            target.stage.name, target.release.name
+        ),
+    }
+}
+
+fn installed_manifest_error(target: &Target, error: ManifestError) -> Error {
+    Error::Manifest {
+        origin: format!("the installed manifest of release `{}` in stage `{}`", target.release.name, target.stage.name),
+        error,
+        help: format!(
+            "helm stored a manifest that is not valid YAML; see it with `helm get manifest {} --namespace {}`",
+            target.release.name, target.namespace
+        ),
+    }
+}

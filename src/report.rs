@@ -1,0 +1,361 @@
+//! A diff as people and tools read it: coloured text, a one-line-per-resource summary, or JSON
+//! with a stable schema (docs/diff-json.md). Everything here works on comparisons whose Secret
+//! data is already redacted.
+
+use std::fmt::Write as _;
+
+use anstyle::{AnsiColor, Style};
+use serde_json::{Value, json};
+
+use crate::diff::{ChangeKind, Comparison, FieldChange, LineTag, Plan, ResourceChange, canonical_yaml, line_diff};
+use crate::helm::Installed;
+use crate::output::{BOLD, DIM};
+
+const ADDED: Style = AnsiColor::Green.on_default();
+const REMOVED: Style = AnsiColor::Red.on_default();
+const CHANGED: Style = AnsiColor::Yellow.on_default();
+const HUNK: Style = AnsiColor::Cyan.on_default();
+
+/// Bumped only for incompatible changes to the JSON output.
+pub const JSON_SCHEMA_VERSION: u32 = 1;
+
+/// Everything one `helm envs diff` found.
+#[derive(Debug)]
+pub struct Report {
+    pub mode: Mode,
+    pub releases: Vec<ReleaseReport>,
+    /// Releases installed in a stage's namespaces that the stages file does not define.
+    pub unmanaged: Vec<Unmanaged>,
+    /// The `--ignore` patterns, as given.
+    pub ignored: Vec<String>,
+}
+
+#[derive(Debug)]
+pub enum Mode {
+    /// The live releases of a stage against its rendered config.
+    Live { stage: String },
+    /// One stage's rendered config against another's.
+    Stages { from: String, to: String },
+}
+
+#[derive(Debug)]
+pub struct ReleaseReport {
+    pub release: String,
+    /// The namespace of the stage diffed (of `to` between stages).
+    pub namespace: String,
+    pub context: String,
+    pub sections: Sections,
+}
+
+#[derive(Debug)]
+pub enum Sections {
+    Live {
+        /// `None`: not installed yet.
+        installed: Option<Installed>,
+        comparison: Comparison,
+    },
+    Stages {
+        from_namespace: String,
+        /// Differences a promotion would carry (shown from `from` to `to`).
+        undocumented: Comparison,
+        /// Differences that come from envSpecific values and the stages' own settings.
+        documented: Comparison,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unmanaged {
+    pub stage: String,
+    pub namespace: String,
+    pub release: String,
+}
+
+impl Report {
+    /// What `--detailed-exitcode` reports: a deploy would change something (live), or the
+    /// stages differ outside envSpecific (between stages; documented differences are intended).
+    pub fn has_changes(&self) -> bool {
+        self.releases.iter().any(|r| match &r.sections {
+            Sections::Live { comparison, .. } => !comparison.is_empty(),
+            Sections::Stages { undocumented, .. } => !undocumented.is_empty(),
+        })
+    }
+}
+
+/// A promotion applies the undocumented differences the other way round: what `to` has and
+/// `from` lacks is destroyed.
+fn promotion_plan(undocumented: &Comparison) -> Plan {
+    let plan = undocumented.plan();
+    Plan { add: plan.destroy, destroy: plan.add, ..plan }
+}
+
+// ------------------------------------------------------------------------------ text
+
+pub fn text(report: &Report, context: usize) -> String {
+    let mut out = String::new();
+    for (i, release) in report.releases.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        match &release.sections {
+            Sections::Live { installed, comparison } => {
+                let Mode::Live { stage } = &report.mode else { continue };
+                let from = installed.as_ref().map_or("not installed".to_string(), |i| {
+                    format!("revision {} ({}, {})", i.revision, i.status, i.chart)
+                });
+                let _ = writeln!(
+                    out,
+                    "{BOLD}{stage}/{}{BOLD:#} {DIM}(context {}, namespace {}){DIM:#}: {from} → config",
+                    release.release, release.context, release.namespace
+                );
+                write_changes(&mut out, comparison, context);
+                let plan = comparison.plan();
+                if comparison.is_empty() {
+                    let _ = writeln!(out, "No changes. {} unchanged.", resources(plan.unchanged));
+                } else {
+                    let _ = writeln!(out, "{BOLD}Plan:{BOLD:#} {}.", plan_counts(&plan));
+                }
+            }
+            Sections::Stages { from_namespace, undocumented, documented } => {
+                let Mode::Stages { from, to } = &report.mode else { continue };
+                let _ = writeln!(
+                    out,
+                    "{BOLD}{}{BOLD:#}: {from} {DIM}({from_namespace}){DIM:#} → {to} {DIM}({}){DIM:#}",
+                    release.release, release.namespace
+                );
+                if !undocumented.is_empty() {
+                    let _ = writeln!(
+                        out,
+                        "{BOLD}Undocumented differences{BOLD:#} (outside envSpecific: promoting {from} carries them into {to}):"
+                    );
+                    write_changes(&mut out, undocumented, context);
+                }
+                if !documented.is_empty() {
+                    let _ = writeln!(
+                        out,
+                        "{BOLD}Documented differences{BOLD:#} (envSpecific values and the stages' own settings):"
+                    );
+                    write_changes(&mut out, documented, context);
+                }
+                let _ = writeln!(
+                    out,
+                    "{BOLD}Promoting {from} into {to}:{BOLD:#} {}. {}",
+                    plan_counts(&promotion_plan(undocumented)),
+                    documented_summary(documented)
+                );
+            }
+        }
+    }
+    out
+}
+
+fn documented_summary(documented: &Comparison) -> String {
+    match documented.changes.len() {
+        0 => "No documented differences.".to_string(),
+        n => format!("{} differ only as documented.", resources(n)),
+    }
+}
+
+fn resources(n: usize) -> String {
+    format!("{n} resource{}", if n == 1 { "" } else { "s" })
+}
+
+fn plan_counts(plan: &Plan) -> String {
+    format!("{} to add, {} to change, {} to destroy", plan.add, plan.change, plan.destroy)
+}
+
+fn marker(kind: ChangeKind) -> (char, Style) {
+    match kind {
+        ChangeKind::Added => ('+', ADDED),
+        ChangeKind::Removed => ('-', REMOVED),
+        ChangeKind::Changed => ('~', CHANGED),
+    }
+}
+
+fn write_changes(out: &mut String, comparison: &Comparison, context: usize) {
+    for change in &comparison.changes {
+        let (mark, style) = marker(change.kind);
+        let source = change.source.as_deref().map(|s| format!(" {DIM}({s}){DIM:#}")).unwrap_or_default();
+        let _ = writeln!(out, "{style}{mark} {}{style:#}{source}", change.key);
+        for field in &change.fields {
+            write_field(out, field);
+        }
+        write_lines(out, change, context);
+    }
+}
+
+fn write_field(out: &mut String, field: &FieldChange) {
+    let show = |v: &Value| show_value(v, field.sensitive);
+    let _ = match (&field.old, &field.new) {
+        (Some(old), Some(new)) => {
+            writeln!(out, "    {CHANGED}~{CHANGED:#} {}: {} → {}", field.path, show(old), show(new))
+        }
+        (None, Some(new)) => writeln!(out, "    {ADDED}+{ADDED:#} {}: {}", field.path, show(new)),
+        (Some(old), None) => writeln!(out, "    {REMOVED}-{REMOVED:#} {}: {}", field.path, show(old)),
+        (None, None) => Ok(()),
+    };
+}
+
+/// A value on one line: JSON, cut at 80 characters. Redaction markers are shown bare.
+fn show_value(value: &Value, sensitive: bool) -> String {
+    const LIMIT: usize = 80;
+    let text = match value {
+        Value::String(s) if sensitive => s.clone(),
+        other => other.to_string(),
+    };
+    match text.char_indices().nth(LIMIT) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+fn write_lines(out: &mut String, change: &ResourceChange, context: usize) {
+    let yaml = |value: &Option<Value>| value.as_ref().map(canonical_yaml).unwrap_or_default();
+    for hunk in line_diff(&yaml(&change.old), &yaml(&change.new), context) {
+        if change.kind == ChangeKind::Changed {
+            let _ = writeln!(out, "    {HUNK}{}{HUNK:#}", hunk.header);
+        }
+        for (tag, line) in &hunk.lines {
+            let _ = match tag {
+                LineTag::Context => writeln!(out, "    {DIM} {line}{DIM:#}"),
+                LineTag::Removed => writeln!(out, "    {REMOVED}-{line}{REMOVED:#}"),
+                LineTag::Added => writeln!(out, "    {ADDED}+{line}{ADDED:#}"),
+            };
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------ summary
+
+pub fn summary(report: &Report) -> String {
+    let mut out = String::new();
+    for release in &report.releases {
+        match (&release.sections, &report.mode) {
+            (Sections::Live { comparison, .. }, Mode::Live { stage }) => {
+                let plan = comparison.plan();
+                let _ = writeln!(
+                    out,
+                    "{BOLD}{stage}/{}{BOLD:#}: {} ({} unchanged)",
+                    release.release,
+                    plan_counts(&plan),
+                    plan.unchanged
+                );
+                write_keys(&mut out, comparison, "");
+            }
+            (Sections::Stages { undocumented, documented, .. }, Mode::Stages { from, to }) => {
+                let _ = writeln!(
+                    out,
+                    "{BOLD}{}{BOLD:#} ({from} → {to}): {} undocumented, {} documented",
+                    release.release,
+                    undocumented.changes.len(),
+                    documented.changes.len()
+                );
+                write_keys(&mut out, undocumented, " (undocumented)");
+                write_keys(&mut out, documented, " (documented)");
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn write_keys(out: &mut String, comparison: &Comparison, suffix: &str) {
+    for change in &comparison.changes {
+        let (mark, style) = marker(change.kind);
+        let _ = writeln!(out, "  {style}{mark} {}{style:#}{DIM}{suffix}{DIM:#}", change.key);
+    }
+}
+
+// ------------------------------------------------------------------------------ JSON
+
+pub fn json(report: &Report) -> Value {
+    let (mode, stage, from, to) = match &report.mode {
+        Mode::Live { stage } => ("live", Some(stage), None, None),
+        Mode::Stages { from, to } => ("stages", None, Some(from), Some(to)),
+    };
+    let releases: Vec<Value> = report
+        .releases
+        .iter()
+        .map(|release| {
+            let mut entry = json!({
+                "release": release.release,
+                "namespace": release.namespace,
+                "context": release.context,
+            });
+            match &release.sections {
+                Sections::Live { installed, comparison } => {
+                    entry["installed"] = installed
+                        .as_ref()
+                        .map_or(Value::Null, |i| json!({"revision": i.revision, "status": i.status, "chart": i.chart}));
+                    entry["plan"] = json!(comparison.plan());
+                    entry["changes"] = changes_json(comparison);
+                }
+                Sections::Stages { from_namespace, undocumented, documented } => {
+                    entry["fromNamespace"] = json!(from_namespace);
+                    entry["promotionPlan"] = json!(promotion_plan(undocumented));
+                    entry["undocumented"] = changes_json(undocumented);
+                    entry["documented"] = changes_json(documented);
+                }
+            }
+            entry
+        })
+        .collect();
+    json!({
+        "schemaVersion": JSON_SCHEMA_VERSION,
+        "mode": mode,
+        "stage": stage,
+        "from": from,
+        "to": to,
+        "hasChanges": report.has_changes(),
+        "ignored": report.ignored,
+        "releases": releases,
+        "unmanagedReleases": report.unmanaged.iter().map(|u| json!({
+            "stage": u.stage, "namespace": u.namespace, "release": u.release,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn changes_json(comparison: &Comparison) -> Value {
+    Value::Array(
+        comparison
+            .changes
+            .iter()
+            .map(|change| {
+                let mut entry = json!({
+                    "id": change.key.to_string(),
+                    "group": change.key.group,
+                    "kind": change.key.kind,
+                    "namespace": change.key.namespace,
+                    "name": change.key.name,
+                    "change": change.kind,
+                    "source": change.source,
+                });
+                match change.kind {
+                    ChangeKind::Changed => {
+                        entry["fields"] = change
+                            .fields
+                            .iter()
+                            .map(|f| {
+                                let change = match (&f.old, &f.new) {
+                                    (None, _) => "added",
+                                    (_, None) => "removed",
+                                    _ => "changed",
+                                };
+                                json!({
+                                    "change": change,
+                                    "path": f.path.to_string(),
+                                    "pointer": f.path.pointer(),
+                                    "old": f.old,
+                                    "new": f.new,
+                                    "sensitive": f.sensitive,
+                                })
+                            })
+                            .collect();
+                    }
+                    ChangeKind::Added => entry["object"] = change.new.clone().unwrap_or_default(),
+                    ChangeKind::Removed => entry["object"] = change.old.clone().unwrap_or_default(),
+                }
+                entry
+            })
+            .collect(),
+    )
+}
