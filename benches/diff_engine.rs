@@ -1,5 +1,22 @@
-use std::time::Instant;
-fn deployment(i: usize, image: &str) -> String {
+//! The diff engine on a large release: two renderings of 10,000 Deployments (~7.6 MB each) of
+//! which 100 differ. Times parse + match + diff + format (text and JSON), reports peak memory
+//! (VmHWM), and times `diff -u` on the same pair for scale.
+//!
+//!   cargo bench --bench diff_engine            (prints figures; no assertions)
+
+#![allow(clippy::print_stdout, clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use helm_envs::diff::{self, Comparison};
+use helm_envs::manifest;
+use helm_envs::report::{self, Mode, ReleaseReport, Report, Sections};
+
+const RESOURCES: usize = 10_000;
+const CHANGED_EVERY: usize = 100;
+const RUNS: usize = 5;
+
+fn deployment(i: usize, tag: &str) -> String {
     format!(
         "---
 # Source: fleet/templates/deployment.yaml
@@ -11,7 +28,6 @@ metadata:
   labels:
     app.kubernetes.io/name: svc-{i:05}
     app.kubernetes.io/instance: fleet
-    app.kubernetes.io/managed-by: Helm
     helm.sh/chart: fleet-1.0.0
 spec:
   replicas: 2
@@ -25,7 +41,7 @@ spec:
     spec:
       containers:
         - name: app
-          image: \"{image}\"
+          image: \"registry.example.com/fleet/app:{tag}\"
           ports:
             - containerPort: 8080
           env:
@@ -37,33 +53,116 @@ spec:
 "
     )
 }
-fn main() {
-    let old: String = (0..10_000).map(|i| deployment(i, "registry.example.com/fleet/app:1.0.0")).collect();
-    let t = Instant::now();
-    let m = helm_envs::manifest::parse(&old, "fleet").unwrap();
-    eprintln!("{} bytes, {} resources, parse {:?}", old.len(), m.len(), t.elapsed());
-    probe(&old);
+
+fn generate() -> (String, String) {
+    let old = (0..RESOURCES).map(|i| deployment(i, "1.0.0")).collect();
+    let new = (0..RESOURCES).map(|i| deployment(i, if i % CHANGED_EVERY == 0 { "1.1.0" } else { "1.0.0" })).collect();
+    (old, new)
 }
-#[allow(dead_code)]
-fn probe(old: &str) {
-    let docs: Vec<&str> = old.split("---\n").filter(|d| !d.is_empty()).collect();
-    let t = Instant::now();
-    for d in &docs {
-        let _: serde::de::IgnoredAny = serde_saphyr::from_str_with_options(d, helm_envs::yaml::helm_options()).unwrap();
+
+fn report(comparison: Comparison) -> Report {
+    Report {
+        mode: Mode::Live { stage: "bench".into() },
+        releases: vec![ReleaseReport {
+            release: "fleet".into(),
+            namespace: "fleet".into(),
+            context: "bench".into(),
+            sections: Sections::Live { installed: None, comparison },
+        }],
+        unmanaged: Vec::new(),
+        ignored: Vec::new(),
     }
-    eprintln!("ignored any {:?}", t.elapsed());
-    let t = Instant::now();
-    for d in &docs {
-        let _: serde::de::IgnoredAny = serde_saphyr::from_str(d).unwrap();
+}
+
+/// Parse both sides, match, diff, and format as text and JSON; returns the output sizes.
+fn diff_pair(old: &str, new: &str) -> (usize, usize) {
+    let pair = manifest::parse_pair(old, new, "fleet").unwrap();
+    let mut comparison = diff::compare(pair.old, pair.new, &diff::Options::default());
+    comparison.unchanged += pair.identical;
+    assert_eq!(comparison.plan().change, RESOURCES / CHANGED_EVERY);
+    let report = report(comparison);
+    let text = report::text(&report, 3);
+    let json = serde_json::to_string(&report::json(&report)).unwrap();
+    (text.len(), json.len())
+}
+
+/// The same work without the identical-document shortcut: every document parsed.
+fn diff_full_parse(old: &str, new: &str) -> usize {
+    let comparison = diff::compare(
+        manifest::parse(old, "fleet").unwrap(),
+        manifest::parse(new, "fleet").unwrap(),
+        &diff::Options::default(),
+    );
+    report::text(&report(comparison), 3).len()
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
+    let mut samples = Vec::new();
+    let mut last = None;
+    for _ in 0..runs {
+        let start = Instant::now();
+        last = Some(f());
+        samples.push(start.elapsed());
     }
-    eprintln!("ignored any default opts {:?}", t.elapsed());
-    let t = Instant::now();
-    for d in &docs {
-        let _: serde_json::Value = serde_saphyr::from_str(d).unwrap();
+    (median(samples), last.unwrap())
+}
+
+/// Peak resident memory of this process so far (Linux), in MiB.
+fn peak_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn main() {
+    let (old, new) = generate();
+    let baseline = peak_mib().unwrap_or(0.0);
+    println!(
+        "diff engine: {RESOURCES} Deployments per side ({:.1} MB and {:.1} MB), {} changed; median of {RUNS} runs, {} cores",
+        old.len() as f64 / 1e6,
+        new.len() as f64 / 1e6,
+        RESOURCES / CHANGED_EVERY,
+        std::thread::available_parallelism().map_or(1, usize::from)
+    );
+
+    let (elapsed, (text, json)) = time(RUNS, || diff_pair(&old, &new));
+    let peak = peak_mib().unwrap_or(0.0);
+    println!(
+        "  parse + match + diff + text + JSON   {:>7.1} ms   (text {} KB, JSON {} KB)",
+        ms(elapsed),
+        text / 1000,
+        json / 1000
+    );
+    println!("  peak memory (VmHWM)                  {peak:>7.1} MiB (of which {baseline:.1} MiB the two inputs)");
+
+    let (elapsed, _) = time(1, || diff_full_parse(&old, &new));
+    println!("  same, every document parsed          {:>7.1} ms   (no identical-document shortcut)", ms(elapsed));
+    let (elapsed, _) = time(1, || manifest::parse(&new, "fleet").unwrap().len());
+    println!("  parse one side in full (first install) {:>5.1} ms", ms(elapsed));
+    println!("  peak memory after full parses        {:>7.1} MiB", peak_mib().unwrap_or(0.0));
+
+    match diff_u(&old, &new) {
+        Ok(elapsed) => println!("  diff -u on the same two files        {:>7.1} ms", ms(elapsed)),
+        Err(err) => println!("  diff -u: not run ({err})"),
     }
-    eprintln!("json value default {:?}", t.elapsed());
-    let t = Instant::now();
-    let _: Vec<serde::de::IgnoredAny> =
-        serde_saphyr::from_multiple_with_options(old, helm_envs::yaml::helm_options()).unwrap();
-    eprintln!("multiple ignored {:?}", t.elapsed());
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn diff_u(old: &str, new: &str) -> std::io::Result<Duration> {
+    let dir = tempfile::tempdir()?;
+    let (a, b) = (dir.path().join("old.yaml"), dir.path().join("new.yaml"));
+    std::fs::write(&a, old)?;
+    std::fs::write(&b, new)?;
+    let (elapsed, out) = time(RUNS, || std::process::Command::new("diff").arg("-u").arg(&a).arg(&b).output());
+    out?;
+    Ok(elapsed)
 }

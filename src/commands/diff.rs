@@ -148,15 +148,22 @@ fn between(
     releases: &[&Release],
     options: &diff::Options,
 ) -> Result<Vec<ReleaseReport>> {
+    // Per release: `from`, `to`, and `to` with the promotion applied, unless the promotion
+    // changes nothing (then `to` stands for it and one render fewer runs).
     let mut promoted_files = Vec::new();
     let mut renders: Vec<Target> = Vec::new();
+    let mut promoted_at: Vec<usize> = Vec::new();
     for release in releases {
         let (source, target) = (project.target(from, release), project.target(to, release));
-        let promoted = values::promote(
-            &project.merged_values(&source),
-            &project.merged_values(&target),
-            &project.env_specific_for(release),
-        );
+        let target_values = project.merged_values(&target);
+        let promoted =
+            values::promote(&project.merged_values(&source), &target_values, &project.env_specific_for(release));
+        let base = renders.len();
+        if promoted == target_values && source.version == target.version {
+            promoted_at.push(base + 1);
+            renders.extend([source, target]);
+            continue;
+        }
         let file = write_promoted_values(&promoted, release, from, to)?;
         let promoted_target = Target {
             values_files: vec![ValuesFile {
@@ -168,26 +175,29 @@ fn between(
             ..target.clone()
         };
         promoted_files.push(file);
+        promoted_at.push(base + 2);
         renders.extend([source, target, promoted_target]);
     }
     let rendered = all_or_errors(render_all(helm, &renders))?;
     drop(promoted_files);
 
+    let parse = |index: usize| {
+        let target = &renders[index];
+        manifest::parse(&rendered[index], &target.namespace).map_err(|error| rendered_manifest_error(target, error))
+    };
     let mut reports = Vec::new();
-    for (targets, texts) in renders.chunks(3).zip(rendered.chunks(3)) {
-        let [source, target, promoted] = targets else { unreachable!("three renders per release") };
-        let parse = |text: &str, t: &Target| {
-            manifest::parse(text, &t.namespace).map_err(|error| rendered_manifest_error(t, error))
-        };
-        let from_manifest: Manifest = parse(&texts[0], source)?
+    let mut base = 0;
+    for promoted_index in promoted_at {
+        let (source, target) = (&renders[base], &renders[base + 1]);
+        let from_manifest: Manifest = parse(base)?
             .into_values()
             .map(|mut resource| {
                 resource.move_namespace(&source.namespace, &target.namespace);
                 (resource.key.clone(), resource)
             })
             .collect();
-        let to_manifest = parse(&texts[1], target)?;
-        let promoted_manifest = parse(&texts[2], promoted)?;
+        let to_manifest = parse(base + 1)?;
+        let promoted_manifest = if promoted_index == base + 1 { to_manifest.clone() } else { parse(promoted_index)? };
         reports.push(ReleaseReport {
             release: target.release.name.clone(),
             namespace: target.namespace.clone(),
@@ -198,6 +208,7 @@ fn between(
                 documented: diff::compare(from_manifest, promoted_manifest, options),
             },
         });
+        base = promoted_index + 1;
     }
     Ok(reports)
 }
