@@ -106,7 +106,7 @@ pub struct RenderArgs {
 #[derive(Debug, Args)]
 pub struct DiffArgs {
     /// The stage whose installed releases are compared with its config
-    #[arg(required_unless_present = "from", conflicts_with_all = ["from", "to"])]
+    #[arg(conflicts_with_all = ["from", "to"])]
     pub stage: Option<String>,
 
     /// Compare two stages' rendered config: the stage to compare from

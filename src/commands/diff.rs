@@ -41,7 +41,12 @@ pub fn run(project: &Project, args: &DiffArgs) -> Result<u8> {
             let mode = Mode::Stages { from: from.clone(), to: to.clone() };
             Report { mode, releases, unmanaged: Vec::new(), ignored: args.ignore.clone() }
         }
-        _ => return Err(Error::Other(anyhow::anyhow!("name a stage, or two with --from A --to B"))),
+        _ => {
+            return Err(Error::Other(anyhow::anyhow!(
+                "name the stage to diff (`helm envs diff dev`), or two stages to compare \
+                 (`helm envs diff --from dev --to staging`)"
+            )));
+        }
     };
 
     for u in &report.unmanaged {

@@ -50,6 +50,48 @@ impl Project {
         Project { root, dir }
     }
 
+    /// The example with every stage in namespaces of its own (`<tag>-<pid>-dev`, ...), so a test
+    /// can install releases on the shared test clusters without meeting another test's.
+    pub fn isolated_example(tag: &str) -> (Project, Namespaces) {
+        let project = Project::example();
+        let prefix = format!("{tag}-{}", std::process::id());
+        let namespaces = Namespaces {
+            dev: format!("{prefix}-dev"),
+            staging: format!("{prefix}-staging"),
+            production: format!("{prefix}-prod"),
+        };
+        let text = project
+            .read("helm-envs.yaml")
+            .replace("namespace: acme-dev\n", &format!("namespace: {}\n", namespaces.dev))
+            .replace("namespace: acme-staging\n", &format!("namespace: {}\n", namespaces.staging))
+            .replace("namespace: acme\n", &format!("namespace: {}\n", namespaces.production));
+        project.write("helm-envs.yaml", &text);
+        (project, namespaces)
+    }
+
+    /// `helm upgrade --install` of one example release into a stage, by hand, as a user would.
+    pub fn install(&self, stage: &str, namespace: &str, release: &str) {
+        let output = self
+            .helm(&[
+                "upgrade",
+                "--install",
+                release,
+                "../../charts/acme-web",
+                "--kube-context",
+                stage,
+                "--namespace",
+                namespace,
+                "--create-namespace",
+                "-f",
+                &format!("values/{release}.yaml"),
+                "-f",
+                &format!("envs/{stage}/{release}.yaml"),
+            ])
+            .output()
+            .expect("helm runs");
+        assert!(output.status.success(), "helm upgrade failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+
     /// An empty project directory.
     pub fn empty() -> Project {
         let root = tempfile::tempdir().expect("temp dir");
@@ -124,6 +166,13 @@ impl Project {
     pub fn scrub(&self, text: &[u8]) -> String {
         String::from_utf8_lossy(text).replace(&self.root.path().display().to_string(), "[TMP]")
     }
+}
+
+/// The namespaces of an isolated example's stages.
+pub struct Namespaces {
+    pub dev: String,
+    pub staging: String,
+    pub production: String,
 }
 
 fn collect(base: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {

@@ -5,6 +5,7 @@ mod harness;
 
 mod bad_input;
 mod cli;
+mod diff;
 mod list;
 mod plugin;
 mod render;
