@@ -33,8 +33,11 @@ for stage in dev staging production; do
     grep -E '^(kind|  namespace|  name):' "$repo/.tools/demo-$stage.yaml" | paste - - - | sort | uniq -c | sed 's/^/   /'
 done
 
-say "What differs between staging and production web (values as rendered)"
-diff <(helm envs render staging --release web | grep -E 'replicas|LOG_LEVEL|PAYMENTS_MODE|host:|secretName|maxReplicas') \
-     <(helm envs render production --release web | grep -E 'replicas|LOG_LEVEL|PAYMENTS_MODE|host:|secretName|maxReplicas') || true
+say "What a first deploy of dev would create (nothing is installed yet)"
+run helm envs diff dev -o summary
+
+say "How staging and production differ, documented (envSpecific) apart from undocumented"
+run helm envs diff --from staging --to production --release web -o summary
+run helm envs diff --from staging --to production --release web --context 1 | sed -n '1,25p'
 
 say "Done. Clusters are still running: source <(scripts/testbed.sh env) to use them; make demo-down stops them."
