@@ -33,7 +33,7 @@ for stage in dev staging production; do
     grep -E '^(kind|  namespace|  name):' "$repo/.tools/demo-$stage.yaml" | paste - - - | sort | uniq -c | sed 's/^/   /'
 done
 
-say "What a first deploy of dev would create (nothing is installed yet)"
+say "What a deploy of dev would change (a release not installed yet is all additions)"
 run helm envs diff dev -o summary
 
 say "How staging and production differ, documented (envSpecific) apart from undocumented"
