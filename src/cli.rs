@@ -74,6 +74,17 @@ pub enum Command {
     )]
     Diff(DiffArgs),
 
+    /// Check that every Secret the rendered manifests reference exists in the stage's namespace
+    #[command(after_help = "Examples:\n  helm envs check-secrets staging\n  helm envs check-secrets --all -o json\n\n\
+        References come from pod templates (env secretKeyRef, envFrom secretRef, secret and projected\n\
+        volumes, CSI nodePublishSecretRef, imagePullSecrets), ServiceAccounts, Ingress TLS and\n\
+        ingress-nginx auth annotations. A reference is satisfied by a Secret that a release of the\n\
+        stage renders into the namespace (or a Certificate, SealedSecret, ExternalSecret, or an Ingress\n\
+        cert-manager issues for), or by one in the cluster with the key it reads. The cluster is asked\n\
+        once per context and namespace, for Secret names and key names only: values are never read.\n\n\
+        Exit codes: 0 all present; 3 something missing; 1 error.")]
+    CheckSecrets(CheckSecretsArgs),
+
     /// Print a shell completion script
     #[command(after_help = "Examples:\n  helm-envs completion bash > /etc/bash_completion.d/helm-envs\n  \
         helm-envs completion zsh > \"${fpath[1]}/_helm-envs\"\n  helm-envs completion fish > ~/.config/fish/completions/helm-envs.fish")]
@@ -151,6 +162,25 @@ pub enum DiffFormat {
     Json,
     /// One line per changed resource and a plan per release
     Summary,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckSecretsArgs {
+    /// The stage to check
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub stage: Option<String>,
+
+    /// Check every stage (in parallel)
+    #[arg(long)]
+    pub all: bool,
+
+    /// Only this release
+    #[arg(long, short)]
+    pub release: Option<String>,
+
+    /// Output format
+    #[arg(long, short, value_enum, default_value_t = ListFormat::Text)]
+    pub output: ListFormat,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,8 @@ use crate::manifest::ManifestError;
 pub const EXIT_ERROR: u8 = 1;
 /// Exit code when differences were found and the user asked to be told (`--detailed-exitcode`).
 pub const EXIT_DIFFERENCES: u8 = 2;
+/// Exit code when a gate refused: approval missing, Secret missing, wrong cluster.
+pub const EXIT_GATE: u8 = 3;
 
 /// A problem located in a file the user wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +70,12 @@ pub enum Error {
     #[error("{0}")]
     Helm(Box<HelmFailure>),
 
+    #[error("kubectl was not found")]
+    KubectlNotFound { searched: String },
+
+    #[error("{0}")]
+    Kubectl(Box<KubectlFailure>),
+
     /// Rendered or deployed manifests that are not Kubernetes objects.
     #[error("{origin} is not a valid set of Kubernetes manifests")]
     Manifest { origin: String, error: ManifestError, help: String },
@@ -122,6 +130,15 @@ impl Error {
                 }
                 details
             }
+            Error::KubectlNotFound { searched } => vec![
+                Detail::Note(format!("looked at {searched}")),
+                Detail::Help(
+                    "install kubectl (https://kubernetes.io/docs/tasks/tools/, or `scripts/testbed.sh install` \
+                     in this repository), put it on PATH or set HELM_ENVS_KUBECTL to its path"
+                        .into(),
+                ),
+            ],
+            Error::Kubectl(failure) => failure.details(),
             Error::Manifest { error, help, .. } => {
                 let template = error.template.as_deref().unwrap_or("the rendered output");
                 vec![
@@ -148,6 +165,69 @@ pub struct HelmFailure {
     pub context: Option<String>,
     pub command: String,
     pub stderr: String,
+}
+
+/// A kubectl command that exited with an error.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", self.headline())]
+pub struct KubectlFailure {
+    /// What it was for: "list Secrets".
+    pub action: &'static str,
+    pub stage: String,
+    pub context: Option<String>,
+    pub namespace: String,
+    pub command: String,
+    pub stderr: String,
+}
+
+impl KubectlFailure {
+    fn context_name(&self) -> String {
+        self.context.as_deref().map_or("the current context".to_string(), |c| format!("context `{c}`"))
+    }
+
+    pub fn is_forbidden(&self) -> bool {
+        self.stderr.contains("Forbidden") || self.stderr.contains("forbidden")
+    }
+
+    fn headline(&self) -> String {
+        let why = if self.is_forbidden() { "permission denied: " } else { "" };
+        format!(
+            "{why}kubectl could not {} in namespace `{}` of stage `{}` ({})",
+            self.action,
+            self.namespace,
+            self.stage,
+            self.context_name()
+        )
+    }
+
+    fn details(&self) -> Vec<Detail> {
+        let mut details = vec![
+            Detail::Note(format!("command: {}", self.command)),
+            Detail::Output(self.stderr.trim_end().to_string()),
+        ];
+        let context = self.context_name();
+        if self.is_forbidden() {
+            details.push(Detail::Help(format!(
+                "the credentials of {context} may not list Secrets in `{}`; helm-envs reads only their names and \
+                 key names, and needs a Role granting `list` on `secrets` there",
+                self.namespace
+            )));
+        } else if self.stderr.contains("does not exist") && self.stderr.contains("context") {
+            details.push(Detail::Help(format!(
+                "{context} of stage `{}` is not in your kubeconfig; `kubectl config get-contexts` lists the ones you have",
+                self.stage
+            )));
+        } else if ["Unable to connect", "connection refused", "was refused", "no such host", "i/o timeout"]
+            .iter()
+            .any(|m| self.stderr.contains(m))
+        {
+            details.push(Detail::Help(format!(
+                "the cluster of {context} does not answer: check it with `kubectl{} cluster-info`",
+                self.context.as_deref().map(|c| format!(" --context {c}")).unwrap_or_default()
+            )));
+        }
+        details
+    }
 }
 
 /// One line (or block) of explanation under an error headline.

@@ -204,14 +204,9 @@ fn context_args(context: &KubeContext) -> Vec<String> {
     }
 }
 
-/// A command line for people to read and copy (arguments quoted where needed).
+/// A command line for people to read and copy.
 pub fn display_command(args: &[String]) -> String {
-    std::iter::once("helm".to_string()).chain(args.iter().map(|a| shell_quote(a))).collect::<Vec<_>>().join(" ")
-}
-
-fn shell_quote(arg: &str) -> String {
-    let plain = !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=,@+%".contains(c));
-    if plain { arg.to_string() } else { format!("'{}'", arg.replace('\'', r"'\''")) }
+    output::command_line("helm", args)
 }
 
 #[cfg(test)]

@@ -11,10 +11,12 @@ mod commands;
 pub mod diff;
 pub mod error;
 pub mod helm;
+pub mod kube;
 pub mod manifest;
 pub mod output;
 pub mod render;
 pub mod report;
+pub mod secrets;
 pub mod stages;
 pub mod values;
 pub mod yaml;
@@ -58,6 +60,7 @@ fn run(cli: &Cli) -> Result<u8> {
         Command::List(args) => success(commands::list::run(&load_project(cli)?, args)),
         Command::Render(args) => success(commands::render::run(&load_project(cli)?, args)),
         Command::Diff(args) => commands::diff::run(&load_project(cli)?, args),
+        Command::CheckSecrets(args) => commands::check_secrets::run(&load_project(cli)?, args),
     }
 }
 

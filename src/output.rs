@@ -34,6 +34,16 @@ pub fn stdout(text: &str) {
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
+/// A command line for people to read and copy (arguments quoted where a shell would need it).
+pub fn command_line(program: &str, args: &[String]) -> String {
+    std::iter::once(program.to_string()).chain(args.iter().map(|a| shell_quote(a))).collect::<Vec<_>>().join(" ")
+}
+
+fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=,@+%".contains(c));
+    if plain { arg.to_string() } else { format!("'{}'", arg.replace('\'', r"'\''")) }
+}
+
 pub fn report_error(err: &Error) {
     let mut text = format!("{ERROR}error{ERROR:#}: {BOLD}{err}{BOLD:#}\n");
     write_details(&mut text, &err.details(), "  ");

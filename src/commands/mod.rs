@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod check_secrets;
 pub mod completion;
 pub mod diff;
 pub mod list;
