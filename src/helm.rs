@@ -219,5 +219,6 @@ mod tests {
             display_command(&["template".into(), "web".into(), "a b".into(), "it's".into()]),
             "helm template web 'a b' 'it'\\''s'"
         );
+        assert_eq!(display_command(&["get".into(), "a\nb's\\".into()]), r"helm get $'a\nb\'s\\'");
     }
 }

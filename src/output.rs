@@ -41,7 +41,14 @@ pub fn command_line(program: &str, args: &[String]) -> String {
 
 fn shell_quote(arg: &str) -> String {
     let plain = !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=,@+%".contains(c));
-    if plain { arg.to_string() } else { format!("'{}'", arg.replace('\'', r"'\''")) }
+    if plain {
+        arg.to_string()
+    } else if arg.contains('\n') {
+        // Bash's $'...' keeps the command on one line.
+        format!("$'{}'", arg.replace('\\', "\\\\").replace('\'', "\\'").replace('\n', "\\n"))
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
 }
 
 pub fn report_error(err: &Error) {

@@ -1,6 +1,7 @@
 //! A small builder harness: a copy of the example project in a temp dir, and `helm-envs`
 //! run in it with a scrubbed environment (only PATH, HOME, KUBECONFIG and private helm dirs).
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -38,6 +39,8 @@ pub struct Project {
     root: TempDir,
     /// Where commands run (the directory holding helm-envs.yaml).
     pub dir: PathBuf,
+    /// A kubeconfig merged after the testbed's (extra users and contexts), when a test adds one.
+    extra_kubeconfig: RefCell<Option<PathBuf>>,
 }
 
 impl Project {
@@ -47,7 +50,7 @@ impl Project {
         copy_dir(&repo().join("examples/acme"), &root.path().join("examples/acme"));
         copy_dir(&repo().join("charts"), &root.path().join("charts"));
         let dir = root.path().join("examples/acme");
-        Project { root, dir }
+        Project { root, dir, extra_kubeconfig: RefCell::new(None) }
     }
 
     /// The example with every stage in namespaces of its own (`<tag>-<pid>-dev`, ...), so a test
@@ -97,7 +100,19 @@ impl Project {
         let root = tempfile::tempdir().expect("temp dir");
         let dir = root.path().join("project");
         std::fs::create_dir_all(&dir).expect("mkdir");
-        Project { root, dir }
+        Project { root, dir, extra_kubeconfig: RefCell::new(None) }
+    }
+
+    /// Merge `contents` (a kubeconfig) after the testbed's for every command this project runs.
+    pub fn add_kubeconfig(&self, contents: &str) {
+        let path = self.root.path().join("extra-kubeconfig");
+        std::fs::write(&path, contents).expect("write kubeconfig");
+        self.extra_kubeconfig.replace(Some(path));
+    }
+
+    /// The testbed's directory (its PKI signs extra test users).
+    pub fn testbed_dir(&self) -> PathBuf {
+        testbed().kubeconfig.parent().expect("testbed dir").to_path_buf()
     }
 
     pub fn path(&self, relative: &str) -> PathBuf {
@@ -148,11 +163,17 @@ impl Project {
         cmd.env_clear()
             .env("PATH", path)
             .env("HOME", &home)
-            .env("KUBECONFIG", &testbed().kubeconfig)
+            .env("KUBECONFIG", self.kubeconfig())
             .env("HELM_CACHE_HOME", home.join(".cache/helm"))
             .env("HELM_CONFIG_HOME", home.join(".config/helm"))
             .env("HELM_DATA_HOME", home.join(".local/share/helm"))
             .env("NO_COLOR", "1");
+    }
+
+    fn kubeconfig(&self) -> OsString {
+        let mut paths = vec![testbed().kubeconfig.clone()];
+        paths.extend(self.extra_kubeconfig.borrow().clone());
+        std::env::join_paths(paths).expect("kubeconfig paths")
     }
 
     /// Every file under the temp root with its bytes: to prove a failing command wrote nothing.

@@ -4,6 +4,7 @@
 mod harness;
 
 mod bad_input;
+mod check_secrets;
 mod cli;
 mod diff;
 mod list;
