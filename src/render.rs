@@ -3,11 +3,28 @@
 
 use crate::error::{Error, Result};
 use crate::helm::Helm;
+use crate::manifest::{self, Manifest, ManifestError};
 use crate::stages::Target;
 
 /// Render every target, concurrently; results come back in the order of `targets`.
 pub fn render_all(helm: &Helm, targets: &[Target]) -> Vec<Result<String>> {
     in_parallel(targets.iter().map(|target| move || helm.template(target)).collect())
+}
+
+/// A target's rendered output as resources; an error names the stage, release and template.
+pub fn parse_rendered(text: &str, target: &Target) -> Result<Manifest> {
+    manifest::parse(text, &target.namespace).map_err(|error| rendered_manifest_error(target, error))
+}
+
+pub fn rendered_manifest_error(target: &Target, error: ManifestError) -> Error {
+    Error::Manifest {
+        origin: format!("helm template output for stage `{}`, release `{}`", target.stage.name, target.release.name),
+        error,
+        help: format!(
+            "fix the template named above; `helm envs render {} --release {}` shows the rendered output",
+            target.stage.name, target.release.name
+        ),
+    }
 }
 
 /// Run jobs on their own threads; results come back in the order of `jobs`.

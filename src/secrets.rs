@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::helm::Helm;
 use crate::kube::{Kubectl, SecretKeys};
-use crate::manifest::{self, Manifest, Resource};
-use crate::render::{all_or_errors, in_parallel};
+use crate::manifest::{Manifest, Resource};
+use crate::render::{all_or_errors, in_parallel, parse_rendered, render_all};
 use crate::stages::{KubeContext, Project, Release, Stage};
 
 /// One place where a rendered resource needs a Secret.
@@ -367,21 +367,11 @@ pub fn check(
 ) -> Result<Vec<StageReport>> {
     let targets: Vec<_> =
         stages.iter().flat_map(|stage| releases.iter().map(|release| project.target(stage, release))).collect();
-    let rendered = all_or_errors(crate::render::render_all(helm, &targets))?;
+    let rendered = all_or_errors(render_all(helm, &targets))?;
 
     let mut per_stage: Vec<(Vec<Reference>, Vec<Provided>)> = vec![Default::default(); stages.len()];
     for (target, text) in targets.iter().zip(&rendered) {
-        let manifest = manifest::parse(text, &target.namespace).map_err(|error| Error::Manifest {
-            origin: format!(
-                "helm template output for stage `{}`, release `{}`",
-                target.stage.name, target.release.name
-            ),
-            error,
-            help: format!(
-                "fix the template named above; `helm envs render {} --release {}` shows the rendered output",
-                target.stage.name, target.release.name
-            ),
-        })?;
+        let manifest = parse_rendered(text, target)?;
         let index = stages.iter().position(|s| s.name == target.stage.name).unwrap_or_default();
         per_stage[index].0.extend(references(&target.release.name, &manifest));
         per_stage[index].1.extend(provided(&target.release.name, &manifest));

@@ -10,7 +10,7 @@ use crate::error::{EXIT_DIFFERENCES, Error, Result};
 use crate::helm::{Helm, Installed};
 use crate::manifest::{self, Manifest, ManifestError, Side};
 use crate::output;
-use crate::render::{all_or_errors, in_parallel, render_all};
+use crate::render::{all_or_errors, in_parallel, parse_rendered, render_all, rendered_manifest_error};
 use crate::report::{self, Mode, ReleaseReport, Report, Sections, Unmanaged};
 use crate::stages::{KubeContext, Project, Release, Stage, Target, ValuesFile};
 use crate::values;
@@ -188,7 +188,7 @@ fn between(
 
     let parse = |index: usize| {
         let target = &renders[index];
-        manifest::parse(&rendered[index], &target.namespace).map_err(|error| rendered_manifest_error(target, error))
+        parse_rendered(&rendered[index], target)
     };
     let mut reports = Vec::new();
     let mut base = 0;
@@ -238,17 +238,6 @@ fn write_promoted_values(
         .and_then(|()| file.flush().map_err(anyhow::Error::new))
         .map_err(|e| Error::Other(e.context(context())))?;
     Ok(file)
-}
-
-fn rendered_manifest_error(target: &Target, error: ManifestError) -> Error {
-    Error::Manifest {
-        origin: format!("helm template output for stage `{}`, release `{}`", target.stage.name, target.release.name),
-        error,
-        help: format!(
-            "fix the template named above; `helm envs render {} --release {}` shows the rendered output",
-            target.stage.name, target.release.name
-        ),
-    }
 }
 
 fn installed_manifest_error(target: &Target, error: ManifestError) -> Error {
