@@ -122,10 +122,7 @@ impl Helm {
                 action: call.action,
                 stage: call.stage.name.clone(),
                 release: call.release.map(str::to_string),
-                context: match &call.stage.kube_context {
-                    KubeContext::Named(name) => Some(name.clone()),
-                    KubeContext::Current => None,
-                },
+                context: call.stage.kube_context.name().map(str::to_string),
                 command,
                 stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             })))
@@ -195,13 +192,10 @@ pub fn template_args(target: &Target) -> Vec<String> {
     args
 }
 
+/// No flag for the kubeconfig's current context (chosen explicitly by the stage): with
+/// HELM_KUBECONTEXT removed from the environment helm falls back to exactly that.
 fn context_args(context: &KubeContext) -> Vec<String> {
-    match context {
-        KubeContext::Named(name) => vec!["--kube-context".into(), name.clone()],
-        // The kubeconfig's current context, chosen explicitly by the stage; with HELM_KUBECONTEXT
-        // removed from the environment helm falls back to exactly that.
-        KubeContext::Current => Vec::new(),
-    }
+    context.name().map(|name| vec!["--kube-context".into(), name.to_string()]).unwrap_or_default()
 }
 
 /// A command line for people to read and copy.

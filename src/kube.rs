@@ -87,10 +87,7 @@ impl Kubectl {
         Err(Error::Kubectl(Box::new(KubectlFailure {
             action,
             stage: stage.name.clone(),
-            context: match &stage.kube_context {
-                KubeContext::Named(name) => Some(name.clone()),
-                KubeContext::Current => None,
-            },
+            context: stage.kube_context.name().map(str::to_string),
             namespace: namespace.to_string(),
             command,
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -98,12 +95,9 @@ impl Kubectl {
     }
 }
 
+/// No flag for the kubeconfig's current context, chosen explicitly by the stage.
 fn context_args(context: &KubeContext) -> Vec<String> {
-    match context {
-        KubeContext::Named(name) => vec!["--context".into(), name.clone()],
-        // The kubeconfig's current context, chosen explicitly by the stage.
-        KubeContext::Current => Vec::new(),
-    }
+    context.name().map(|name| vec!["--context".into(), name.to_string()]).unwrap_or_default()
 }
 
 fn display_command(args: &[String]) -> String {

@@ -12,7 +12,7 @@ use crate::helm::Helm;
 use crate::kube::{Kubectl, SecretKeys};
 use crate::manifest::{Manifest, Resource};
 use crate::render::{all_or_errors, in_parallel, parse_rendered, render_all};
-use crate::stages::{KubeContext, Project, Release, Stage};
+use crate::stages::{Project, Release, Stage};
 
 /// One place where a rendered resource needs a Secret.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -382,7 +382,7 @@ pub fn check(
     let mut queries: BTreeMap<(String, String), &Stage> = BTreeMap::new();
     for (stage, (refs, _)) in stages.iter().zip(&per_stage) {
         for reference in refs {
-            queries.entry((context_key(stage), reference.namespace.clone())).or_insert(stage);
+            queries.entry((stage.kube_context.to_string(), reference.namespace.clone())).or_insert(stage);
         }
     }
     let jobs: Vec<_> = queries
@@ -399,23 +399,16 @@ pub fn check(
         .map(|(stage, (refs, provided))| {
             let cluster: Cluster = answers
                 .iter()
-                .filter(|((context, _), _)| *context == context_key(stage))
+                .filter(|((context, _), _)| *context == stage.kube_context.to_string())
                 .map(|((_, namespace), keys)| (namespace.clone(), keys.clone()))
                 .collect();
             StageReport {
                 stage: stage.name.clone(),
-                context: context_key(stage),
+                context: stage.kube_context.to_string(),
                 namespaces: evaluate(&refs, &provided, &cluster),
             }
         })
         .collect())
-}
-
-fn context_key(stage: &Stage) -> String {
-    match &stage.kube_context {
-        KubeContext::Named(name) => name.clone(),
-        KubeContext::Current => "(current context)".to_string(),
-    }
 }
 
 #[cfg(test)]

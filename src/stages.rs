@@ -95,6 +95,23 @@ pub enum KubeContext {
     Current,
 }
 
+impl KubeContext {
+    /// The context's name; `None` for the kubeconfig's current context.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            KubeContext::Named(name) => Some(name),
+            KubeContext::Current => None,
+        }
+    }
+}
+
+/// For reports: the name, or `(current context)`.
+impl std::fmt::Display for KubeContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name().unwrap_or("(current context)"))
+    }
+}
+
 #[derive(Debug)]
 pub struct Stage {
     pub name: String,

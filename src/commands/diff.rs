@@ -12,7 +12,7 @@ use crate::manifest::{self, Manifest, ManifestError, Side};
 use crate::output;
 use crate::render::{all_or_errors, in_parallel, parse_rendered, render_all, rendered_manifest_error};
 use crate::report::{self, Mode, ReleaseReport, Report, Sections, Unmanaged};
-use crate::stages::{KubeContext, Project, Release, Stage, Target, ValuesFile};
+use crate::stages::{Project, Release, Stage, Target, ValuesFile};
 use crate::values;
 
 pub fn run(project: &Project, args: &DiffArgs) -> Result<u8> {
@@ -74,13 +74,6 @@ pub fn run(project: &Project, args: &DiffArgs) -> Result<u8> {
     Ok(if args.detailed_exitcode && report.has_changes() { EXIT_DIFFERENCES } else { 0 })
 }
 
-fn context_name(stage: &Stage) -> String {
-    match &stage.kube_context {
-        KubeContext::Named(name) => name.clone(),
-        KubeContext::Current => "(current)".to_string(),
-    }
-}
-
 /// Every release of the stage as installed against its config rendered for the stage's cluster.
 fn live(
     project: &Project,
@@ -124,7 +117,7 @@ fn live(
         reports.push(ReleaseReport {
             release: target.release.name.clone(),
             namespace: target.namespace.clone(),
-            context: context_name(stage),
+            context: stage.kube_context.to_string(),
             sections: Sections::Live { installed, comparison },
         });
     }
@@ -206,7 +199,7 @@ fn between(
         reports.push(ReleaseReport {
             release: target.release.name.clone(),
             namespace: target.namespace.clone(),
-            context: context_name(to),
+            context: to.kube_context.to_string(),
             sections: Sections::Stages {
                 from_namespace: source.namespace.clone(),
                 undocumented: diff::compare(promoted_manifest.clone(), to_manifest, options),

@@ -74,25 +74,18 @@ impl Project {
 
     /// `helm upgrade --install` of one example release into a stage, by hand, as a user would.
     pub fn install(&self, stage: &str, namespace: &str, release: &str) {
-        let output = self
-            .helm(&[
-                "upgrade",
-                "--install",
-                release,
-                "../../charts/acme-web",
-                "--kube-context",
-                stage,
-                "--namespace",
-                namespace,
-                "--create-namespace",
-                "-f",
-                &format!("values/{release}.yaml"),
-                "-f",
-                &format!("envs/{stage}/{release}.yaml"),
-            ])
-            .output()
-            .expect("helm runs");
-        assert!(output.status.success(), "helm upgrade failed: {}", String::from_utf8_lossy(&output.stderr));
+        let args = ["upgrade", "--install", release, "--kube-context", stage, "--namespace", namespace];
+        self.helm_example(&[&args[..], &["--create-namespace"]].concat(), stage, release);
+    }
+
+    /// Real helm on the example chart with a stage's values files, as a user would type it;
+    /// returns what helm printed (and fails the test when helm fails).
+    pub fn helm_example(&self, args: &[&str], stage: &str, release: &str) -> String {
+        let (shared, own) = (format!("values/{release}.yaml"), format!("envs/{stage}/{release}.yaml"));
+        let values = ["../../charts/acme-web", "-f", &shared, "-f", &own];
+        let output = self.helm(&[args, &values[..]].concat()).output().expect("helm runs");
+        assert!(output.status.success(), "helm {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+        stdout_of(&output)
     }
 
     /// An empty project directory.

@@ -1,24 +1,7 @@
 use crate::harness::{Project, stdout_of};
 
 fn helm_template_by_hand(project: &Project, stage: &str, namespace: &str, context: &str, release: &str) -> String {
-    let output = project
-        .helm(&[
-            "template",
-            release,
-            "../../charts/acme-web",
-            "--namespace",
-            namespace,
-            "--kube-context",
-            context,
-            "-f",
-            &format!("values/{release}.yaml"),
-            "-f",
-            &format!("envs/{stage}/{release}.yaml"),
-        ])
-        .output()
-        .expect("helm runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    stdout_of(&output)
+    project.helm_example(&["template", release, "--namespace", namespace, "--kube-context", context], stage, release)
 }
 
 #[test]
