@@ -9,6 +9,7 @@ use clap::Parser;
 pub mod cli;
 mod commands;
 pub mod diff;
+pub mod edit;
 pub mod error;
 pub mod helm;
 pub mod kube;

@@ -1,0 +1,364 @@
+//! Editing YAML files the user wrote (values files, the stages file) without losing anything:
+//! only the entries whose value changes are touched; comments, key order, blank lines,
+//! indentation and quoting elsewhere stay byte-identical (yaml-edit's lossless tree).
+//!
+//! An edit is described by the file's values before and after (as Helm reads them). Every
+//! edit is checked by reading the result back: if the text does not hold exactly the intended
+//! values (an anchor shared with another key, a key written in a form Helm reads differently),
+//! the edit is refused rather than written.
+
+use std::path::Path;
+use std::str::FromStr as _;
+
+use serde_json::{Map, Value};
+use yaml_edit::{Mapping, ScalarValue, YamlFile, YamlValue};
+
+use crate::error::Diagnostic;
+use crate::yaml;
+
+/// `text` (the contents of `file`, whose values are `old`) changed so that it holds `new`.
+pub fn edit(text: &str, file: &Path, old: &Map<String, Value>, new: &Map<String, Value>) -> Result<String, Diagnostic> {
+    if old == new {
+        return Ok(text.to_string());
+    }
+    // Scalars that change value are rewritten in place first (their exact text range is known,
+    // so the rest of the line and the lines around stay as they are); what remains is structural:
+    // keys added or removed, lists, a value changing type.
+    let text = splice_scalars(text, file, old, new)?;
+    let old = &yaml::parse_values(&text, file).map_err(|d| cannot_edit(file, &d.message))?;
+    let parsed = YamlFile::from_str(&text).map_err(|err| cannot_edit(file, &err.to_string()))?;
+    let edited = match parsed.documents().next().and_then(|doc| doc.as_mapping()) {
+        Some(root) => {
+            apply(&root, old, new);
+            parsed.to_string()
+        }
+        // An empty or comment-only file: keep what is there, append the values.
+        None if old.is_empty() => {
+            let mut out = text;
+            if !out.is_empty() && !out.ends_with('\n') {
+                out.push('\n');
+            }
+            out.push_str(&fresh(new));
+            out
+        }
+        None => {
+            return Err(Diagnostic::new(file, None, "cannot edit this file: its top level is not a block of keys")
+                .help("make the change by hand"));
+        }
+    };
+    verify(&edited, file, new)?;
+    Ok(edited)
+}
+
+fn cannot_edit(file: &Path, why: &str) -> Diagnostic {
+    Diagnostic::new(file, None, format!("cannot edit this file: {why}"))
+        .help("fix the YAML (helm reads it, but the editor could not), or make the change by hand")
+}
+
+/// Rewrite, in the text, every scalar whose new value is also a scalar.
+fn splice_scalars(text: &str, file: &Path, old: &Map<String, Value>, new: &Map<String, Value>) -> Result<String, Diagnostic> {
+    let parsed = YamlFile::from_str(text).map_err(|err| cannot_edit(file, &err.to_string()))?;
+    let Some(root) = parsed.documents().next().and_then(|doc| doc.as_mapping()) else {
+        return Ok(text.to_string());
+    };
+    let mut splices = Vec::new();
+    scalar_splices(text, &root, old, new, &mut splices);
+    splices.sort_by_key(|(range, _)| std::cmp::Reverse(range.start));
+    let mut out = text.to_string();
+    for (range, replacement) in splices {
+        out.replace_range(range, &replacement);
+    }
+    Ok(out)
+}
+
+fn scalar_splices(
+    text: &str,
+    mapping: &Mapping,
+    old: &Map<String, Value>,
+    new: &Map<String, Value>,
+    splices: &mut Vec<(std::ops::Range<usize>, String)>,
+) {
+    for (key, after) in new {
+        let Some(before) = old.get(key) else { continue };
+        match (before, after) {
+            (Value::Object(b), Value::Object(a)) => {
+                if let Some(child) = mapping.get_mapping(key.as_str()) {
+                    scalar_splices(text, &child, b, a, splices);
+                }
+            }
+            (b, a) if b == a || is_collection(b) || is_collection(a) => {}
+            _ => {
+                let Some(node) = mapping.get(key.as_str()).filter(|n| n.is_scalar()) else { continue };
+                let range = node.byte_range();
+                let range = range.start as usize..range.end as usize;
+                if let Some(replacement) = scalar_text(&text[range.clone()], after) {
+                    splices.push((range, replacement));
+                }
+            }
+        }
+    }
+}
+
+fn is_collection(value: &Value) -> bool {
+    matches!(value, Value::Object(_) | Value::Array(_))
+}
+
+/// The text that replaces a scalar's `current` text with `value`. Strings are JSON strings,
+/// which YAML reads as double-quoted scalars; a block scalar (`|`, `>`) stays a `|` block when
+/// the new string can be one, with its indentation and the blank lines after it.
+fn scalar_text(current: &str, value: &Value) -> Option<String> {
+    let inline = serde_json::to_string(value).ok()?;
+    if !current.starts_with(['|', '>']) {
+        return Some(inline);
+    }
+    let body = current.split_once('\n').map_or("", |(_, body)| body);
+    let indent: String = body.lines().find(|l| !l.trim().is_empty()).map_or("  ".into(), |l| {
+        l.chars().take_while(|c| *c == ' ').collect()
+    });
+    let trailing_blank_lines = body.len() - body.trim_end_matches(['\n', ' ']).len();
+    let tail = &body[body.len() - trailing_blank_lines..];
+    // The block's own line break is part of `tail`; what follows it are blank lines to keep.
+    let kept = tail.split_once('\n').map_or("", |(_, rest)| rest);
+    match value {
+        Value::String(s) if block_friendly(s) => {
+            let chomp = if s.ends_with('\n') { "" } else { "-" };
+            let lines: Vec<String> = s.lines().map(|l| if l.is_empty() { String::new() } else { format!("{indent}{l}") }).collect();
+            Some(format!("|{chomp}\n{}\n{kept}", lines.join("\n")))
+        }
+        _ => Some(format!("{inline}\n{kept}")),
+    }
+}
+
+/// Turn the entries of `mapping` (holding `old`) into `new`, touching only what differs.
+fn apply(mapping: &Mapping, old: &Map<String, Value>, new: &Map<String, Value>) {
+    for key in old.keys().filter(|k| !new.contains_key(*k)) {
+        mapping.remove(key.as_str());
+    }
+    for (key, value) in new {
+        match (old.get(key), value) {
+            (Some(before), after) if before == after => {}
+            (Some(Value::Object(before)), Value::Object(after)) => match mapping.get_mapping(key.as_str()) {
+                Some(child) => apply(&child, before, after),
+                // An alias or a tagged node: replace the whole value.
+                None => mapping.set(key.as_str(), to_yaml(value)),
+            },
+            _ => mapping.set(key.as_str(), to_yaml(value)),
+        }
+    }
+}
+
+/// A new file's text for `values`.
+fn fresh(values: &Map<String, Value>) -> String {
+    let file = YamlFile::new();
+    let doc = file.ensure_document();
+    for (key, value) in values {
+        doc.set(key.as_str(), to_yaml(value));
+    }
+    let mut text = file.to_string();
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
+
+/// A value as YAML to insert. Strings always carry explicit quotes, so `y`, `no`, `0777` or
+/// `1.10` are never read back as booleans or numbers; multi-line strings become `|` blocks
+/// where that is exact, so a config file stays readable.
+fn to_yaml(value: &Value) -> YamlValue {
+    match value {
+        Value::Null => YamlValue::scalar(ScalarValue::null()),
+        Value::Bool(b) => YamlValue::scalar(*b),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => YamlValue::scalar(i),
+            (None, Some(u)) => YamlValue::scalar(ScalarValue::plain(u.to_string())),
+            _ => YamlValue::scalar(n.as_f64().unwrap_or_default()),
+        },
+        Value::String(s) if block_friendly(s) => YamlValue::scalar(ScalarValue::literal(s.clone())),
+        Value::String(s) => YamlValue::scalar(ScalarValue::double_quoted(s.clone())),
+        Value::Array(items) => YamlValue::from_sequence(items.iter().map(to_yaml).collect()),
+        Value::Object(map) => YamlValue::Mapping(map.iter().map(|(k, v)| (k.clone(), to_yaml(v))).collect()),
+    }
+}
+
+/// Whether a `|` block states `s` exactly: several lines, printable, no line starting with a
+/// space (that would need an indentation indicator) or ending in one, at most one final newline.
+fn block_friendly(s: &str) -> bool {
+    s.contains('\n')
+        && !s.ends_with("\n\n")
+        && s.lines().all(|line| !line.starts_with([' ', '\t']) && !line.ends_with([' ', '\t']))
+        && !s.chars().any(|c| c.is_control() && c != '\n')
+}
+
+/// The edited text must read back as exactly `expected`.
+fn verify(edited: &str, file: &Path, expected: &Map<String, Value>) -> Result<(), Diagnostic> {
+    let refused = |detail: String| {
+        Diagnostic::new(file, None, format!("the edit of this file would not hold the promoted values: {detail}")).help(
+            "the file uses YAML helm-envs cannot edit safely here (anchors shared with other keys, keys written \
+             in another form); make this change by hand",
+        )
+    };
+    let reread = yaml::parse_values(edited, file).map_err(|d| refused(d.message))?;
+    if &reread != expected {
+        let path = first_difference(&reread, expected, String::new()).unwrap_or_default();
+        return Err(refused(format!("`{path}` differs after the edit")));
+    }
+    Ok(())
+}
+
+fn first_difference(a: &Map<String, Value>, b: &Map<String, Value>, prefix: String) -> Option<String> {
+    let keys = a.keys().chain(b.keys());
+    for key in keys {
+        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        match (a.get(key), b.get(key)) {
+            (Some(Value::Object(x)), Some(Value::Object(y))) => {
+                if let Some(found) = first_difference(x, y, path) {
+                    return Some(found);
+                }
+            }
+            (x, y) if x != y => return Some(path),
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(text: &str) -> Map<String, Value> {
+        yaml::parse_values(text, Path::new("t.yaml")).expect("test YAML parses")
+    }
+
+    /// Edit `text` with a change described as `path = value` pairs (JSON values; `None` removes).
+    fn edited(text: &str, change: impl FnOnce(&mut Map<String, Value>)) -> String {
+        let old = values(text);
+        let mut new = old.clone();
+        change(&mut new);
+        edit(text, Path::new("t.yaml"), &old, &new).expect("edit succeeds")
+    }
+
+    fn at<'m>(map: &'m mut Map<String, Value>, path: &[&str]) -> &'m mut Map<String, Value> {
+        path.iter().fold(map, |m, key| m.get_mut(*key).and_then(Value::as_object_mut).expect("map at path"))
+    }
+
+    const COMMENTED: &str = "\
+# Values for staging. Keep in sync with the runbook.
+image:
+  repository: registry.example.com/acme/web   # mirrored
+  # bump with every release
+  tag: \"1.4.2\"  # pinned
+  pullPolicy: IfNotPresent
+
+features: {search: true, beta: 'no'}   # flow map
+
+sidecars:
+  - name: proxy   # envoy
+    port: 15001
+  - name: logs
+    port: 24224
+
+config: |
+  log.level = info
+  cache.size = 64
+
+base: &base
+  timeout: 30
+derived: *base
+
+replicaCount: 2   # env-specific
+";
+
+    #[test]
+    fn a_changed_scalar_changes_only_its_own_line_and_keeps_its_comment() {
+        let out = edited(COMMENTED, |v| {
+            at(v, &["image"]).insert("tag".into(), "1.5.0".into());
+        });
+        assert_eq!(out, COMMENTED.replace("tag: \"1.4.2\"  # pinned", "tag: \"1.5.0\"  # pinned"));
+    }
+
+    #[test]
+    fn strings_are_written_with_explicit_quotes() {
+        let out = edited("a: 1\n", |v| {
+            v.insert("answer".into(), "y".into());
+            v.insert("mode".into(), "0777".into());
+        });
+        assert_eq!(out, "a: 1\nanswer: \"y\"\nmode: \"0777\"\n");
+        assert_eq!(values(&out)["answer"], Value::String("y".into()));
+    }
+
+    #[test]
+    fn new_keys_go_under_their_parent_with_the_files_indentation() {
+        let text = "image:\n    repository: web   # four spaces\n\nother: 1\n";
+        let out = edited(text, |v| {
+            at(v, &["image"]).insert("tag".into(), "2".into());
+        });
+        assert_eq!(out, "image:\n    repository: web   # four spaces\n    tag: \"2\"\n\nother: 1\n");
+    }
+
+    #[test]
+    fn flow_maps_lists_and_block_scalars() {
+        let out = edited(COMMENTED, |v| {
+            at(v, &["features"]).insert("beta".into(), true.into());
+            v.insert("config".into(), "log.level = debug\ncache.size = 64\n".into());
+            v.insert("sidecars".into(), serde_json::json!([{"name": "proxy", "port": 15002}]));
+        });
+        let expected = COMMENTED
+            .replace("features: {search: true, beta: 'no'}", "features: {search: true, beta: true}")
+            .replace("  log.level = info", "  log.level = debug")
+            .replace(
+                "sidecars:\n  - name: proxy   # envoy\n    port: 15001\n  - name: logs\n    port: 24224\n",
+                "sidecars:\n  - name: \"proxy\"\n    port: 15002\n",
+            );
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn removing_a_key_removes_its_lines_only() {
+        let out = edited(COMMENTED, |v| {
+            at(v, &["image"]).remove("pullPolicy");
+        });
+        assert_eq!(out, COMMENTED.replace("  pullPolicy: IfNotPresent\n", ""));
+    }
+
+    #[test]
+    fn a_change_through_an_alias_replaces_the_alias_and_keeps_the_anchor() {
+        let out = edited(COMMENTED, |v| {
+            at(v, &["derived"]).insert("timeout".into(), 60.into());
+        });
+        assert!(out.contains("base: &base\n  timeout: 30\n"), "{out}");
+        assert_eq!(values(&out)["derived"]["timeout"], 60);
+    }
+
+    #[test]
+    fn a_change_to_an_anchored_value_spells_out_the_alias_that_keeps_the_old_value() {
+        let out = edited(COMMENTED, |v| {
+            at(v, &["base"]).insert("timeout".into(), 60.into());
+        });
+        assert!(out.contains("base: &base\n  timeout: 60\nderived:\n  timeout: 30\n"), "{out}");
+    }
+
+    #[test]
+    fn text_that_does_not_read_back_as_the_intended_values_is_refused() {
+        let err = verify("a: 1\nb: 2\n", Path::new("t.yaml"), &values("a: 1\nb: 3\n")).expect_err("b differs");
+        assert!(err.message.contains("`b` differs"), "{}", err.message);
+        assert!(err.help.is_some_and(|h| h.contains("by hand")));
+    }
+
+    #[test]
+    fn comment_only_and_empty_files_get_the_values_appended() {
+        let out = edited("# staging overrides\n", |v| {
+            v.insert("image".into(), serde_json::json!({"tag": "1.5.0"}));
+        });
+        assert_eq!(out, "# staging overrides\nimage:\n  tag: \"1.5.0\"\n");
+        assert_eq!(edited("", |v| drop(v.insert("a".into(), 1.into()))), "a: 1\n");
+    }
+
+    #[test]
+    fn strings_that_a_block_cannot_state_exactly_are_quoted() {
+        for s in ["two\n\n", " lead\nx", "trail \nx", "tab\there\nx"] {
+            let out = edited("a: 1\n", |v| drop(v.insert("s".into(), s.into())));
+            assert_eq!(values(&out)["s"], Value::String(s.into()), "{out}");
+        }
+    }
+}
