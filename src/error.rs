@@ -83,13 +83,28 @@ pub enum Error {
     #[error("{} of {} helm commands failed", failures.len(), total)]
     Several { failures: Vec<Error>, total: usize },
 
+    /// A gate refused (approval missing, Secret missing, wrong cluster, ...): exit 3.
+    #[error("{headline}")]
+    Refused { headline: String, details: Vec<Detail> },
+
+    /// Another helm-envs run holds the project's lock.
+    #[error("another helm-envs run is changing this project")]
+    Locked { lock: PathBuf, holder: String },
+
+    /// A step that failed with its own explanation (a deploy, an edit that cannot be made).
+    #[error("{headline}")]
+    Failed { headline: String, details: Vec<Detail> },
+
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
 
 impl Error {
     pub fn exit_code(&self) -> u8 {
-        EXIT_ERROR
+        match self {
+            Error::Refused { .. } => EXIT_GATE,
+            _ => EXIT_ERROR,
+        }
     }
 
     /// Explanation and fix, printed under the headline.
@@ -149,6 +164,14 @@ impl Error {
             Error::Several { failures, .. } => {
                 failures.iter().map(|f| Detail::Nested(f.to_string(), f.details())).collect()
             }
+            Error::Refused { details, .. } | Error::Failed { details, .. } => details.clone(),
+            Error::Locked { lock, holder } => vec![
+                Detail::Note(format!("{} is locked by {holder}", lock.display())),
+                Detail::Help(
+                    "wait for that run to finish; promotions, upgrades and applies of one project run one at a time"
+                        .into(),
+                ),
+            ],
             Error::Other(err) => err.chain().skip(1).map(|cause| Detail::Cause(cause.to_string())).collect(),
         }
     }

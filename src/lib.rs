@@ -15,6 +15,7 @@ pub mod helm;
 pub mod kube;
 pub mod manifest;
 pub mod output;
+pub mod promotion;
 pub mod render;
 pub mod report;
 pub mod secrets;

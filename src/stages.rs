@@ -264,13 +264,25 @@ impl Project {
         }
     }
 
-    /// The stage's own values for a release: its values files merged in order, as helm merges `-f`.
     /// The paths whose differences between stages are intended, for one release: the
     /// project-wide `envSpecific` and the release's own.
     pub fn env_specific_for(&self, release: &Release) -> Vec<ValuePath> {
         self.env_specific.iter().chain(&release.env_specific).cloned().collect()
     }
 
+    /// The stage's own values for a release: its per-stage values files merged in order, the
+    /// shared ones left out (they are the same in every stage).
+    pub fn own_values(&self, target: &Target) -> Map<String, Value> {
+        let mut merged = Map::new();
+        for file in target.values_files.iter().filter(|f| !f.shared) {
+            if let Some(values) = self.values.get(&file.path) {
+                values::merge(&mut merged, values.clone());
+            }
+        }
+        merged
+    }
+
+    /// A stage's values for a release: all its values files merged in order, as helm merges `-f`.
     pub fn merged_values(&self, target: &Target) -> Map<String, Value> {
         let mut merged = Map::new();
         for file in &target.values_files {

@@ -1,0 +1,449 @@
+//! A promotion from one stage into the next, as data: the patch per release, where each of its
+//! operations is written (which of the target's own values files, or the stages file for a
+//! chart version), and the edited text of every file. Nothing here touches the disk beyond
+//! reading the files; `commands/promote.rs` shows, gates, writes and deploys.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use json_patch::PatchOperation;
+use serde_json::{Map, Value};
+use sha2::{Digest as _, Sha256};
+
+use crate::edit;
+use crate::error::{Detail, Error, Result};
+use crate::stages::{Project, Release, Stage, Target};
+use crate::values::{self, Segment, ValuePath};
+use crate::yaml;
+
+/// Everything a promotion changes.
+#[derive(Debug)]
+pub struct Promotion<'p> {
+    pub from: &'p Stage,
+    pub to: &'p Stage,
+    pub releases: Vec<ReleasePromotion<'p>>,
+    /// Every file the promotion edits, in a stable order.
+    pub files: Vec<FileEdit>,
+    /// `--only` paths left out because they are envSpecific.
+    pub env_specific_only: Vec<String>,
+    /// Short digest of the patch, for the release description and the branch name.
+    pub digest: String,
+}
+
+#[derive(Debug)]
+pub struct ReleasePromotion<'p> {
+    pub release: &'p Release,
+    /// RFC 6902 operations on the target's own values (its values files merged, shared ones left out).
+    pub ops: Vec<PatchOperation>,
+    pub changes: Vec<ValueChange>,
+    /// The chart version, when the stages differ (and `--only` does not narrow it away).
+    pub version: Option<VersionChange>,
+}
+
+/// One operation, for people: the path, old and new value, and the file it is written into.
+#[derive(Debug, Clone)]
+pub struct ValueChange {
+    pub path: String,
+    pub old: Option<Value>,
+    pub new: Option<Value>,
+    /// Files (as shown to people) that receive the change.
+    pub files: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionChange {
+    pub old: Option<String>,
+    pub new: Option<String>,
+}
+
+/// One file's text before and after the promotion.
+#[derive(Debug, Clone)]
+pub struct FileEdit {
+    pub path: PathBuf,
+    pub display: String,
+    pub before: String,
+    pub after: String,
+}
+
+impl Promotion<'_> {
+    pub fn is_empty(&self) -> bool {
+        self.releases.iter().all(|r| r.ops.is_empty() && r.version.is_none())
+    }
+
+    /// The target with the promotion applied: edited values files (copies under `dir`) and the
+    /// promoted chart version.
+    pub fn promoted_target<'t>(&self, target: &Target<'t>, copies: &BTreeMap<PathBuf, PathBuf>) -> Target<'t> {
+        let mut promoted = target.clone();
+        for file in &mut promoted.values_files {
+            if let Some(copy) = copies.get(&file.path) {
+                file.path = copy.clone();
+            }
+        }
+        if let Some(change) = self.release(&target.release.name).and_then(|r| r.version.as_ref()) {
+            promoted.version = change.new.clone();
+        }
+        promoted
+    }
+
+    fn release(&self, name: &str) -> Option<&ReleasePromotion<'_>> {
+        self.releases.iter().find(|r| r.release.name == name)
+    }
+}
+
+/// Plan the promotion of `releases` from `from` into `to`, narrowed to `only` when given.
+pub fn plan<'p>(
+    project: &'p Project,
+    from: &'p Stage,
+    to: &'p Stage,
+    releases: &[&'p Release],
+    only: &[ValuePath],
+) -> Result<Promotion<'p>> {
+    let mut files: BTreeMap<PathBuf, FileState> = BTreeMap::new();
+    let mut planned = Vec::new();
+    let mut env_specific_only = Vec::new();
+    let mut matched_only = vec![false; only.len()];
+
+    for release in releases {
+        let (source, target) = (project.target(from, release), project.target(to, release));
+        let own_files: Vec<_> = target.values_files.iter().filter(|f| !f.shared).collect();
+        for file in &own_files {
+            if !files.contains_key(&file.path) {
+                files.insert(file.path.clone(), FileState::read(&file.path, &file.display)?);
+            }
+        }
+        let own_to = merge_files(own_files.iter().map(|f| &files[&f.path].values));
+        let own_from = project.own_values(&source);
+        let env_specific = project.env_specific_for(release);
+
+        let from_values = if only.is_empty() {
+            own_from
+        } else {
+            let mut narrowed = own_to.clone();
+            for (i, path) in only.iter().enumerate() {
+                let (in_from, in_to) = (path.get(&own_from), path.get(&own_to));
+                matched_only[i] |= in_from.is_some() || in_to.is_some();
+                if is_env_specific(path, &env_specific) {
+                    if !env_specific_only.contains(&path.to_string()) {
+                        env_specific_only.push(path.to_string());
+                    }
+                    continue;
+                }
+                set_path(&mut narrowed, &path.0, in_from.cloned());
+            }
+            narrowed
+        };
+        let ops = values::promotion_patch(&from_values, &own_to, &env_specific);
+        let version = (only.is_empty() && source.version != target.version)
+            .then(|| VersionChange { old: target.version.clone(), new: source.version.clone() });
+
+        if !ops.is_empty() && own_files.is_empty() {
+            return Err(Error::Failed {
+                headline: format!(
+                    "stage `{}` has no values file of its own for release `{}` to receive the promotion",
+                    to.name, release.name
+                ),
+                details: vec![Detail::Help(format!(
+                    "add a per-stage values file to the release in {}, e.g. `envs/{{stage}}/{}.yaml`",
+                    project.file.display(),
+                    release.name
+                ))],
+            });
+        }
+        let mut changes = Vec::new();
+        for op in &ops {
+            changes.push(place(op, &own_files.iter().map(|f| f.path.clone()).collect::<Vec<_>>(), &mut files));
+        }
+        planned.push((release, own_files.iter().map(|f| f.path.clone()).collect::<Vec<_>>(), ops, changes, version));
+    }
+
+    if let Some(i) = matched_only.iter().position(|m| !m) {
+        return Err(Error::Failed {
+            headline: format!("--only {}: no such value in stage `{}` or `{}`", only[i], from.name, to.name),
+            details: vec![Detail::Help(format!(
+                "name a path both stages can hold, e.g. image.tag; `helm envs diff --from {} --to {}` shows what differs",
+                from.name, to.name
+            ))],
+        });
+    }
+
+    let mut releases_out = Vec::new();
+    for (release, own_paths, ops, changes, version) in planned {
+        // The files, as edited, must give exactly the promoted values Helm will see.
+        // Recomputed from the files as read now, so a file edited since the project was loaded
+        // is judged by its current content.
+        let mut expected = Value::Object(merge_files(own_paths.iter().map(|p| &files[p].before_values)));
+        json_patch::patch(&mut expected, &ops).map_err(|e| {
+            Error::Other(anyhow::anyhow!("the promotion patch does not apply to stage `{}`: {e}", to.name))
+        })?;
+        let placed = Value::Object(merge_files(own_paths.iter().map(|p| &files[p].values)));
+        if placed != expected {
+            return Err(Error::Failed {
+                headline: format!(
+                    "cannot place the promotion into stage `{}`'s values files for release `{}`",
+                    to.name, release.name
+                ),
+                details: vec![Detail::Help(
+                    "the values files define the promoted keys in a way one edit cannot express (another release \
+                     sharing the file wants a different value); promote the releases one at a time with --release"
+                        .into(),
+                )],
+            });
+        }
+        let changes = changes
+            .into_iter()
+            .map(|(path, old, new, placed): (String, Option<Value>, Option<Value>, Vec<PathBuf>)| ValueChange {
+                path,
+                old,
+                new,
+                files: placed.iter().map(|p| files[p].display.clone()).collect(),
+            })
+            .collect();
+        releases_out.push(ReleasePromotion { release, ops, changes, version });
+    }
+
+    let mut edits = Vec::new();
+    for (path, state) in files {
+        if state.values == state.before_values {
+            continue;
+        }
+        let after = edit::edit(&state.before, &path, &state.before_values, &state.values).map_err(edit_failed)?;
+        edits.push(FileEdit { path, display: state.display, before: state.before, after });
+    }
+    let versions: Vec<(&str, &VersionChange)> =
+        releases_out.iter().filter_map(|r| r.version.as_ref().map(|v| (r.release.name.as_str(), v))).collect();
+    if !versions.is_empty() {
+        edits.push(stages_file_edit(project, to, &versions)?);
+    }
+
+    let digest = digest(from, to, &releases_out);
+    Ok(Promotion { from, to, releases: releases_out, files: edits, env_specific_only, digest })
+}
+
+/// A values file as read for the promotion, and its values as the promotion leaves them.
+struct FileState {
+    display: String,
+    before: String,
+    before_values: Map<String, Value>,
+    values: Map<String, Value>,
+}
+
+impl FileState {
+    fn read(path: &Path, display: &str) -> Result<FileState> {
+        let before = std::fs::read_to_string(path).map_err(|e| {
+            Error::Other(anyhow::Error::new(e).context(format!("cannot read the values file {display}")))
+        })?;
+        let before_values = yaml::parse_values(&before, path)
+            .map_err(|d| Error::Invalid { file: path.to_path_buf(), diagnostics: vec![d] })?;
+        Ok(FileState { display: display.to_string(), before, values: before_values.clone(), before_values })
+    }
+}
+
+fn merge_files<'a>(maps: impl Iterator<Item = &'a Map<String, Value>>) -> Map<String, Value> {
+    let mut merged = Map::new();
+    for map in maps {
+        values::merge(&mut merged, map.clone());
+    }
+    merged
+}
+
+type Placed = (String, Option<Value>, Option<Value>, Vec<PathBuf>);
+
+/// Write one operation into the files: a value into the last own file that defines it (Helm's
+/// order decides which one wins), a new key into the last own file, a removal from every own
+/// file that defines the key (else an earlier file's value would show through).
+fn place(op: &PatchOperation, own: &[PathBuf], files: &mut BTreeMap<PathBuf, FileState>) -> Placed {
+    let (pointer, value) = match op {
+        PatchOperation::Add(add) => (&add.path, Some(add.value.clone())),
+        PatchOperation::Replace(replace) => (&replace.path, Some(replace.value.clone())),
+        PatchOperation::Remove(remove) => (&remove.path, None),
+        _ => unreachable!("a promotion patch only adds, replaces and removes"),
+    };
+    let keys: Vec<String> = pointer.tokens().map(|t| t.decoded().into_owned()).collect();
+    let segments: Vec<Segment> = keys.iter().cloned().map(Segment::Key).collect();
+    let path = ValuePath(segments.clone()).to_string();
+    let old = merge_files(own.iter().map(|p| &files[p].values));
+    let old = ValuePath(segments.clone()).get(&old).cloned();
+    let defining: Vec<PathBuf> =
+        own.iter().filter(|p| ValuePath(segments.clone()).get(&files[*p].values).is_some()).cloned().collect();
+    let written = match &value {
+        Some(_) => vec![defining.last().or(own.last()).cloned().unwrap_or_default()],
+        None => defining,
+    };
+    for file in &written {
+        if let Some(state) = files.get_mut(file) {
+            set_path(&mut state.values, &segments, value.clone());
+        }
+    }
+    (path, old, value, written)
+}
+
+/// Set (or with `None` remove) the value at `path`, creating maps on the way; a removal also
+/// removes maps it leaves empty, so a file never ends up with `key:` (null, which deletes).
+fn set_path(map: &mut Map<String, Value>, path: &[Segment], value: Option<Value>) {
+    let Some((first, rest)) = path.split_first() else { return };
+    match first {
+        Segment::Key(key) if rest.is_empty() => {
+            match value {
+                Some(v) => map.insert(key.clone(), v),
+                None => map.remove(key),
+            };
+        }
+        Segment::Key(key) => {
+            if value.is_none() && !map.contains_key(key) {
+                return;
+            }
+            let child = map.entry(key.clone()).or_insert_with(|| Value::Object(Map::new()));
+            set_value(child, rest, value);
+            if child.as_object().is_some_and(Map::is_empty) {
+                map.remove(key);
+            }
+        }
+        Segment::Index(_) => {}
+    }
+}
+
+fn set_value(current: &mut Value, path: &[Segment], value: Option<Value>) {
+    match (path.split_first(), current) {
+        (Some((Segment::Key(_), _)), Value::Object(map)) => set_path(map, path, value),
+        (Some((Segment::Key(_), _)), other) if value.is_some() => {
+            *other = Value::Object(Map::new());
+            set_value(other, path, value);
+        }
+        (Some((Segment::Index(i), rest)), Value::Array(items)) if *i < items.len() => {
+            if rest.is_empty() {
+                match value {
+                    Some(v) => items[*i] = v,
+                    None => {
+                        items.remove(*i);
+                    }
+                }
+            } else {
+                set_value(&mut items[*i], rest, value);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn is_env_specific(path: &ValuePath, env_specific: &[ValuePath]) -> bool {
+    env_specific.iter().any(|env| env.0.len() <= path.0.len() && env.0.iter().zip(&path.0).all(|(a, b)| a == b))
+}
+
+/// The stages file with `versions.<to>.<release>` set to the promoted chart versions.
+fn stages_file_edit(project: &Project, to: &Stage, versions: &[(&str, &VersionChange)]) -> Result<FileEdit> {
+    let path = &project.file;
+    let before = std::fs::read_to_string(path)
+        .map_err(|e| Error::Other(anyhow::Error::new(e).context(format!("cannot read {}", path.display()))))?;
+    let before_values =
+        yaml::parse_values(&before, path).map_err(|d| Error::Invalid { file: path.clone(), diagnostics: vec![d] })?;
+    let mut after_values = before_values.clone();
+    for (release, change) in versions {
+        let at = [Segment::Key("versions".into()), Segment::Key(to.name.clone()), Segment::Key(release.to_string())];
+        set_path(&mut after_values, &at, change.new.clone().map(Value::String));
+    }
+    let after = edit::edit(&before, path, &before_values, &after_values).map_err(edit_failed)?;
+    let display = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    Ok(FileEdit { path: path.clone(), display, before, after })
+}
+
+fn edit_failed(diagnostic: crate::error::Diagnostic) -> Error {
+    Error::Failed {
+        headline: "cannot write the promotion into the target's files".into(),
+        details: vec![Detail::Diagnostic(diagnostic)],
+    }
+}
+
+/// sha256 of the patch (releases, operations, versions), first 12 hex digits.
+fn digest(from: &Stage, to: &Stage, releases: &[ReleasePromotion]) -> String {
+    let mut text = format!("{}->{}\n", from.name, to.name);
+    for r in releases {
+        let ops = serde_json::to_string(&r.ops).unwrap_or_default();
+        let _ = writeln!(text, "{} {ops} {:?}", r.release.name, r.version);
+    }
+    let hash = Sha256::digest(text.as_bytes());
+    hash.iter().take(6).fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Whether a value at this path is probably a credential (shown redacted).
+pub fn looks_secret(path: &str) -> bool {
+    let last = path.rsplit(['.', '[']).next().unwrap_or(path).to_ascii_lowercase();
+    ["password", "passwd", "secret", "token", "apikey", "api_key", "credential", "privatekey", "private_key"]
+        .iter()
+        .any(|word| last.contains(word))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => panic!("a map"),
+        }
+    }
+
+    fn path(text: &str) -> Vec<Segment> {
+        ValuePath::parse(text).expect("valid path").0
+    }
+
+    #[test]
+    fn removing_the_last_key_removes_the_maps_it_empties() {
+        let mut values = map(json!({"image": {"tag": "1"}, "keep": 1}));
+        set_path(&mut values, &path("image.tag"), None);
+        assert_eq!(Value::Object(values), json!({"keep": 1}));
+    }
+
+    #[test]
+    fn setting_creates_maps_and_replaces_a_scalar_on_the_way() {
+        let mut values = map(json!({"a": 1}));
+        set_path(&mut values, &path("a.b.c"), Some(json!("x")));
+        set_path(&mut values, &path("d.e"), Some(json!(2)));
+        assert_eq!(Value::Object(values), json!({"a": {"b": {"c": "x"}}, "d": {"e": 2}}));
+    }
+
+    #[test]
+    fn list_items_are_set_in_place() {
+        let mut values = map(json!({"hosts": [{"name": "a"}, {"name": "b"}]}));
+        set_path(&mut values, &path("hosts[1].name"), Some(json!("c")));
+        assert_eq!(values["hosts"], json!([{"name": "a"}, {"name": "c"}]));
+    }
+
+    #[test]
+    fn a_value_goes_to_the_last_file_that_defines_it_and_a_removal_to_every_one() {
+        let (a, b) = (PathBuf::from("a.yaml"), PathBuf::from("b.yaml"));
+        let state = |v: Value| FileState {
+            display: String::new(),
+            before: String::new(),
+            before_values: map(v.clone()),
+            values: map(v),
+        };
+        let mut files = BTreeMap::from([
+            (a.clone(), state(json!({"x": 1, "y": 1}))),
+            (b.clone(), state(json!({"x": 2, "z": {"k": 1}}))),
+        ]);
+        let own = [a.clone(), b.clone()];
+        let op = |text: &str| serde_json::from_value::<PatchOperation>(serde_json::from_str(text).expect("json")).expect("op");
+        let (_, old, _, written) = place(&op(r#"{"op":"replace","path":"/x","value":3}"#), &own, &mut files);
+        assert_eq!((old, written), (Some(json!(2)), vec![b.clone()]));
+        let (_, _, _, written) = place(&op(r#"{"op":"add","path":"/n/m","value":"v"}"#), &own, &mut files);
+        assert_eq!(written, vec![b.clone()]);
+        let (_, _, _, written) = place(&op(r#"{"op":"remove","path":"/x"}"#), &own, &mut files);
+        assert_eq!(written, vec![a.clone(), b.clone()]);
+        assert_eq!(Value::Object(files[&a].values.clone()), json!({"y": 1}));
+        assert_eq!(Value::Object(files[&b].values.clone()), json!({"z": {"k": 1}, "n": {"m": "v"}}));
+    }
+
+    #[test]
+    fn credential_like_paths_are_recognised() {
+        assert!(looks_secret("database.password"));
+        assert!(looks_secret("auth.apiToken"));
+        assert!(!looks_secret("image.tag"));
+        assert!(!looks_secret("secretsEnabled.count"));
+    }
+}
