@@ -11,7 +11,7 @@ use crate::stages::{KubeContext, Stage, Target};
 
 /// Variables helm reads to pick a cluster, namespace or identity. Helm sets several of them for
 /// a plugin from its own flags (`helm -n other envs ...`); a stage's call must not inherit them.
-const SCRUBBED_ENV: &[&str] = &[
+pub const SCRUBBED_ENV: &[&str] = &[
     "HELM_NAMESPACE",
     "HELM_KUBECONTEXT",
     "HELM_KUBEAPISERVER",
@@ -83,6 +83,13 @@ impl Helm {
             Err(Error::Helm(failure)) if failure.stderr.contains("release: not found") => Ok(None),
             Err(err) => Err(err),
         }
+    }
+
+    /// `helm upgrade --install` of a target: its values files in order, `--reset-values` (never
+    /// the values of the previous revision), the chart version, the stage's `helmArgs`. Returns
+    /// helm's output.
+    pub fn upgrade(&self, target: &Target, description: &str, labels: &[(String, String)]) -> Result<String> {
+        self.run(&Call::release("upgrade", target), upgrade_args(target, description, labels))
     }
 
     /// The names of the releases installed in a namespace of a stage (any status).
@@ -189,6 +196,19 @@ pub fn template_args(target: &Target) -> Vec<String> {
         args.push("--version".into());
         args.push(version.clone());
     }
+    args
+}
+
+/// Arguments of `helm upgrade --install` for a target.
+pub fn upgrade_args(target: &Target, description: &str, labels: &[(String, String)]) -> Vec<String> {
+    let mut args = template_args(target);
+    args[0] = "upgrade".into();
+    args.extend(["--install".into(), "--reset-values".into(), "--description".into(), description.to_string()]);
+    if !labels.is_empty() {
+        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        args.extend(["--labels".into(), labels.join(",")]);
+    }
+    args.extend(target.stage.helm_args.iter().cloned());
     args
 }
 

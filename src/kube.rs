@@ -57,6 +57,14 @@ impl Kubectl {
         Ok(Some(secrets))
     }
 
+    /// The UID of namespace `kube-system` in the stage's cluster: what `clusterId` pins.
+    pub fn cluster_id(&self, stage: &Stage) -> Result<String> {
+        let mut args = vec!["get".to_string(), "namespace".into(), "kube-system".into()];
+        args.extend(context_args(&stage.kube_context));
+        args.extend(["--output".into(), "jsonpath={.metadata.uid}".into()]);
+        Ok(self.run("read the cluster's identity (namespace kube-system)", stage, "kube-system", args)?.trim().to_string())
+    }
+
     fn namespace_exists(&self, stage: &Stage, namespace: &str) -> Result<bool> {
         let mut args = vec!["get".to_string(), "namespace".into(), namespace.to_string()];
         args.extend(context_args(&stage.kube_context));

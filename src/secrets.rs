@@ -356,8 +356,8 @@ pub fn evaluate(references: &[Reference], provided: &[Provided], cluster: &Clust
     reports.into_values().collect()
 }
 
-/// The gate: render the stages' releases, query each (context, namespace) once, in parallel,
-/// and evaluate. `promote`, `upgrade` and `apply` call this before they write anything.
+/// The gate: render the stages' releases, query each namespace once, in parallel, and
+/// evaluate. `check-secrets` and `apply` call this before they deploy anything.
 pub fn check(
     project: &Project,
     helm: &Helm,
@@ -368,47 +368,35 @@ pub fn check(
     let targets: Vec<_> =
         stages.iter().flat_map(|stage| releases.iter().map(|release| project.target(stage, release))).collect();
     let rendered = all_or_errors(render_all(helm, &targets))?;
-
-    let mut per_stage: Vec<(Vec<Reference>, Vec<Provided>)> = vec![Default::default(); stages.len()];
+    let mut per_stage: Vec<Vec<(String, Manifest)>> = stages.iter().map(|_| Vec::new()).collect();
     for (target, text) in targets.iter().zip(&rendered) {
-        let manifest = parse_rendered(text, target)?;
         let index = stages.iter().position(|s| s.name == target.stage.name).unwrap_or_default();
-        per_stage[index].0.extend(references(&target.release.name, &manifest));
-        per_stage[index].1.extend(provided(&target.release.name, &manifest));
+        per_stage[index].push((target.release.name.clone(), parse_rendered(text, target)?));
     }
+    let jobs: Vec<_> =
+        stages.iter().zip(&per_stage).map(|(stage, manifests)| move || check_manifests(kubectl, stage, manifests)).collect();
+    all_or_errors(in_parallel(jobs))
+}
 
-    // One query per (context, namespace) that something references, whatever the number of
-    // references; stages on the same cluster and namespace share it.
-    let mut queries: BTreeMap<(String, String), &Stage> = BTreeMap::new();
-    for (stage, (refs, _)) in stages.iter().zip(&per_stage) {
-        for reference in refs {
-            queries.entry((stage.kube_context.to_string(), reference.namespace.clone())).or_insert(stage);
-        }
+/// The gate for one stage whose releases are already rendered (`promote` checks the promoted
+/// config, `upgrade` the current one): one query per namespace that something references,
+/// whatever the number of references, in parallel.
+pub fn check_manifests(kubectl: &Kubectl, stage: &Stage, manifests: &[(String, Manifest)]) -> Result<StageReport> {
+    let mut refs = Vec::new();
+    let mut provided_by_chart = Vec::new();
+    for (release, manifest) in manifests {
+        refs.extend(references(release, manifest));
+        provided_by_chart.extend(provided(release, manifest));
     }
-    let jobs: Vec<_> = queries
-        .iter()
-        .map(|((_, namespace), stage)| move || kubectl.secret_keys(stage, namespace).map(|keys| (namespace, keys)))
-        .collect();
+    let namespaces: BTreeSet<&str> = refs.iter().map(|r| r.namespace.as_str()).collect();
+    let jobs: Vec<_> = namespaces.iter().map(|namespace| move || kubectl.secret_keys(stage, namespace)).collect();
     let answers = all_or_errors(in_parallel(jobs))?;
-    let answers: BTreeMap<(String, String), Option<SecretKeys>> =
-        queries.keys().cloned().zip(answers.into_iter().map(|(_, keys)| keys)).collect();
-
-    Ok(stages
-        .iter()
-        .zip(per_stage)
-        .map(|(stage, (refs, provided))| {
-            let cluster: Cluster = answers
-                .iter()
-                .filter(|((context, _), _)| *context == stage.kube_context.to_string())
-                .map(|((_, namespace), keys)| (namespace.clone(), keys.clone()))
-                .collect();
-            StageReport {
-                stage: stage.name.clone(),
-                context: stage.kube_context.to_string(),
-                namespaces: evaluate(&refs, &provided, &cluster),
-            }
-        })
-        .collect())
+    let cluster: Cluster = namespaces.iter().map(|n| n.to_string()).zip(answers).collect();
+    Ok(StageReport {
+        stage: stage.name.clone(),
+        context: stage.kube_context.to_string(),
+        namespaces: evaluate(&refs, &provided_by_chart, &cluster),
+    })
 }
 
 #[cfg(test)]

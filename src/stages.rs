@@ -352,6 +352,30 @@ fn position<T>(spanned: &Spanned<T>) -> Option<(u64, u64)> {
 
 // ------------------------------------------------------------------ validation
 
+/// helm flags that would take a stage's call to another cluster or namespace, or feed it
+/// values that are not in the stage's files.
+const FORBIDDEN_HELM_ARGS: &[&str] = &[
+    "--kube-context",
+    "--kubeconfig",
+    "--namespace",
+    "-n",
+    "--kube-apiserver",
+    "--kube-token",
+    "--kube-as-user",
+    "--kube-as-group",
+    "--kube-ca-file",
+    "--reuse-values",
+    "--reset-then-reuse-values",
+    "--set",
+    "--set-string",
+    "--set-file",
+    "--set-json",
+    "--set-literal",
+    "--values",
+    "-f",
+    "--version",
+];
+
 struct Checker<'a> {
     file: &'a Path,
     dir: &'a Path,
@@ -428,6 +452,16 @@ impl Checker<'_> {
         {
             self.problem(raw, format!("stage `{name}`: deploy.command is empty")).help =
                 Some("give the command as a list: command: [./deploy.sh, --stage, staging]".into());
+        }
+        for arg in &s.helm_args {
+            let flag = arg.split('=').next().unwrap_or(arg);
+            if FORBIDDEN_HELM_ARGS.contains(&flag) {
+                self.problem(raw, format!("stage `{name}`: helmArgs may not contain `{flag}`")).help = Some(
+                    "helm-envs sets the context, namespace and values of every call from the stage itself; \
+                     use kubeContext, namespace and the values files instead"
+                        .into(),
+                );
+            }
         }
         if s.verify.iter().any(Vec::is_empty) {
             self.problem(raw, format!("stage `{name}`: a verify command is empty")).help =

@@ -1,0 +1,142 @@
+//! Writing the user's files safely: atomically (a reader sees the old file or the new one,
+//! never half of one), with the file's permissions kept, through symlinks; and one run at a
+//! time per project (a lock file).
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read as _, Seek as _, Write as _};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use crate::error::{Error, Result};
+
+/// Replace `path`'s content with `contents`: a temporary file in the same directory, fsync,
+/// rename over the original, fsync of the directory. A symlink is resolved, so the link stays
+/// and its target is replaced; the original's permissions are kept.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let dir = real.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let permissions = std::fs::metadata(&real).map(|m| m.permissions()).ok();
+    let name = real.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut temp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".helm-envs.tmp")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    temp.write_all(contents).with_context(|| format!("cannot write {}", temp.path().display()))?;
+    if let Some(permissions) = permissions {
+        temp.as_file().set_permissions(permissions).with_context(|| format!("cannot set permissions on {}", temp.path().display()))?;
+    }
+    temp.as_file().sync_all().with_context(|| format!("cannot flush {}", temp.path().display()))?;
+    temp.persist(&real).map_err(|e| e.error).with_context(|| format!("cannot replace {}", real.display()))?;
+    // The rename is durable once the directory entry is.
+    if let Ok(dir) = File::open(dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+/// The project's lock, held until dropped. The file stays (deleting a lock file races with
+/// the next taker); what it holds says who has it.
+#[derive(Debug)]
+pub struct ProjectLock {
+    _file: File,
+}
+
+pub const LOCK_FILE: &str = ".helm-envs.lock";
+
+impl ProjectLock {
+    /// Take the lock of the project in `dir`, or fail at once if another run holds it.
+    pub fn acquire(dir: &Path, purpose: &str) -> Result<ProjectLock> {
+        let path = dir.join(LOCK_FILE);
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                let holder = if holder.is_empty() { "another process".to_string() } else { holder.to_string() };
+                return Err(Error::Locked { lock: path, holder });
+            }
+            Err(std::fs::TryLockError::Error(err)) => {
+                return Err(Error::Other(
+                    anyhow::Error::new(err).context(format!("cannot lock {}", path.display())),
+                ));
+            }
+        }
+        let note = format!("helm-envs {purpose} (pid {})\n", std::process::id());
+        let written = file.set_len(0).and_then(|()| file.rewind()).and_then(|()| file.write_all(note.as_bytes()));
+        written.with_context(|| format!("cannot write the lock file {}", path.display()))?;
+        Ok(ProjectLock { _file: file })
+    }
+}
+
+/// Files to put back as they were if a later step fails.
+#[derive(Debug, Default)]
+pub struct Restore {
+    originals: Vec<(PathBuf, String)>,
+}
+
+impl Restore {
+    pub fn remember(&mut self, path: &Path, original: &str) {
+        self.originals.push((path.to_path_buf(), original.to_string()));
+    }
+
+    /// Write every remembered file back; returns the ones that could not be restored.
+    pub fn restore(self) -> Vec<(PathBuf, anyhow::Error)> {
+        self.originals
+            .into_iter()
+            .filter_map(|(path, text)| write_atomic(&path, text.as_bytes()).err().map(|e| (path, e)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::{PermissionsExt as _, symlink};
+
+    use super::*;
+
+    #[test]
+    fn replaces_content_and_keeps_permissions() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("values.yaml");
+        std::fs::write(&file, "a: 1\n").expect("write");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        write_atomic(&file, b"a: 2\n").expect("atomic write");
+        assert_eq!(std::fs::read_to_string(&file).expect("read"), "a: 2\n");
+        assert_eq!(std::fs::metadata(&file).expect("stat").permissions().mode() & 0o777, 0o640);
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path()).expect("list").collect();
+        assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+    }
+
+    #[test]
+    fn a_symlink_stays_a_symlink_and_its_target_changes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let target = dir.path().join("real.yaml");
+        let link = dir.path().join("link.yaml");
+        std::fs::write(&target, "a: 1\n").expect("write");
+        symlink(&target, &link).expect("symlink");
+        write_atomic(&link, b"a: 2\n").expect("atomic write");
+        assert!(std::fs::symlink_metadata(&link).expect("lstat").file_type().is_symlink());
+        assert_eq!(std::fs::read_to_string(&target).expect("read"), "a: 2\n");
+    }
+
+    #[test]
+    fn a_second_lock_fails_at_once_and_names_the_holder() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let first = ProjectLock::acquire(dir.path(), "promote --from dev --to staging").expect("first lock");
+        let err = ProjectLock::acquire(dir.path(), "apply").expect_err("second lock");
+        let Error::Locked { holder, .. } = err else { panic!("a lock error, got {err:?}") };
+        assert!(holder.contains("promote --from dev --to staging"), "{holder}");
+        drop(first);
+        ProjectLock::acquire(dir.path(), "apply").expect("free again");
+    }
+}
