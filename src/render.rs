@@ -1,9 +1,10 @@
 //! Running independent helm calls (renders of several stages and releases, cluster reads) in
 //! parallel, and gathering their failures.
 
+use crate::diff::{self, Comparison};
 use crate::error::{Error, Result};
-use crate::helm::Helm;
-use crate::manifest::{self, Manifest, ManifestError};
+use crate::helm::{Helm, Installed};
+use crate::manifest::{self, Manifest, ManifestError, Side};
 use crate::stages::Target;
 
 /// Render every target, concurrently; results come back in the order of `targets`.
@@ -23,6 +24,67 @@ pub fn rendered_manifest_error(target: &Target, error: ManifestError) -> Error {
         help: format!(
             "fix the template named above; `helm envs render {} --release {}` shows the rendered output",
             target.stage.name, target.release.name
+        ),
+    }
+}
+
+/// A release as installed next to its config rendered for the stage's cluster: what a deploy
+/// would change.
+#[derive(Debug)]
+pub struct LiveState {
+    /// `None`: not installed.
+    pub installed: Option<Installed>,
+    /// `helm template --validate` output of the config.
+    pub rendered: String,
+    pub comparison: Comparison,
+}
+
+impl LiveState {
+    /// Whether a deploy has anything to do: a change, or a release not (successfully) deployed.
+    pub fn needs_deploy(&self) -> bool {
+        !self.comparison.is_empty() || self.installed.as_ref().is_none_or(|i| i.status != "deployed")
+    }
+}
+
+/// Every target as installed (`helm get all`) and as rendered against its cluster, compared;
+/// all helm calls in parallel.
+pub fn against_installed(helm: &Helm, targets: &[Target], options: &diff::Options) -> Result<Vec<LiveState>> {
+    enum Fetched {
+        Installed(Option<Installed>),
+        Rendered(String),
+    }
+    let mut jobs: Vec<Box<dyn FnOnce() -> Result<Fetched> + Send + '_>> = Vec::new();
+    for target in targets {
+        jobs.push(Box::new(move || helm.installed(target).map(Fetched::Installed)));
+        jobs.push(Box::new(move || helm.template_for_cluster(target).map(Fetched::Rendered)));
+    }
+    let mut fetched = all_or_errors(in_parallel(jobs))?.into_iter();
+    let mut states = Vec::new();
+    for target in targets {
+        let (Some(Fetched::Installed(installed)), Some(Fetched::Rendered(rendered))) = (fetched.next(), fetched.next())
+        else {
+            unreachable!("two results per target, in order");
+        };
+        let live_text = installed.as_ref().map_or("", |i| i.manifest.as_str());
+        let pair =
+            manifest::parse_pair(live_text, &rendered, &target.namespace).map_err(|(side, error)| match side {
+                Side::Old => installed_manifest_error(target, error),
+                Side::New => rendered_manifest_error(target, error),
+            })?;
+        let mut comparison = diff::compare(pair.old, pair.new, options);
+        comparison.unchanged += pair.identical;
+        states.push(LiveState { installed, rendered, comparison });
+    }
+    Ok(states)
+}
+
+fn installed_manifest_error(target: &Target, error: ManifestError) -> Error {
+    Error::Manifest {
+        origin: format!("the installed manifest of release `{}` in stage `{}`", target.release.name, target.stage.name),
+        error,
+        help: format!(
+            "helm stored a manifest that is not valid YAML; see it with `helm get manifest {} --namespace {}`",
+            target.release.name, target.namespace
         ),
     }
 }

@@ -7,10 +7,10 @@ use std::io::Write as _;
 use crate::cli::{DiffArgs, DiffFormat};
 use crate::diff::{self, IgnorePattern};
 use crate::error::{EXIT_DIFFERENCES, Error, Result};
-use crate::helm::{Helm, Installed};
-use crate::manifest::{self, Manifest, ManifestError, Side};
+use crate::helm::Helm;
+use crate::manifest::Manifest;
 use crate::output;
-use crate::render::{all_or_errors, in_parallel, parse_rendered, render_all, rendered_manifest_error};
+use crate::render::{against_installed, all_or_errors, in_parallel, parse_rendered, render_all};
 use crate::report::{self, Mode, ReleaseReport, Report, Sections, Unmanaged};
 use crate::stages::{Project, Release, Stage, Target, ValuesFile};
 use crate::values;
@@ -82,51 +82,34 @@ fn live(
     releases: &[&Release],
     options: &diff::Options,
 ) -> Result<(Vec<ReleaseReport>, Vec<Unmanaged>)> {
-    enum Fetched {
-        Installed(Option<Installed>),
-        Rendered(String),
-        Listed(Vec<String>),
-    }
     let targets: Vec<Target> = releases.iter().map(|release| project.target(stage, release)).collect();
     // Releases of other projects may share a namespace; only list each namespace once.
     let namespaces: BTreeSet<&str> = targets.iter().map(|t| t.namespace.as_str()).collect();
-    let mut jobs: Vec<Box<dyn FnOnce() -> Result<Fetched> + Send + '_>> = Vec::new();
-    for target in &targets {
-        jobs.push(Box::new(move || helm.installed(target).map(Fetched::Installed)));
-        jobs.push(Box::new(move || helm.template_for_cluster(target).map(Fetched::Rendered)));
-    }
-    for namespace in &namespaces {
-        jobs.push(Box::new(move || helm.releases_in(stage, namespace).map(Fetched::Listed)));
-    }
-    let mut fetched = all_or_errors(in_parallel(jobs))?.into_iter();
+    let (states, listed) = std::thread::scope(|scope| {
+        let listing = scope.spawn(|| {
+            all_or_errors(in_parallel(
+                namespaces.iter().map(|namespace| move || helm.releases_in(stage, namespace)).collect(),
+            ))
+        });
+        let states = against_installed(helm, &targets, options);
+        (states, listing.join().unwrap_or_else(|_| Err(Error::Other(anyhow::anyhow!("a helm-envs thread panicked")))))
+    });
+    let states = states?;
+    let listed = listed?;
 
-    let mut reports = Vec::new();
-    for target in &targets {
-        let (Some(Fetched::Installed(installed)), Some(Fetched::Rendered(rendered))) = (fetched.next(), fetched.next())
-        else {
-            unreachable!("two results per target, in order");
-        };
-        let live_text = installed.as_ref().map_or("", |i| i.manifest.as_str());
-        let pair =
-            manifest::parse_pair(live_text, &rendered, &target.namespace).map_err(|(side, error)| match side {
-                Side::Old => installed_manifest_error(target, error),
-                Side::New => rendered_manifest_error(target, error),
-            })?;
-        let mut comparison = diff::compare(pair.old, pair.new, options);
-        comparison.unchanged += pair.identical;
-        reports.push(ReleaseReport {
+    let reports = targets
+        .iter()
+        .zip(states)
+        .map(|(target, state)| ReleaseReport {
             release: target.release.name.clone(),
             namespace: target.namespace.clone(),
             context: stage.kube_context.to_string(),
-            sections: Sections::Live { installed, comparison },
-        });
-    }
+            sections: Sections::Live { installed: state.installed, comparison: state.comparison },
+        })
+        .collect();
 
     let mut unmanaged = Vec::new();
-    for namespace in namespaces {
-        let Some(Fetched::Listed(names)) = fetched.next() else {
-            unreachable!("one result per namespace, in order");
-        };
+    for (namespace, names) in namespaces.into_iter().zip(listed) {
         let known = |name: &String| project.releases.iter().any(|r| &r.name == name);
         for release in names.into_iter().filter(|name| !known(name)) {
             unmanaged.push(Unmanaged { stage: stage.name.clone(), namespace: namespace.to_string(), release });
@@ -153,9 +136,11 @@ fn between(
     let mut promoted_at: Vec<usize> = Vec::new();
     for release in releases {
         let (source, target) = (project.target(from, release), project.target(to, release));
-        let target_values = project.merged_values(&target);
+        // The promotion works on the stages' own files (the shared ones are the same for both),
+        // exactly as `promote` computes it.
+        let target_values = project.own_values(&target);
         let promoted =
-            values::promote(&project.merged_values(&source), &target_values, &project.env_specific_for(release));
+            values::promote(&project.own_values(&source), &target_values, &project.env_specific_for(release));
         let base = renders.len();
         if promoted == target_values && source.version == target.version {
             promoted_at.push(base + 1);
@@ -164,11 +149,11 @@ fn between(
         }
         let file = write_promoted_values(&promoted, release, from, to)?;
         let promoted_target = Target {
-            values_files: vec![ValuesFile {
+            values_files: promoted_files_in_order(&target.values_files, ValuesFile {
                 path: file.path().to_path_buf(),
                 display: format!("({}'s values promoted into {})", from.name, to.name),
                 shared: false,
-            }],
+            }),
             version: source.version.clone(),
             ..target.clone()
         };
@@ -211,6 +196,22 @@ fn between(
     Ok(reports)
 }
 
+/// The target's values files with its own files replaced by one file of promoted own values,
+/// at the place of the first own file, so the shared files keep their precedence.
+fn promoted_files_in_order(files: &[ValuesFile], promoted: ValuesFile) -> Vec<ValuesFile> {
+    let mut out = Vec::new();
+    let mut promoted = Some(promoted);
+    for file in files {
+        if file.shared {
+            out.push(file.clone());
+        } else if let Some(p) = promoted.take() {
+            out.push(p);
+        }
+    }
+    out.extend(promoted);
+    out
+}
+
 /// The promoted values as one values file (JSON is YAML), private to this user, removed when
 /// dropped.
 fn write_promoted_values(
@@ -231,15 +232,4 @@ fn write_promoted_values(
         .and_then(|()| file.flush().map_err(anyhow::Error::new))
         .map_err(|e| Error::Other(e.context(context())))?;
     Ok(file)
-}
-
-fn installed_manifest_error(target: &Target, error: ManifestError) -> Error {
-    Error::Manifest {
-        origin: format!("the installed manifest of release `{}` in stage `{}`", target.release.name, target.stage.name),
-        error,
-        help: format!(
-            "helm stored a manifest that is not valid YAML; see it with `helm get manifest {} --namespace {}`",
-            target.release.name, target.namespace
-        ),
-    }
 }
