@@ -7,11 +7,13 @@ use std::process::ExitCode;
 use clap::Parser;
 
 pub mod cli;
-mod commands;
+pub(crate) mod commands;
+pub mod deploy;
 pub mod diff;
 pub mod edit;
 pub mod error;
 pub mod files;
+pub mod gates;
 pub mod helm;
 pub mod hooks;
 pub mod kube;

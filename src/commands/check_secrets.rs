@@ -35,7 +35,7 @@ pub fn run(project: &Project, args: &CheckSecretsArgs) -> Result<u8> {
     Ok(if reports.iter().all(StageReport::passed) { 0 } else { EXIT_GATE })
 }
 
-fn text(reports: &[StageReport]) -> String {
+pub fn text(reports: &[StageReport]) -> String {
     let mut out = String::new();
     for report in reports {
         let verdict = if report.passed() {

@@ -1,0 +1,198 @@
+//! The gates a deploy passes before anything is written: promotion order, the source stage in
+//! sync with its config, the cluster pin, the target's Secrets, and approval. Each gate gives a
+//! verdict with its reason; a refusal is exit 3.
+
+use std::fmt::Write as _;
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+
+use serde_json::{Value, json};
+
+use crate::commands::check_secrets;
+use crate::error::{Detail, Error, Result};
+use crate::kube::Kubectl;
+use crate::manifest::Manifest;
+use crate::output::{BOLD, DIM, ERROR, NAME};
+use crate::render::LiveState;
+use crate::secrets;
+use crate::stages::{Approval, Project, Stage};
+
+#[derive(Debug, Clone)]
+pub struct Gate {
+    pub name: &'static str,
+    pub passed: bool,
+    pub message: String,
+    /// Preformatted lines under the verdict (which Secrets are missing, ...).
+    pub details: String,
+}
+
+impl Gate {
+    fn new(name: &'static str, passed: bool, message: impl Into<String>) -> Gate {
+        Gate { name, passed, message: message.into(), details: String::new() }
+    }
+
+    pub fn json(&self) -> Value {
+        json!({"gate": self.name, "passed": self.passed, "message": self.message})
+    }
+}
+
+/// Only the next stage after `from`, unless `--allow-skip`.
+pub fn order(project: &Project, from: &Stage, to: &Stage, allow_skip: bool) -> Gate {
+    let index = |s: &Stage| project.stages.iter().position(|x| x.name == s.name).unwrap_or_default();
+    let (i, j) = (index(from), index(to));
+    if j == i + 1 {
+        return Gate::new("order", true, format!("{} is the stage after {}", to.name, from.name));
+    }
+    let how = if j < i { "comes before" } else { "is not the stage right after" };
+    if allow_skip {
+        Gate::new("order", true, format!("{} {how} {} (allowed by --allow-skip)", to.name, from.name))
+    } else {
+        let next = project.stages.get(i + 1).map_or("no stage".to_string(), |s| format!("`{}`", s.name));
+        Gate::new(
+            "order",
+            false,
+            format!(
+                "{} {how} {}: promotions go one stage at a time ({} comes next); pass --allow-skip to skip on purpose",
+                to.name, from.name, next
+            ),
+        )
+    }
+}
+
+/// The source stage is deployed and its live manifest equals its rendered config, so what is
+/// promoted is what ran there.
+pub fn source_in_sync(from: &Stage, states: &[(&str, &LiveState)]) -> Gate {
+    let mut problems = Vec::new();
+    for (release, state) in states {
+        match &state.installed {
+            None => problems.push(format!("{release} is not deployed")),
+            Some(installed) if installed.status != "deployed" => {
+                problems.push(format!("{release} is in state `{}`", installed.status));
+            }
+            Some(_) if !state.comparison.is_empty() => {
+                let plan = state.comparison.plan();
+                problems.push(format!(
+                    "{release} differs from its config ({} to add, {} to change, {} to destroy)",
+                    plan.add, plan.change, plan.destroy
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    if problems.is_empty() {
+        Gate::new("source", true, format!("{} is deployed and in sync with its config", from.name))
+    } else {
+        Gate::new(
+            "source",
+            false,
+            format!(
+                "{} is not deployed as configured: {}; deploy it first (`helm envs upgrade {}`), see `helm envs diff {}`, \
+                 or pass --skip-source-check",
+                from.name,
+                problems.join("; "),
+                from.name,
+                from.name
+            ),
+        )
+    }
+}
+
+/// With `clusterId` set, the stage's context must reach that cluster (namespace kube-system's UID).
+pub fn cluster(kubectl: &Kubectl, stage: &Stage) -> Result<Option<Gate>> {
+    let Some(expected) = &stage.cluster_id else { return Ok(None) };
+    let found = kubectl.cluster_id(stage)?;
+    Ok(Some(if &found == expected {
+        Gate::new("cluster", true, format!("context {} reaches cluster {expected}", stage.kube_context))
+    } else {
+        Gate::new(
+            "cluster",
+            false,
+            format!(
+                "context {} reaches cluster {found}, but stage `{}` is pinned to clusterId {expected}: the context \
+                 points at another cluster",
+                stage.kube_context, stage.name
+            ),
+        )
+    }))
+}
+
+/// Every Secret the rendered manifests reference exists in the stage.
+pub fn secrets(kubectl: &Kubectl, stage: &Stage, manifests: &[(String, Manifest)]) -> Result<Gate> {
+    let report = secrets::check_manifests(kubectl, stage, manifests)?;
+    let mut gate = if report.passed() {
+        let count: usize = report.namespaces.iter().map(|n| n.satisfied.len()).sum();
+        Gate::new("secrets", true, format!("every referenced Secret is present ({count})"))
+    } else {
+        Gate::new(
+            "secrets",
+            false,
+            format!(
+                "Secrets are missing in {}: create them before deploying (`helm envs check-secrets {}`)",
+                stage.name, stage.name
+            ),
+        )
+    };
+    if !report.passed() {
+        gate.details = check_secrets::text(&[report]);
+    }
+    Ok(gate)
+}
+
+/// A stage with `approval: required`: `--yes`, or a confirmation typed at a terminal.
+pub fn approval(stage: &Stage, yes: bool, action: &str) -> Result<Gate> {
+    if stage.approval != Approval::Required {
+        return Ok(Gate::new("approval", true, "not required"));
+    }
+    if yes {
+        return Ok(Gate::new("approval", true, "given with --yes"));
+    }
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return Ok(Gate::new(
+            "approval",
+            false,
+            format!(
+                "stage `{}` requires approval: pass --yes, or run on a terminal to confirm at a prompt",
+                stage.name
+            ),
+        ));
+    }
+    let mut err = anstream::stderr();
+    let _ = write!(err, "{BOLD}{action}{BOLD:#} (stage `{}` requires approval). Type `{}` to confirm: ", stage.name, stage.name);
+    let _ = err.flush();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| Error::Other(anyhow::Error::new(e).context("cannot read the confirmation")))?;
+    Ok(if answer.trim() == stage.name {
+        Gate::new("approval", true, "confirmed at the prompt")
+    } else {
+        Gate::new("approval", false, format!("not confirmed (expected `{}`)", stage.name))
+    })
+}
+
+pub fn text(stage: &Stage, gates: &[Gate]) -> String {
+    let mut out = format!("{BOLD}Gates for {}{BOLD:#}\n", stage.name);
+    for gate in gates {
+        let verdict = if gate.passed { format!("{NAME}passed {NAME:#}") } else { format!("{ERROR}refused{ERROR:#}") };
+        let _ = writeln!(out, "  {verdict} {DIM}{:<8}{DIM:#} {}", gate.name, gate.message);
+        for line in gate.details.lines() {
+            let _ = writeln!(out, "    {line}");
+        }
+    }
+    out
+}
+
+/// The error for the first refused gate, if any.
+pub fn refusal(stage: &Stage, gates: &[Gate]) -> Option<Error> {
+    let refused: Vec<&Gate> = gates.iter().filter(|g| !g.passed).collect();
+    let first = refused.first()?;
+    Some(Error::Refused {
+        headline: format!("refused: {} (stage `{}`)", first.message, stage.name),
+        details: refused
+            .iter()
+            .skip(1)
+            .map(|g| Detail::Note(format!("also refused by the {} gate: {}", g.name, g.message)))
+            .chain([Detail::Help("nothing was written or deployed".into())])
+            .collect(),
+    })
+}
