@@ -85,6 +85,34 @@ pub enum Command {
         Exit codes: 0 all present; 3 something missing; 1 error.")]
     CheckSecrets(CheckSecretsArgs),
 
+    /// Promote one stage's values into the next: show the patch and what the deploy changes,
+    /// pass the gates, write the target's values files, deploy it
+    #[command(after_help = "Examples:\n  helm envs promote --from dev --to staging\n  \
+        helm envs promote --from dev --to staging --dry-run\n  \
+        helm envs promote --from staging --to production --yes\n  \
+        helm envs promote --from dev --to staging --only image.tag --no-deploy --git-commit\n\n\
+        The patch is every difference between the stages' own values files (and chart versions) outside\n\
+        envSpecific. It is written into the target's own values files, keeping comments and formatting;\n\
+        chart versions into the stages file. Gates, all before anything is written: only the next stage\n\
+        (--allow-skip), the source deployed and in sync (--skip-source-check), the target's clusterId,\n\
+        its Secrets, and approval where the target requires it. If the deploy or a verify command fails,\n\
+        the files are restored.\n\n\
+        Exit codes: 0 promoted (or nothing to promote); 1 error (files restored); 3 a gate refused.")]
+    Promote(PromoteArgs),
+
+    /// Deploy a stage's current config (helm upgrade --install per release), behind the gates
+    #[command(after_help = "Examples:\n  helm envs upgrade dev\n  helm envs upgrade production --release web --yes\n  \
+        helm envs upgrade staging --dry-run\n\n\
+        Releases whose deployed manifest already equals their config are left alone. Gates: the stage's\n\
+        clusterId, its Secrets, approval where required.\n\n\
+        Exit codes: 0 deployed (or nothing to do); 1 error; 3 a gate refused.")]
+    Upgrade(UpgradeArgs),
+
+    /// Deploy every stage in order, each behind its gates; stop at the first failure
+    #[command(after_help = "Examples:\n  helm envs apply --dry-run\n  helm envs apply --yes\n\n\
+        Exit codes: 0 every stage deployed (or nothing to do); 1 a deploy failed; 3 a gate refused.")]
+    Apply(ApplyArgs),
+
     /// Print a shell completion script
     #[command(after_help = "Examples:\n  helm-envs completion bash > /etc/bash_completion.d/helm-envs\n  \
         helm-envs completion zsh > \"${fpath[1]}/_helm-envs\"\n  helm-envs completion fish > ~/.config/fish/completions/helm-envs.fish")]
@@ -181,6 +209,92 @@ pub struct CheckSecretsArgs {
     /// Output format
     #[arg(long, short, value_enum, default_value_t = ListFormat::Text)]
     pub output: ListFormat,
+}
+
+/// Flags every deploying command shares.
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// Evaluate everything (diff, gates) and stop before writing or deploying
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Approve stages with `approval: required` without a prompt
+    #[arg(long, short)]
+    pub yes: bool,
+
+    /// Output format
+    #[arg(long, short, value_enum, default_value_t = ListFormat::Text)]
+    pub output: ListFormat,
+
+    /// Lines of context around each change in the manifest diff
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub context: usize,
+
+    /// Print Secret data and credential-like values instead of their size
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PromoteArgs {
+    /// The stage to promote from
+    #[arg(long, value_name = "STAGE")]
+    pub from: String,
+
+    /// The stage to promote into
+    #[arg(long, value_name = "STAGE")]
+    pub to: String,
+
+    /// Only this release
+    #[arg(long, short)]
+    pub release: Option<String>,
+
+    /// Promote only this value path (and what is under it), e.g. `image.tag`; repeatable.
+    /// envSpecific paths are never promoted
+    #[arg(long, value_name = "PATH")]
+    pub only: Vec<String>,
+
+    /// Write the target's files but do not deploy (a GitOps controller deploys)
+    #[arg(long)]
+    pub no_deploy: bool,
+
+    /// Commit the written files on a new branch `promote/<from>-to-<to>-<digest>`
+    #[arg(long)]
+    pub git_commit: bool,
+
+    /// Allow promoting into a stage that is not the next one
+    #[arg(long)]
+    pub allow_skip: bool,
+
+    /// Do not require the source stage to be deployed and in sync with its config
+    #[arg(long)]
+    pub skip_source_check: bool,
+
+    #[command(flatten)]
+    pub deploy: DeployArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// The stage to deploy
+    pub stage: String,
+
+    /// Only this release
+    #[arg(long, short)]
+    pub release: Option<String>,
+
+    #[command(flatten)]
+    pub deploy: DeployArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// Only this release
+    #[arg(long, short)]
+    pub release: Option<String>,
+
+    #[command(flatten)]
+    pub deploy: DeployArgs,
 }
 
 #[derive(Debug, Args)]

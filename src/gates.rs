@@ -26,7 +26,7 @@ pub struct Gate {
 }
 
 impl Gate {
-    fn new(name: &'static str, passed: bool, message: impl Into<String>) -> Gate {
+    pub fn new(name: &'static str, passed: bool, message: impl Into<String>) -> Gate {
         Gate { name, passed, message: message.into(), details: String::new() }
     }
 
@@ -173,11 +173,17 @@ pub fn approval(stage: &Stage, yes: bool, action: &str) -> Result<Gate> {
 pub fn text(stage: &Stage, gates: &[Gate]) -> String {
     let mut out = format!("{BOLD}Gates for {}{BOLD:#}\n", stage.name);
     for gate in gates {
-        let verdict = if gate.passed { format!("{NAME}passed {NAME:#}") } else { format!("{ERROR}refused{ERROR:#}") };
-        let _ = writeln!(out, "  {verdict} {DIM}{:<8}{DIM:#} {}", gate.name, gate.message);
-        for line in gate.details.lines() {
-            let _ = writeln!(out, "    {line}");
-        }
+        out.push_str(&line(gate));
+    }
+    out
+}
+
+/// One gate's verdict line (and its details).
+pub fn line(gate: &Gate) -> String {
+    let verdict = if gate.passed { format!("{NAME}passed {NAME:#}") } else { format!("{ERROR}refused{ERROR:#}") };
+    let mut out = format!("  {verdict} {DIM}{:<8}{DIM:#} {}\n", gate.name, gate.message);
+    for detail in gate.details.lines() {
+        let _ = writeln!(out, "    {detail}");
     }
     out
 }

@@ -14,6 +14,7 @@ pub mod edit;
 pub mod error;
 pub mod files;
 pub mod gates;
+pub mod git;
 pub mod helm;
 pub mod hooks;
 pub mod kube;
@@ -67,6 +68,9 @@ fn run(cli: &Cli) -> Result<u8> {
         Command::Render(args) => success(commands::render::run(&load_project(cli)?, args)),
         Command::Diff(args) => commands::diff::run(&load_project(cli)?, args),
         Command::CheckSecrets(args) => commands::check_secrets::run(&load_project(cli)?, args),
+        Command::Promote(args) => commands::promote::run(&load_project(cli)?, args),
+        Command::Upgrade(args) => commands::upgrade::run(&load_project(cli)?, args),
+        Command::Apply(args) => commands::apply::run(&load_project(cli)?, args),
     }
 }
 

@@ -1,7 +1,10 @@
 //! One module per subcommand.
 
+pub mod apply;
 pub mod check_secrets;
 pub mod completion;
 pub mod diff;
 pub mod list;
+pub mod promote;
 pub mod render;
+pub mod upgrade;

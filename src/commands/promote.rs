@@ -1,0 +1,335 @@
+//! `helm envs promote --from A --to B`: show the promotion patch and what deploying B would
+//! change, pass the gates, write B's files, deploy B; restore B's files if the deploy fails.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+use crate::cli::PromoteArgs;
+use crate::deploy::{Outcome, Record};
+use crate::diff;
+use crate::error::{Detail, Error, Result};
+use crate::files::{self, Restore};
+use crate::gates;
+use crate::git::Git;
+use crate::helm::Helm;
+use crate::kube::Kubectl;
+use crate::output::{BOLD, DIM, NOTE};
+use crate::promotion::{self, Promotion, ValueChange, looks_secret};
+use crate::render::{LiveState, against_installed};
+use crate::stages::{Project, Target};
+use crate::values::ValuePath;
+
+use super::upgrade::{Checked, check_stage, deploy_failed, deploy_gated, emit, gate, lock, outcomes_text};
+
+pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
+    let (from, to) = (project.stage(&args.from)?, project.stage(&args.to)?);
+    if from.name == to.name {
+        return Err(Error::Other(anyhow::anyhow!("--from and --to are both `{}`; name two different stages", from.name)));
+    }
+    if args.git_commit && args.deploy.dry_run {
+        return Err(Error::Other(anyhow::anyhow!("--git-commit writes a commit; it cannot be combined with --dry-run")));
+    }
+    let only = args
+        .only
+        .iter()
+        .map(|p| ValuePath::parse(p).map_err(|why| Error::Other(anyhow::anyhow!("invalid --only `{p}`: {why}"))))
+        .collect::<Result<Vec<_>>>()?;
+    let releases = project.select_releases(args.release.as_deref())?;
+    let _lock = lock(project, &args.deploy, &format!("promote --from {} --to {}", from.name, to.name))?;
+
+    let plan = promotion::plan(project, from, to, &releases, &only)?;
+    for path in &plan.env_specific_only {
+        note(&format!("--only {path}: the path is envSpecific (intended to differ per stage) and is never promoted"));
+    }
+    let mut text = patch_text(&plan, args.deploy.show_secrets);
+    let mut json = json!({
+        "command": "promote",
+        "from": from.name,
+        "to": to.name,
+        "digest": plan.digest,
+        "releases": plan.releases.iter().map(|r| json!({
+            "release": r.release.name,
+            "patch": redacted_ops(&r.ops, args.deploy.show_secrets),
+            "chartVersion": r.version.as_ref().map(|v| json!({"old": v.old, "new": v.new})),
+        })).collect::<Vec<_>>(),
+        "files": plan.files.iter().map(|f| f.display.clone()).collect::<Vec<_>>(),
+    });
+    if plan.is_empty() {
+        let _ = writeln!(
+            text,
+            "Nothing to promote: {}'s values{} match {}'s outside envSpecific. \
+             (`helm envs diff {}` shows whether {} is deployed as configured.)",
+            to.name,
+            if only.is_empty() { "" } else { " at the --only paths" },
+            from.name,
+            to.name,
+            to.name
+        );
+        emit(&args.deploy, &text, &json, "nothing-to-promote");
+        return Ok(0);
+    }
+
+    let branch = format!("promote/{}-to-{}-{}", from.name, to.name, plan.digest);
+    let git = Git::new(&project.dir);
+    let written: Vec<PathBuf> = plan.files.iter().map(|f| f.path.clone()).collect();
+    if args.git_commit {
+        git.check(&written, &branch)?;
+    }
+
+    // The gates judge the promoted config: the edited files as copies, rendered for B's cluster.
+    let copies_dir = tempfile::tempdir()
+        .map_err(|e| Error::Other(anyhow::Error::new(e).context("cannot create a temporary directory")))?;
+    let mut copies = BTreeMap::new();
+    for (i, edit) in plan.files.iter().enumerate().filter(|(_, e)| e.path != project.file) {
+        let copy = copies_dir.path().join(format!("{i}.yaml"));
+        std::fs::write(&copy, &edit.after)
+            .map_err(|e| Error::Other(anyhow::Error::new(e).context("cannot write a temporary values file")))?;
+        copies.insert(edit.path.clone(), copy);
+    }
+    let (helm, kubectl) = (Helm::locate()?, Kubectl::locate()?);
+    let promoted: Vec<Target> =
+        releases.iter().map(|r| plan.promoted_target(&project.target(to, r), &copies)).collect();
+    let sources: Vec<Target> = releases.iter().map(|r| project.target(from, r)).collect();
+    let (checked, source_states) = std::thread::scope(|scope| {
+        let source = (!args.skip_source_check).then(|| {
+            scope.spawn(|| {
+                let options = diff::Options { ignore: Vec::new(), show_secrets: false };
+                against_installed(&helm, &sources, &options)
+            })
+        });
+        let checked = check_stage(&helm, &kubectl, to, &promoted, &args.deploy);
+        let source = source.map(|handle| {
+            handle.join().unwrap_or_else(|_| Err(Error::Other(anyhow::anyhow!("a helm-envs thread panicked"))))
+        });
+        (checked, source)
+    });
+    let Checked { states, gates: target_gates } = checked?;
+    let mut all_gates = vec![gates::order(project, from, to, args.allow_skip)];
+    match source_states.transpose()? {
+        Some(source_states) => {
+            let named: Vec<(&str, &LiveState)> =
+                sources.iter().map(|t| t.release.name.as_str()).zip(source_states.iter()).collect();
+            all_gates.push(gates::source_in_sync(from, &named));
+        }
+        None => note(&format!(
+            "--skip-source-check: not checking that {} is deployed and in sync with its config; the promoted \
+             values may never have run there",
+            from.name
+        )),
+    }
+    all_gates.extend(target_gates);
+
+    let _ = writeln!(text, "\n{BOLD}What deploying {} will change{BOLD:#}", to.name);
+    // What is deployed after the write: B's own files (now edited), the promoted chart version.
+    let targets: Vec<Target> = releases
+        .iter()
+        .zip(&promoted)
+        .map(|(r, p)| Target { version: p.version.clone(), ..project.target(to, r) })
+        .collect();
+    let action = format!("Promote {} into {}?", from.name, to.name);
+    let gated = gate(to, &targets, Checked { states, gates: all_gates }, &args.deploy, true, &action, &mut text, &mut json);
+    let needs = match gated {
+        Ok(needs) => needs,
+        Err(err) => {
+            emit(&args.deploy, &text, &json, "refused");
+            return Err(err);
+        }
+    };
+    if args.deploy.dry_run {
+        let _ = writeln!(text, "{BOLD}Dry run{BOLD:#}: nothing written, nothing deployed.");
+        emit(&args.deploy, &text, &json, "dry-run");
+        return Ok(0);
+    }
+
+    let restore = write_files(&plan)?;
+    for file in &plan.files {
+        let _ = writeln!(text, "wrote     {}", file.display);
+    }
+    if !args.no_deploy {
+        let record = Record::new(
+            to,
+            format!("helm-envs: promoted {} -> {} (patch {})", from.name, to.name, plan.digest),
+            Some(&from.name),
+        );
+        let (outcomes, error) = deploy_gated(project, &helm, to, &targets, &needs, &args.deploy, &record);
+        json["outcomes"] = outcomes.iter().map(Outcome::json).collect();
+        text.push_str(&outcomes_text(&outcomes));
+        if let Some(err) = error {
+            let unrestored = restore.restore();
+            json["filesRestored"] = json!(unrestored.is_empty());
+            emit(&args.deploy, &text, &json, "failed");
+            return Err(with_restore_report(deploy_failed("promote", err, &outcomes), &plan, &unrestored));
+        }
+    }
+    if args.git_commit {
+        if let Err(err) = git.commit_on_branch(&branch, &written, &commit_message(&plan)) {
+            if args.no_deploy {
+                let unrestored = restore.restore();
+                return Err(with_restore_report(err, &plan, &unrestored));
+            }
+            return Err(err);
+        }
+        let _ = writeln!(text, "committed on branch {branch} (now checked out): push it and open a pull request");
+        json["branch"] = json!(branch);
+    }
+    if args.no_deploy {
+        let _ = writeln!(text, "{BOLD}Promoted {} into {}'s files{BOLD:#}; not deployed (--no-deploy).", from.name, to.name);
+        emit(&args.deploy, &text, &json, "written");
+    } else {
+        let _ = writeln!(text, "{BOLD}Promoted {} into {}.{BOLD:#}", from.name, to.name);
+        emit(&args.deploy, &text, &json, "promoted");
+    }
+    Ok(0)
+}
+
+/// Write every edited file atomically; each file must still hold what the plan read.
+fn write_files(plan: &Promotion) -> Result<Restore> {
+    let mut restore = Restore::default();
+    for edit in &plan.files {
+        let current = std::fs::read_to_string(&edit.path).unwrap_or_default();
+        if current != edit.before {
+            let unrestored = restore.restore();
+            return Err(with_restore_report(
+                Error::Failed {
+                    headline: format!("{} changed while the promotion was being prepared", edit.display),
+                    details: vec![Detail::Help("run the promotion again".into())],
+                },
+                plan,
+                &unrestored,
+            ));
+        }
+        if let Err(err) = files::write_atomic(&edit.path, edit.after.as_bytes()) {
+            let unrestored = restore.restore();
+            return Err(with_restore_report(
+                Error::Other(err.context(format!("cannot write {}", edit.display))),
+                plan,
+                &unrestored,
+            ));
+        }
+        restore.remember(&edit.path, &edit.before);
+    }
+    Ok(restore)
+}
+
+/// Add to an error what became of the files the promotion had written.
+fn with_restore_report(err: Error, plan: &Promotion, unrestored: &[(PathBuf, anyhow::Error)]) -> Error {
+    let headline = err.to_string();
+    let mut details = err.details();
+    if unrestored.is_empty() {
+        let names: Vec<&str> = plan.files.iter().map(|f| f.display.as_str()).collect();
+        details.push(Detail::Note(format!("{} restored as they were: nothing of the promotion was kept", names.join(", "))));
+    } else {
+        for (path, why) in unrestored {
+            details.push(Detail::Note(format!("could not restore {}: {why:#}; restore it from version control", path.display())));
+        }
+    }
+    let code_is_gate = matches!(err, Error::Refused { .. });
+    if code_is_gate { Error::Refused { headline, details } } else { Error::Failed { headline, details } }
+}
+
+fn note(message: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(anstream::stderr(), "{NOTE}note{NOTE:#}: {message}");
+}
+
+/// The patch as people read it.
+fn patch_text(plan: &Promotion, show_secrets: bool) -> String {
+    let mut out = format!(
+        "{BOLD}Promoting {} into {}{BOLD:#} {DIM}(patch {}){DIM:#}\n",
+        plan.from.name, plan.to.name, plan.digest
+    );
+    for release in &plan.releases {
+        if release.changes.is_empty() && release.version.is_none() {
+            let _ = writeln!(out, "{BOLD}{}{BOLD:#}: nothing to promote", release.release.name);
+            continue;
+        }
+        let _ = writeln!(out, "{BOLD}{}{BOLD:#}:", release.release.name);
+        for change in &release.changes {
+            let _ = writeln!(out, "  {}", change_line(change, show_secrets));
+        }
+        if let Some(version) = &release.version {
+            let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
+            let _ = writeln!(
+                out,
+                "  ~ chart version: {} -> {}  {DIM}{}{DIM:#}",
+                show(&version.old),
+                show(&version.new),
+                plan.files.last().map_or("", |f| f.display.as_str())
+            );
+        }
+    }
+    out
+}
+
+fn change_line(change: &ValueChange, show_secrets: bool) -> String {
+    let shown = |v: &Value| shown_value(&change.path, v, show_secrets);
+    let files = change.files.join(", ");
+    match (&change.old, &change.new) {
+        (Some(old), Some(new)) => format!("~ {}: {} -> {}  {DIM}{files}{DIM:#}", change.path, shown(old), shown(new)),
+        (None, Some(new)) => format!("+ {}: {}  {DIM}{files}{DIM:#}", change.path, shown(new)),
+        (Some(old), None) => format!("- {} (was {})  {DIM}{files}{DIM:#}", change.path, shown(old)),
+        (None, None) => format!("  {}", change.path),
+    }
+}
+
+/// A value on one line (compact JSON, cut at 100 characters); a credential-like path shows
+/// only its size unless `--show-secrets`.
+fn shown_value(path: &str, value: &Value, show_secrets: bool) -> String {
+    let text = serde_json::to_string(value).unwrap_or_default();
+    if !show_secrets && looks_secret(path) {
+        return format!("(redacted, {} characters)", text.len());
+    }
+    if text.chars().count() > 100 {
+        format!("{}…", text.chars().take(100).collect::<String>())
+    } else {
+        text
+    }
+}
+
+fn redacted_ops(ops: &[json_patch::PatchOperation], show_secrets: bool) -> Value {
+    let mut value = serde_json::to_value(ops).unwrap_or_default();
+    if let Value::Array(items) = &mut value {
+        for op in items {
+            let path = op["path"].as_str().unwrap_or_default().replace('/', ".");
+            if !show_secrets && looks_secret(&path) && op.get("value").is_some() {
+                op["value"] = json!("(redacted)");
+            }
+        }
+    }
+    value
+}
+
+/// The commit message of `--git-commit`: the promotion and its patch (credentials redacted:
+/// commit messages are logs).
+fn commit_message(plan: &Promotion) -> String {
+    let mut paths: Vec<&str> = plan.releases.iter().flat_map(|r| r.changes.iter().map(|c| c.path.as_str())).collect();
+    paths.dedup();
+    let mut subject = format!("Promote {} to {}: {}", plan.from.name, plan.to.name, paths.join(", "));
+    if subject.chars().count() > 72 {
+        subject = format!("Promote {} to {} ({} values)", plan.from.name, plan.to.name, paths.len());
+    }
+    let mut body = format!(
+        "{subject}\n\nhelm envs promote --from {} --to {} (patch {})\n",
+        plan.from.name, plan.to.name, plan.digest
+    );
+    for release in &plan.releases {
+        if release.changes.is_empty() && release.version.is_none() {
+            continue;
+        }
+        let _ = writeln!(body, "\n{}:", release.release.name);
+        for change in &release.changes {
+            let _ = writeln!(body, "  {}", strip_styles(&change_line(change, false)));
+        }
+        if let Some(v) = &release.version {
+            let _ = writeln!(body, "  ~ chart version: {:?} -> {:?}", v.old, v.new);
+        }
+    }
+    body
+}
+
+fn strip_styles(text: &str) -> String {
+    anstream::adapter::strip_str(text).to_string()
+}
