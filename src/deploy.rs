@@ -51,11 +51,13 @@ pub struct Record {
 }
 
 impl Record {
-    /// `promoted_from`: the stage the config came from; `None` for a plain upgrade (the label is then unset).
+    /// `promoted_from`: the stage the config came from; `None` for a plain upgrade, recorded as
+    /// `none` (helm merges a revision's labels with the previous one's, so leaving it out would
+    /// keep an older promotion's label).
     pub fn new(stage: &Stage, description: String, promoted_from: Option<&str>) -> Record {
         let mut labels = vec![
             ("helm-envs/stage".to_string(), stage.name.clone()),
-            ("helm-envs/promoted-from".to_string(), promoted_from.unwrap_or("null").to_string()),
+            ("helm-envs/promoted-from".to_string(), promoted_from.unwrap_or("none").to_string()),
         ];
         labels.extend(stage.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
         Record { description, labels }

@@ -193,7 +193,7 @@ pub fn refusal(stage: &Stage, gates: &[Gate]) -> Option<Error> {
     let refused: Vec<&Gate> = gates.iter().filter(|g| !g.passed).collect();
     let first = refused.first()?;
     Some(Error::Refused {
-        headline: format!("refused: {} (stage `{}`)", first.message, stage.name),
+        headline: format!("{} gate of stage `{}` refused: {}", first.name, stage.name, first.message),
         details: refused
             .iter()
             .skip(1)

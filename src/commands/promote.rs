@@ -247,8 +247,8 @@ fn patch_text(plan: &Promotion, show_secrets: bool) -> String {
             continue;
         }
         let _ = writeln!(out, "{BOLD}{}{BOLD:#}:", release.release.name);
-        for change in &release.changes {
-            let _ = writeln!(out, "  {}", change_line(change, show_secrets));
+        for change in release.changes.iter().flat_map(leaves) {
+            let _ = writeln!(out, "  {}", change_line(&change, show_secrets));
         }
         if let Some(version) = &release.version {
             let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
@@ -262,6 +262,27 @@ fn patch_text(plan: &Promotion, show_secrets: bool) -> String {
         }
     }
     out
+}
+
+/// A map added or removed whole, as one line per value under it (`image.tag`), as people
+/// think of the change.
+fn leaves(change: &ValueChange) -> Vec<ValueChange> {
+    let map = match (&change.old, &change.new) {
+        (None, Some(Value::Object(map))) | (Some(Value::Object(map)), None) if !map.is_empty() => map,
+        _ => return vec![change.clone()],
+    };
+    let added = change.new.is_some();
+    map.iter()
+        .flat_map(|(key, value)| {
+            let path = ValuePath(vec![crate::values::Segment::Key(key.clone())]).to_string();
+            leaves(&ValueChange {
+                path: format!("{}{}{path}", change.path, if path.starts_with('[') { "" } else { "." }),
+                old: (!added).then(|| value.clone()),
+                new: added.then(|| value.clone()),
+                files: change.files.clone(),
+            })
+        })
+        .collect()
 }
 
 fn change_line(change: &ValueChange, show_secrets: bool) -> String {
@@ -320,8 +341,8 @@ fn commit_message(plan: &Promotion) -> String {
             continue;
         }
         let _ = writeln!(body, "\n{}:", release.release.name);
-        for change in &release.changes {
-            let _ = writeln!(body, "  {}", strip_styles(&change_line(change, false)));
+        for change in release.changes.iter().flat_map(leaves) {
+            let _ = writeln!(body, "  {}", strip_styles(&change_line(&change, false)));
         }
         if let Some(v) = &release.version {
             let _ = writeln!(body, "  ~ chart version: {:?} -> {:?}", v.old, v.new);
