@@ -101,11 +101,13 @@ pub enum Command {
     Promote(PromoteArgs),
 
     /// Deploy a stage's current config (helm upgrade --install per release), behind the gates
-    #[command(after_help = "Examples:\n  helm envs upgrade dev\n  helm envs upgrade production --release web --yes\n  \
+    #[command(
+        after_help = "Examples:\n  helm envs upgrade dev\n  helm envs upgrade production --release web --yes\n  \
         helm envs upgrade staging --dry-run\n\n\
         Releases whose deployed manifest already equals their config are left alone. Gates: the stage's\n\
         clusterId, its Secrets, approval where required.\n\n\
-        Exit codes: 0 deployed (or nothing to do); 1 error; 3 a gate refused.")]
+        Exit codes: 0 deployed (or nothing to do); 1 error; 3 a gate refused."
+    )]
     Upgrade(UpgradeArgs),
 
     /// Deploy every stage in order, each behind its gates; stop at the first failure

@@ -75,11 +75,8 @@ pub fn stage(
     needs_deploy: &[bool],
     record: &Record,
 ) -> (Vec<Outcome>, Option<Error>) {
-    let outcome = |target: &Target, status| Outcome {
-        stage: stage.name.clone(),
-        release: target.release.name.clone(),
-        status,
-    };
+    let outcome =
+        |target: &Target, status| Outcome { stage: stage.name.clone(), release: target.release.name.clone(), status };
     let mut outcomes = Vec::new();
     let mut failure = None;
     for (target, needed) in targets.iter().zip(needs_deploy) {
@@ -93,16 +90,21 @@ pub fn stage(
         }
         let spinner = spinner(format!("deploying {} to {}", target.release.name, stage.name));
         let result = match &stage.deploy_command {
-            Some(command) => hooks::environment(stage, Some(target)).and_then(|env| {
-                spinner.suspend(|| {
-                    hooks::run(
-                        &project.dir,
-                        command,
-                        &env,
-                        &format!("the deploy command of stage `{}` for release `{}`", stage.name, target.release.name),
-                    )
+            Some(command) => hooks::environment(stage, Some(target))
+                .and_then(|env| {
+                    spinner.suspend(|| {
+                        hooks::run(
+                            &project.dir,
+                            command,
+                            &env,
+                            &format!(
+                                "the deploy command of stage `{}` for release `{}`",
+                                stage.name, target.release.name
+                            ),
+                        )
+                    })
                 })
-            }).map(|()| None),
+                .map(|()| None),
             None => helm.upgrade(target, &record.description, &record.labels).map(|out| revision(&out)),
         };
         spinner.finish_and_clear();
@@ -132,7 +134,9 @@ fn verify(project: &Project, stage: &Stage) -> Result<()> {
         spinner.finish_and_clear();
         result.map_err(|err| match err {
             Error::Failed { headline, mut details } => {
-                details.push(Detail::Note("the release was deployed; the stage's verify commands judged it failed".into()));
+                details.push(Detail::Note(
+                    "the release was deployed; the stage's verify commands judged it failed".into(),
+                ));
                 Error::Failed { headline, details }
             }
             other => other,
@@ -149,7 +153,10 @@ fn revision(output: &str) -> Option<u64> {
 /// A spinner on stderr when it is a terminal; nothing otherwise.
 fn spinner(message: String) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    bar.set_style(ProgressStyle::with_template("{spinner} {msg} ({elapsed})").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
     bar.set_message(message);
     bar.enable_steady_tick(Duration::from_millis(120));
     bar

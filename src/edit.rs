@@ -56,7 +56,12 @@ fn cannot_edit(file: &Path, why: &str) -> Diagnostic {
 }
 
 /// Rewrite, in the text, every scalar whose new value is also a scalar.
-fn splice_scalars(text: &str, file: &Path, old: &Map<String, Value>, new: &Map<String, Value>) -> Result<String, Diagnostic> {
+fn splice_scalars(
+    text: &str,
+    file: &Path,
+    old: &Map<String, Value>,
+    new: &Map<String, Value>,
+) -> Result<String, Diagnostic> {
     let parsed = YamlFile::from_str(text).map_err(|err| cannot_edit(file, &err.to_string()))?;
     let Some(root) = parsed.documents().next().and_then(|doc| doc.as_mapping()) else {
         return Ok(text.to_string());
@@ -112,9 +117,10 @@ fn scalar_text(current: &str, value: &Value) -> Option<String> {
         return Some(inline);
     }
     let body = current.split_once('\n').map_or("", |(_, body)| body);
-    let indent: String = body.lines().find(|l| !l.trim().is_empty()).map_or("  ".into(), |l| {
-        l.chars().take_while(|c| *c == ' ').collect()
-    });
+    let indent: String = body
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .map_or("  ".into(), |l| l.chars().take_while(|c| *c == ' ').collect());
     let trailing_blank_lines = body.len() - body.trim_end_matches(['\n', ' ']).len();
     let tail = &body[body.len() - trailing_blank_lines..];
     // The block's own line break is part of `tail`; what follows it are blank lines to keep.
@@ -122,7 +128,8 @@ fn scalar_text(current: &str, value: &Value) -> Option<String> {
     match value {
         Value::String(s) if block_friendly(s) => {
             let chomp = if s.ends_with('\n') { "" } else { "-" };
-            let lines: Vec<String> = s.lines().map(|l| if l.is_empty() { String::new() } else { format!("{indent}{l}") }).collect();
+            let lines: Vec<String> =
+                s.lines().map(|l| if l.is_empty() { String::new() } else { format!("{indent}{l}") }).collect();
             Some(format!("|{chomp}\n{}\n{kept}", lines.join("\n")))
         }
         _ => Some(format!("{inline}\n{kept}")),

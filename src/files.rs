@@ -25,7 +25,9 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
     temp.write_all(contents).with_context(|| format!("cannot write {}", temp.path().display()))?;
     if let Some(permissions) = permissions {
-        temp.as_file().set_permissions(permissions).with_context(|| format!("cannot set permissions on {}", temp.path().display()))?;
+        temp.as_file()
+            .set_permissions(permissions)
+            .with_context(|| format!("cannot set permissions on {}", temp.path().display()))?;
     }
     temp.as_file().sync_all().with_context(|| format!("cannot flush {}", temp.path().display()))?;
     temp.persist(&real).map_err(|e| e.error).with_context(|| format!("cannot replace {}", real.display()))?;
@@ -66,9 +68,7 @@ impl ProjectLock {
                 return Err(Error::Locked { lock: path, holder });
             }
             Err(std::fs::TryLockError::Error(err)) => {
-                return Err(Error::Other(
-                    anyhow::Error::new(err).context(format!("cannot lock {}", path.display())),
-                ));
+                return Err(Error::Other(anyhow::Error::new(err).context(format!("cannot lock {}", path.display()))));
             }
         }
         let note = format!("helm-envs {purpose} (pid {})\n", std::process::id());

@@ -156,7 +156,11 @@ pub fn approval(stage: &Stage, yes: bool, action: &str) -> Result<Gate> {
         ));
     }
     let mut err = anstream::stderr();
-    let _ = write!(err, "{BOLD}{action}{BOLD:#} (stage `{}` requires approval). Type `{}` to confirm: ", stage.name, stage.name);
+    let _ = write!(
+        err,
+        "{BOLD}{action}{BOLD:#} (stage `{}` requires approval). Type `{}` to confirm: ",
+        stage.name, stage.name
+    );
     let _ = err.flush();
     let mut answer = String::new();
     std::io::stdin()

@@ -28,7 +28,10 @@ impl Git {
                 headline: "--git-commit: the files the promotion writes have uncommitted changes".into(),
                 details: vec![
                     Detail::Output(dirty.trim_end().to_string()),
-                    Detail::Help("commit or stash those changes first, so the promotion's commit holds only the promotion".into()),
+                    Detail::Help(
+                        "commit or stash those changes first, so the promotion's commit holds only the promotion"
+                            .into(),
+                    ),
                 ],
             });
         }

@@ -65,5 +65,8 @@ pub fn run(dir: &Path, command: &[String], env: &[(String, String)], what: &str)
         return Ok(());
     }
     let code = status.code().map_or_else(|| "a signal".to_string(), |c| format!("status {c}"));
-    Err(Error::Failed { headline: format!("{what} failed (exit {code})"), details: vec![Detail::Note(format!("command: {shown}"))] })
+    Err(Error::Failed {
+        headline: format!("{what} failed (exit {code})"),
+        details: vec![Detail::Note(format!("command: {shown}"))],
+    })
 }

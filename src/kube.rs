@@ -62,7 +62,10 @@ impl Kubectl {
         let mut args = vec!["get".to_string(), "namespace".into(), "kube-system".into()];
         args.extend(context_args(&stage.kube_context));
         args.extend(["--output".into(), "jsonpath={.metadata.uid}".into()]);
-        Ok(self.run("read the cluster's identity (namespace kube-system)", stage, "kube-system", args)?.trim().to_string())
+        Ok(self
+            .run("read the cluster's identity (namespace kube-system)", stage, "kube-system", args)?
+            .trim()
+            .to_string())
     }
 
     fn namespace_exists(&self, stage: &Stage, namespace: &str) -> Result<bool> {

@@ -368,6 +368,27 @@ fn digest(from: &Stage, to: &Stage, releases: &[ReleasePromotion]) -> String {
     })
 }
 
+/// `value` with every credential-like key's value (at any depth) replaced by its size.
+pub fn redact(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let shown = if looks_secret(k) && !v.is_object() { redacted(v) } else { redact(v) };
+                    (k.clone(), shown)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
+        other => other.clone(),
+    }
+}
+
+/// What is shown instead of a credential: its size.
+pub fn redacted(value: &Value) -> Value {
+    Value::String(format!("(redacted, {} characters)", serde_json::to_string(value).map_or(0, |t| t.len())))
+}
+
 /// Whether a value at this path is probably a credential (shown redacted).
 pub fn looks_secret(path: &str) -> bool {
     let last = path.rsplit(['.', '[']).next().unwrap_or(path).to_ascii_lowercase();
@@ -428,7 +449,9 @@ mod tests {
             (b.clone(), state(json!({"x": 2, "z": {"k": 1}}))),
         ]);
         let own = [a.clone(), b.clone()];
-        let op = |text: &str| serde_json::from_value::<PatchOperation>(serde_json::from_str(text).expect("json")).expect("op");
+        let op = |text: &str| {
+            serde_json::from_value::<PatchOperation>(serde_json::from_str(text).expect("json")).expect("op")
+        };
         let (_, old, _, written) = place(&op(r#"{"op":"replace","path":"/x","value":3}"#), &own, &mut files);
         assert_eq!((old, written), (Some(json!(2)), vec![b.clone()]));
         let (_, _, _, written) = place(&op(r#"{"op":"add","path":"/n/m","value":"v"}"#), &own, &mut files);

@@ -373,8 +373,11 @@ pub fn check(
         let index = stages.iter().position(|s| s.name == target.stage.name).unwrap_or_default();
         per_stage[index].push((target.release.name.clone(), parse_rendered(text, target)?));
     }
-    let jobs: Vec<_> =
-        stages.iter().zip(&per_stage).map(|(stage, manifests)| move || check_manifests(kubectl, stage, manifests)).collect();
+    let jobs: Vec<_> = stages
+        .iter()
+        .zip(&per_stage)
+        .map(|(stage, manifests)| move || check_manifests(kubectl, stage, manifests))
+        .collect();
     all_or_errors(in_parallel(jobs))
 }
 

@@ -149,11 +149,14 @@ fn between(
         }
         let file = write_promoted_values(&promoted, release, from, to)?;
         let promoted_target = Target {
-            values_files: promoted_files_in_order(&target.values_files, ValuesFile {
-                path: file.path().to_path_buf(),
-                display: format!("({}'s values promoted into {})", from.name, to.name),
-                shared: false,
-            }),
+            values_files: promoted_files_in_order(
+                &target.values_files,
+                ValuesFile {
+                    path: file.path().to_path_buf(),
+                    display: format!("({}'s values promoted into {})", from.name, to.name),
+                    shared: false,
+                },
+            ),
             version: source.version.clone(),
             ..target.clone()
         };

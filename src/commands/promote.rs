@@ -27,10 +27,15 @@ use super::upgrade::{Checked, check_stage, deploy_failed, deploy_gated, emit, ga
 pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
     let (from, to) = (project.stage(&args.from)?, project.stage(&args.to)?);
     if from.name == to.name {
-        return Err(Error::Other(anyhow::anyhow!("--from and --to are both `{}`; name two different stages", from.name)));
+        return Err(Error::Other(anyhow::anyhow!(
+            "--from and --to are both `{}`; name two different stages",
+            from.name
+        )));
     }
     if args.git_commit && args.deploy.dry_run {
-        return Err(Error::Other(anyhow::anyhow!("--git-commit writes a commit; it cannot be combined with --dry-run")));
+        return Err(Error::Other(anyhow::anyhow!(
+            "--git-commit writes a commit; it cannot be combined with --dry-run"
+        )));
     }
     let only = args
         .only
@@ -130,7 +135,8 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
         .map(|(r, p)| Target { version: p.version.clone(), ..project.target(to, r) })
         .collect();
     let action = format!("Promote {} into {}?", from.name, to.name);
-    let gated = gate(to, &targets, Checked { states, gates: all_gates }, &args.deploy, true, &action, &mut text, &mut json);
+    let gated =
+        gate(to, &targets, Checked { states, gates: all_gates }, &args.deploy, true, &action, &mut text, &mut json);
     let needs = match gated {
         Ok(needs) => needs,
         Err(err) => {
@@ -176,7 +182,11 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
         json["branch"] = json!(branch);
     }
     if args.no_deploy {
-        let _ = writeln!(text, "{BOLD}Promoted {} into {}'s files{BOLD:#}; not deployed (--no-deploy).", from.name, to.name);
+        let _ = writeln!(
+            text,
+            "{BOLD}Promoted {} into {}'s files{BOLD:#}; not deployed (--no-deploy).",
+            from.name, to.name
+        );
         emit(&args.deploy, &text, &json, "written");
     } else {
         let _ = writeln!(text, "{BOLD}Promoted {} into {}.{BOLD:#}", from.name, to.name);
@@ -220,10 +230,16 @@ fn with_restore_report(err: Error, plan: &Promotion, unrestored: &[(PathBuf, any
     let mut details = err.details();
     if unrestored.is_empty() {
         let names: Vec<&str> = plan.files.iter().map(|f| f.display.as_str()).collect();
-        details.push(Detail::Note(format!("{} restored as they were: nothing of the promotion was kept", names.join(", "))));
+        details.push(Detail::Note(format!(
+            "{} restored as they were: nothing of the promotion was kept",
+            names.join(", ")
+        )));
     } else {
         for (path, why) in unrestored {
-            details.push(Detail::Note(format!("could not restore {}: {why:#}; restore it from version control", path.display())));
+            details.push(Detail::Note(format!(
+                "could not restore {}: {why:#}; restore it from version control",
+                path.display()
+            )));
         }
     }
     let code_is_gate = matches!(err, Error::Refused { .. });
@@ -299,24 +315,25 @@ fn change_line(change: &ValueChange, show_secrets: bool) -> String {
 /// A value on one line (compact JSON, cut at 100 characters); a credential-like path shows
 /// only its size unless `--show-secrets`.
 fn shown_value(path: &str, value: &Value, show_secrets: bool) -> String {
-    let text = serde_json::to_string(value).unwrap_or_default();
-    if !show_secrets && looks_secret(path) {
-        return format!("(redacted, {} characters)", text.len());
-    }
-    if text.chars().count() > 100 {
-        format!("{}…", text.chars().take(100).collect::<String>())
-    } else {
-        text
-    }
+    let value = match show_secrets {
+        true => value.clone(),
+        false if looks_secret(path) && !value.is_object() => promotion::redacted(value),
+        false => promotion::redact(value),
+    };
+    let text = serde_json::to_string(&value).unwrap_or_default();
+    if text.chars().count() > 100 { format!("{}…", text.chars().take(100).collect::<String>()) } else { text }
 }
 
 fn redacted_ops(ops: &[json_patch::PatchOperation], show_secrets: bool) -> Value {
     let mut value = serde_json::to_value(ops).unwrap_or_default();
+    if show_secrets {
+        return value;
+    }
     if let Value::Array(items) = &mut value {
         for op in items {
             let path = op["path"].as_str().unwrap_or_default().replace('/', ".");
-            if !show_secrets && looks_secret(&path) && op.get("value").is_some() {
-                op["value"] = json!("(redacted)");
+            if let Some(v) = op.get_mut("value") {
+                *v = if looks_secret(&path) && !v.is_object() { promotion::redacted(v) } else { promotion::redact(v) };
             }
         }
     }
@@ -326,7 +343,9 @@ fn redacted_ops(ops: &[json_patch::PatchOperation], show_secrets: bool) -> Value
 /// The commit message of `--git-commit`: the promotion and its patch (credentials redacted:
 /// commit messages are logs).
 fn commit_message(plan: &Promotion) -> String {
-    let mut paths: Vec<&str> = plan.releases.iter().flat_map(|r| r.changes.iter().map(|c| c.path.as_str())).collect();
+    let mut paths: Vec<String> =
+        plan.releases.iter().flat_map(|r| r.changes.iter().flat_map(leaves)).map(|c| c.path).collect();
+    paths.sort();
     paths.dedup();
     let mut subject = format!("Promote {} to {}: {}", plan.from.name, plan.to.name, paths.join(", "));
     if subject.chars().count() > 72 {

@@ -195,8 +195,12 @@ pub(super) fn outcomes_text(outcomes: &[Outcome]) -> String {
     let mut out = String::new();
     for o in outcomes {
         let line = match &o.status {
-            Status::Deployed(Some(revision)) => format!("{NAME}deployed{NAME:#}  {}/{} (revision {revision})", o.stage, o.release),
-            Status::Deployed(None) => format!("{NAME}deployed{NAME:#}  {}/{} (by the deploy command)", o.stage, o.release),
+            Status::Deployed(Some(revision)) => {
+                format!("{NAME}deployed{NAME:#}  {}/{} (revision {revision})", o.stage, o.release)
+            }
+            Status::Deployed(None) => {
+                format!("{NAME}deployed{NAME:#}  {}/{} (by the deploy command)", o.stage, o.release)
+            }
             Status::Unchanged => format!("unchanged {}/{}", o.stage, o.release),
             Status::Failed => format!("{}failed{:#}    {}/{}", output::ERROR, output::ERROR, o.stage, o.release),
             Status::NotAttempted => format!("not attempted {}/{}", o.stage, o.release),

@@ -4,43 +4,10 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use crate::harness::{Namespaces, Project, stdout_of, which_in};
+use crate::harness::{Namespaces, Project, create_secret, provision, stdout_of, which_in};
 
 fn stderr_of(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn kubectl_ok(project: &Project, args: &[&str]) {
-    let output = project.kubectl(args).output().expect("kubectl runs");
-    assert!(output.status.success(), "kubectl {args:?}: {}", stderr_of(&output));
-}
-
-/// The Secrets the example's releases need (the chart creates `<release>-session` itself and
-/// `acme-feature-keys` is optional), each with the keys the manifests read.
-const REQUIRED: &[(&str, &[&str])] = &[
-    ("acme-db", &["url", "password"]),
-    ("payments-credentials", &["api-key"]),
-    ("acme-client-tls", &["tls.crt", "tls.key"]),
-    ("acme-registry", &[".dockerconfigjson"]),
-];
-
-fn create_namespace(project: &Project, context: &str, namespace: &str) {
-    kubectl_ok(project, &["--context", context, "create", "namespace", namespace]);
-}
-
-fn create_secret(project: &Project, context: &str, namespace: &str, name: &str, keys: &[&str], value: &str) {
-    let literals: Vec<String> = keys.iter().map(|k| format!("--from-literal={k}={value}")).collect();
-    let mut args = vec!["--context", context, "--namespace", namespace, "create", "secret", "generic", name];
-    args.extend(literals.iter().map(String::as_str));
-    kubectl_ok(project, &args);
-}
-
-/// Every required Secret in a stage's namespace, except `skip`.
-fn provision(project: &Project, context: &str, namespace: &str, skip: &[&str]) {
-    create_namespace(project, context, namespace);
-    for (name, keys) in REQUIRED.iter().filter(|(name, _)| !skip.contains(name)) {
-        create_secret(project, context, namespace, name, keys, "not-a-real-value");
-    }
 }
 
 fn check(project: &Project, args: &[&str]) -> Output {

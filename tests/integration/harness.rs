@@ -226,3 +226,36 @@ pub fn which_in(program: &str, path: &OsString) -> PathBuf {
 pub fn stdout_of(output: &std::process::Output) -> String {
     String::from_utf8(output.stdout.clone()).expect("utf-8 stdout")
 }
+
+pub fn kubectl_ok(project: &Project, args: &[&str]) {
+    let output = project.kubectl(args).output().expect("kubectl runs");
+    assert!(output.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// The Secrets the example's releases need (the chart creates `<release>-session` itself and
+/// `acme-feature-keys` is optional), each with the keys the manifests read.
+pub const REQUIRED: &[(&str, &[&str])] = &[
+    ("acme-db", &["url", "password"]),
+    ("payments-credentials", &["api-key"]),
+    ("acme-client-tls", &["tls.crt", "tls.key"]),
+    ("acme-registry", &[".dockerconfigjson"]),
+];
+
+pub fn create_namespace(project: &Project, context: &str, namespace: &str) {
+    kubectl_ok(project, &["--context", context, "create", "namespace", namespace]);
+}
+
+pub fn create_secret(project: &Project, context: &str, namespace: &str, name: &str, keys: &[&str], value: &str) {
+    let literals: Vec<String> = keys.iter().map(|k| format!("--from-literal={k}={value}")).collect();
+    let mut args = vec!["--context", context, "--namespace", namespace, "create", "secret", "generic", name];
+    args.extend(literals.iter().map(String::as_str));
+    kubectl_ok(project, &args);
+}
+
+/// Every required Secret in a stage's namespace, except `skip`.
+pub fn provision(project: &Project, context: &str, namespace: &str, skip: &[&str]) {
+    create_namespace(project, context, namespace);
+    for (name, keys) in REQUIRED.iter().filter(|(name, _)| !skip.contains(name)) {
+        create_secret(project, context, namespace, name, keys, "not-a-real-value");
+    }
+}

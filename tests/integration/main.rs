@@ -9,5 +9,6 @@ mod cli;
 mod diff;
 mod list;
 mod plugin;
+mod promote;
 mod render;
 mod values;

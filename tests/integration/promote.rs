@@ -1,0 +1,371 @@
+//! `helm envs promote`, `upgrade` and `apply` on three real clusters: the guide's validation
+//! scenario, its troubleshooting cases, and what happens to files and releases when a step fails.
+
+use std::fs::OpenOptions;
+use std::process::Output;
+
+use serde_json::Value;
+
+use crate::harness::{Namespaces, Project, create_secret, provision, stdout_of};
+
+fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn run(project: &Project, args: &[&str]) -> Output {
+    project.helm_envs(args).output().expect("helm-envs runs")
+}
+
+fn ok(project: &Project, args: &[&str]) -> String {
+    let output = run(project, args);
+    assert!(output.status.success(), "helm-envs {args:?}: {}\n{}", stderr_of(&output), stdout_of(&output));
+    stdout_of(&output)
+}
+
+/// A jsonpath of a live object in a stage's cluster.
+fn live(project: &Project, stage: &str, namespace: &str, object: &str, jsonpath: &str) -> String {
+    let output = project
+        .kubectl(&["--context", stage, "--namespace", namespace, "get", object, "-o", &format!("jsonpath={jsonpath}")])
+        .output()
+        .expect("kubectl runs");
+    assert!(output.status.success(), "kubectl get {object}: {}", stderr_of(&output));
+    stdout_of(&output)
+}
+
+fn image(project: &Project, stage: &str, namespace: &str) -> String {
+    live(project, stage, namespace, "deployment/web", "{.spec.template.spec.containers[0].image}")
+}
+
+/// Every stage's namespace with the example's Secrets, and every stage deployed.
+fn deployed_example(tag: &str) -> (Project, Namespaces) {
+    let (project, ns) = Project::isolated_example(tag);
+    for (stage, namespace) in [("dev", &ns.dev), ("staging", &ns.staging), ("production", &ns.production)] {
+        provision(&project, stage, namespace, &[]);
+    }
+    ok(&project, &["apply", "--yes"]);
+    (project, ns)
+}
+
+const RC_IN_DEV: &str = "\n# Release candidate under test in dev.\nimage:\n  tag: \"2.8.0\"\n";
+
+#[test]
+fn the_guides_validation_scenario_end_to_end() {
+    let (project, ns) = deployed_example("promote-guide");
+    let staging_before = project.read("envs/staging/web.yaml");
+    let production_before = project.read("envs/production/web.yaml");
+
+    // A change in dev only, deployed to dev: staging and production do not move.
+    project.write("envs/dev/web.yaml", &(project.read("envs/dev/web.yaml") + RC_IN_DEV));
+    ok(&project, &["upgrade", "dev"]);
+    assert_eq!(image(&project, "dev", &ns.dev), "registry.acme.example.com/acme/web:2.8.0");
+    assert_eq!(image(&project, "staging", &ns.staging), "registry.acme.example.com/acme/web:2.7.0");
+    assert_eq!(image(&project, "production", &ns.production), "registry.acme.example.com/acme/web:2.7.0");
+
+    // Skipping staging is refused, before anything is written.
+    let skip = run(&project, &["promote", "--from", "dev", "--to", "production", "--yes"]);
+    assert_eq!(skip.status.code(), Some(3), "{}", stderr_of(&skip));
+    assert!(stderr_of(&skip).contains("--allow-skip"), "{}", stderr_of(&skip));
+    assert_eq!(project.read("envs/production/web.yaml"), production_before);
+
+    // Into staging: the patch, the diff, the gates, then the write and the deploy.
+    let out = ok(&project, &["promote", "--from", "dev", "--to", "staging"]);
+    assert!(out.contains("+ image.tag: \"2.8.0\"  envs/staging/web.yaml"), "{out}");
+    assert!(out.contains("~ spec.template.spec.containers[0].image"), "{out}");
+    assert!(out.contains("Promoted dev into staging."), "{out}");
+    assert_eq!(project.read("envs/staging/web.yaml"), format!("{staging_before}image:\n  tag: \"2.8.0\"\n"));
+    assert_eq!(image(&project, "staging", &ns.staging), "registry.acme.example.com/acme/web:2.8.0");
+    assert_eq!(image(&project, "production", &ns.production), "registry.acme.example.com/acme/web:2.7.0");
+    // envSpecific values stayed per stage.
+    let mode = |stage: &str, namespace: &str| {
+        live(&project, stage, namespace, "configmap/web-config", "{.data.PAYMENTS_MODE}")
+    };
+    assert_eq!((mode("dev", &ns.dev), mode("staging", &ns.staging)), ("mock".into(), "sandbox".into()));
+    assert_eq!(live(&project, "dev", &ns.dev, "deployment/web", "{.spec.replicas}"), "1");
+    assert_eq!(live(&project, "staging", &ns.staging, "hpa/web", "{.spec.maxReplicas}"), "4");
+    let history = stdout_of(
+        &project
+            .helm(&["history", "web", "--kube-context", "staging", "--namespace", &ns.staging])
+            .output()
+            .expect("helm"),
+    );
+    assert!(history.contains("helm-envs: promoted dev -> staging (patch "), "{history}");
+
+    // Into production: approval required, so without a terminal it needs --yes.
+    let refused = run(&project, &["promote", "--from", "staging", "--to", "production"]);
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr_of(&refused));
+    assert!(stderr_of(&refused).contains("requires approval"), "{}", stderr_of(&refused));
+    assert_eq!(project.read("envs/production/web.yaml"), production_before);
+    ok(&project, &["promote", "--from", "staging", "--to", "production", "--yes"]);
+    assert_eq!(image(&project, "production", &ns.production), "registry.acme.example.com/acme/web:2.8.0");
+    assert_eq!(mode("production", &ns.production), "production");
+
+    // Nothing left to promote, and the same promotion again is a no-op.
+    let again = ok(&project, &["promote", "--from", "dev", "--to", "staging"]);
+    assert!(again.contains("Nothing to promote"), "{again}");
+}
+
+#[test]
+fn a_secret_that_exists_in_dev_but_not_in_staging_refuses_the_promotion() {
+    let (project, ns) = deployed_example("promote-secret");
+    create_secret(&project, "dev", &ns.dev, "acme-db-v2", &["url", "password"], "dev-only");
+    project.write("envs/dev/web.yaml", &(project.read("envs/dev/web.yaml") + "database:\n  secretName: acme-db-v2\n"));
+    ok(&project, &["upgrade", "dev"]);
+    let files = project.files();
+
+    let out = run(&project, &["promote", "--from", "dev", "--to", "staging"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    assert!(stdout_of(&out).contains("missing      Secret acme-db-v2 (keys password, url)"), "{}", stdout_of(&out));
+    assert!(stderr_of(&out).contains("secrets gate of stage `staging` refused"), "{}", stderr_of(&out));
+    assert_eq!(
+        project.files().into_iter().filter(|(p, _)| !p.ends_with(".helm-envs.lock")).collect::<Vec<_>>(),
+        files.into_iter().filter(|(p, _)| !p.ends_with(".helm-envs.lock")).collect::<Vec<_>>()
+    );
+    let revision = live(&project, "staging", &ns.staging, "secret", "{.items[*].metadata.labels.version}");
+    assert_eq!(revision, "1 1", "staging's releases are still at their first revision");
+}
+
+#[test]
+fn a_deploy_the_cluster_rejects_restores_the_targets_files() {
+    let (project, ns) = deployed_example("promote-reject");
+    // Port 70000 passes helm's schema validation; the API server rejects it.
+    project.write("envs/dev/web.yaml", &(project.read("envs/dev/web.yaml") + "service:\n  port: 70000\n"));
+    let before = project.read("envs/staging/web.yaml");
+
+    let out = run(&project, &["promote", "--from", "dev", "--to", "staging", "--skip-source-check"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout_of(&out));
+    let err = stderr_of(&out);
+    assert!(err.contains("promote failed"), "{err}");
+    assert!(err.contains("70000"), "helm's message is shown: {err}");
+    assert!(err.contains("envs/staging/web.yaml restored as they were"), "{err}");
+    assert!(err.contains("not checking that dev is deployed"), "the skipped check is named: {err}");
+    assert_eq!(project.read("envs/staging/web.yaml"), before);
+    assert_eq!(live(&project, "staging", &ns.staging, "service/web", "{.spec.ports[0].port}"), "80");
+}
+
+#[test]
+fn a_failing_verify_command_restores_the_files_too() {
+    let (project, _ns) = deployed_example("promote-verify");
+    let stages = project.read("helm-envs.yaml").replace(
+        "    kubeContext: staging\n",
+        "    kubeContext: staging\n    verify:\n      - [sh, -c, 'echo smoke test failed >&2; exit 7']\n",
+    );
+    project.write("helm-envs.yaml", &stages);
+    project.write("envs/dev/web.yaml", &(project.read("envs/dev/web.yaml") + RC_IN_DEV));
+    ok(&project, &["upgrade", "dev"]);
+    let before = project.read("envs/staging/web.yaml");
+    let out = run(&project, &["promote", "--from", "dev", "--to", "staging"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("smoke test failed") && err.contains("verify command 1 of stage `staging` failed (exit status 7)"),
+        "{err}"
+    );
+    assert_eq!(project.read("envs/staging/web.yaml"), before);
+}
+
+#[test]
+fn only_narrows_the_patch_and_never_promotes_env_specific_paths() {
+    let (project, ns) = deployed_example("promote-only");
+    let dev = project.read("envs/dev/web.yaml") + RC_IN_DEV + "podAnnotations:\n  acme.example.com/canary: \"true\"\n";
+    project.write("envs/dev/web.yaml", &dev);
+    ok(&project, &["upgrade", "dev"]);
+    let out = run(
+        &project,
+        &["promote", "--from", "dev", "--to", "staging", "--only", "image.tag", "--only", "replicaCount"],
+    );
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("--only replicaCount: the path is envSpecific"), "{}", stderr_of(&out));
+    let staging = project.read("envs/staging/web.yaml");
+    assert!(staging.ends_with("image:\n  tag: \"2.8.0\"\n") && !staging.contains("canary"), "{staging}");
+    assert_eq!(image(&project, "staging", &ns.staging), "registry.acme.example.com/acme/web:2.8.0");
+
+    let typo = run(&project, &["promote", "--from", "dev", "--to", "staging", "--only", "imgae.tag"]);
+    assert_eq!(typo.status.code(), Some(1));
+    assert!(
+        stderr_of(&typo).contains("--only imgae.tag: no such value in stage `dev` or `staging`"),
+        "{}",
+        stderr_of(&typo)
+    );
+}
+
+#[test]
+fn a_second_promotion_at_the_same_time_fails_fast_and_touches_nothing() {
+    let (project, _ns) = Project::isolated_example("promote-lock");
+    project.write("envs/dev/web.yaml", &(project.read("envs/dev/web.yaml") + RC_IN_DEV));
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(project.path(".helm-envs.lock"))
+        .expect("lock file");
+    lock.try_lock().expect("the test holds the lock");
+    let files = project.files();
+    let out = run(&project, &["promote", "--from", "dev", "--to", "staging", "--skip-source-check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr_of(&out).contains("another helm-envs run is changing this project"), "{}", stderr_of(&out));
+    assert_eq!(project.files(), files);
+    drop(lock);
+}
+
+fn git(project: &Project, args: &[&str]) -> String {
+    let output = std::process::Command::new("git")
+        .args(args)
+        .current_dir(&project.dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .expect("git runs");
+    assert!(output.status.success(), "git {args:?}: {}", stderr_of(&output));
+    stdout_of(&output)
+}
+
+#[test]
+fn no_deploy_with_git_commit_makes_one_commit_of_exactly_the_edited_lines() {
+    let (project, ns) = Project::isolated_example("promote-git");
+    provision(&project, "staging", &ns.staging, &[]);
+    git(&project, &["init", "--quiet", "--initial-branch", "main"]);
+    git(&project, &["config", "user.name", "t"]);
+    git(&project, &["config", "user.email", "t@example.com"]);
+    project.write("envs/dev/web.yaml", &(project.read("envs/dev/web.yaml") + RC_IN_DEV));
+    git(&project, &["add", "."]);
+    git(&project, &["commit", "--quiet", "-m", "dev runs 2.8.0"]);
+
+    let out = ok(
+        &project,
+        &["promote", "--from", "dev", "--to", "staging", "--no-deploy", "--git-commit", "--skip-source-check"],
+    );
+    assert!(out.contains("not deployed (--no-deploy)"), "{out}");
+    let branch = git(&project, &["branch", "--show-current"]);
+    assert!(branch.trim().starts_with("promote/dev-to-staging-"), "{branch}");
+    assert_eq!(git(&project, &["rev-list", "--count", "main..HEAD"]).trim(), "1");
+    let diff = git(&project, &["diff", "--unified=0", "main", "HEAD"]);
+    let changed: Vec<&str> = diff
+        .lines()
+        .filter(|l| (l.starts_with('+') || l.starts_with('-')) && !l.starts_with("+++") && !l.starts_with("---"))
+        .collect();
+    assert_eq!(changed, ["+image:", "+  tag: \"2.8.0\""], "{diff}");
+    let message = git(&project, &["log", "-1", "--format=%B"]);
+    assert!(
+        message.starts_with("Promote dev to staging: image.tag") && message.contains("+ image.tag: \"2.8.0\""),
+        "{message}"
+    );
+    assert_eq!(git(&project, &["status", "--porcelain", "--untracked-files=no"]), "");
+    let releases =
+        project.helm(&["list", "--kube-context", "staging", "--namespace", &ns.staging, "-q"]).output().expect("helm");
+    assert_eq!(stdout_of(&releases), "", "the cluster is untouched");
+
+    // Uncommitted edits to a file the promotion would write: refused before writing.
+    git(&project, &["switch", "--quiet", "main"]);
+    project.write("envs/staging/web.yaml", &(project.read("envs/staging/web.yaml") + "# local edit\n"));
+    let dirty = run(
+        &project,
+        &["promote", "--from", "dev", "--to", "staging", "--no-deploy", "--git-commit", "--skip-source-check"],
+    );
+    assert_eq!(dirty.status.code(), Some(1));
+    assert!(stderr_of(&dirty).contains("have uncommitted changes"), "{}", stderr_of(&dirty));
+    assert!(project.read("envs/staging/web.yaml").ends_with("# local edit\n"));
+}
+
+#[test]
+fn dry_run_json_shows_patch_diff_and_gates_and_writes_nothing() {
+    let (project, _ns) = deployed_example("promote-json");
+    project.write(
+        "envs/dev/web.yaml",
+        &(project.read("envs/dev/web.yaml") + RC_IN_DEV + "database:\n  password: hunter2-dev\n"),
+    );
+    ok(&project, &["upgrade", "dev"]);
+    let files = project.files();
+    let out = ok(&project, &["promote", "--from", "dev", "--to", "staging", "--dry-run", "-o", "json"]);
+    assert!(!out.contains("hunter2"), "credential-like values are redacted: {out}");
+    let json: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(json["result"], "dry-run");
+    let web = &json["releases"][0];
+    assert_eq!(web["release"], "web");
+    assert_eq!(web["patch"][1]["path"], "/image");
+    assert_eq!(json["files"][0], "envs/staging/web.yaml");
+    let gates: Vec<&str> =
+        json["gates"].as_array().expect("gates").iter().map(|g| g["gate"].as_str().expect("name")).collect();
+    assert_eq!(gates, ["order", "source", "secrets", "approval"]);
+    assert_eq!(json["diff"]["releases"][0]["plan"]["change"], 1, "{out}");
+    assert_eq!(project.files(), files);
+}
+
+#[test]
+fn upgrade_checks_the_cluster_pin() {
+    let (project, ns) = Project::isolated_example("upgrade-pin");
+    provision(&project, "dev", &ns.dev, &[]);
+    let uid = live(&project, "dev", "kube-system", "namespace/kube-system", "{.metadata.uid}");
+    let pinned = |id: &str| {
+        project
+            .read("helm-envs.yaml")
+            .replace("    kubeContext: dev\n", &format!("    kubeContext: dev\n    clusterId: \"{id}\"\n"))
+    };
+    let original = project.read("helm-envs.yaml");
+    project.write("helm-envs.yaml", &pinned("00000000-0000-0000-0000-000000000000"));
+    let wrong = run(&project, &["upgrade", "dev"]);
+    assert_eq!(wrong.status.code(), Some(3), "{}", stderr_of(&wrong));
+    assert!(
+        stderr_of(&wrong).contains(&format!("reaches cluster {uid}, but stage `dev` is pinned")),
+        "{}",
+        stderr_of(&wrong)
+    );
+    let releases =
+        project.helm(&["list", "--kube-context", "dev", "--namespace", &ns.dev, "-q"]).output().expect("helm");
+    assert_eq!(stdout_of(&releases), "");
+
+    project.write("helm-envs.yaml", &original);
+    project.write("helm-envs.yaml", &pinned(&uid));
+    let out = ok(&project, &["upgrade", "dev", "--release", "web"]);
+    assert!(out.contains(&format!("passed  cluster  context dev reaches cluster {uid}")), "{out}");
+    assert!(out.contains("deployed  dev/web (revision 1)"), "{out}");
+}
+
+#[test]
+fn apply_deploys_every_stage_in_order_and_stops_at_a_refused_gate() {
+    let (project, ns) = Project::isolated_example("apply");
+    provision(&project, "dev", &ns.dev, &[]);
+    provision(&project, "staging", &ns.staging, &[]);
+    provision(&project, "production", &ns.production, &["payments-credentials"]);
+
+    let unattended = run(&project, &["apply"]);
+    assert_eq!(unattended.status.code(), Some(3));
+    assert!(stderr_of(&unattended).contains("stage production requires approval"), "{}", stderr_of(&unattended));
+
+    let out = run(&project, &["apply", "--yes"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(err.contains("secrets gate of stage `production` refused"), "{err}");
+    assert!(err.contains("deployed: dev/web, dev/worker, staging/web, staging/worker"), "{err}");
+    assert!(err.contains("not attempted: production/web, production/worker"), "{err}");
+    assert_eq!(image(&project, "staging", &ns.staging), "registry.acme.example.com/acme/web:2.7.0");
+
+    create_secret(&project, "production", &ns.production, "payments-credentials", &["api-key"], "x");
+    let out = ok(&project, &["apply", "--yes", "-o", "json"]);
+    let json: Value = serde_json::from_str(&out).expect("JSON");
+    let statuses: Vec<String> = json["outcomes"]
+        .as_array()
+        .expect("outcomes")
+        .iter()
+        .map(|o| {
+            format!(
+                "{}/{} {}",
+                o["stage"].as_str().unwrap_or(""),
+                o["release"].as_str().unwrap_or(""),
+                o["status"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            "dev/web unchanged",
+            "dev/worker unchanged",
+            "staging/web unchanged",
+            "staging/worker unchanged",
+            "production/web deployed",
+            "production/worker deployed"
+        ]
+    );
+}
