@@ -9,7 +9,8 @@ say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 run() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
 
 scripts/testbed.sh install
-say "Starting three clusters: dev, staging, production (127.0.0.1 only)"
+say "Starting three fresh clusters: dev, staging, production (127.0.0.1 only)"
+scripts/testbed.sh down
 scripts/testbed.sh up dev staging production
 eval "$(scripts/testbed.sh env)"
 
@@ -19,7 +20,11 @@ rm -rf "$HELM_PLUGINS" && mkdir -p "$HELM_PLUGINS"
 export CARGO_TARGET_DIR="$repo/target"
 run helm plugin install "$repo"
 
-cd examples/acme
+# The demo edits values files and keeps a lock file: it works on a copy, never on the repository.
+work="$repo/.tools/demo"
+rm -rf "$work" && mkdir -p "$work/examples"
+cp -R examples/acme "$work/examples/acme" && cp -R charts "$work/charts"
+cd "$work/examples/acme"
 for stage in dev staging production; do
     run kubectl --context "$stage" get namespace kube-system -o name
 done
@@ -56,5 +61,51 @@ for stage in dev staging production; do
 done
 run helm envs check-secrets staging --release web
 run helm envs check-secrets production --release web || echo "   (exit $?: production would be refused until payments-credentials exists)"
+
+say "Fix: create the forgotten Secret in production, then check again"
+namespace=acme
+kubectl --context production --namespace "$namespace" create secret generic payments-credentials \
+    --from-literal=api-key=demo-only >/dev/null
+run helm envs check-secrets production --release web
+
+say "First deploy of every stage, in order, each behind its gates (production needs approval: --yes)"
+run helm envs apply --yes
+
+say "The guide's scenario, step 1: a change in dev only (release candidate 2.8.0 of the web image)"
+cp envs/staging/web.yaml "$repo/.tools/demo-staging-web.before.yaml"
+printf '\n# Release candidate under test in dev.\nimage:\n  tag: "2.8.0"\n' >> envs/dev/web.yaml
+run tail -n 4 envs/dev/web.yaml
+run helm envs upgrade dev --release web
+for stage in dev staging production; do
+    namespace=$(helm envs list -o json | python3 -c "import json,sys; print([s['namespace'] for s in json.load(sys.stdin)['stages'] if s['name']=='$stage'][0])")
+    printf '   %-10s web runs %s\n' "$stage" "$(kubectl --context "$stage" -n "$namespace" get deploy web -o jsonpath='{.spec.template.spec.containers[0].image}')"
+done
+
+say "Step 2: dev and staging now differ outside envSpecific (an undocumented difference)"
+run helm envs diff --from dev --to staging --release web -o summary
+
+say "Skipping staging is refused (exit 3), before anything is written"
+run helm envs promote --from dev --to production --yes || echo "   (exit $?)"
+
+say "Step 3: promote dev into staging: the patch, the manifest diff, the gates, the write, the deploy"
+run helm envs promote --from dev --to staging --context 1
+say "Only the lines carrying the change were written into staging's values file (comments kept)"
+diff -u "$repo/.tools/demo-staging-web.before.yaml" envs/staging/web.yaml || true
+
+say "Step 4: promote staging into production (approval required: --yes)"
+run helm envs promote --from staging --to production --yes --context 1
+
+say "Where every stage stands: in sync with its config, and what each release runs"
+for stage in dev staging production; do
+    run helm envs diff "$stage" -o summary
+done
+for stage in dev staging production; do
+    namespace=$(helm envs list -o json | python3 -c "import json,sys; print([s['namespace'] for s in json.load(sys.stdin)['stages'] if s['name']=='$stage'][0])")
+    printf '   %-10s web runs %s, replicas/HPA per stage: %s\n' "$stage" \
+        "$(kubectl --context "$stage" -n "$namespace" get deploy web -o jsonpath='{.spec.template.spec.containers[0].image}')" \
+        "$(kubectl --context "$stage" -n "$namespace" get hpa web -o jsonpath='{.spec.minReplicas}-{.spec.maxReplicas}' 2>/dev/null || kubectl --context "$stage" -n "$namespace" get deploy web -o jsonpath='{.spec.replicas} replica(s)')"
+    helm --kube-context "$stage" --namespace "$namespace" history web --max 1 -o json |
+        python3 -c "import json,sys; r=json.load(sys.stdin)[-1]; print('              revision', r['revision'], '-', r['description'])"
+done
 
 say "Done. Clusters are still running: source <(scripts/testbed.sh env) to use them; make demo-down stops them."

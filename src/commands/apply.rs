@@ -54,7 +54,7 @@ pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
         let mut stage_json = json!({"stage": stage.name});
         let result = check_stage(&helm, &kubectl, stage, &targets, deploy).and_then(|checked| {
             let action = format!("Deploy stage {}?", stage.name);
-            gate(stage, &targets, checked, deploy, false, &action, &mut text, &mut stage_json)
+            gate(stage, &targets, checked, deploy, false, true, &action, &mut text, &mut stage_json)
         });
         let needs = match result {
             Ok(needs) => needs,

@@ -43,8 +43,6 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
         .map(|p| ValuePath::parse(p).map_err(|why| Error::Other(anyhow::anyhow!("invalid --only `{p}`: {why}"))))
         .collect::<Result<Vec<_>>>()?;
     let releases = project.select_releases(args.release.as_deref())?;
-    let _lock = lock(project, &args.deploy, &format!("promote --from {} --to {}", from.name, to.name))?;
-
     let plan = promotion::plan(project, from, to, &releases, &only)?;
     for path in &plan.env_specific_only {
         note(&format!("--only {path}: the path is envSpecific (intended to differ per stage) and is never promoted"));
@@ -77,6 +75,9 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
         return Ok(0);
     }
 
+    // Taken before the cluster is asked anything, so a second run fails at once; the files read
+    // by the plan are checked again before they are written.
+    let _lock = lock(project, &args.deploy, &format!("promote --from {} --to {}", from.name, to.name))?;
     let branch = format!("promote/{}-to-{}-{}", from.name, to.name, plan.digest);
     let git = Git::new(&project.dir);
     let written: Vec<PathBuf> = plan.files.iter().map(|f| f.path.clone()).collect();
@@ -135,8 +136,17 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
         .map(|(r, p)| Target { version: p.version.clone(), ..project.target(to, r) })
         .collect();
     let action = format!("Promote {} into {}?", from.name, to.name);
-    let gated =
-        gate(to, &targets, Checked { states, gates: all_gates }, &args.deploy, true, &action, &mut text, &mut json);
+    let gated = gate(
+        to,
+        &targets,
+        Checked { states, gates: all_gates },
+        &args.deploy,
+        true,
+        false,
+        &action,
+        &mut text,
+        &mut json,
+    );
     let needs = match gated {
         Ok(needs) => needs,
         Err(err) => {

@@ -25,7 +25,7 @@ pub fn run(project: &Project, args: &UpgradeArgs) -> Result<u8> {
     let checked = check_stage(&helm, &kubectl, stage, &targets, &args.deploy)?;
     let (mut text, mut json) = (String::new(), json!({"command": "upgrade", "stage": stage.name}));
     let action = format!("Deploy stage {}?", stage.name);
-    let needs = match gate(stage, &targets, checked, &args.deploy, false, &action, &mut text, &mut json) {
+    let needs = match gate(stage, &targets, checked, &args.deploy, false, false, &action, &mut text, &mut json) {
         Ok(needs) => needs,
         Err(err) => {
             emit(&args.deploy, &text, &json, "refused");
@@ -93,7 +93,8 @@ pub(super) fn check_stage(
 /// `gates`), then ask for approval (not in a dry run); returns which releases have something to
 /// deploy. The report so far is printed before a prompt, so the person approving sees it. A
 /// refused gate is an error (exit 3); the caller prints the report. `approve_always`: ask even
-/// when nothing would be deployed (a promotion writes the stage's files anyway).
+/// when nothing would be deployed (a promotion writes the stage's files anyway); `summary`:
+/// one line per changed resource instead of the field and line diff.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn gate(
     stage: &Stage,
@@ -101,6 +102,7 @@ pub(super) fn gate(
     checked: Checked,
     args: &DeployArgs,
     approve_always: bool,
+    summary: bool,
     action: &str,
     text: &mut String,
     json: &mut Value,
@@ -108,7 +110,10 @@ pub(super) fn gate(
     let Checked { states, mut gates } = checked;
     let needs: Vec<bool> = states.iter().map(LiveState::needs_deploy).collect();
     let diff_report = live_report(stage, targets, states);
-    text.push_str(&report::text(&diff_report, args.context));
+    text.push_str(&match summary {
+        true => report::summary(&diff_report),
+        false => report::text(&diff_report, args.context),
+    });
     json["diff"] = report::json(&diff_report);
     text.push_str(&gates::text(stage, &gates));
     json["gates"] = gates.iter().map(Gate::json).collect();

@@ -242,3 +242,31 @@ fn usage_errors_exit_1_not_2() {
     project.helm_envs(&["frobnicate"]).assert().code(1);
     project.helm_envs(&["--help"]).assert().code(0);
 }
+
+#[test]
+fn helm_args_that_would_redirect_a_stage_are_refused() {
+    let project = Project::example();
+    let text = project.read("helm-envs.yaml").replace(
+        "    namespace: acme-staging\n",
+        "    namespace: acme-staging\n    helmArgs: [--atomic, --namespace=other, --set, image.tag=x]\n",
+    );
+    project.write("helm-envs.yaml", &text);
+    let err = fails(&project, &["list"]);
+    assert!(err.contains("stage `staging`: helmArgs may not contain `--namespace`"), "{err}");
+    assert!(err.contains("helmArgs may not contain `--set`"), "{err}");
+}
+
+#[test]
+fn promote_rejects_bad_requests_before_touching_anything() {
+    let project = Project::example();
+    let same = fails(&project, &["promote", "--from", "dev", "--to", "dev"]);
+    assert!(same.contains("--from and --to are both `dev`"), "{same}");
+    let path = fails(&project, &["promote", "--from", "dev", "--to", "staging", "--only", "image..tag"]);
+    assert!(path.contains("invalid --only `image..tag`"), "{path}");
+    let typo = fails(&project, &["promote", "--from", "dev", "--to", "staging", "--only", "imgae.tag"]);
+    assert!(typo.contains("no such value in stage `dev` or `staging`"), "{typo}");
+    let unknown = fails(&project, &["promote", "--from", "dev", "--to", "prod"]);
+    assert!(unknown.contains("unknown stage `prod`"), "{unknown}");
+    let both = fails(&project, &["promote", "--from", "dev", "--to", "staging", "--git-commit", "--dry-run"]);
+    assert!(both.contains("cannot be combined with --dry-run"), "{both}");
+}
