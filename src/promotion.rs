@@ -150,11 +150,9 @@ pub fn plan<'p>(
                 ))],
             });
         }
-        let mut changes = Vec::new();
-        for op in &ops {
-            changes.push(place(op, &own_files.iter().map(|f| f.path.clone()).collect::<Vec<_>>(), &mut files));
-        }
-        planned.push((release, own_files.iter().map(|f| f.path.clone()).collect::<Vec<_>>(), ops, changes, version));
+        let own_paths: Vec<PathBuf> = own_files.iter().map(|f| f.path.clone()).collect();
+        let changes = ops.iter().map(|op| place(op, &own_paths, &mut files)).collect::<Vec<_>>();
+        planned.push((release, own_paths, ops, changes, version));
     }
 
     if let Some(i) = matched_only.iter().position(|m| !m) {

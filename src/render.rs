@@ -89,14 +89,16 @@ fn installed_manifest_error(target: &Target, error: ManifestError) -> Error {
     }
 }
 
+/// The result of a scoped thread; a panic becomes an error instead of taking the process down.
+pub fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, Result<T>>) -> Result<T> {
+    handle.join().unwrap_or_else(|_| Err(Error::Other(anyhow::anyhow!("a helm-envs thread panicked"))))
+}
+
 /// Run jobs on their own threads; results come back in the order of `jobs`.
 pub fn in_parallel<T: Send, F: FnOnce() -> Result<T> + Send>(jobs: Vec<F>) -> Vec<Result<T>> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = jobs.into_iter().map(|job| scope.spawn(job)).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(Error::Other(anyhow::anyhow!("a helm-envs thread panicked")))))
-            .collect()
+        handles.into_iter().map(joined).collect()
     })
 }
 

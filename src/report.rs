@@ -10,6 +10,8 @@ use serde_json::{Value, json};
 use crate::diff::{ChangeKind, Comparison, FieldChange, LineTag, Plan, ResourceChange, canonical_yaml, line_diff};
 use crate::helm::Installed;
 use crate::output::{BOLD, DIM};
+use crate::render::LiveState;
+use crate::stages::{Stage, Target};
 
 const ADDED: Style = AnsiColor::Green.on_default();
 const REMOVED: Style = AnsiColor::Red.on_default();
@@ -28,6 +30,24 @@ pub struct Report {
     pub unmanaged: Vec<Unmanaged>,
     /// The `--ignore` patterns, as given.
     pub ignored: Vec<String>,
+}
+
+impl Report {
+    /// A stage's releases as installed against their config (`diff STAGE`, and what a deploy
+    /// would change), one entry per target, in order.
+    pub fn live(stage: &Stage, targets: &[Target], states: Vec<LiveState>) -> Report {
+        let releases = targets
+            .iter()
+            .zip(states)
+            .map(|(target, state)| ReleaseReport {
+                release: target.release.name.clone(),
+                namespace: target.namespace.clone(),
+                context: stage.kube_context.to_string(),
+                sections: Sections::Live { installed: state.installed, comparison: state.comparison },
+            })
+            .collect();
+        Report { mode: Mode::Live { stage: stage.name.clone() }, releases, unmanaged: Vec::new(), ignored: Vec::new() }
+    }
 }
 
 #[derive(Debug)]

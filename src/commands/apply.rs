@@ -43,11 +43,7 @@ pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
     for stage in &project.stages {
         let targets: Vec<Target> = releases.iter().map(|r| project.target(stage, r)).collect();
         if stopped.is_some() {
-            outcomes.extend(targets.iter().map(|t| Outcome {
-                stage: stage.name.clone(),
-                release: t.release.name.clone(),
-                status: Status::NotAttempted,
-            }));
+            outcomes.extend(not_attempted(&targets));
             continue;
         }
         let _ = writeln!(text, "{BOLD}== {} =={BOLD:#}", stage.name);
@@ -59,11 +55,7 @@ pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
         let needs = match result {
             Ok(needs) => needs,
             Err(err) => {
-                outcomes.extend(targets.iter().map(|t| Outcome {
-                    stage: stage.name.clone(),
-                    release: t.release.name.clone(),
-                    status: Status::NotAttempted,
-                }));
+                outcomes.extend(not_attempted(&targets));
                 stages_json.push(stage_json);
                 stopped = Some(err);
                 continue;
@@ -103,6 +95,13 @@ pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
         None => Ok(0),
         Some(err) => Err(summarised(err, &outcomes)),
     }
+}
+
+fn not_attempted(targets: &[Target]) -> Vec<Outcome> {
+    targets
+        .iter()
+        .map(|t| Outcome { stage: t.stage.name.clone(), release: t.release.name.clone(), status: Status::NotAttempted })
+        .collect()
 }
 
 /// The error that stopped the run, with what was deployed and what was not attempted.

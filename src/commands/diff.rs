@@ -10,7 +10,7 @@ use crate::error::{EXIT_DIFFERENCES, Error, Result};
 use crate::helm::Helm;
 use crate::manifest::Manifest;
 use crate::output;
-use crate::render::{against_installed, all_or_errors, in_parallel, parse_rendered, render_all};
+use crate::render::{against_installed, all_or_errors, in_parallel, joined, parse_rendered, render_all};
 use crate::report::{self, Mode, ReleaseReport, Report, Sections, Unmanaged};
 use crate::stages::{Project, Release, Stage, Target, ValuesFile};
 use crate::values;
@@ -92,21 +92,12 @@ fn live(
             ))
         });
         let states = against_installed(helm, &targets, options);
-        (states, listing.join().unwrap_or_else(|_| Err(Error::Other(anyhow::anyhow!("a helm-envs thread panicked")))))
+        (states, joined(listing))
     });
     let states = states?;
     let listed = listed?;
 
-    let reports = targets
-        .iter()
-        .zip(states)
-        .map(|(target, state)| ReleaseReport {
-            release: target.release.name.clone(),
-            namespace: target.namespace.clone(),
-            context: stage.kube_context.to_string(),
-            sections: Sections::Live { installed: state.installed, comparison: state.comparison },
-        })
-        .collect();
+    let reports = Report::live(stage, &targets, states).releases;
 
     let mut unmanaged = Vec::new();
     for (namespace, names) in namespaces.into_iter().zip(listed) {

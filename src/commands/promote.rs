@@ -18,7 +18,7 @@ use crate::helm::Helm;
 use crate::kube::Kubectl;
 use crate::output::{BOLD, DIM, NOTE};
 use crate::promotion::{self, Promotion, ValueChange, looks_secret};
-use crate::render::{LiveState, against_installed};
+use crate::render::{LiveState, against_installed, joined};
 use crate::stages::{Project, Target};
 use crate::values::ValuePath;
 
@@ -107,9 +107,7 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
             })
         });
         let checked = check_stage(&helm, &kubectl, to, &promoted, &args.deploy);
-        let source = source.map(|handle| {
-            handle.join().unwrap_or_else(|_| Err(Error::Other(anyhow::anyhow!("a helm-envs thread panicked"))))
-        });
+        let source = source.map(joined);
         (checked, source)
     });
     let Checked { states, gates: target_gates } = checked?;

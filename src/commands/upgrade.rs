@@ -12,8 +12,8 @@ use crate::gates::{self, Gate};
 use crate::helm::Helm;
 use crate::kube::Kubectl;
 use crate::output::{self, BOLD, NAME};
-use crate::render::{LiveState, against_installed, parse_rendered};
-use crate::report::{self, Mode, ReleaseReport, Report, Sections};
+use crate::render::{LiveState, against_installed, joined, parse_rendered};
+use crate::report::{self, Report};
 use crate::stages::{Approval, Project, Stage, Target};
 
 pub fn run(project: &Project, args: &UpgradeArgs) -> Result<u8> {
@@ -77,7 +77,7 @@ pub(super) fn check_stage(
     let (states, cluster) = std::thread::scope(|scope| {
         let cluster = scope.spawn(|| gates::cluster(kubectl, stage));
         let states = against_installed(helm, targets, &options);
-        (states, cluster.join().unwrap_or_else(|_| Err(Error::Other(anyhow::anyhow!("a helm-envs thread panicked")))))
+        (states, joined(cluster))
     });
     let states = states?;
     let mut checks: Vec<Gate> = cluster?.into_iter().collect();
@@ -109,7 +109,7 @@ pub(super) fn gate(
 ) -> Result<Vec<bool>> {
     let Checked { states, mut gates } = checked;
     let needs: Vec<bool> = states.iter().map(LiveState::needs_deploy).collect();
-    let diff_report = live_report(stage, targets, states);
+    let diff_report = Report::live(stage, targets, states);
     text.push_str(&match summary {
         true => report::summary(&diff_report),
         false => report::text(&diff_report, args.context),
@@ -165,21 +165,6 @@ pub(super) fn deploy_gated(
         return (outcomes, None);
     }
     deploy::stage(project, helm, stage, targets, needs, record)
-}
-
-/// The diff report of a stage's targets (installed against config).
-pub(super) fn live_report(stage: &Stage, targets: &[Target], states: Vec<LiveState>) -> Report {
-    let releases = targets
-        .iter()
-        .zip(states)
-        .map(|(target, state)| ReleaseReport {
-            release: target.release.name.clone(),
-            namespace: target.namespace.clone(),
-            context: stage.kube_context.to_string(),
-            sections: Sections::Live { installed: state.installed, comparison: state.comparison },
-        })
-        .collect();
-    Report { mode: Mode::Live { stage: stage.name.clone() }, releases, unmanaged: Vec::new(), ignored: Vec::new() }
 }
 
 /// Print the rest of the report: the text on stdout, or the JSON document with its result.
