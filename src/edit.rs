@@ -55,6 +55,19 @@ fn cannot_edit(file: &Path, why: &str) -> Diagnostic {
         .help("fix the YAML (helm reads it, but the editor could not), or make the change by hand")
 }
 
+/// The line (1-based) of the key that defines `path` (map keys from the root) in a values
+/// file's text, when the file spells it out.
+pub fn line_of(text: &str, path: &[String]) -> Option<usize> {
+    let parsed = YamlFile::from_str(text).ok()?;
+    let mut mapping = parsed.documents().next().and_then(|doc| doc.as_mapping())?;
+    let (last, parents) = path.split_last()?;
+    for key in parents {
+        mapping = mapping.get_mapping(key.as_str())?;
+    }
+    let entry = mapping.find_entry_by_key(last.as_str())?;
+    Some(entry.start_position(text).line)
+}
+
 /// Rewrite, in the text, every scalar whose new value is also a scalar.
 fn splice_scalars(
     text: &str,
@@ -350,6 +363,17 @@ replicaCount: 2   # env-specific
         let err = verify("a: 1\nb: 2\n", Path::new("t.yaml"), &values("a: 1\nb: 3\n")).expect_err("b differs");
         assert!(err.message.contains("`b` differs"), "{}", err.message);
         assert!(err.help.is_some_and(|h| h.contains("by hand")));
+    }
+
+    #[test]
+    fn a_key_is_found_on_its_own_line_at_any_depth() {
+        let text = "# web in dev\nimage:\n  repository: web  # pinned\n  tag: \"2.8.0\"\nflow: {a: 1}\n";
+        let path = |p: &[&str]| p.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+        assert_eq!(line_of(text, &path(&["image"])), Some(2));
+        assert_eq!(line_of(text, &path(&["image", "tag"])), Some(4));
+        assert_eq!(line_of(text, &path(&["flow", "a"])), Some(5));
+        assert_eq!(line_of(text, &path(&["image", "digest"])), None);
+        assert_eq!(line_of("", &path(&["image"])), None);
     }
 
     #[test]

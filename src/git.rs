@@ -1,6 +1,7 @@
 //! The only module that runs git: `promote --git-commit` puts the written files on a new
-//! branch, as one commit, ready for a pull request.
+//! branch, as one commit, ready for a pull request; `drift` asks when values lines last changed.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -60,6 +61,17 @@ impl Git {
         Ok(())
     }
 
+    /// When each of `lines` (1-based) of `file` last changed, by `git blame`: `None` for a line
+    /// not committed yet (the newest change there is). An error when the file is not tracked.
+    pub fn last_changed(&self, file: &Path, lines: &[usize]) -> Result<BTreeMap<usize, Option<LineChange>>> {
+        let mut args = vec!["blame".to_string(), "--line-porcelain".into()];
+        for line in lines {
+            args.extend(["-L".into(), format!("{line},{line}")]);
+        }
+        args.extend(["--".into(), file.display().to_string()]);
+        Ok(parse_blame(&self.run(&args)?))
+    }
+
     fn run(&self, args: &[String]) -> Result<String> {
         let command = output::command_line("git", args);
         output::debug(&format!("running {command} (in {})", self.dir.display()));
@@ -69,7 +81,7 @@ impl Git {
             .stderr_capture()
             .unchecked()
             .run()
-            .map_err(|e| Error::Other(anyhow::Error::new(e).context("could not start git (for --git-commit)")))?;
+            .map_err(|e| Error::Other(anyhow::Error::new(e).context("could not start git")))?;
         if out.status.success() {
             return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
         }
@@ -80,5 +92,62 @@ impl Git {
                 Detail::Output(String::from_utf8_lossy(&out.stderr).trim_end().to_string()),
             ],
         })
+    }
+}
+
+/// The commit that last changed a line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineChange {
+    /// Abbreviated commit id.
+    pub commit: String,
+    /// Committer time, seconds since the epoch.
+    pub time: i64,
+}
+
+/// `git blame --line-porcelain` output: final line number -> the commit that last changed it.
+fn parse_blame(output: &str) -> BTreeMap<usize, Option<LineChange>> {
+    let mut changes = BTreeMap::new();
+    let mut current: Option<(usize, String)> = None;
+    for line in output.lines() {
+        let mut words = line.split(' ');
+        let first = words.next().unwrap_or_default();
+        if first.len() == 40 && first.bytes().all(|b| b.is_ascii_hexdigit()) {
+            let final_line = words.nth(1).and_then(|n| n.parse().ok());
+            current = final_line.map(|n| (n, first.to_string()));
+            if let Some((n, commit)) = &current {
+                if commit.bytes().all(|b| b == b'0') {
+                    changes.insert(*n, None);
+                }
+            }
+        } else if let (Some(time), Some((n, commit))) = (line.strip_prefix("committer-time "), &current) {
+            if !commit.bytes().all(|b| b == b'0') {
+                let time = time.trim().parse().unwrap_or_default();
+                changes.insert(*n, Some(LineChange { commit: commit[..7].to_string(), time }));
+            }
+        }
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blame_gives_each_line_its_commit_or_none_when_uncommitted() {
+        let output = "\
+3b1f0c2d4e5f60718293a4b5c6d7e8f901234567 3 3 1
+author A
+committer-time 1795689311
+filename envs/dev/web.yaml
+\ttag: \"2.8.0\"
+0000000000000000000000000000000000000000 9 9 1
+author Not Committed Yet
+committer-time 1795690000
+\treplicaCount: 2
+";
+        let changes = parse_blame(output);
+        assert_eq!(changes[&3], Some(LineChange { commit: "3b1f0c2".into(), time: 1_795_689_311 }));
+        assert_eq!(changes[&9], None);
     }
 }

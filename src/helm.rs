@@ -63,24 +63,42 @@ impl Helm {
     /// The release as deployed (latest revision): its manifest and hooks, or `None` when the
     /// release is not installed in the target's namespace.
     pub fn installed(&self, target: &Target) -> Result<Option<Installed>> {
-        let mut args = vec![
-            "get".to_string(),
-            "all".into(),
-            target.release.name.clone(),
-            "--namespace".into(),
-            target.namespace.clone(),
-        ];
-        args.extend(context_args(&target.stage.kube_context));
+        let mut args = release_query("get", target);
+        args.insert(1, "all".into());
         args.extend(["--template".into(), INSTALLED_TEMPLATE.into()]);
         match self.run(&Call::release("get", target), args) {
-            Ok(output) => Installed::parse(&output).map(Some).ok_or_else(|| {
-                Error::Other(anyhow::anyhow!(
-                    "could not read `helm get all` output for release `{}` in stage `{}`",
-                    target.release.name,
-                    target.stage.name
-                ))
-            }),
+            Ok(output) => Installed::parse(&output).map(Some).ok_or_else(|| unreadable("get all", target)),
             Err(Error::Helm(failure)) if failure.stderr.contains("release: not found") => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The values the deployed revision was installed with (`helm get values`: user-supplied,
+    /// without the chart's defaults); `None` when the release is not installed.
+    pub fn user_values(&self, target: &Target) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
+        let mut args = release_query("get", target);
+        args.insert(1, "values".into());
+        args.extend(["--output".into(), "json".into()]);
+        match self.run(&Call::release("get values", target), args) {
+            // A release installed without values prints `null`.
+            Ok(output) => match serde_json::from_str(&output) {
+                Ok(serde_json::Value::Object(map)) => Ok(Some(map)),
+                Ok(serde_json::Value::Null) => Ok(Some(serde_json::Map::new())),
+                _ => Err(unreadable("get values", target)),
+            },
+            Err(Error::Helm(failure)) if failure.stderr.contains("release: not found") => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The release's revisions, oldest first (helm keeps the last `--history-max`); empty when
+    /// the release is not installed.
+    pub fn history(&self, target: &Target) -> Result<Vec<Revision>> {
+        let mut args = release_query("history", target);
+        args.extend(["--output".into(), "json".into()]);
+        match self.run(&Call::release("history", target), args) {
+            Ok(output) => serde_json::from_str(&output).map_err(|_| unreadable("history", target)),
+            Err(Error::Helm(failure)) if failure.stderr.contains("release: not found") => Ok(Vec::new()),
             Err(err) => Err(err),
         }
     }
@@ -137,6 +155,36 @@ impl Helm {
     }
 }
 
+/// `helm ACTION RELEASE --namespace NS [--kube-context C]`.
+fn release_query(action: &str, target: &Target) -> Vec<String> {
+    let mut args = vec![action.to_string(), target.release.name.clone(), "--namespace".into(), target.namespace.clone()];
+    args.extend(context_args(&target.stage.kube_context));
+    args
+}
+
+fn unreadable(action: &str, target: &Target) -> Error {
+    Error::Other(anyhow::anyhow!(
+        "could not read `helm {action}` output for release `{}` in stage `{}`",
+        target.release.name,
+        target.stage.name
+    ))
+}
+
+/// One entry of `helm history -o json`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Revision {
+    pub revision: u64,
+    /// RFC 3339.
+    pub updated: String,
+    pub status: String,
+    /// `name-version`.
+    pub chart: String,
+    #[serde(default)]
+    pub app_version: String,
+    #[serde(default)]
+    pub description: String,
+}
+
 /// What a helm call is for, to say so when it fails.
 struct Call<'a> {
     action: &'static str,
@@ -150,10 +198,11 @@ impl<'a> Call<'a> {
     }
 }
 
-/// `helm get all --template`: revision, status and chart on three lines, then the manifest and
-/// the hooks in `helm get hooks`' format, in one call.
+/// `helm get all --template`: revision, status and chart on three lines, then the manifest,
+/// then (after a record separator, which YAML text cannot contain) the hooks in `helm get
+/// hooks`' format, in one call.
 const INSTALLED_TEMPLATE: &str = "{{.Release.Version}}\n{{.Release.Info.Status}}\n\
-    {{.Release.Chart.Metadata.Name}}-{{.Release.Chart.Metadata.Version}}\n{{.Release.Manifest}}\
+    {{.Release.Chart.Metadata.Name}}-{{.Release.Chart.Metadata.Version}}\n{{.Release.Manifest}}\x1e\
     {{range .Release.Hooks}}\n---\n# Source: {{.Path}}\n{{.Manifest}}\n{{end}}";
 
 /// A release as installed.
@@ -163,8 +212,10 @@ pub struct Installed {
     pub status: String,
     /// `name-version` of the deployed chart.
     pub chart: String,
-    /// Manifest and hooks.
+    /// The release's objects (what `helm get manifest` prints).
     pub manifest: String,
+    /// Its hooks, each under its `# Source:` line.
+    pub hooks: String,
 }
 
 impl Installed {
@@ -173,8 +224,13 @@ impl Installed {
         let revision = parts.next()?.trim().parse().ok()?;
         let status = parts.next()?.trim().to_string();
         let chart = parts.next()?.trim().to_string();
-        let manifest = parts.next().unwrap_or_default().to_string();
-        Some(Installed { revision, status, chart, manifest })
+        let (manifest, hooks) = parts.next().unwrap_or_default().split_once('\x1e')?;
+        Some(Installed { revision, status, chart, manifest: manifest.to_string(), hooks: hooks.to_string() })
+    }
+
+    /// Manifest and hooks: everything the release renders, as `helm template` prints it.
+    pub fn rendered(&self) -> String {
+        format!("{}{}", self.manifest, self.hooks)
     }
 }
 

@@ -1,9 +1,13 @@
 //! The only module that runs kubectl. Every call carries the stage's explicit context and
-//! namespace, and reads only what it needs: Secret names and key names, never values.
+//! namespace. Secret listings read names and key names only, never values; `drift --live`
+//! reads a release's own objects (its Secrets included) to compare them, and the comparison
+//! redacts Secret data.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::path::PathBuf;
+
+use serde_json::Value;
 
 use crate::error::{Error, KubectlFailure, Result};
 use crate::output;
@@ -42,7 +46,7 @@ impl Kubectl {
         let mut args = vec!["get".to_string(), "secrets".into(), "--namespace".into(), namespace.to_string()];
         args.extend(context_args(&stage.kube_context));
         args.extend(["--output".into(), format!("go-template={SECRET_KEYS_TEMPLATE}")]);
-        let listing = self.run("list Secrets", stage, namespace, args)?;
+        let listing = self.run("list Secrets", stage, namespace, args, None)?;
         let secrets: SecretKeys = listing
             .lines()
             .filter_map(|line| {
@@ -63,7 +67,7 @@ impl Kubectl {
         args.extend(context_args(&stage.kube_context));
         args.extend(["--output".into(), "jsonpath={.metadata.uid}".into()]);
         Ok(self
-            .run("read the cluster's identity (namespace kube-system)", stage, "kube-system", args)?
+            .run("read the cluster's identity (namespace kube-system)", stage, "kube-system", args, None)?
             .trim()
             .to_string())
     }
@@ -72,13 +76,46 @@ impl Kubectl {
         let mut args = vec!["get".to_string(), "namespace".into(), namespace.to_string()];
         args.extend(context_args(&stage.kube_context));
         args.extend(["--ignore-not-found".into(), "--output".into(), "name".into()]);
-        Ok(!self.run("look up the namespace", stage, namespace, args)?.trim().is_empty())
+        Ok(!self.run("look up the namespace", stage, namespace, args, None)?.trim().is_empty())
     }
 
-    fn run(&self, action: &'static str, stage: &Stage, namespace: &str, args: Vec<String>) -> Result<String> {
+    /// The objects of a manifest as they are in the cluster now (`kubectl get -f -`); objects
+    /// that no longer exist are left out.
+    pub fn live_objects(&self, stage: &Stage, namespace: &str, manifest: &str) -> Result<Vec<Value>> {
+        let mut args = vec!["get".to_string(), "--filename".into(), "-".into(), "--namespace".into(), namespace.into()];
+        args.extend(context_args(&stage.kube_context));
+        args.extend(["--ignore-not-found".into(), "--output".into(), "json".into()]);
+        let out = self.run("read the release's objects", stage, namespace, args, Some(manifest))?;
+        objects(&out, stage)
+    }
+
+    /// The objects of a manifest as they would be if it were applied now: a server-side dry run
+    /// (`kubectl apply --dry-run=server`, what `kubectl diff` compares with). Nothing is changed.
+    pub fn applied_dry_run(&self, stage: &Stage, namespace: &str, manifest: &str) -> Result<Vec<Value>> {
+        let mut args =
+            vec!["apply".to_string(), "--dry-run=server".into(), "--filename".into(), "-".into(), "--namespace".into()];
+        args.push(namespace.into());
+        args.extend(context_args(&stage.kube_context));
+        args.extend(["--output".into(), "json".into()]);
+        let out = self.run("dry-run apply the release's manifest", stage, namespace, args, Some(manifest))?;
+        objects(&out, stage)
+    }
+
+    fn run(
+        &self,
+        action: &'static str,
+        stage: &Stage,
+        namespace: &str,
+        args: Vec<String>,
+        stdin: Option<&str>,
+    ) -> Result<String> {
         let command = display_command(&args);
         output::debug(&format!("running {command}"));
-        let out = duct::cmd(&self.bin, args.iter().map(OsString::from))
+        let mut expression = duct::cmd(&self.bin, args.iter().map(OsString::from));
+        if let Some(input) = stdin {
+            expression = expression.stdin_bytes(input.as_bytes().to_vec());
+        }
+        let out = expression
             .stdout_capture()
             .stderr_capture()
             .unchecked()
@@ -103,6 +140,23 @@ impl Kubectl {
             command,
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         })))
+    }
+}
+
+/// The objects of `kubectl ... -o json` output: one object, or a `List` of them.
+fn objects(output: &str, stage: &Stage) -> Result<Vec<Value>> {
+    if output.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    match serde_json::from_str::<Value>(output) {
+        Ok(Value::Object(mut object)) if object.get("kind").and_then(Value::as_str) == Some("List") => {
+            match object.remove("items") {
+                Some(Value::Array(items)) => Ok(items),
+                _ => Ok(Vec::new()),
+            }
+        }
+        Ok(object @ Value::Object(_)) => Ok(vec![object]),
+        _ => Err(Error::Other(anyhow::anyhow!("kubectl printed output that is not JSON (stage `{}`)", stage.name))),
     }
 }
 

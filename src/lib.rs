@@ -10,6 +10,7 @@ pub mod cli;
 pub(crate) mod commands;
 pub mod deploy;
 pub mod diff;
+pub mod drift;
 pub mod edit;
 pub mod error;
 pub mod files;

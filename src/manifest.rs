@@ -107,6 +107,17 @@ pub fn parse(text: &str, default_namespace: &str) -> Result<Manifest, ManifestEr
     build(&split_documents(text), default_namespace)
 }
 
+/// Objects read from the cluster (`kubectl -o json`), keyed like rendered ones.
+pub fn from_objects(objects: Vec<Value>, default_namespace: &str) -> Result<Manifest, String> {
+    objects
+        .into_iter()
+        .map(|object| {
+            let key = key_of(&object, default_namespace)?;
+            Ok((key.clone(), Resource { key, source: None, object }))
+        })
+        .collect()
+}
+
 /// Which side of a comparison a parse error is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {

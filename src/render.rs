@@ -65,9 +65,9 @@ pub fn against_installed(helm: &Helm, targets: &[Target], options: &diff::Option
         else {
             unreachable!("two results per target, in order");
         };
-        let live_text = installed.as_ref().map_or("", |i| i.manifest.as_str());
+        let live_text = installed.as_ref().map(Installed::rendered).unwrap_or_default();
         let pair =
-            manifest::parse_pair(live_text, &rendered, &target.namespace).map_err(|(side, error)| match side {
+            manifest::parse_pair(&live_text, &rendered, &target.namespace).map_err(|(side, error)| match side {
                 Side::Old => installed_manifest_error(target, error),
                 Side::New => rendered_manifest_error(target, error),
             })?;
