@@ -115,6 +115,28 @@ pub enum Command {
         Exit codes: 0 every stage deployed (or nothing to do); 1 a deploy failed; 3 a gate refused.")]
     Apply(ApplyArgs),
 
+    /// Find drift: undocumented differences between neighbouring stages, version skew, components
+    /// in one stage only, and each stage's cluster against its config
+    #[command(after_help = "Examples:\n  helm envs drift\n  helm envs drift --details\n  \
+        helm envs drift --live --stage production\n  helm envs drift -o json | jq '.findings[] | select(.kind == \"values\")'\n\n\
+        Between neighbouring stages (each stage against the one before it): value paths that differ\n\
+        outside envSpecific (with which stage changed them last, from git), chart versions and images that\n\
+        differ, resources rendered in one stage only. In each stage's cluster: releases missing or not\n\
+        `deployed`, another chart version deployed, values set by hand (`helm upgrade --set`), a deployed\n\
+        manifest that is not the config, missing Secrets; with --live, objects edited in the cluster\n\
+        (kubectl edit/scale/set), from a server-side dry run of the release's manifest. Documented\n\
+        differences (envSpecific) are shown with --documented and are not drift.\n\n\
+        A stage whose cluster cannot be reached is reported as not checked; the others still are.\n\n\
+        Exit codes: 0 no drift; 2 drift found; 1 error (or no stage's cluster could be checked).")]
+    Drift(DriftArgs),
+
+    /// Show each stage's releases: revision, chart and app version, status, last deployed, in sync
+    /// with the config or not, and the promotion they came from
+    #[command(after_help = "Examples:\n  helm envs status\n  helm envs status --stage production -o json\n\n\
+        Every query runs in parallel. A release that was never deployed shows as such.\n\n\
+        Exit codes: 0 shown (whether in sync or not); 1 error (or no stage could be read).")]
+    Status(StatusArgs),
+
     /// Print a shell completion script
     #[command(after_help = "Examples:\n  helm-envs completion bash > /etc/bash_completion.d/helm-envs\n  \
         helm-envs completion zsh > \"${fpath[1]}/_helm-envs\"\n  helm-envs completion fish > ~/.config/fish/completions/helm-envs.fish")]
@@ -297,6 +319,53 @@ pub struct ApplyArgs {
 
     #[command(flatten)]
     pub deploy: DeployArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// Only this stage's findings: its differences from the stage before it, and its cluster
+    #[arg(long, value_name = "STAGE")]
+    pub stage: Option<String>,
+
+    /// Only this release
+    #[arg(long, short)]
+    pub release: Option<String>,
+
+    /// Also compare each release's objects in the cluster with its manifest (a server-side dry
+    /// run), to find `kubectl edit`, `scale` and `set`
+    #[arg(long)]
+    pub live: bool,
+
+    /// Show every finding in full: files and lines, both values, changed fields, who needs a Secret
+    #[arg(long)]
+    pub details: bool,
+
+    /// Also show documented differences (envSpecific values and what they render); not drift
+    #[arg(long)]
+    pub documented: bool,
+
+    /// Output format
+    #[arg(long, short, value_enum, default_value_t = ListFormat::Text)]
+    pub output: ListFormat,
+
+    /// Print credential-like values and Secret data instead of redacting them
+    #[arg(long)]
+    pub show_secrets: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Only this stage
+    #[arg(long, value_name = "STAGE")]
+    pub stage: Option<String>,
+
+    /// Only this release
+    #[arg(long, short)]
+    pub release: Option<String>,
+
+    /// Output format
+    #[arg(long, short, value_enum, default_value_t = ListFormat::Text)]
+    pub output: ListFormat,
 }
 
 #[derive(Debug, Args)]

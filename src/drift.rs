@@ -29,22 +29,56 @@ pub enum Item {
     /// A value that differs from the previous stage's.
     Value(ValueDifference),
     /// A chart or image version that differs from the previous stage's.
-    Version { previous: String, subject: String, path: Vec<(String, Option<String>)>, documented: bool },
+    Version {
+        previous: String,
+        subject: String,
+        path: Vec<(String, Option<String>)>,
+        documented: bool,
+    },
     /// A resource rendered in one of the two stages only.
-    Component { previous: String, resource: String, rendered_in: String, documented: bool },
+    Component {
+        previous: String,
+        resource: String,
+        rendered_in: String,
+        documented: bool,
+    },
     NotDeployed,
     /// The latest revision's helm status is not `deployed`.
-    Status { status: String, revision: u64 },
+    Status {
+        status: String,
+        revision: u64,
+    },
     /// The deployed chart is not the configured one.
-    Chart { deployed: String, configured: String },
+    Chart {
+        deployed: String,
+        configured: String,
+    },
     /// A user-supplied value of the deployed revision that the values files do not give.
-    DeployedValue { path: String, deployed: Option<Value>, configured: Option<Value> },
+    DeployedValue {
+        path: String,
+        deployed: Option<Value>,
+        configured: Option<Value>,
+    },
     /// The deployed manifest is not the config rendered now.
-    Manifest { plan: Plan, resources: Vec<String> },
+    Manifest {
+        plan: Plan,
+        resources: Vec<String>,
+    },
     /// An object of the release changed in the cluster since helm deployed it.
-    Edited { resource: String, fields: Vec<EditedField>, deleted: bool, managers: Vec<Manager> },
+    Edited {
+        resource: String,
+        fields: Vec<EditedField>,
+        deleted: bool,
+        managers: Vec<Manager>,
+    },
     /// A Secret (or keys of it) the stage's manifests need and its namespace lacks.
-    Secret { namespace: String, name: String, keys: Vec<String>, whole: bool, needed_by: Vec<String> },
+    Secret {
+        namespace: String,
+        name: String,
+        keys: Vec<String>,
+        whole: bool,
+        needed_by: Vec<String>,
+    },
 }
 
 /// The kinds of drift, in the order they are shown.
@@ -332,10 +366,9 @@ pub fn images(manifest: &Manifest) -> BTreeMap<String, String> {
         let Some(spec) = spec else { continue };
         for list in ["initContainers", "containers"] {
             for container in spec.get(list).and_then(Value::as_array).into_iter().flatten() {
-                let (Some(name), Some(image)) = (
-                    container.get("name").and_then(Value::as_str),
-                    container.get("image").and_then(Value::as_str),
-                ) else {
+                let (Some(name), Some(image)) =
+                    (container.get("name").and_then(Value::as_str), container.get("image").and_then(Value::as_str))
+                else {
                     continue;
                 };
                 out.insert(format!("{} {}, container {name}", resource.key.kind, resource.key.name), image.to_string());
@@ -408,14 +441,14 @@ pub fn without_noise(mut object: Value) -> Value {
             map.remove(field);
         }
     }
-    if let Some(Value::Object(metadata)) = object.get_mut("metadata") {
-        if let Some(Value::Object(annotations)) = metadata.get_mut("annotations") {
-            for name in NOISE_ANNOTATIONS {
-                annotations.remove(*name);
-            }
-            if annotations.is_empty() {
-                metadata.remove("annotations");
-            }
+    if let Some(Value::Object(metadata)) = object.get_mut("metadata")
+        && let Some(Value::Object(annotations)) = metadata.get_mut("annotations")
+    {
+        for name in NOISE_ANNOTATIONS {
+            annotations.remove(*name);
+        }
+        if annotations.is_empty() {
+            metadata.remove("annotations");
         }
     }
     object
@@ -447,7 +480,12 @@ pub fn edited(manifest: &Manifest, live: &Manifest, applied: &Manifest, options:
     let mut out = Vec::new();
     for key in manifest.keys() {
         let Some(live_object) = live.get(key) else {
-            out.push(Item::Edited { resource: key.to_string(), fields: Vec::new(), deleted: true, managers: Vec::new() });
+            out.push(Item::Edited {
+                resource: key.to_string(),
+                fields: Vec::new(),
+                deleted: true,
+                managers: Vec::new(),
+            });
             continue;
         };
         let managers = manual_managers(&live_object.object);
@@ -525,7 +563,10 @@ mod tests {
         assert_eq!(newer_stage(None, Some(None)), None, "only staging sets it: no telling");
         assert_eq!(newer_stage(Some(None), Some(None)), None, "outside git: no telling");
         let reason = newer("dev", "staging", at(Some(1_795_689_311)), at(Some(1_700_000_000))).expect("newer").reason;
-        assert_eq!(reason, "changed in dev (2026-11-26, abc1234) after staging (2023-11-14, abc1234): not promoted yet");
+        assert_eq!(
+            reason,
+            "changed in dev (2026-11-26, abc1234) after staging (2023-11-14, abc1234): not promoted yet"
+        );
     }
 
     #[test]

@@ -114,16 +114,16 @@ fn parse_blame(output: &str) -> BTreeMap<usize, Option<LineChange>> {
         if first.len() == 40 && first.bytes().all(|b| b.is_ascii_hexdigit()) {
             let final_line = words.nth(1).and_then(|n| n.parse().ok());
             current = final_line.map(|n| (n, first.to_string()));
-            if let Some((n, commit)) = &current {
-                if commit.bytes().all(|b| b == b'0') {
-                    changes.insert(*n, None);
-                }
+            if let Some((n, commit)) = &current
+                && commit.bytes().all(|b| b == b'0')
+            {
+                changes.insert(*n, None);
             }
-        } else if let (Some(time), Some((n, commit))) = (line.strip_prefix("committer-time "), &current) {
-            if !commit.bytes().all(|b| b == b'0') {
-                let time = time.trim().parse().unwrap_or_default();
-                changes.insert(*n, Some(LineChange { commit: commit[..7].to_string(), time }));
-            }
+        } else if let (Some(time), Some((n, commit))) = (line.strip_prefix("committer-time "), &current)
+            && !commit.bytes().all(|b| b == b'0')
+        {
+            let time = time.trim().parse().unwrap_or_default();
+            changes.insert(*n, Some(LineChange { commit: commit[..7].to_string(), time }));
         }
     }
     changes

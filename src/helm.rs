@@ -157,7 +157,8 @@ impl Helm {
 
 /// `helm ACTION RELEASE --namespace NS [--kube-context C]`.
 fn release_query(action: &str, target: &Target) -> Vec<String> {
-    let mut args = vec![action.to_string(), target.release.name.clone(), "--namespace".into(), target.namespace.clone()];
+    let mut args =
+        vec![action.to_string(), target.release.name.clone(), "--namespace".into(), target.namespace.clone()];
     args.extend(context_args(&target.stage.kube_context));
     args
 }

@@ -115,18 +115,13 @@ impl Kubectl {
         if let Some(input) = stdin {
             expression = expression.stdin_bytes(input.as_bytes().to_vec());
         }
-        let out = expression
-            .stdout_capture()
-            .stderr_capture()
-            .unchecked()
-            .run()
-            .map_err(|err| {
-                anyhow::Error::new(err).context(format!(
-                    "could not start {} (for stage `{}`)",
-                    self.bin.display(),
-                    stage.name
-                ))
-            })?;
+        let out = expression.stdout_capture().stderr_capture().unchecked().run().map_err(|err| {
+            anyhow::Error::new(err).context(format!(
+                "could not start {} (for stage `{}`)",
+                self.bin.display(),
+                stage.name
+            ))
+        })?;
         if out.status.success() {
             return String::from_utf8(out.stdout).map_err(|_| {
                 Error::Other(anyhow::anyhow!("kubectl printed output that is not UTF-8 (stage `{}`)", stage.name))

@@ -72,6 +72,8 @@ fn run(cli: &Cli) -> Result<u8> {
         Command::Promote(args) => commands::promote::run(&load_project(cli)?, args),
         Command::Upgrade(args) => commands::upgrade::run(&load_project(cli)?, args),
         Command::Apply(args) => commands::apply::run(&load_project(cli)?, args),
+        Command::Drift(args) => commands::drift::run(&load_project(cli)?, args),
+        Command::Status(args) => commands::status::run(&load_project(cli)?, args),
     }
 }
 

@@ -182,6 +182,26 @@ pub struct Target<'p> {
     pub version: Option<String>,
 }
 
+impl Target<'_> {
+    /// The chart this target deploys as helm records it (`name-version`): a local chart's
+    /// Chart.yaml, or a repository chart's pinned version. `None` for an unpinned repository
+    /// chart (helm takes the latest) or a Chart.yaml that cannot be read.
+    pub fn configured_chart(&self) -> Option<String> {
+        match &self.release.chart {
+            Chart::Local(path) => {
+                let file = path.join("Chart.yaml");
+                let metadata = yaml::parse_values(&std::fs::read_to_string(&file).ok()?, &file).ok()?;
+                let field = |name: &str| metadata.get(name).and_then(Value::as_str).map(str::to_string);
+                Some(format!("{}-{}", field("name")?, field("version")?))
+            }
+            Chart::Repo(reference) | Chart::Oci(reference) => {
+                let name = reference.rsplit('/').next().unwrap_or(reference);
+                self.version.as_ref().map(|version| format!("{name}-{version}"))
+            }
+        }
+    }
+}
+
 // ------------------------------------------------------------------ finding and loading
 
 /// The stages file: `explicit` when given, else `helm-envs.yaml` in `start` or its nearest parent.
@@ -280,6 +300,11 @@ impl Project {
             }
         }
         merged
+    }
+
+    /// One values file's values, as read when the project was loaded.
+    pub fn file_values(&self, path: &Path) -> Option<&Map<String, Value>> {
+        self.values.get(path)
     }
 
     /// A stage's values for a release: all its values files merged in order, as helm merges `-f`.

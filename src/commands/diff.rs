@@ -10,10 +10,11 @@ use crate::error::{EXIT_DIFFERENCES, Error, Result};
 use crate::helm::Helm;
 use crate::manifest::Manifest;
 use crate::output;
-use crate::render::{against_installed, all_or_errors, in_parallel, joined, parse_rendered, render_all};
+use crate::render::{
+    against_installed, all_or_errors, in_parallel, joined, parse_rendered, promoted_target, render_all,
+};
 use crate::report::{self, Mode, ReleaseReport, Report, Sections, Unmanaged};
-use crate::stages::{Project, Release, Stage, Target, ValuesFile};
-use crate::values;
+use crate::stages::{Project, Release, Stage, Target};
 
 pub fn run(project: &Project, args: &DiffArgs) -> Result<u8> {
     let ignore = args
@@ -127,33 +128,18 @@ fn between(
     let mut promoted_at: Vec<usize> = Vec::new();
     for release in releases {
         let (source, target) = (project.target(from, release), project.target(to, release));
-        // The promotion works on the stages' own files (the shared ones are the same for both),
-        // exactly as `promote` computes it.
-        let target_values = project.own_values(&target);
-        let promoted =
-            values::promote(&project.own_values(&source), &target_values, &project.env_specific_for(release));
         let base = renders.len();
-        if promoted == target_values && source.version == target.version {
-            promoted_at.push(base + 1);
-            renders.extend([source, target]);
-            continue;
+        match promoted_target(project, &source, &target)? {
+            None => {
+                promoted_at.push(base + 1);
+                renders.extend([source, target]);
+            }
+            Some((promoted, file)) => {
+                promoted_files.push(file);
+                promoted_at.push(base + 2);
+                renders.extend([source, target, promoted]);
+            }
         }
-        let file = write_promoted_values(&promoted, release, from, to)?;
-        let promoted_target = Target {
-            values_files: promoted_files_in_order(
-                &target.values_files,
-                ValuesFile {
-                    path: file.path().to_path_buf(),
-                    display: format!("({}'s values promoted into {})", from.name, to.name),
-                    shared: false,
-                },
-            ),
-            version: source.version.clone(),
-            ..target.clone()
-        };
-        promoted_files.push(file);
-        promoted_at.push(base + 2);
-        renders.extend([source, target, promoted_target]);
     }
     let rendered = all_or_errors(render_all(helm, &renders))?;
     drop(promoted_files);
@@ -188,42 +174,4 @@ fn between(
         base = promoted_index + 1;
     }
     Ok(reports)
-}
-
-/// The target's values files with its own files replaced by one file of promoted own values,
-/// at the place of the first own file, so the shared files keep their precedence.
-fn promoted_files_in_order(files: &[ValuesFile], promoted: ValuesFile) -> Vec<ValuesFile> {
-    let mut out = Vec::new();
-    let mut promoted = Some(promoted);
-    for file in files {
-        if file.shared {
-            out.push(file.clone());
-        } else if let Some(p) = promoted.take() {
-            out.push(p);
-        }
-    }
-    out.extend(promoted);
-    out
-}
-
-/// The promoted values as one values file (JSON is YAML), private to this user, removed when
-/// dropped.
-fn write_promoted_values(
-    values: &serde_json::Map<String, serde_json::Value>,
-    release: &Release,
-    from: &Stage,
-    to: &Stage,
-) -> Result<tempfile::NamedTempFile> {
-    let context =
-        || format!("could not write {}'s values promoted into {} for release `{}`", from.name, to.name, release.name);
-    let mut file = tempfile::Builder::new()
-        .prefix("helm-envs-promoted-")
-        .suffix(".json")
-        .tempfile()
-        .map_err(|e| Error::Other(anyhow::Error::new(e).context(context())))?;
-    serde_json::to_writer(&mut file, values)
-        .map_err(anyhow::Error::new)
-        .and_then(|()| file.flush().map_err(anyhow::Error::new))
-        .map_err(|e| Error::Other(e.context(context())))?;
-    Ok(file)
 }
