@@ -70,6 +70,8 @@ pub enum Item {
         fields: Vec<EditedField>,
         deleted: bool,
         managers: Vec<Manager>,
+        /// The deployed revision, whose manifest was compared.
+        revision: u64,
     },
     /// A Secret (or keys of it) the stage's manifests need and its namespace lacks.
     Secret {
@@ -413,10 +415,14 @@ pub fn deployed_value_differences(
         .collect()
 }
 
-/// A value as shown: redacted when its path looks like a credential, unless `show_secrets`.
+/// A value as shown: redacted where its key (or a key inside it) looks like a credential, as
+/// `promote` shows it, unless `show_secrets`.
 pub fn shown(keys: &[String], value: Option<Value>, show_secrets: bool) -> Option<Value> {
-    let secret = keys.iter().any(|k| promotion::looks_secret(k));
-    value.map(|v| if secret && !show_secrets { promotion::redacted(&v) } else { v })
+    if show_secrets {
+        return value;
+    }
+    let secret = keys.last().is_some_and(|k| promotion::looks_secret(k));
+    value.map(|v| if secret && !v.is_object() { promotion::redacted(&v) } else { promotion::redact(&v) })
 }
 
 /// Fields the API server and controllers maintain, and kubectl's own bookkeeping: never drift.
@@ -476,7 +482,13 @@ pub fn manual_managers(object: &Value) -> Vec<Manager> {
 /// object with the release's manifest applied to it (`applied`, a server-side dry run), noise
 /// left out. An object of the manifest missing from `live` was deleted. Fields the manifest
 /// does not set are invisible to the dry run; the objects' kubectl field managers show those.
-pub fn edited(manifest: &Manifest, live: &Manifest, applied: &Manifest, options: &diff::Options) -> Vec<Item> {
+pub fn edited(
+    manifest: &Manifest,
+    live: &Manifest,
+    applied: &Manifest,
+    revision: u64,
+    options: &diff::Options,
+) -> Vec<Item> {
     let mut out = Vec::new();
     for key in manifest.keys() {
         let Some(live_object) = live.get(key) else {
@@ -485,6 +497,7 @@ pub fn edited(manifest: &Manifest, live: &Manifest, applied: &Manifest, options:
                 fields: Vec::new(),
                 deleted: true,
                 managers: Vec::new(),
+                revision,
             });
             continue;
         };
@@ -503,7 +516,7 @@ pub fn edited(manifest: &Manifest, live: &Manifest, applied: &Manifest, options:
             .map(|field| EditedField { path: field.path.to_string(), live: field.old, release: field.new })
             .collect();
         if !fields.is_empty() || !managers.is_empty() {
-            out.push(Item::Edited { resource: key.to_string(), fields, deleted: false, managers });
+            out.push(Item::Edited { resource: key.to_string(), fields, deleted: false, managers, revision });
         }
     }
     out
@@ -661,7 +674,7 @@ mod tests {
             "acme",
         )
         .expect("applied");
-        let found = edited(&manifest, &live, &applied, &diff::Options::default());
+        let found = edited(&manifest, &live, &applied, 3, &diff::Options::default());
         assert_eq!(
             found,
             vec![
@@ -669,7 +682,8 @@ mod tests {
                     resource: "ConfigMap acme/gone".into(),
                     fields: Vec::new(),
                     deleted: true,
-                    managers: Vec::new()
+                    managers: Vec::new(),
+                    revision: 3,
                 },
                 Item::Edited {
                     resource: "apps/Deployment acme/web".into(),
@@ -680,10 +694,11 @@ mod tests {
                     }],
                     deleted: false,
                     managers: vec![Manager { name: "kubectl-edit".into(), time: Some("t1".into()) }],
+                    revision: 3,
                 },
             ]
         );
-        let same = edited(&manifest, &applied, &applied, &diff::Options::default());
+        let same = edited(&manifest, &applied, &applied, 3, &diff::Options::default());
         assert!(matches!(&same[..], [Item::Edited { deleted: true, .. }]), "only the deleted ConfigMap: {same:?}");
     }
 }

@@ -390,6 +390,10 @@ pub fn redacted(value: &Value) -> Value {
 /// Whether a value at this path is probably a credential (shown redacted).
 pub fn looks_secret(path: &str) -> bool {
     let last = path.rsplit(['.', '[']).next().unwrap_or(path).to_ascii_lowercase();
+    // `secretName`, `existingSecret`, `tokenSecretRef`: the name of a Secret, not a credential.
+    if ["name", "ref", "existingsecret"].iter().any(|suffix| last.ends_with(suffix)) {
+        return false;
+    }
     ["password", "passwd", "secret", "token", "apikey", "api_key", "credential", "privatekey", "private_key"]
         .iter()
         .any(|word| last.contains(word))
@@ -466,5 +470,8 @@ mod tests {
         assert!(looks_secret("auth.apiToken"));
         assert!(!looks_secret("image.tag"));
         assert!(!looks_secret("secretsEnabled.count"));
+        assert!(!looks_secret("ingress.tls.secretName"));
+        assert!(!looks_secret("database.existingSecret"));
+        assert!(looks_secret("database.secretKey"));
     }
 }

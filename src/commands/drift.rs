@@ -465,7 +465,7 @@ fn edits_in_cluster(
         })
     };
     let (live, applied) = (objects(live?, "live objects")?, objects(applied?, "dry-run objects")?);
-    Ok((release, drift::edited(&manifest, &live, &applied, options)))
+    Ok((release, drift::edited(&manifest, &live, &applied, installed.revision, options)))
 }
 
 // ------------------------------------------------------------------ text
@@ -534,7 +534,8 @@ fn text(outcome: &Outcome, args: &DriftArgs) -> String {
     if !unchecked.is_empty() {
         let _ = writeln!(
             out,
-            "{WARN}Not checked{WARN:#}: {} (their cluster could not be read); checked: {}.",
+            "{WARN}Clusters not checked{WARN:#}: {} (reasons above); checked: {}. The comparisons between \
+             stages cover every stage.",
             unchecked.join(", "),
             if checked.is_empty() { "none".to_string() } else { checked.join(", ") }
         );
@@ -603,7 +604,7 @@ fn headline(finding: &Finding) -> String {
             match fields.as_slice() {
                 [] => format!("{resource}: edited{by} (fields the chart does not set)"),
                 [field] => format!(
-                    "{resource}: {} is {} live, {} in the release{by}",
+                    "{resource}: {} live {}, release {}{by}",
                     field.path,
                     value(&field.live),
                     value(&field.release)
@@ -655,7 +656,7 @@ fn details(finding: &Finding) -> Vec<String> {
         }
         Item::Chart { .. } => vec![format!("deploy the configured chart: helm envs upgrade {stage}")],
         Item::Status { .. } | Item::NotDeployed => vec![format!("deploy it: helm envs upgrade {stage}")],
-        Item::Edited { fields, managers, deleted, .. } => {
+        Item::Edited { fields, managers, deleted, revision, .. } => {
             let mut lines: Vec<String> = fields
                 .iter()
                 .map(|f| format!("{}: live {}, release {}", f.path, value(&f.live), value(&f.release)))
@@ -668,10 +669,11 @@ fn details(finding: &Finding) -> Vec<String> {
                 ));
             }
             if *deleted || !fields.is_empty() {
-                lines.push(
-                    "helm keeps live edits across upgrades; restore the release's objects by redeploying it"
-                        .to_string(),
-                );
+                let release = finding.release.as_deref().unwrap_or_default();
+                lines.push(format!(
+                    "restore what the release sets: helm rollback {release} {revision} (with the stage's --namespace \
+                     and --kube-context); helm envs upgrade leaves a release whose manifest is unchanged alone"
+                ));
             }
             lines
         }
@@ -743,8 +745,9 @@ fn finding_json(finding: &Finding) -> Value {
             json!({"path": path, "deployed": deployed, "configured": configured})
         }
         Item::Manifest { plan, resources } => json!({"plan": plan, "resources": resources}),
-        Item::Edited { resource, fields, deleted, managers } => json!({
+        Item::Edited { resource, fields, deleted, managers, revision } => json!({
             "resource": resource,
+            "revision": revision,
             "deleted": deleted,
             "fields": fields.iter().map(|f| json!({"path": f.path, "live": f.live, "release": f.release})).collect::<Vec<_>>(),
             "managers": managers.iter().map(|m| json!({"name": m.name, "time": m.time})).collect::<Vec<_>>(),

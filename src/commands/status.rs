@@ -177,13 +177,13 @@ fn text(stages: &[&Stage], results: &[Result<Vec<Row>>]) -> String {
                 *width = (*width).max(cell.chars().count());
             }
         }
-        let mut line = String::from(" ");
+        let mut line = String::new();
         for (header, width) in headers.iter().zip(widths) {
-            let _ = write!(line, " {header:<width$}");
+            let _ = write!(line, "  {header:<width$}");
         }
         let _ = writeln!(out, "{DIM}{}{DIM:#}", line.trim_end());
         for (row, cells) in rows.iter().zip(&cells) {
-            let mut line = String::from(" ");
+            let mut line = String::new();
             for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
                 let padded = format!("{cell:<width$}");
                 let style = match i {
@@ -192,7 +192,7 @@ fn text(stages: &[&Stage], results: &[Result<Vec<Row>>]) -> String {
                     1 | 4 if row.latest.is_none() => WARN,
                     _ => anstyle::Style::new(),
                 };
-                let _ = write!(line, " {style}{padded}{style:#}");
+                let _ = write!(line, "  {style}{padded}{style:#}");
             }
             let _ = writeln!(out, "{}", line.trim_end());
         }
