@@ -57,15 +57,18 @@ pub fn run(project: &Project, args: &DriftArgs) -> Result<u8> {
     });
     let mut findings = config?;
     let mut stages = Vec::new();
+    let mut deployed: Vec<(&Stage, Vec<Option<String>>)> = Vec::new();
     for (stage, result) in selected.iter().zip(clusters) {
         match result {
-            Ok(found) => {
+            Ok((found, charts)) => {
                 findings.extend(found);
+                deployed.push((stage, charts));
                 stages.push((*stage, None));
             }
             Err(err) => stages.push((*stage, Some(reason(&err)))),
         }
     }
+    findings.extend(deployed_chart_skew(project, &releases, &deployed));
     if !args.documented {
         findings.retain(Item::is_drift_finding);
     }
@@ -96,6 +99,41 @@ pub fn run(project: &Project, args: &DriftArgs) -> Result<u8> {
         return Ok(EXIT_ERROR);
     }
     Ok(if outcome.findings.iter().any(|f| f.item.is_drift()) { EXIT_DIFFERENCES } else { 0 })
+}
+
+/// Deployed chart versions that differ between neighbouring stages (both read), with the
+/// path through every stage that was read.
+fn deployed_chart_skew(
+    project: &Project,
+    releases: &[&Release],
+    deployed: &[(&Stage, Vec<Option<String>>)],
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for (r, release) in releases.iter().enumerate() {
+        let path: Vec<(String, Option<String>)> =
+            deployed.iter().map(|(stage, charts)| (stage.name.clone(), charts[r].clone())).collect();
+        for pair in deployed.windows(2) {
+            let [(previous, before), (stage, here)] = pair else { continue };
+            let neighbours = project.stages.windows(2).any(|w| w[0].name == previous.name && w[1].name == stage.name);
+            if !neighbours {
+                continue;
+            }
+            let (Some(before), Some(here)) = (&before[r], &here[r]) else { continue };
+            if before != here {
+                findings.push(Finding {
+                    stage: stage.name.clone(),
+                    release: Some(release.name.clone()),
+                    item: Item::Version {
+                        previous: previous.name.clone(),
+                        subject: "deployed chart".to_string(),
+                        path: path.clone(),
+                        documented: false,
+                    },
+                });
+            }
+        }
+    }
+    findings
 }
 
 impl Item {
@@ -333,7 +371,7 @@ fn in_cluster(
     releases: &[&Release],
     options: &diff::Options,
     live: bool,
-) -> Result<Vec<Finding>> {
+) -> Result<(Vec<Finding>, Vec<Option<String>>)> {
     let targets: Vec<Target> = releases.iter().map(|release| project.target(stage, release)).collect();
     let (states, user_values) = std::thread::scope(|scope| {
         let values = scope.spawn(|| {
@@ -434,7 +472,8 @@ fn in_cluster(
             });
         }
     }
-    Ok(findings)
+    let charts = states.iter().map(|state| state.installed.as_ref().map(|i| i.chart.clone())).collect();
+    Ok((findings, charts))
 }
 
 /// A release's objects in the cluster against its manifest applied to them (server-side dry

@@ -7,6 +7,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use std::process::Output;
+
 use assert_cmd::Command;
 use tempfile::TempDir;
 
@@ -258,4 +260,38 @@ pub fn provision(project: &Project, context: &str, namespace: &str, skip: &[&str
     for (name, keys) in REQUIRED.iter().filter(|(name, _)| !skip.contains(name)) {
         create_secret(project, context, namespace, name, keys, "not-a-real-value");
     }
+}
+
+pub fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn run(project: &Project, args: &[&str]) -> Output {
+    project.helm_envs(args).output().expect("helm-envs runs")
+}
+
+pub fn ok(project: &Project, args: &[&str]) -> String {
+    let output = run(project, args);
+    assert!(output.status.success(), "helm-envs {args:?}: {}\n{}", stderr_of(&output), stdout_of(&output));
+    stdout_of(&output)
+}
+
+/// A jsonpath of a live object in a stage's cluster.
+pub fn live(project: &Project, stage: &str, namespace: &str, object: &str, jsonpath: &str) -> String {
+    let output = project
+        .kubectl(&["--context", stage, "--namespace", namespace, "get", object, "-o", &format!("jsonpath={jsonpath}")])
+        .output()
+        .expect("kubectl runs");
+    assert!(output.status.success(), "kubectl get {object}: {}", stderr_of(&output));
+    stdout_of(&output)
+}
+
+/// Every stage's namespace with the example's Secrets, and every stage deployed.
+pub fn deployed_example(tag: &str) -> (Project, Namespaces) {
+    let (project, ns) = Project::isolated_example(tag);
+    for (stage, namespace) in [("dev", &ns.dev), ("staging", &ns.staging), ("production", &ns.production)] {
+        provision(&project, stage, namespace, &[]);
+    }
+    ok(&project, &["apply", "--yes"]);
+    (project, ns)
 }

@@ -7,6 +7,7 @@ mod bad_input;
 mod check_secrets;
 mod cli;
 mod diff;
+mod drift;
 mod list;
 mod plugin;
 mod promote;

@@ -2,48 +2,13 @@
 //! scenario, its troubleshooting cases, and what happens to files and releases when a step fails.
 
 use std::fs::OpenOptions;
-use std::process::Output;
 
 use serde_json::Value;
 
-use crate::harness::{Namespaces, Project, create_secret, provision, stdout_of};
-
-fn stderr_of(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn run(project: &Project, args: &[&str]) -> Output {
-    project.helm_envs(args).output().expect("helm-envs runs")
-}
-
-fn ok(project: &Project, args: &[&str]) -> String {
-    let output = run(project, args);
-    assert!(output.status.success(), "helm-envs {args:?}: {}\n{}", stderr_of(&output), stdout_of(&output));
-    stdout_of(&output)
-}
-
-/// A jsonpath of a live object in a stage's cluster.
-fn live(project: &Project, stage: &str, namespace: &str, object: &str, jsonpath: &str) -> String {
-    let output = project
-        .kubectl(&["--context", stage, "--namespace", namespace, "get", object, "-o", &format!("jsonpath={jsonpath}")])
-        .output()
-        .expect("kubectl runs");
-    assert!(output.status.success(), "kubectl get {object}: {}", stderr_of(&output));
-    stdout_of(&output)
-}
+use crate::harness::{Project, create_secret, deployed_example, live, ok, provision, run, stderr_of, stdout_of};
 
 fn image(project: &Project, stage: &str, namespace: &str) -> String {
     live(project, stage, namespace, "deployment/web", "{.spec.template.spec.containers[0].image}")
-}
-
-/// Every stage's namespace with the example's Secrets, and every stage deployed.
-fn deployed_example(tag: &str) -> (Project, Namespaces) {
-    let (project, ns) = Project::isolated_example(tag);
-    for (stage, namespace) in [("dev", &ns.dev), ("staging", &ns.staging), ("production", &ns.production)] {
-        provision(&project, stage, namespace, &[]);
-    }
-    ok(&project, &["apply", "--yes"]);
-    (project, ns)
 }
 
 const RC_IN_DEV: &str = "\n# Release candidate under test in dev.\nimage:\n  tag: \"2.8.0\"\n";
