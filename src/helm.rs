@@ -291,5 +291,6 @@ mod tests {
             "helm template web 'a b' 'it'\\''s'"
         );
         assert_eq!(display_command(&["get".into(), "a\nb's\\".into()]), r"helm get $'a\nb\'s\\'");
+        assert_eq!(display_command(&["get".into(), "a\x1eb".into()]), r"helm get $'a\x1eb'");
     }
 }

@@ -81,7 +81,7 @@ impl Kubectl {
 
     /// The objects of a manifest as they are in the cluster now (`kubectl get -f -`); objects
     /// that no longer exist are left out.
-    pub fn live_objects(&self, stage: &Stage, namespace: &str, manifest: &str) -> Result<Vec<Value>> {
+    pub fn live_objects(&self, stage: &Stage, namespace: &str, manifest: &Stdin) -> Result<Vec<Value>> {
         let mut args = vec!["get".to_string(), "--filename".into(), "-".into(), "--namespace".into(), namespace.into()];
         args.extend(context_args(&stage.kube_context));
         args.extend(["--ignore-not-found".into(), "--output".into(), "json".into()]);
@@ -91,7 +91,7 @@ impl Kubectl {
 
     /// The objects of a manifest as they would be if it were applied now: a server-side dry run
     /// (`kubectl apply --dry-run=server`, what `kubectl diff` compares with). Nothing is changed.
-    pub fn applied_dry_run(&self, stage: &Stage, namespace: &str, manifest: &str) -> Result<Vec<Value>> {
+    pub fn applied_dry_run(&self, stage: &Stage, namespace: &str, manifest: &Stdin) -> Result<Vec<Value>> {
         let mut args =
             vec!["apply".to_string(), "--dry-run=server".into(), "--filename".into(), "-".into(), "--namespace".into()];
         args.push(namespace.into());
@@ -107,13 +107,16 @@ impl Kubectl {
         stage: &Stage,
         namespace: &str,
         args: Vec<String>,
-        stdin: Option<&str>,
+        stdin: Option<&Stdin>,
     ) -> Result<String> {
         let command = display_command(&args);
-        output::debug(&format!("running {command}"));
+        match stdin {
+            Some(input) => output::debug(&format!("running {command} < ({})", input.what)),
+            None => output::debug(&format!("running {command}")),
+        }
         let mut expression = duct::cmd(&self.bin, args.iter().map(OsString::from));
         if let Some(input) = stdin {
-            expression = expression.stdin_bytes(input.as_bytes().to_vec());
+            expression = expression.stdin_bytes(input.text.as_bytes().to_vec());
         }
         let out = expression.stdout_capture().stderr_capture().unchecked().run().map_err(|err| {
             anyhow::Error::new(err).context(format!(
@@ -136,6 +139,13 @@ impl Kubectl {
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         })))
     }
+}
+
+/// Text for kubectl's standard input, and what it is (for `--verbose`).
+pub struct Stdin<'a> {
+    pub text: &'a str,
+    /// `the manifest of release web`.
+    pub what: String,
 }
 
 /// The objects of `kubectl ... -o json` output: one object, or a `List` of them.

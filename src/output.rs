@@ -43,9 +43,21 @@ fn shell_quote(arg: &str) -> String {
     let plain = !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=,@+%".contains(c));
     if plain {
         arg.to_string()
-    } else if arg.contains('\n') {
-        // Bash's $'...' keeps the command on one line.
-        format!("$'{}'", arg.replace('\\', "\\\\").replace('\'', "\\'").replace('\n', "\\n"))
+    } else if arg.chars().any(char::is_control) {
+        // Bash's $'...' keeps the command on one line and every byte visible.
+        let mut quoted = String::from("$'");
+        for c in arg.chars() {
+            match c {
+                '\\' => quoted.push_str("\\\\"),
+                '\'' => quoted.push_str("\\'"),
+                '\n' => quoted.push_str("\\n"),
+                '\t' => quoted.push_str("\\t"),
+                c if c.is_control() => quoted.push_str(&format!("\\x{:02x}", u32::from(c))),
+                c => quoted.push(c),
+            }
+        }
+        quoted.push('\'');
+        quoted
     } else {
         format!("'{}'", arg.replace('\'', r"'\''"))
     }

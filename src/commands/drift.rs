@@ -15,7 +15,7 @@ use crate::edit;
 use crate::error::{Detail, EXIT_DIFFERENCES, EXIT_ERROR, Error, Result};
 use crate::git::Git;
 use crate::helm::{Helm, Installed};
-use crate::kube::Kubectl;
+use crate::kube::{Kubectl, Stdin};
 use crate::manifest::{self, Manifest};
 use crate::output::{self, BOLD, DIM, ERROR, NAME};
 use crate::render::{
@@ -494,9 +494,10 @@ fn edits_in_cluster(
     if manifest.is_empty() {
         return Ok((release, Vec::new()));
     }
+    let stdin = Stdin { text: &installed.manifest, what: format!("the manifest of release {release}") };
     let (live, applied) = std::thread::scope(|scope| {
-        let applied = scope.spawn(|| kubectl.applied_dry_run(target.stage, namespace, &installed.manifest));
-        (kubectl.live_objects(target.stage, namespace, &installed.manifest), joined(applied))
+        let applied = scope.spawn(|| kubectl.applied_dry_run(target.stage, namespace, &stdin));
+        (kubectl.live_objects(target.stage, namespace, &stdin), joined(applied))
     });
     let objects = |objects: Vec<Value>, what: &str| {
         manifest::from_objects(objects, namespace).map_err(|message| {
