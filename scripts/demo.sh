@@ -95,17 +95,21 @@ diff -u "$repo/.tools/demo-staging-web.before.yaml" envs/staging/web.yaml || tru
 say "Step 4: promote staging into production (approval required: --yes)"
 run helm envs promote --from staging --to production --yes --context 1
 
-say "Where every stage stands: in sync with its config, and what each release runs"
-for stage in dev staging production; do
-    run helm envs diff "$stage" -o summary
-done
+say "Where every stage stands: revision, chart, in sync with its config, the promotion it came from"
+run helm envs status
+
+say "Step 5, validate environment parity: no undocumented difference, no version skew, nothing edited by hand"
+run helm envs drift --live
+
+say "Troubleshooting: someone bypasses the workflow (helm upgrade --set in staging, kubectl in production)"
+run helm --kube-context staging --namespace acme-staging upgrade worker ../../charts/acme-web \
+    --reuse-values --set replicaCount=5
+run kubectl --context production --namespace acme set image deployment/web acme-web=registry.acme.example.com/acme/web:hotfix
+run helm envs drift --live --details || echo "   (exit $?: drift found)"
 for stage in dev staging production; do
     namespace=$(helm envs list -o json | python3 -c "import json,sys; print([s['namespace'] for s in json.load(sys.stdin)['stages'] if s['name']=='$stage'][0])")
-    printf '   %-10s web runs %s, replicas/HPA per stage: %s\n' "$stage" \
-        "$(kubectl --context "$stage" -n "$namespace" get deploy web -o jsonpath='{.spec.template.spec.containers[0].image}')" \
-        "$(kubectl --context "$stage" -n "$namespace" get hpa web -o jsonpath='{.spec.minReplicas}-{.spec.maxReplicas}' 2>/dev/null || kubectl --context "$stage" -n "$namespace" get deploy web -o jsonpath='{.spec.replicas} replica(s)')"
-    helm --kube-context "$stage" --namespace "$namespace" history web --max 1 -o json |
-        python3 -c "import json,sys; r=json.load(sys.stdin)[-1]; print('              revision', r['revision'], '-', r['description'])"
+    printf '   %-10s web runs %s\n' "$stage" \
+        "$(kubectl --context "$stage" -n "$namespace" get deploy web -o jsonpath='{.spec.template.spec.containers[0].image}')"
 done
 
 say "Done. Clusters are still running: source <(scripts/testbed.sh env) to use them; make demo-down stops them."

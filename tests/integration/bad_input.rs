@@ -270,3 +270,16 @@ fn promote_rejects_bad_requests_before_touching_anything() {
     let both = fails(&project, &["promote", "--from", "dev", "--to", "staging", "--git-commit", "--dry-run"]);
     assert!(both.contains("cannot be combined with --dry-run"), "{both}");
 }
+
+#[test]
+fn drift_and_status_name_unknown_stages_and_releases_before_any_query() {
+    let project = Project::example();
+    insta::assert_snapshot!(fails(&project, &["drift", "--stage", "prod"]), @r"
+    error: unknown stage `prod`
+      help: the stages file defines: dev, staging, production
+    ");
+    insta::assert_snapshot!(fails(&project, &["status", "--release", "api"]), @r"
+    error: unknown release `api`
+      help: the stages file defines the releases: web, worker
+    ");
+}
