@@ -107,6 +107,22 @@ impl Error {
         }
     }
 
+    /// The headline and the last line helm or kubectl printed, on one line: why a stage could not
+    /// be read, in a report that goes on with the other stages.
+    pub fn one_line(&self) -> String {
+        fn last_output(details: Vec<Detail>) -> Option<String> {
+            details.into_iter().find_map(|detail| match detail {
+                Detail::Output(text) => text.lines().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string()),
+                Detail::Nested(_, details) => last_output(details),
+                _ => None,
+            })
+        }
+        match last_output(self.details()) {
+            Some(line) => format!("{self}: {}", line.trim_start_matches("Error: ")),
+            None => self.to_string(),
+        }
+    }
+
     /// Explanation and fix, printed under the headline.
     pub fn details(&self) -> Vec<Detail> {
         match self {

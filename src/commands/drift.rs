@@ -17,7 +17,7 @@ use crate::git::Git;
 use crate::helm::{Helm, Installed};
 use crate::kube::{Kubectl, Stdin};
 use crate::manifest::{self, Manifest};
-use crate::output::{self, BOLD, DIM, ERROR, NAME};
+use crate::output::{self, BOLD, DIM, ERROR, NAME, plural};
 use crate::render::{
     against_installed, all_or_errors, in_parallel, joined, parse_rendered, promoted_target, render_all,
 };
@@ -65,7 +65,7 @@ pub fn run(project: &Project, args: &DriftArgs) -> Result<u8> {
                 deployed.push((stage, charts));
                 stages.push((*stage, None));
             }
-            Err(err) => stages.push((*stage, Some(reason(&err)))),
+            Err(err) => stages.push((*stage, Some(err.one_line()))),
         }
     }
     findings.extend(deployed_chart_skew(project, &releases, &deployed));
@@ -139,22 +139,6 @@ fn deployed_chart_skew(
 impl Item {
     fn is_drift_finding(finding: &Finding) -> bool {
         finding.item.is_drift()
-    }
-}
-
-/// The reason a stage was not checked, on one line.
-fn reason(err: &Error) -> String {
-    let detail = err.details().into_iter().find_map(|d| match d {
-        Detail::Output(text) => text.lines().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string()),
-        Detail::Nested(_, details) => details.into_iter().find_map(|d| match d {
-            Detail::Output(text) => text.lines().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string()),
-            _ => None,
-        }),
-        _ => None,
-    });
-    match detail {
-        Some(detail) => format!("{err}: {}", detail.trim_start_matches("Error: ")),
-        None => err.to_string(),
     }
 }
 
@@ -594,10 +578,6 @@ fn text(outcome: &Outcome, args: &DriftArgs) -> String {
         let _ = writeln!(out, "{DIM}{}{DIM:#}", hints.join("; "));
     }
     out
-}
-
-fn plural(n: usize, word: &str) -> String {
-    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
 }
 
 /// A value in one line: JSON, cut short.

@@ -10,7 +10,7 @@ use crate::cli::{ListFormat, StatusArgs};
 use crate::diff;
 use crate::error::{Detail, EXIT_ERROR, Error, Result};
 use crate::helm::{Helm, Revision};
-use crate::output::{self, BOLD, DIM, ERROR, NAME};
+use crate::output::{self, BOLD, DIM, ERROR, NAME, plural};
 use crate::render::{LiveState, against_installed, all_or_errors, in_parallel, joined};
 use crate::stages::{Project, Release, Stage, Target};
 use crate::values;
@@ -166,7 +166,7 @@ fn text(stages: &[&Stage], results: &[Result<Vec<Row>>]) -> String {
         let rows = match result {
             Ok(rows) => rows,
             Err(err) => {
-                let _ = writeln!(out, "  {WARN}not read{WARN:#}: {}", one_line(err));
+                let _ = writeln!(out, "  {WARN}not read{WARN:#}: {}", err.one_line());
                 continue;
             }
         };
@@ -234,22 +234,6 @@ fn cells(row: &Row) -> [String; 8] {
     }
 }
 
-fn plural(n: usize, word: &str) -> String {
-    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
-}
-
-/// An error on one line: the headline and the last line helm or kubectl printed.
-fn one_line(err: &Error) -> String {
-    let output = err.details().into_iter().find_map(|d| match d {
-        Detail::Output(text) => text.lines().rev().find(|l| !l.trim().is_empty()).map(|l| l.trim().to_string()),
-        _ => None,
-    });
-    match output {
-        Some(line) => format!("{err}: {}", line.trim_start_matches("Error: ")),
-        None => err.to_string(),
-    }
-}
-
 fn json(stages: &[&Stage], results: &[Result<Vec<Row>>]) -> Value {
     let stages: Vec<Value> = stages
         .iter()
@@ -259,7 +243,7 @@ fn json(stages: &[&Stage], results: &[Result<Vec<Row>>]) -> Value {
                 "name": stage.name,
                 "context": stage.kube_context.to_string(),
                 "checked": false,
-                "reason": one_line(err),
+                "reason": err.one_line(),
                 "releases": [],
             }),
             Ok(rows) => json!({
