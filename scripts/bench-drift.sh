@@ -10,7 +10,7 @@ repo=$(pwd)
 runs=${1:-5}
 export TESTBED_DIR="$repo/.tools/bench-testbed"
 work=$(mktemp -d)
-cleanup() { scripts/testbed.sh down >/dev/null 2>&1 || true; rm -rf "$work"; }
+cleanup() { "$repo/scripts/testbed.sh" down >/dev/null 2>&1 || true; rm -rf "$work"; }
 trap cleanup EXIT
 
 scripts/testbed.sh install >/dev/null
