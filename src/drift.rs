@@ -10,9 +10,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use json_patch::PatchOperation;
 use serde_json::{Map, Value};
 
-use crate::diff::{self, Plan};
+use crate::diff::{self, ChangeKind, Plan};
+use crate::helm::UserValues;
 use crate::manifest::{Manifest, ResourceKey};
 use crate::promotion;
+use crate::render::LiveState;
+use crate::stages::ChartVersion;
 use crate::values::{self, Segment, ValuePath};
 
 /// One thing found, in one stage (a difference between two stages belongs to the later one).
@@ -415,14 +418,60 @@ pub fn deployed_value_differences(
         .collect()
 }
 
+/// How a release as deployed differs from its config: not deployed, a status other than
+/// `deployed`, another chart (`configured`: `None` when unknown), user-supplied values the values
+/// files do not give, a manifest that is not the config rendered now.
+pub fn against_config(
+    state: &LiveState,
+    configured_chart: Option<ChartVersion>,
+    deployed_values: UserValues,
+    configured_values: &Map<String, Value>,
+    show_secrets: bool,
+) -> Vec<Item> {
+    let Some(installed) = &state.installed else { return vec![Item::NotDeployed] };
+    let mut items = Vec::new();
+    if installed.status != "deployed" {
+        items.push(Item::Status { status: installed.status.clone(), revision: installed.revision });
+    }
+    if let Some(configured) = configured_chart.map(|c| c.to_string()).filter(|c| *c != installed.chart) {
+        items.push(Item::Chart { deployed: installed.chart.clone(), configured });
+    }
+    for (keys, deployed, configured) in
+        deployed_value_differences(&deployed_values.unwrap_or_default(), configured_values)
+    {
+        items.push(Item::DeployedValue {
+            path: path_text(&keys),
+            deployed: shown(&keys, deployed, show_secrets),
+            configured: shown(&keys, configured, show_secrets),
+        });
+    }
+    if !state.comparison.is_empty() {
+        let resources = state
+            .comparison
+            .changes
+            .iter()
+            .map(|change| {
+                let mark = match change.kind {
+                    ChangeKind::Added => '+',
+                    ChangeKind::Removed => '-',
+                    ChangeKind::Changed => '~',
+                };
+                format!("{mark} {}", change.key)
+            })
+            .collect();
+        items.push(Item::Manifest { plan: state.comparison.plan(), resources });
+    }
+    items
+}
+
 /// A value as shown: redacted where its key (or a key inside it) looks like a credential, as
 /// `promote` shows it, unless `show_secrets`.
 pub fn shown(keys: &[String], value: Option<Value>, show_secrets: bool) -> Option<Value> {
     if show_secrets {
         return value;
     }
-    let secret = keys.last().is_some_and(|k| promotion::looks_secret(k));
-    value.map(|v| if secret && !v.is_object() { promotion::redacted(&v) } else { promotion::redact(&v) })
+    let last = keys.last().map_or("", String::as_str);
+    value.map(|v| promotion::redact_at(last, &v))
 }
 
 /// Fields the API server and controllers maintain, and kubectl's own bookkeeping: never drift.

@@ -75,7 +75,7 @@ impl Helm {
 
     /// The values the deployed revision was installed with (`helm get values`: user-supplied,
     /// without the chart's defaults); `None` when the release is not installed.
-    pub fn user_values(&self, target: &Target) -> Result<Option<serde_json::Map<String, serde_json::Value>>> {
+    pub fn user_values(&self, target: &Target) -> Result<UserValues> {
         let mut args = release_query("get", target);
         args.insert(1, "values".into());
         args.extend(["--output".into(), "json".into()]);
@@ -170,6 +170,9 @@ fn unreadable(action: &str, target: &Target) -> Error {
         target.stage.name
     ))
 }
+
+/// The user-supplied values of a deployed revision; `None` when the release is not installed.
+pub type UserValues = Option<serde_json::Map<String, serde_json::Value>>;
 
 /// One entry of `helm history -o json`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]

@@ -16,6 +16,7 @@ pub const ERROR: Style = AnsiColor::Red.on_default().bold();
 pub const HELP: Style = AnsiColor::Cyan.on_default().bold();
 pub const NOTE: Style = AnsiColor::Blue.on_default().bold();
 pub const NAME: Style = AnsiColor::Green.on_default().bold();
+pub const WARN: Style = AnsiColor::Yellow.on_default();
 
 pub fn set_verbose(on: bool) {
     VERBOSE.store(on, Ordering::Relaxed);
@@ -32,6 +33,14 @@ pub fn debug(message: &str) {
 pub fn stdout(text: &str) {
     let mut out = anstream::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// A report as pretty JSON ending in a newline, ready for stdout.
+pub fn json_text(value: &serde_json::Value) -> Result<String, Error> {
+    let mut text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::Other(anyhow::Error::new(e).context("could not write the JSON report")))?;
+    text.push('\n');
+    Ok(text)
 }
 
 /// `1 stage`, `3 stages`.

@@ -369,17 +369,16 @@ fn digest(from: &Stage, to: &Stage, releases: &[ReleasePromotion]) -> String {
 /// `value` with every credential-like key's value (at any depth) replaced by its size.
 pub fn redact(value: &Value) -> Value {
     match value {
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| {
-                    let shown = if looks_secret(k) && !v.is_object() { redacted(v) } else { redact(v) };
-                    (k.clone(), shown)
-                })
-                .collect(),
-        ),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), redact_at(k, v))).collect()),
         Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
         other => other.clone(),
     }
+}
+
+/// The value at `path` as shown: only its size when the path looks like a credential (and the
+/// value is not a map), else with the credentials inside it redacted.
+pub fn redact_at(path: &str, value: &Value) -> Value {
+    if looks_secret(path) && !value.is_object() { redacted(value) } else { redact(value) }
 }
 
 /// What is shown instead of a credential: its size.

@@ -5,7 +5,7 @@ use std::io::Write as _;
 
 use crate::diff::{self, Comparison};
 use crate::error::{Error, Result};
-use crate::helm::{Helm, Installed};
+use crate::helm::{Helm, Installed, UserValues};
 use crate::manifest::{self, Manifest, ManifestError, Side};
 use crate::stages::{Project, Target, ValuesFile};
 use crate::values;
@@ -150,7 +150,23 @@ pub fn against_installed(helm: &Helm, targets: &[Target], options: &diff::Option
     Ok(states)
 }
 
-fn installed_manifest_error(target: &Target, error: ManifestError) -> Error {
+/// [`against_installed`], with the values each deployed revision was installed with (`helm get
+/// values`; `None`: not installed); all helm calls in parallel.
+pub fn against_installed_with_values(
+    helm: &Helm,
+    targets: &[Target],
+    options: &diff::Options,
+) -> Result<Vec<(LiveState, UserValues)>> {
+    let (states, values) = std::thread::scope(|scope| {
+        let values = scope.spawn(|| {
+            all_or_errors(in_parallel(targets.iter().map(|target| move || helm.user_values(target)).collect()))
+        });
+        (against_installed(helm, targets, options), joined(values))
+    });
+    Ok(states?.into_iter().zip(values?).collect())
+}
+
+pub fn installed_manifest_error(target: &Target, error: ManifestError) -> Error {
     Error::Manifest {
         origin: format!("the installed manifest of release `{}` in stage `{}`", target.release.name, target.stage.name),
         error,

@@ -183,22 +183,35 @@ pub struct Target<'p> {
 }
 
 impl Target<'_> {
-    /// The chart this target deploys as helm records it (`name-version`): a local chart's
-    /// Chart.yaml, or a repository chart's pinned version. `None` for an unpinned repository
-    /// chart (helm takes the latest) or a Chart.yaml that cannot be read.
-    pub fn configured_chart(&self) -> Option<String> {
+    /// The chart this target deploys: a local chart's Chart.yaml, or a repository chart's
+    /// pinned version. `None` for an unpinned repository chart (helm takes the latest) or a
+    /// Chart.yaml that cannot be read.
+    pub fn configured_chart(&self) -> Option<ChartVersion> {
         match &self.release.chart {
             Chart::Local(path) => {
                 let file = path.join("Chart.yaml");
                 let metadata = yaml::parse_values(&std::fs::read_to_string(&file).ok()?, &file).ok()?;
                 let field = |name: &str| metadata.get(name).and_then(Value::as_str).map(str::to_string);
-                Some(format!("{}-{}", field("name")?, field("version")?))
+                Some(ChartVersion { name: field("name")?, version: field("version")? })
             }
             Chart::Repo(reference) | Chart::Oci(reference) => {
-                let name = reference.rsplit('/').next().unwrap_or(reference);
-                self.version.as_ref().map(|version| format!("{name}-{version}"))
+                let name = reference.rsplit('/').next().unwrap_or(reference).to_string();
+                self.version.clone().map(|version| ChartVersion { name, version })
             }
         }
+    }
+}
+
+/// A chart's name and version; shown `name-version`, as helm records a release's chart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartVersion {
+    pub name: String,
+    pub version: String,
+}
+
+impl std::fmt::Display for ChartVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}-{}", self.name, self.version)
     }
 }
 

@@ -5,14 +5,12 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::cli::{CheckSecretsArgs, ListFormat};
-use crate::error::{EXIT_GATE, Error, Result};
+use crate::error::{EXIT_GATE, Result};
 use crate::helm::Helm;
 use crate::kube::Kubectl;
-use crate::output::{self, BOLD, DIM, ERROR, NAME};
+use crate::output::{self, BOLD, DIM, ERROR, NAME, WARN};
 use crate::secrets::{self, Finding, NamespaceReport, Reference, StageReport};
 use crate::stages::Project;
-
-const WARN: anstyle::Style = anstyle::AnsiColor::Yellow.on_default();
 
 pub fn run(project: &Project, args: &CheckSecretsArgs) -> Result<u8> {
     let stages = match &args.stage {
@@ -24,12 +22,7 @@ pub fn run(project: &Project, args: &CheckSecretsArgs) -> Result<u8> {
     let reports = secrets::check(project, &helm, &kubectl, &stages, &releases)?;
     let text = match args.output {
         ListFormat::Text => text(&reports),
-        ListFormat::Json => {
-            let mut text = serde_json::to_string_pretty(&json(&reports))
-                .map_err(|e| Error::Other(anyhow::Error::new(e).context("could not write the JSON report")))?;
-            text.push('\n');
-            text
-        }
+        ListFormat::Json => output::json_text(&json(&reports))?,
     };
     output::stdout(&text);
     Ok(if reports.iter().all(StageReport::passed) { 0 } else { EXIT_GATE })

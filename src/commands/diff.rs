@@ -64,12 +64,7 @@ pub fn run(project: &Project, args: &DiffArgs) -> Result<u8> {
     let text = match args.output {
         DiffFormat::Text => report::text(&report, args.context),
         DiffFormat::Summary => report::summary(&report),
-        DiffFormat::Json => {
-            let mut json = serde_json::to_string_pretty(&report::json(&report))
-                .map_err(|e| Error::Other(anyhow::Error::new(e).context("could not write the JSON report")))?;
-            json.push('\n');
-            json
-        }
+        DiffFormat::Json => output::json_text(&report::json(&report))?,
     };
     output::stdout(&text);
     Ok(if args.detailed_exitcode && report.has_changes() { EXIT_DIFFERENCES } else { 0 })

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 
 use crate::cli::{DriftArgs, ListFormat};
-use crate::diff::{self, ChangeKind};
+use crate::diff;
 use crate::drift::{self, Finding, Item, Kind, LineTime, Location, ValueDifference};
 use crate::edit;
 use crate::error::{Detail, EXIT_DIFFERENCES, EXIT_ERROR, Error, Result};
@@ -17,14 +17,13 @@ use crate::git::Git;
 use crate::helm::{Helm, Installed};
 use crate::kube::{Kubectl, Stdin};
 use crate::manifest::{self, Manifest};
-use crate::output::{self, BOLD, DIM, ERROR, NAME, plural};
+use crate::output::{self, BOLD, DIM, ERROR, NAME, WARN, plural};
 use crate::render::{
-    against_installed, all_or_errors, in_parallel, joined, parse_rendered, promoted_target, render_all,
+    against_installed_with_values, all_or_errors, in_parallel, installed_manifest_error, joined, parse_rendered,
+    promoted_target, render_all,
 };
 use crate::secrets;
 use crate::stages::{Project, Release, Stage, Target};
-
-const WARN: anstyle::Style = anstyle::AnsiColor::Yellow.on_default();
 
 /// Bumped only for incompatible changes to the JSON output.
 const JSON_SCHEMA_VERSION: u32 = 1;
@@ -70,7 +69,7 @@ pub fn run(project: &Project, args: &DriftArgs) -> Result<u8> {
     }
     findings.extend(deployed_chart_skew(project, &releases, &deployed));
     if !args.documented {
-        findings.retain(Item::is_drift_finding);
+        findings.retain(|finding| finding.item.is_drift());
     }
     let order = |name: &str| project.stages.iter().position(|s| s.name == name);
     findings.sort_by(|a, b| {
@@ -80,12 +79,7 @@ pub fn run(project: &Project, args: &DriftArgs) -> Result<u8> {
 
     let text = match args.output {
         ListFormat::Text => text(&outcome, args),
-        ListFormat::Json => {
-            let mut text = serde_json::to_string_pretty(&json(&outcome))
-                .map_err(|e| Error::Other(anyhow::Error::new(e).context("could not write the JSON report")))?;
-            text.push('\n');
-            text
-        }
+        ListFormat::Json => output::json_text(&json(&outcome))?,
     };
     output::stdout(&text);
     if outcome.stages.iter().all(|(_, unchecked)| unchecked.is_some()) {
@@ -136,12 +130,6 @@ fn deployed_chart_skew(
     findings
 }
 
-impl Item {
-    fn is_drift_finding(finding: &Finding) -> bool {
-        finding.item.is_drift()
-    }
-}
-
 // ------------------------------------------------------------------ between stages
 
 /// Each selected stage against the one before it, from offline renders (no cluster needed):
@@ -176,6 +164,16 @@ fn between_stages(
     let manifests: Vec<Manifest> =
         renders.iter().zip(&rendered).map(|(target, text)| parse_rendered(text, target)).collect::<Result<_>>()?;
     let images: Vec<BTreeMap<String, String>> = manifests.iter().map(drift::images).collect();
+    // Per release: each stage's configured chart version (Chart.yaml is read once per target).
+    let chart_versions: Vec<Vec<(String, Option<String>)>> = (0..n)
+        .map(|r| {
+            stages
+                .iter()
+                .enumerate()
+                .map(|(s, stage)| (stage.name.clone(), renders[s * n + r].configured_chart().map(|c| c.version)))
+                .collect()
+        })
+        .collect();
 
     let mut findings = Vec::new();
     let mut differences = Vec::new();
@@ -188,11 +186,12 @@ fn between_stages(
                 findings.push(Finding { stage: stage.name.clone(), release: Some(release.name.clone()), item });
             };
 
+            let (merged_before, merged_here) = (project.merged_values(before), project.merged_values(here));
             for (keys, documented) in drift::value_differences(
                 &project.own_values(before),
                 &project.own_values(here),
-                &project.merged_values(before),
-                &project.merged_values(here),
+                &merged_before,
+                &merged_here,
                 &project.env_specific_for(release),
             ) {
                 if documented && !args.documented {
@@ -201,8 +200,8 @@ fn between_stages(
                 let show = |value: Option<&Value>| drift::shown(&keys, value.cloned(), args.show_secrets);
                 let difference = ValueDifference {
                     previous: previous.name.clone(),
-                    before: show(drift::lookup(&project.merged_values(before), &keys)),
-                    here: show(drift::lookup(&project.merged_values(here), &keys)),
+                    before: show(drift::lookup(&merged_before, &keys)),
+                    here: show(drift::lookup(&merged_here, &keys)),
                     keys,
                     before_at: None,
                     here_at: None,
@@ -213,18 +212,13 @@ fn between_stages(
                 push(&mut findings, Item::Value(difference));
             }
 
-            let chart_versions: Vec<(String, Option<String>)> = stages
-                .iter()
-                .map(|s| {
-                    let target = &renders[stage_index(stages, s) * n + r];
-                    (s.name.clone(), target.configured_chart().map(|c| chart_version(&c)))
-                })
-                .collect();
-            if chart_versions[i - 1].1 != chart_versions[i].1 {
+            let versions = &chart_versions[r];
+            if versions[i - 1].1 != versions[i].1 {
                 let subject = format!("chart {}", release.chart.reference());
+                let path = versions.clone();
                 push(
                     &mut findings,
-                    Item::Version { previous: previous.name.clone(), subject, path: chart_versions, documented: false },
+                    Item::Version { previous: previous.name.clone(), subject, path, documented: false },
                 );
             }
 
@@ -269,15 +263,6 @@ fn between_stages(
     }
     locate_and_date(project, &mut findings, &differences);
     Ok(findings)
-}
-
-fn stage_index(stages: &[Stage], stage: &Stage) -> usize {
-    stages.iter().position(|s| s.name == stage.name).unwrap_or_default()
-}
-
-/// `1.4.2` of `acme-web-1.4.2`.
-fn chart_version(chart: &str) -> String {
-    chart.rsplit_once('-').map_or(chart, |(_, v)| v).to_string()
 }
 
 /// Where each side of each value difference is set (file and line), and which side changed
@@ -357,57 +342,25 @@ fn in_cluster(
     live: bool,
 ) -> Result<(Vec<Finding>, Vec<Option<String>>)> {
     let targets: Vec<Target> = releases.iter().map(|release| project.target(stage, release)).collect();
-    let (states, user_values) = std::thread::scope(|scope| {
-        let values = scope.spawn(|| {
-            all_or_errors(in_parallel(targets.iter().map(|target| move || helm.user_values(target)).collect()))
-        });
-        (against_installed(helm, &targets, options), joined(values))
-    });
-    let (states, user_values) = (states?, user_values?);
+    let states = against_installed_with_values(helm, &targets, options)?;
 
     let mut findings = Vec::new();
     let mut rendered = Vec::new();
-    for ((target, state), deployed_values) in targets.iter().zip(&states).zip(user_values) {
-        let mut push = |item| {
-            findings.push(Finding { stage: stage.name.clone(), release: Some(target.release.name.clone()), item });
-        };
-        match &state.installed {
-            None => push(Item::NotDeployed),
-            Some(installed) => {
-                if installed.status != "deployed" {
-                    push(Item::Status { status: installed.status.clone(), revision: installed.revision });
-                }
-                if let Some(configured) = target.configured_chart().filter(|c| *c != installed.chart) {
-                    push(Item::Chart { deployed: installed.chart.clone(), configured });
-                }
-                let configured = project.merged_values(target);
-                for (keys, deployed, configured) in
-                    drift::deployed_value_differences(&deployed_values.unwrap_or_default(), &configured)
-                {
-                    push(Item::DeployedValue {
-                        path: drift::path_text(&keys),
-                        deployed: drift::shown(&keys, deployed, options.show_secrets),
-                        configured: drift::shown(&keys, configured, options.show_secrets),
-                    });
-                }
-                if !state.comparison.is_empty() {
-                    let resources = state
-                        .comparison
-                        .changes
-                        .iter()
-                        .map(|change| {
-                            let mark = match change.kind {
-                                ChangeKind::Added => '+',
-                                ChangeKind::Removed => '-',
-                                ChangeKind::Changed => '~',
-                            };
-                            format!("{mark} {}", change.key)
-                        })
-                        .collect();
-                    push(Item::Manifest { plan: state.comparison.plan(), resources });
-                }
-            }
-        }
+    for (target, (state, deployed_values)) in targets.iter().zip(&states) {
+        let configured = project.merged_values(target);
+        let items = drift::against_config(
+            state,
+            target.configured_chart(),
+            deployed_values.clone(),
+            &configured,
+            options.show_secrets,
+        );
+        let release = Some(target.release.name.clone());
+        findings.extend(items.into_iter().map(|item| Finding {
+            stage: stage.name.clone(),
+            release: release.clone(),
+            item,
+        }));
         rendered.push((target.release.name.clone(), parse_rendered(&state.rendered, target)?));
     }
 
@@ -417,7 +370,7 @@ fn in_cluster(
             let jobs: Vec<_> = targets
                 .iter()
                 .zip(&states)
-                .filter_map(|(target, state)| state.installed.as_ref().map(|installed| (target, installed)))
+                .filter_map(|(target, (state, _))| state.installed.as_ref().map(|installed| (target, installed)))
                 .map(|(target, installed)| move || edits_in_cluster(kubectl, target, installed, options))
                 .collect();
             all_or_errors(in_parallel(jobs))
@@ -456,7 +409,7 @@ fn in_cluster(
             });
         }
     }
-    let charts = states.iter().map(|state| state.installed.as_ref().map(|i| i.chart.clone())).collect();
+    let charts = states.iter().map(|(state, _)| state.installed.as_ref().map(|i| i.chart.clone())).collect();
     Ok((findings, charts))
 }
 
@@ -470,11 +423,8 @@ fn edits_in_cluster(
 ) -> Result<(String, Vec<Item>)> {
     let release = target.release.name.clone();
     let namespace = &target.namespace;
-    let manifest = manifest::parse(&installed.manifest, namespace).map_err(|error| Error::Manifest {
-        origin: format!("the installed manifest of release `{release}` in stage `{}`", target.stage.name),
-        error,
-        help: format!("see it with `helm get manifest {release} --namespace {namespace}`"),
-    })?;
+    let manifest =
+        manifest::parse(&installed.manifest, namespace).map_err(|error| installed_manifest_error(target, error))?;
     if manifest.is_empty() {
         return Ok((release, Vec::new()));
     }

@@ -17,7 +17,7 @@ use crate::git::Git;
 use crate::helm::Helm;
 use crate::kube::Kubectl;
 use crate::output::{BOLD, DIM, NOTE};
-use crate::promotion::{self, Promotion, ValueChange, looks_secret};
+use crate::promotion::{self, Promotion, ValueChange};
 use crate::render::{LiveState, against_installed, joined};
 use crate::stages::{Project, Target};
 use crate::values::ValuePath;
@@ -323,11 +323,7 @@ fn change_line(change: &ValueChange, show_secrets: bool) -> String {
 /// A value on one line (compact JSON, cut at 100 characters); a credential-like path shows
 /// only its size unless `--show-secrets`.
 fn shown_value(path: &str, value: &Value, show_secrets: bool) -> String {
-    let value = match show_secrets {
-        true => value.clone(),
-        false if looks_secret(path) && !value.is_object() => promotion::redacted(value),
-        false => promotion::redact(value),
-    };
+    let value = if show_secrets { value.clone() } else { promotion::redact_at(path, value) };
     let text = serde_json::to_string(&value).unwrap_or_default();
     if text.chars().count() > 100 { format!("{}…", text.chars().take(100).collect::<String>()) } else { text }
 }
@@ -341,7 +337,7 @@ fn redacted_ops(ops: &[json_patch::PatchOperation], show_secrets: bool) -> Value
         for op in items {
             let path = op["path"].as_str().unwrap_or_default().replace('/', ".");
             if let Some(v) = op.get_mut("value") {
-                *v = if looks_secret(&path) && !v.is_object() { promotion::redacted(v) } else { promotion::redact(v) };
+                *v = promotion::redact_at(&path, v);
             }
         }
     }

@@ -8,14 +8,12 @@ use serde_json::{Value, json};
 
 use crate::cli::{ListFormat, StatusArgs};
 use crate::diff;
+use crate::drift::{self, Item};
 use crate::error::{Detail, EXIT_ERROR, Error, Result};
-use crate::helm::{Helm, Revision};
-use crate::output::{self, BOLD, DIM, ERROR, NAME, plural};
-use crate::render::{LiveState, against_installed, all_or_errors, in_parallel, joined};
+use crate::helm::{Helm, Revision, UserValues};
+use crate::output::{self, BOLD, DIM, ERROR, NAME, WARN, plural};
+use crate::render::{LiveState, against_installed_with_values, all_or_errors, in_parallel, joined};
 use crate::stages::{Project, Release, Stage, Target};
-use crate::values;
-
-const WARN: anstyle::Style = anstyle::AnsiColor::Yellow.on_default();
 
 /// Bumped only for incompatible changes to the JSON output.
 const JSON_SCHEMA_VERSION: u32 = 1;
@@ -61,12 +59,7 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<u8> {
     });
     let text = match args.output {
         ListFormat::Text => text(&stages, &results),
-        ListFormat::Json => {
-            let mut text = serde_json::to_string_pretty(&json(&stages, &results))
-                .map_err(|e| Error::Other(anyhow::Error::new(e).context("could not write the JSON report")))?;
-            text.push('\n');
-            text
-        }
+        ListFormat::Json => output::json_text(&json(&stages, &results))?,
     };
     output::stdout(&text);
     if results.iter().all(Result::is_err) {
@@ -83,21 +76,17 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<u8> {
 
 fn stage_rows(project: &Project, helm: &Helm, stage: &Stage, releases: &[&Release]) -> Result<Vec<Row>> {
     let targets: Vec<Target> = releases.iter().map(|release| project.target(stage, release)).collect();
-    let (states, histories, user_values) = std::thread::scope(|scope| {
+    let (states, histories) = std::thread::scope(|scope| {
         let histories = scope
             .spawn(|| all_or_errors(in_parallel(targets.iter().map(|target| move || helm.history(target)).collect())));
-        let user_values = scope.spawn(|| {
-            all_or_errors(in_parallel(targets.iter().map(|target| move || helm.user_values(target)).collect()))
-        });
-        (against_installed(helm, &targets, &diff::Options::default()), joined(histories), joined(user_values))
+        (against_installed_with_values(helm, &targets, &diff::Options::default()), joined(histories))
     });
-    let (states, histories, user_values) = (states?, histories?, user_values?);
+    let (states, histories) = (states?, histories?);
     Ok(targets
         .iter()
         .zip(states)
         .zip(histories)
-        .zip(user_values)
-        .map(|(((target, state), history), deployed_values)| row(project, target, &state, history, deployed_values))
+        .map(|((target, (state, deployed_values)), history)| row(project, target, &state, history, deployed_values))
         .collect())
 }
 
@@ -106,21 +95,18 @@ fn row(
     target: &Target,
     state: &LiveState,
     history: Vec<Revision>,
-    deployed_values: Option<serde_json::Map<String, Value>>,
+    deployed_values: UserValues,
 ) -> Row {
-    let mut out_of_sync = Vec::new();
-    if let Some(installed) = &state.installed {
-        if installed.status != "deployed" {
-            out_of_sync.push("status");
-        }
-        if !state.comparison.is_empty() {
-            out_of_sync.push("manifest");
-        }
-        let configured = project.merged_values(target);
-        if !values::promotion_patch(&configured, &deployed_values.unwrap_or_default(), &[]).is_empty() {
-            out_of_sync.push("values");
-        }
-    }
+    // The chart shows in its own column; CONFIG says which of these differ.
+    let items = drift::against_config(state, None, deployed_values, &project.merged_values(target), false);
+    let out_of_sync: Vec<&'static str> = [
+        ("status", items.iter().any(|i| matches!(i, Item::Status { .. }))),
+        ("manifest", items.iter().any(|i| matches!(i, Item::Manifest { .. }))),
+        ("values", items.iter().any(|i| matches!(i, Item::DeployedValue { .. }))),
+    ]
+    .into_iter()
+    .filter_map(|(name, differs)| differs.then_some(name))
+    .collect();
     let last_promotion = history.iter().rev().find_map(promotion);
     Row {
         release: target.release.name.clone(),
