@@ -137,6 +137,29 @@ pub enum Command {
         Exit codes: 0 shown (whether in sync or not); 1 error (or no stage could be read).")]
     Status(StatusArgs),
 
+    /// Run an existing release script (or any command) with a stage's context in its environment,
+    /// optionally behind upgrade's gates; its exit status is passed through
+    #[command(after_help = "Examples:\n  helm envs exec staging -- ./deploy.sh staging\n  \
+        helm envs exec production --gated -- ./deploy.sh production\n  \
+        helm envs exec dev --release web -- sh -c 'helm get values \"$HELM_ENVS_RELEASE\"'\n\n\
+        The command runs in the current directory, without a shell, with:\n  \
+        HELM_ENVS_STAGE     the stage\n  \
+        HELM_KUBECONTEXT    its kube context (unset for `kubeContext: current`)\n  \
+        HELM_NAMESPACE      its namespace (the release's, with --release or a single release)\n  \
+        KUBECONFIG          the kubeconfig helm-envs uses, absolute\n  \
+        HELM_ENVS_RELEASES  the selected releases, one per line\n\
+        and, with --release or when the project has one release:\n  \
+        HELM_ENVS_RELEASE   the release\n  \
+        HELM_ENVS_CHART     its chart (an absolute path, repo/chart or oci://)\n  \
+        HELM_ENVS_VERSION   its chart version for the stage (empty when not pinned)\n  \
+        HELM_ENVS_VALUES    its values files in merge order, absolute, one per line\n\
+        HELM_* variables the caller set for another cluster or namespace are removed.\n\n\
+        --gated first passes upgrade's gates: the stage's clusterId, the Secrets its config references,\n\
+        and approval where the stage requires it (asked whether or not the config would change anything).\n\n\
+        Exit codes: the command's own (128 + N when killed by signal N); 127 command not found;\n\
+        126 not executable; 3 a gate refused (the command did not run); 1 error before the command ran.")]
+    Exec(ExecArgs),
+
     /// Print a shell completion script
     #[command(after_help = "Examples:\n  helm-envs completion bash > /etc/bash_completion.d/helm-envs\n  \
         helm-envs completion zsh > \"${fpath[1]}/_helm-envs\"\n  helm-envs completion fish > ~/.config/fish/completions/helm-envs.fish")]
@@ -366,6 +389,28 @@ pub struct StatusArgs {
     /// Output format
     #[arg(long, short, value_enum, default_value_t = ListFormat::Text)]
     pub output: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The stage whose context the command gets
+    pub stage: String,
+
+    /// Only this release (its values files are exported)
+    #[arg(long, short)]
+    pub release: Option<String>,
+
+    /// Pass upgrade's gates before running: clusterId, Secrets, approval
+    #[arg(long)]
+    pub gated: bool,
+
+    /// With --gated: approve a stage with `approval: required` without a prompt
+    #[arg(long, short, requires = "gated")]
+    pub yes: bool,
+
+    /// The command and its arguments, after `--`
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]

@@ -95,6 +95,10 @@ pub enum Error {
     #[error("{headline}")]
     Failed { headline: String, details: Vec<Detail> },
 
+    /// `exec`'s command could not be started: exit 127 (not found) or 126, as shells report it.
+    #[error("{headline}")]
+    NotStarted { headline: String, details: Vec<Detail>, code: u8 },
+
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -103,6 +107,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Refused { .. } => EXIT_GATE,
+            Error::NotStarted { code, .. } => *code,
             _ => EXIT_ERROR,
         }
     }
@@ -180,7 +185,9 @@ impl Error {
             Error::Several { failures, .. } => {
                 failures.iter().map(|f| Detail::Nested(f.to_string(), f.details())).collect()
             }
-            Error::Refused { details, .. } | Error::Failed { details, .. } => details.clone(),
+            Error::Refused { details, .. } | Error::Failed { details, .. } | Error::NotStarted { details, .. } => {
+                details.clone()
+            }
             Error::Locked { lock, holder } => vec![
                 Detail::Note(format!("{} is locked by {holder}", lock.display())),
                 Detail::Help(

@@ -74,6 +74,7 @@ fn run(cli: &Cli) -> Result<u8> {
         Command::Apply(args) => commands::apply::run(&load_project(cli)?, args),
         Command::Drift(args) => commands::drift::run(&load_project(cli)?, args),
         Command::Status(args) => commands::status::run(&load_project(cli)?, args),
+        Command::Exec(args) => commands::exec::run(&load_project(cli)?, args),
     }
 }
 

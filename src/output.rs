@@ -35,6 +35,12 @@ pub fn stdout(text: &str) {
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
+/// Write to stderr: what a command reports beside the output of the command it runs.
+pub fn stderr(text: &str) {
+    let mut err = anstream::stderr().lock();
+    let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
+}
+
 /// A report as pretty JSON ending in a newline, ready for stdout.
 pub fn json_text(value: &serde_json::Value) -> Result<String, Error> {
     let mut text = serde_json::to_string_pretty(value)
@@ -51,6 +57,15 @@ pub fn plural(n: usize, word: &str) -> String {
 /// A command line for people to read and copy (arguments quoted where a shell would need it).
 pub fn command_line(program: &str, args: &[String]) -> String {
     std::iter::once(program.to_string()).chain(args.iter().map(|a| shell_quote(a))).collect::<Vec<_>>().join(" ")
+}
+
+/// `command_line` for a command given as OS strings (bytes that are not UTF-8 shown as U+FFFD).
+pub fn os_command_line(words: &[std::ffi::OsString]) -> String {
+    let words: Vec<String> = words.iter().map(|w| w.to_string_lossy().into_owned()).collect();
+    match words.split_first() {
+        Some((program, args)) => command_line(program, args),
+        None => String::new(),
+    }
 }
 
 fn shell_quote(arg: &str) -> String {

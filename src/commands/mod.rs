@@ -5,6 +5,7 @@ pub mod check_secrets;
 pub mod completion;
 pub mod diff;
 pub mod drift;
+pub mod exec;
 pub mod list;
 pub mod promote;
 pub mod render;

@@ -106,7 +106,7 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
                 against_installed(&helm, &sources, &options)
             })
         });
-        let checked = check_stage(&helm, &kubectl, to, &promoted, &args.deploy);
+        let checked = check_stage(&helm, &kubectl, to, &promoted, args.deploy.show_secrets);
         let source = source.map(joined);
         (checked, source)
     });

@@ -22,7 +22,7 @@ pub fn run(project: &Project, args: &UpgradeArgs) -> Result<u8> {
     let _lock = lock(project, &args.deploy, &format!("upgrade {}", stage.name))?;
     let (helm, kubectl) = (Helm::locate()?, Kubectl::locate()?);
     let targets: Vec<Target> = releases.iter().map(|r| project.target(stage, r)).collect();
-    let checked = check_stage(&helm, &kubectl, stage, &targets, &args.deploy)?;
+    let checked = check_stage(&helm, &kubectl, stage, &targets, args.deploy.show_secrets)?;
     let (mut text, mut json) = (String::new(), json!({"command": "upgrade", "stage": stage.name}));
     let action = format!("Deploy stage {}?", stage.name);
     let needs = match gate(stage, &targets, checked, &args.deploy, false, false, &action, &mut text, &mut json) {
@@ -71,9 +71,9 @@ pub(super) fn check_stage(
     kubectl: &Kubectl,
     stage: &Stage,
     targets: &[Target],
-    args: &DeployArgs,
+    show_secrets: bool,
 ) -> Result<Checked> {
-    let options = diff::Options { ignore: Vec::new(), show_secrets: args.show_secrets };
+    let options = diff::Options { ignore: Vec::new(), show_secrets };
     let (states, cluster) = std::thread::scope(|scope| {
         let cluster = scope.spawn(|| gates::cluster(kubectl, stage));
         let states = against_installed(helm, targets, &options);
