@@ -8,6 +8,7 @@ mod check_secrets;
 mod cli;
 mod diff;
 mod drift;
+mod exec;
 mod list;
 mod plugin;
 mod promote;
