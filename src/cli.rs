@@ -160,6 +160,15 @@ pub enum Command {
         126 not executable; 3 a gate refused (the command did not run); 1 error before the command ran.")]
     Exec(ExecArgs),
 
+    /// Print the JSON Schema of the stages file, for editors and CI validation
+    #[command(after_help = "Examples:\n  helm envs schema > helm-envs.schema.json\n\n\
+        Then, as the first line of helm-envs.yaml, for editors with yaml-language-server (VS Code's\n\
+        YAML extension, Neovim, Helix, ...):\n  \
+        # yaml-language-server: $schema=./helm-envs.schema.json\n\n\
+        The schema covers the file's structure (keys, types, names); helm-envs itself also checks\n\
+        what a schema cannot: files that must exist, duplicate stages, envSpecific paths.")]
+    Schema,
+
     /// Print a shell completion script
     #[command(after_help = "Examples:\n  helm-envs completion bash > /etc/bash_completion.d/helm-envs\n  \
         helm-envs completion zsh > \"${fpath[1]}/_helm-envs\"\n  helm-envs completion fish > ~/.config/fish/completions/helm-envs.fish")]

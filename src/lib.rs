@@ -65,6 +65,10 @@ fn run(cli: &Cli) -> Result<u8> {
             commands::completion::run(args);
             Ok(0)
         }
+        Command::Schema => {
+            commands::schema::run();
+            Ok(0)
+        }
         Command::List(args) => success(commands::list::run(&load_project(cli)?, args)),
         Command::Render(args) => success(commands::render::run(&load_project(cli)?, args)),
         Command::Diff(args) => commands::diff::run(&load_project(cli)?, args),

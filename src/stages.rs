@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
@@ -16,60 +17,126 @@ pub const FILE_NAME: &str = "helm-envs.yaml";
 
 // ------------------------------------------------------------------ the file as written
 
-#[derive(Debug, Deserialize)]
+/// The stages file of helm-envs: the stages a change goes through, in promotion order, and the
+/// Helm releases deployed to each. Reference: docs/stages-file.md.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(title = "helm-envs stages file (helm-envs.yaml)")]
 struct RawProject {
+    /// The stages in promotion order, first to last (e.g. dev, staging, production).
+    #[schemars(with = "Vec<RawStage>", length(min = 1))]
     stages: Vec<Spanned<RawStage>>,
+    /// The platform's components: Helm releases deployed to every stage. One is enough.
+    #[schemars(with = "Vec<RawRelease>", length(min = 1))]
     releases: Vec<Spanned<RawRelease>>,
+    /// Chart version per stage and release, for repository and OCI charts (passed as
+    /// --version). Promoted from one stage to the next like a value.
     #[serde(default)]
+    #[schemars(with = "BTreeMap<String, BTreeMap<String, String>>", example = versions_example())]
     versions: BTreeMap<String, Spanned<BTreeMap<String, String>>>,
+    /// Value paths whose differences between stages are intentional (replicaCount, resources,
+    /// ingress.host). Never promoted, never reported as drift. `a.b.c`, `hosts[0]`,
+    /// `podAnnotations["prometheus.io/scrape"]`; a path covers everything under it.
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     env_specific: Vec<Spanned<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+fn versions_example() -> serde_json::Value {
+    serde_json::json!({"dev": {"web": "1.5.0"}, "staging": {"web": "1.4.2"}, "production": {"web": "1.4.2"}})
+}
+
+/// One stage: where its releases are deployed, and the gates in front of it.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Stage")]
 struct RawStage {
+    /// Lowercase letters, digits and '-'; `{stage}` in values paths. Unique.
+    #[schemars(with = "String", regex(pattern = DNS_LABEL), length(max = 53))]
     name: Spanned<String>,
+    /// The kubeconfig context every helm and kubectl call of this stage uses, or `current` for
+    /// the kubeconfig's current context on purpose. Required.
+    // An `Option` only so that leaving it out gets its own explanation; required in the schema.
+    #[schemars(with = "String", length(min = 1))]
     kube_context: Option<Spanned<String>>,
+    /// The namespace of the stage's releases.
+    #[schemars(with = "String", regex(pattern = DNS_LABEL), length(max = 63))]
     namespace: Spanned<String>,
+    /// `required`: deploying or promoting into this stage needs a confirmation or --yes.
     #[serde(default)]
     approval: Approval,
+    /// The UID of the kube-system namespace the context must reach before any write
+    /// (`kubectl get namespace kube-system -o jsonpath='{.metadata.uid}'`).
     cluster_id: Option<String>,
+    /// Extra arguments for the stage's helm upgrade, e.g. [--atomic, --timeout, 5m]. Flags that
+    /// choose a cluster, namespace, values or version are refused.
     #[serde(default)]
     helm_args: Vec<String>,
+    /// Release labels set by the stage's helm upgrade (--labels).
     #[serde(default)]
     labels: BTreeMap<String, String>,
+    /// Run an existing release script instead of helm upgrade.
     deploy: Option<RawDeploy>,
+    /// Commands run after a deploy, each an argument list; a failure stops the pipeline.
     #[serde(default)]
+    #[schemars(example = vec![vec!["./smoke-test.sh", "--quick"]])]
     verify: Vec<Vec<String>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Deploy")]
 struct RawDeploy {
+    /// The script and its arguments, as a list (never a shell string). Runs once per release in
+    /// the stages file's directory, with the stage's context in HELM_KUBECONTEXT,
+    /// HELM_NAMESPACE, HELM_ENVS_STAGE, HELM_ENVS_RELEASE, HELM_ENVS_VALUES, ...
+    #[schemars(length(min = 1), example = vec!["./deploy.sh", "--env", "staging"])]
     command: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// One Helm release, deployed to every stage.
+#[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Release")]
 struct RawRelease {
+    /// The Helm release name in every stage. Unique.
+    #[schemars(with = "String", regex(pattern = DNS_LABEL), length(max = 53))]
     name: Spanned<String>,
+    /// A local chart directory or .tgz (relative to this file), repo/chart, or
+    /// oci://registry/path/chart.
+    #[schemars(with = "String", length(min = 1))]
     chart: Spanned<String>,
+    /// Overrides the stage's namespace for this release; `{stage}` is replaced.
+    #[schemars(with = "Option<String>")]
     namespace: Option<Spanned<String>>,
+    /// Values files in helm's merge order (later wins), relative to this file. `{stage}` and
+    /// `{release}` are replaced; a path without `{stage}` is shared by every stage.
     #[serde(default)]
+    #[schemars(with = "Vec<String>", example = vec!["values/web.yaml", "envs/{stage}/web.yaml"])]
     values: Vec<Spanned<String>>,
+    /// Intentional-difference paths for this release only, on top of the top-level envSpecific.
     #[serde(default)]
+    #[schemars(with = "Vec<String>")]
     env_specific: Vec<Spanned<String>>,
 }
 
+/// A DNS label, as Kubernetes names and Helm release names are.
+const DNS_LABEL: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+
 /// Whether deploying into a stage needs a confirmation (or `--yes`).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Approval {
     #[default]
     None,
     Required,
+}
+
+/// The JSON Schema (draft 7, what editors' YAML support reads) of the stages file, generated
+/// from the types that read it, so the two cannot disagree.
+pub fn json_schema() -> Value {
+    let schema = schemars::generate::SchemaSettings::draft07().into_generator().into_root_schema_for::<RawProject>();
+    schema.to_value()
 }
 
 // ------------------------------------------------------------------ the resolved project

@@ -9,5 +9,6 @@ pub mod exec;
 pub mod list;
 pub mod promote;
 pub mod render;
+pub mod schema;
 pub mod status;
 pub mod upgrade;

@@ -13,4 +13,5 @@ mod list;
 mod plugin;
 mod promote;
 mod render;
+mod schema;
 mod values;
