@@ -160,6 +160,22 @@ pub enum Command {
         126 not executable; 3 a gate refused (the command did not run); 1 error before the command ran.")]
     Exec(ExecArgs),
 
+    /// Write a helm-envs.yaml for the chart and values layout of the current directory
+    #[command(after_help = "Examples:\n  helm envs init\n  helm envs init --force\n\n\
+        Recognised layouts (per chart; the one naming the most stages is used):\n  \
+        values-<stage>.yaml or values.<stage>.yaml   in the chart's directory or beside it\n  \
+        envs/<stage>/values.yaml                    (envs/<stage>/<release>.yaml with several charts)\n  \
+        <stage>/values.yaml                         (<stage>/<release>.yaml with several charts)\n  \
+        <chart>/ci/<stage>-values.yaml              chart-testing's ci/ values\n\
+        A values.yaml beside the chart directory, and files named common, shared or base in place of a\n\
+        stage, are shared by every stage. Stages are ordered by their names (dev, qa, staging, prod).\n\
+        A kube context is filled in when exactly one kubeconfig context is named like the stage;\n\
+        namespaces are guessed. Nothing is asked: what to check and fill in is printed and marked\n\
+        TODO in the file. Values that differ between the stages today are listed in envSpecific,\n\
+        except image tags and versions, which promotions carry.\n\n\
+        Exit codes: 0 written; 1 nothing recognised, or the file exists (without --force).")]
+    Init(InitArgs),
+
     /// Print the JSON Schema of the stages file, for editors and CI validation
     #[command(after_help = "Examples:\n  helm envs schema > helm-envs.schema.json\n\n\
         Then, as the first line of helm-envs.yaml, for editors with yaml-language-server (VS Code's\n\
@@ -420,6 +436,13 @@ pub struct ExecArgs {
     /// The command and its arguments, after `--`
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Replace an existing stages file
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

@@ -38,6 +38,29 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Create `path` with `contents`, atomically, failing if it exists (even if it appeared
+/// while this was being written).
+pub fn create_new(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut temp = tempfile::Builder::new()
+        .prefix(".helm-envs.")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    temp.write_all(contents).with_context(|| format!("cannot write {}", temp.path().display()))?;
+    // A temporary file is private (0600); this one is a project file, to be read and committed.
+    let permissions = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o644);
+    temp.as_file()
+        .set_permissions(permissions)
+        .with_context(|| format!("cannot set permissions on {}", temp.path().display()))?;
+    temp.as_file().sync_all().with_context(|| format!("cannot flush {}", temp.path().display()))?;
+    temp.persist_noclobber(path).map_err(|e| e.error).with_context(|| format!("cannot create {}", path.display()))?;
+    if let Ok(dir) = File::open(dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
 /// The project's lock, held until dropped. The file stays (deleting a lock file races with
 /// the next taker); what it holds says who has it.
 #[derive(Debug)]

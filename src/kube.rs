@@ -101,6 +101,31 @@ impl Kubectl {
         objects(&out, stage)
     }
 
+    /// The context names of the kubeconfig (`kubectl config get-contexts`); reads no cluster.
+    pub fn context_names(&self) -> Result<Vec<String>> {
+        let args = ["config", "get-contexts", "--output", "name"].map(String::from).to_vec();
+        output::debug(&format!("running {}", display_command(&args)));
+        let out = duct::cmd(&self.bin, &args)
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .run()
+            .map_err(|err| anyhow::Error::new(err).context(format!("could not start {}", self.bin.display())))?;
+        if !out.status.success() {
+            return Err(Error::Other(anyhow::anyhow!(
+                "`{}` failed: {}",
+                display_command(&args),
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect())
+    }
+
     fn run(
         &self,
         action: &'static str,

@@ -19,6 +19,7 @@ pub mod git;
 pub mod helm;
 pub mod hooks;
 pub mod kube;
+pub mod layout;
 pub mod manifest;
 pub mod output;
 pub mod promotion;
@@ -65,6 +66,7 @@ fn run(cli: &Cli) -> Result<u8> {
             commands::completion::run(args);
             Ok(0)
         }
+        Command::Init(args) => commands::init::run(cli.global.config.as_deref(), args),
         Command::Schema => {
             commands::schema::run();
             Ok(0)

@@ -30,10 +30,13 @@ pub fn run(project: &Project, args: &ExecArgs) -> Result<u8> {
     }
     // One release (chosen, or the project's only one): its values files. Several: the stage's
     // context and the release names; the script picks what it needs.
-    let mut env = hooks::environment(stage, match targets.as_slice() {
-        [one] => Some(one),
-        _ => None,
-    })?;
+    let mut env = hooks::environment(
+        stage,
+        match targets.as_slice() {
+            [one] => Some(one),
+            _ => None,
+        },
+    )?;
     env.push(("HELM_ENVS_RELEASES".into(), releases.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join("\n")));
     for (name, value) in &env {
         output::debug(&format!("{name}={value:?}"));

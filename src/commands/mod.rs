@@ -6,6 +6,7 @@ pub mod completion;
 pub mod diff;
 pub mod drift;
 pub mod exec;
+pub mod init;
 pub mod list;
 pub mod promote;
 pub mod render;

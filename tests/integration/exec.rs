@@ -62,7 +62,10 @@ fn exec_without_a_release_gives_the_stage_and_every_release_name() {
         .expect("runs");
     assert_eq!(output.status.code(), Some(0), "stderr: {}", stderr_of(&output));
     let stdout = project.scrub(&output.stdout);
-    assert!(stdout.contains("HELM_ENVS_STAGE=production|\nHELM_KUBECONTEXT=production|\nHELM_NAMESPACE=acme|\n"), "{stdout}");
+    assert!(
+        stdout.contains("HELM_ENVS_STAGE=production|\nHELM_KUBECONTEXT=production|\nHELM_NAMESPACE=acme|\n"),
+        "{stdout}"
+    );
     assert!(stdout.contains("HELM_ENVS_RELEASES=web\nworker|\n"), "{stdout}");
     for unset in ["HELM_ENVS_RELEASE unset", "HELM_ENVS_CHART unset", "HELM_ENVS_VALUES unset"] {
         assert!(stdout.contains(unset), "{unset}: {stdout}");

@@ -9,6 +9,7 @@ mod cli;
 mod diff;
 mod drift;
 mod exec;
+mod init;
 mod list;
 mod plugin;
 mod promote;

@@ -13,7 +13,7 @@ fn schema(project: &Project) -> Value {
 }
 
 /// A stages file as the JSON the schema describes, read with helm-envs' own YAML rules.
-fn stages_json(text: &str) -> Value {
+pub fn stages_json(text: &str) -> Value {
     Value::Object(helm_envs::yaml::parse_values(text, Path::new("helm-envs.yaml")).expect("YAML"))
 }
 
@@ -43,7 +43,13 @@ fn the_schema_flags_what_an_editor_should() {
         ("a stage without kubeContext", example.replace("    kubeContext: staging\n", "")),
         ("an approval that is not none/required", example.replace("approval: required", "approval: yes")),
         ("a stage name that is not a DNS label", example.replace("name: staging", "name: Staging")),
-        ("a release without a chart", example.replace("    chart: ../../charts/acme-web\n    values:\n      - values/worker.yaml", "    values:\n      - values/worker.yaml")),
+        (
+            "a release without a chart",
+            example.replace(
+                "    chart: ../../charts/acme-web\n    values:\n      - values/worker.yaml",
+                "    values:\n      - values/worker.yaml",
+            ),
+        ),
         ("no stages", format!("stages: []\n{}", &example[example.find("releases:").expect("releases")..])),
     ];
     for (what, text) in broken {
