@@ -46,26 +46,12 @@ run helm envs diff --from staging --to production --release web -o summary
 run helm envs diff --from staging --to production --release web --context 1 | sed -n '1,25p'
 
 say "The Secrets the manifests reference: created in dev and staging, one forgotten in production"
-for stage in dev staging production; do
-    namespace=$(helm envs list -o json | python3 -c "import json,sys; print([s['namespace'] for s in json.load(sys.stdin)['stages'] if s['name']=='$stage'][0])")
-    kubectl --context "$stage" get namespace "$namespace" >/dev/null 2>&1 ||
-        kubectl --context "$stage" create namespace "$namespace" >/dev/null
-    for secret in "acme-db url password" "payments-credentials api-key" "acme-client-tls tls.crt tls.key" "acme-registry .dockerconfigjson"; do
-        set -- $secret
-        name=$1; shift
-        [ "$stage" = production ] && [ "$name" = payments-credentials ] && continue
-        literals=(); for key in "$@"; do literals+=("--from-literal=$key=demo-only"); done
-        kubectl --context "$stage" --namespace "$namespace" create secret generic "$name" "${literals[@]}" \
-            --dry-run=client -o yaml | kubectl --context "$stage" apply -f - >/dev/null
-    done
-done
+run "$repo/scripts/example-secrets.sh" --skip payments-credentials@production
 run helm envs check-secrets staging --release web
 run helm envs check-secrets production --release web || echo "   (exit $?: production would be refused until payments-credentials exists)"
 
 say "Fix: create the forgotten Secret in production, then check again"
-namespace=acme
-kubectl --context production --namespace "$namespace" create secret generic payments-credentials \
-    --from-literal=api-key=demo-only >/dev/null
+run "$repo/scripts/example-secrets.sh"
 run helm envs check-secrets production --release web
 
 say "First deploy of every stage, in order, each behind its gates (production needs approval: --yes)"

@@ -213,28 +213,75 @@ fn env_specific_suggestions(root: &Path, text: &str) -> Result<Suggestions> {
     let project = Project::load(temp.path())?;
     let mut suggestions = Suggestions::default();
     for release in &project.releases {
-        for pair in project.stages.windows(2) {
-            let (before, here) = (project.target(&pair[0], release), project.target(&pair[1], release));
-            let differences = drift::value_differences(
-                &project.own_values(&before),
-                &project.own_values(&here),
-                &project.merged_values(&before),
-                &project.merged_values(&here),
-                &[],
-            );
-            for (keys, _) in differences {
-                let promoted = keys.iter().any(|k| PROMOTED_KEYS.contains(&k.as_str()));
-                // Two levels (`resources.limits`, `ingress.host`) name a difference without
-                // listing every leaf of it.
-                let path = drift::path_text(&keys[..keys.len().min(2)]);
-                let list = if promoted { &mut suggestions.left_out } else { &mut suggestions.listed };
-                if !list.contains(&path) {
-                    list.push(path);
+        let targets: Vec<_> = project.stages.iter().map(|stage| project.target(stage, release)).collect();
+        let merged: Vec<_> = targets.iter().map(|t| project.merged_values(t)).collect();
+        // The chart's defaults too: a map is named whole only if no key of it is the same everywhere.
+        let mut with_defaults = merged.clone();
+        if let stages::Chart::Local(chart) = &release.chart {
+            let defaults = chart.join("values.yaml");
+            if let Ok(values) = std::fs::read_to_string(&defaults)
+                .map_err(|_| ())
+                .and_then(|text| crate::yaml::parse_values(&text, &defaults).map_err(|_| ()))
+            {
+                with_defaults.push(values);
+            }
+        }
+        let mut differing: Vec<Vec<String>> = Vec::new();
+        for (i, pair) in targets.windows(2).enumerate() {
+            let own = (project.own_values(&pair[0]), project.own_values(&pair[1]));
+            for (keys, _) in drift::value_differences(&own.0, &own.1, &merged[i], &merged[i + 1], &[]) {
+                if !differing.contains(&keys) {
+                    differing.push(keys);
                 }
+            }
+        }
+        for keys in collapse(differing, &with_defaults) {
+            let promoted = keys.iter().any(|k| PROMOTED_KEYS.contains(&k.as_str()));
+            let path = drift::path_text(&keys);
+            let list = if promoted { &mut suggestions.left_out } else { &mut suggestions.listed };
+            if !list.contains(&path) {
+                list.push(path);
             }
         }
     }
     Ok(suggestions)
+}
+
+/// Differing paths, with a map whose every key differs named once (`resources`, not
+/// `resources.limits` and `resources.requests`); a map with some keys the same keeps its
+/// differing keys apart (`ingress.host`, not `ingress`, when `ingress.enabled` is the same).
+fn collapse(mut paths: Vec<Vec<String>>, merged: &[serde_json::Map<String, serde_json::Value>]) -> Vec<Vec<String>> {
+    loop {
+        let parents: Vec<Vec<String>> =
+            paths.iter().filter(|p| p.len() > 1).map(|p| p[..p.len() - 1].to_vec()).collect();
+        let full = parents.into_iter().find(|parent| {
+            let differing: std::collections::BTreeSet<&String> = paths
+                .iter()
+                .filter(|p| p.len() == parent.len() + 1 && p.starts_with(parent))
+                .map(|p| &p[parent.len()])
+                .collect();
+            let all: std::collections::BTreeSet<&String> = merged
+                .iter()
+                .filter_map(|values| lookup(values, parent).and_then(serde_json::Value::as_object))
+                .flat_map(|map| map.keys())
+                .collect();
+            // Only direct children may be listed under it: a deeper path means a child map differs in part.
+            let only_children = paths.iter().filter(|p| p.starts_with(parent)).all(|p| p.len() == parent.len() + 1);
+            only_children && !all.is_empty() && differing == all
+        });
+        let Some(parent) = full else { return paths };
+        let at = paths.iter().position(|p| p.starts_with(&parent)).unwrap_or(0);
+        paths.retain(|p| !p.starts_with(&parent));
+        paths.insert(at.min(paths.len()), parent);
+    }
+}
+
+fn lookup<'v>(
+    values: &'v serde_json::Map<String, serde_json::Value>,
+    keys: &[String],
+) -> Option<&'v serde_json::Value> {
+    let (first, rest) = keys.split_first()?;
+    rest.iter().try_fold(values.get(first)?, |value, key| value.as_object()?.get(key))
 }
 
 fn stages_file(detection: &Detection, plans: &[StagePlan], env_specific: &[String]) -> String {

@@ -146,6 +146,20 @@ impl Project {
         cmd
     }
 
+    /// `sh -c LINE` in the project directory with the scrubbed environment: a command line as
+    /// a user types it (the README's examples).
+    pub fn shell(&self, line: &str) -> Command {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", line]).current_dir(&self.dir);
+        self.scrubbed_env(&mut cmd, &testbed().path);
+        cmd
+    }
+
+    /// The temp root holding the project (for files a test puts beside it).
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
     pub fn kubectl(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(which_in("kubectl", &testbed().path));
         cmd.args(args).current_dir(&self.dir);

@@ -61,6 +61,10 @@ fn values_dash_stage_beside_the_chart_with_a_shared_values_file() {
     // Differences today are listed as intentional, except what promotions carry.
     assert!(text.contains("envSpecific:\n"), "{text}");
     assert!(text.contains("  - \"replicaCount\"\n"), "{text}");
+    // A map whose every key differs is named whole; one with keys the same everywhere (the
+    // chart's ingress.enabled) keeps its differing keys apart.
+    assert!(text.contains("  - \"resources\"\n") && text.contains("  - \"ingress.host\"\n"), "{text}");
+    assert!(!text.contains("  - \"ingress\"\n"), "{text}");
 }
 
 #[test]

@@ -13,6 +13,7 @@ mod init;
 mod list;
 mod plugin;
 mod promote;
+mod readme;
 mod render;
 mod schema;
 mod values;
