@@ -71,3 +71,42 @@ fn the_committed_schema_is_current() {
     assert_eq!(first_line, "# yaml-language-server: $schema=../../docs/helm-envs.schema.json");
     assert!(repo().join("examples/acme/../../docs/helm-envs.schema.json").is_file(), "the example's $schema resolves");
 }
+
+/// docs/stages-file.md documents every key the schema (and so the reader) knows.
+#[test]
+fn the_stages_file_reference_covers_every_key() {
+    let project = Project::example();
+    let schema = schema(&project);
+    let reference = std::fs::read_to_string(repo().join("docs/stages-file.md")).expect("reference");
+    let mut keys = Vec::new();
+    collect_keys(&schema, &mut keys);
+    assert!(keys.len() > 15, "{keys:?}");
+    // A map key may be documented through its keys (`deploy.command`).
+    let documented = |key: &String| reference.contains(&format!("`{key}`")) || reference.contains(&format!("`{key}."));
+    let missing: Vec<&String> = keys.iter().filter(|key| !documented(key)).collect();
+    assert!(missing.is_empty(), "keys without a `key` entry in docs/stages-file.md: {missing:?}");
+}
+
+fn collect_keys(schema: &Value, keys: &mut Vec<String>) {
+    match schema {
+        Value::Object(map) => {
+            if let Some(Value::Object(properties)) = map.get("properties") {
+                for (name, sub) in properties {
+                    // `deploy.command` is documented under its full path.
+                    let name = if name == "command" { "deploy.command".to_string() } else { name.clone() };
+                    if !keys.contains(&name) {
+                        keys.push(name);
+                    }
+                    collect_keys(sub, keys);
+                }
+            }
+            for (name, sub) in map {
+                if name != "properties" {
+                    collect_keys(sub, keys);
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| collect_keys(item, keys)),
+        _ => {}
+    }
+}
