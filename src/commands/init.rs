@@ -210,7 +210,18 @@ fn env_specific_suggestions(root: &Path, text: &str) -> Result<Suggestions> {
         .map_err(|e| Error::Other(anyhow::Error::new(e).context(format!("cannot write in {}", root.display()))))?;
     std::fs::write(temp.path(), text)
         .map_err(|e| Error::Other(anyhow::Error::new(e).context("cannot write a temporary stages file")))?;
-    let project = Project::load(temp.path())?;
+    let project = Project::load(temp.path()).map_err(|err| Error::Failed {
+        headline: format!("the stages file inferred for {} does not load; nothing was written", root.display()),
+        details: vec![
+            Detail::Nested(
+                err.to_string().replace(&temp.path().display().to_string(), "the inferred helm-envs.yaml"),
+                err.details(),
+            ),
+            Detail::Help(
+                "fix what is reported (a values file helm cannot read, for example) and run init again".into(),
+            ),
+        ],
+    })?;
     let mut suggestions = Suggestions::default();
     for release in &project.releases {
         let targets: Vec<_> = project.stages.iter().map(|stage| project.target(stage, release)).collect();
@@ -321,7 +332,7 @@ fn stages_file(detection: &Detection, plans: &[StagePlan], env_specific: &[Strin
     }
     out.push_str("releases:\n");
     for found in chosen {
-        let _ = writeln!(out, "  - name: {}", found.chart.name);
+        let _ = writeln!(out, "  - name: {}", release_name(&found.chart.name));
         let chart = if found.chart.dir == "." { ".".to_string() } else { format!("./{}", found.chart.dir) };
         let _ = writeln!(out, "    chart: {}", quoted(&chart));
         out.push_str("    values:\n");
@@ -343,6 +354,14 @@ fn stages_file(detection: &Detection, plans: &[StagePlan], env_specific: &[Strin
         }
     }
     out
+}
+
+/// A chart's name as a release name: lowercase letters, digits and '-' (`My_Chart` -> `my-chart`).
+fn release_name(chart: &str) -> String {
+    let name: String =
+        chart.to_ascii_lowercase().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '-' }).collect();
+    let name = name.trim_matches('-');
+    name[..name.len().min(53)].trim_end_matches('-').to_string()
 }
 
 /// A YAML string with explicit quotes (a bare `y`, `no` or `{stage}` would not stay a string).

@@ -150,3 +150,20 @@ fn init_without_a_chart_or_stage_values_says_what_it_looked_for() {
     assert_eq!(project.files(), before, "nothing written");
     assert!(!Path::new(&project.path("helm-envs.yaml")).exists());
 }
+
+#[test]
+fn init_reports_a_values_file_helm_cannot_read_and_writes_nothing() {
+    let project = layout("chart", None, |s| format!("values-{s}.yaml"));
+    project.write("values-staging.yaml", "replicaCount: [2\n");
+    let before = project.files();
+    let output = run(&project, &["init"]);
+    assert_eq!(output.status.code(), Some(1));
+    insta::assert_snapshot!(project.scrub(&output.stderr), @r"
+    error: the stages file inferred for [TMP]/project does not load; nothing was written
+      - the inferred helm-envs.yaml is not valid
+        --> [TMP]/project/values-staging.yaml:1:15: unclosed bracket '['
+            note: release `acme-web`, stage `staging` (from `values-{stage}.yaml`)
+      help: fix what is reported (a values file helm cannot read, for example) and run init again
+    ");
+    assert_eq!(project.files(), before, "nothing written, no temporary file left");
+}
