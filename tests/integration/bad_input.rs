@@ -77,7 +77,7 @@ fn placeholder_in_a_flow_list_gets_a_hint() {
     );
     project.write("helm-envs.yaml", &text);
     let stderr = fails(&project, &["list"]);
-    assert!(stderr.contains("--> [TMP]/examples/acme/helm-envs.yaml:18:"), "{stderr}");
+    assert!(stderr.contains("--> [TMP]/examples/acme/helm-envs.yaml:19:"), "{stderr}");
     assert!(
         stderr.contains(
             "help: in a [flow, list] `{` starts a map: quote paths with placeholders, e.g. [\"envs/{stage}/web.yaml\"]"
@@ -95,7 +95,7 @@ fn unknown_key_names_the_line_and_the_right_keys() {
     project.write("helm-envs.yaml", &text);
     insta::assert_snapshot!(fails(&project, &["list"]), @r"
     error: [TMP]/examples/acme/helm-envs.yaml is not valid
-      --> [TMP]/examples/acme/helm-envs.yaml:10:5: unknown field `kubecontext`, expected one of name, kubeContext, namespace, approval, clusterId, helmArgs, labels, deploy, verify
+      --> [TMP]/examples/acme/helm-envs.yaml:11:5: unknown field `kubecontext`, expected one of name, kubeContext, namespace, approval, clusterId, helmArgs, labels, deploy, verify
           help: see the stages-file reference in docs/stages-file.md for every key
     ");
 }
@@ -106,7 +106,7 @@ fn missing_values_file_names_the_stage_and_the_entry() {
     std::fs::remove_file(project.path("envs/production/worker.yaml")).expect("rm");
     insta::assert_snapshot!(fails(&project, &["render", "dev"]), @r"
     error: [TMP]/examples/acme/helm-envs.yaml is not valid
-      --> [TMP]/examples/acme/helm-envs.yaml:25:9: values file envs/production/worker.yaml does not exist
+      --> [TMP]/examples/acme/helm-envs.yaml:26:9: values file envs/production/worker.yaml does not exist
           note: release `worker`, stage `production` (from `envs/{stage}/worker.yaml`)
           help: create the file (it may be empty), or fix the path in the release's `values` list
     ");
@@ -122,7 +122,7 @@ fn chart_path_that_does_not_exist() {
     project.write("helm-envs.yaml", &text);
     insta::assert_snapshot!(fails(&project, &["list"]), @r"
     error: [TMP]/examples/acme/helm-envs.yaml is not valid
-      --> [TMP]/examples/acme/helm-envs.yaml:22:12: release `worker`: chart [TMP]/charts/acme-worker does not exist
+      --> [TMP]/examples/acme/helm-envs.yaml:23:12: release `worker`: chart [TMP]/charts/acme-worker does not exist
           help: use a chart directory or .tgz relative to helm-envs.yaml (./charts/web), a repository chart (repo/chart) or an OCI reference (oci://registry/chart)
     ");
 }
@@ -188,7 +188,7 @@ fn env_specific_path_that_matches_nothing() {
     project.write("helm-envs.yaml", &text);
     insta::assert_snapshot!(fails(&project, &["list"]), @r"
     error: [TMP]/examples/acme/helm-envs.yaml is not valid
-      --> [TMP]/examples/acme/helm-envs.yaml:30:5: envSpecific path `replicacount` matches no value in any stage or chart
+      --> [TMP]/examples/acme/helm-envs.yaml:31:5: envSpecific path `replicacount` matches no value in any stage or chart
           help: fix the path (it is case-sensitive), or remove it
     ");
 }
