@@ -154,6 +154,9 @@ pub enum Command {
         HELM_ENVS_VERSION   its chart version for the stage (empty when not pinned)\n  \
         HELM_ENVS_VALUES    its values files in merge order, absolute, one per line\n\
         HELM_* variables the caller set for another cluster or namespace are removed.\n\n\
+        Under `helm envs exec`, Helm 3 removes its own global flags (-n/--namespace, --kube-context,\n\
+        --kubeconfig, --debug, ...) from the arguments, even after `--`; use `helm-envs exec` (the\n\
+        standalone binary) or a script for commands that take such flags.\n\n\
         --gated first passes upgrade's gates: the stage's clusterId, the Secrets its config references,\n\
         and approval where the stage requires it (asked whether or not the config would change anything).\n\n\
         Exit codes: the command's own (128 + N when killed by signal N); 127 command not found;\n\

@@ -215,11 +215,9 @@ fn matched(root: &Path, chart: &Chart, layout: Layout, pattern: &str) -> Option<
         return None;
     }
     // A plain values.yaml beside a chart (not the chart's own defaults) is shared by every stage.
-    if layout == Layout::NextToChart && prefix.rsplit_once('/').map_or(".", |(d, _)| d) != chart.dir {
-        let plain = join(prefix.rsplit_once('/').map_or(".", |(d, _)| d), "values.yaml");
-        if root.join(&plain).is_file() {
-            shared.insert(0, plain);
-        }
+    let beside = if dir.is_empty() { "." } else { dir };
+    if layout == Layout::NextToChart && beside != chart.dir && root.join(join(beside, "values.yaml")).is_file() {
+        shared.insert(0, join(beside, "values.yaml"));
     }
     Some(Found { layout, chart: chart.clone(), shared, own: pattern.to_string(), stages })
 }

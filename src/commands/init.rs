@@ -33,7 +33,7 @@ pub fn run(config: Option<&Path>, args: &InitArgs) -> Result<u8> {
     let detection = layout::detect(&root);
     check_found(&detection, &root)?;
     let stages = detection.stages();
-    let plans = plan_stages(&stages, &detection);
+    let plans = plan_stages(&stages, &detection, &root);
     let created = create_missing_values(&root, &detection, &stages)?;
     let mut text = stages_file(&detection, &plans, &[]);
     // Load what would be written (a temporary file beside it, so relative paths resolve the same)
@@ -101,11 +101,12 @@ struct StagePlan {
     approval: bool,
 }
 
-fn plan_stages(stages: &[String], detection: &Detection) -> Vec<StagePlan> {
+fn plan_stages(stages: &[String], detection: &Detection, root: &Path) -> Vec<StagePlan> {
     let contexts = Kubectl::locate().and_then(|k| k.context_names());
+    // Namespaces are guessed `<release>-<stage>`, or `<project directory>-<stage>` for several.
     let base = match detection.chosen.as_slice() {
         [one] => one.chart.name.clone(),
-        _ => project_name(detection),
+        _ => root.file_name().map_or_else(|| "app".into(), |n| n.to_string_lossy().into_owned()),
     };
     stages
         .iter()
@@ -146,10 +147,6 @@ fn match_context(stage: &str, contexts: &[String]) -> (Option<String>, String) {
             ),
         ),
     }
-}
-
-fn project_name(detection: &Detection) -> String {
-    detection.chosen.first().map_or_else(|| "app".into(), |f| f.chart.name.clone())
 }
 
 /// `<release>-<stage>`, cut to a valid namespace.
