@@ -188,6 +188,10 @@ pub enum Command {
         what a schema cannot: files that must exist, duplicate stages, envSpecific paths.")]
     Schema,
 
+    /// Completion candidates for Helm's dynamic plugin completion (plugin.complete)
+    #[command(name = "__complete", hide = true)]
+    Complete(CompleteArgs),
+
     /// Print a shell completion script
     #[command(after_help = "Examples:\n  helm-envs completion bash > /etc/bash_completion.d/helm-envs\n  \
         helm-envs completion zsh > \"${fpath[1]}/_helm-envs\"\n  helm-envs completion fish > ~/.config/fish/completions/helm-envs.fish")]
@@ -446,6 +450,13 @@ pub struct InitArgs {
     /// Replace an existing stages file
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompleteArgs {
+    /// The words after `helm envs`, the last one being completed
+    #[arg(allow_hyphen_values = true, trailing_var_arg = true, num_args = 0..)]
+    pub words: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -66,6 +66,10 @@ fn run(cli: &Cli) -> Result<u8> {
             commands::completion::run(args);
             Ok(0)
         }
+        Command::Complete(args) => {
+            commands::complete::run(&args.words);
+            Ok(0)
+        }
         Command::Init(args) => commands::init::run(cli.global.config.as_deref(), args),
         Command::Schema => {
             commands::schema::run();

@@ -2,6 +2,7 @@
 
 pub mod apply;
 pub mod check_secrets;
+pub mod complete;
 pub mod completion;
 pub mod diff;
 pub mod drift;

@@ -232,6 +232,20 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// A HELM_PLUGINS directory with `envs` in it as `helm plugin install` lays it out, its binary
+/// this build's (without the install hook's cargo build).
+pub fn plugins_with_this_build() -> TempDir {
+    let plugins = tempfile::tempdir().expect("temp dir");
+    let plugin = plugins.path().join("envs");
+    std::fs::create_dir_all(plugin.join("bin")).expect("mkdir");
+    for file in ["plugin.yaml", "plugin.complete"] {
+        std::fs::copy(repo().join(file), plugin.join(file)).expect("copy plugin files");
+    }
+    std::os::unix::fs::symlink(assert_cmd::cargo::cargo_bin("helm-envs"), plugin.join("bin/helm-envs"))
+        .expect("symlink");
+    plugins
+}
+
 pub fn which_in(program: &str, path: &OsString) -> PathBuf {
     std::env::split_paths(path)
         .map(|dir| dir.join(program))

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::harness::{Project, repo, stdout_of};
+use crate::harness::{Project, plugins_with_this_build, repo, stdout_of};
 
 fn rust_home(var: &str, default: &str) -> PathBuf {
     std::env::var_os(var)
@@ -62,4 +62,27 @@ fn helm_plugin_install_then_helm_envs_runs_the_plugin() {
     assert!(manifests.contains("namespace: acme-dev") && !manifests.contains("namespace: acme\n"));
     let by_hand = project.helm_envs(&["render", "dev", "--release", "web"]).output().expect("runs");
     assert_eq!(manifests, stdout_of(&by_hand), "through helm or standalone, the output is the same");
+}
+
+/// `helm envs <TAB>`: helm asks plugin.complete, which completes subcommands, flags, and the
+/// project's own stage and release names.
+#[test]
+fn helm_completes_subcommands_flags_stages_and_releases() {
+    let project = Project::example();
+    let plugins = plugins_with_this_build();
+    let complete = |words: &[&str]| {
+        let mut args = vec!["__complete", "envs"];
+        args.extend(words);
+        let output = project.helm(&args).env("HELM_PLUGINS", plugins.path()).output().expect("helm runs");
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        stdout_of(&output)
+    };
+    assert!(complete(&["pro"]).starts_with("promote\n:4\n"), "{}", complete(&["pro"]));
+    assert!(complete(&["promote", "--from", ""]).starts_with("dev\nstaging\nproduction\n:4\n"));
+    assert!(complete(&["promote", "--from", "dev", "--to", "s"]).starts_with("staging\n:4\n"));
+    assert!(complete(&["diff", "staging", "--release", ""]).starts_with("web\nworker\n:4\n"));
+    assert!(complete(&["diff", "staging", "-o", ""]).starts_with("text\njson\nsummary\n:4\n"));
+    assert!(complete(&["promote", "--dr"]).starts_with("--dry-run\n:4\n"));
+    // After `exec STAGE --`, the shell completes the command's own words (files).
+    assert!(complete(&["exec", "dev", "--", ""]).starts_with(":0\n"), "{}", complete(&["exec", "dev", "--", ""]));
 }

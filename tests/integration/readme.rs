@@ -1,13 +1,13 @@
 //! The README cannot rot: every command in its `console` blocks runs here, in order, on a copy
 //! of the example against the test clusters, and its output must match what the README shows.
 //! `…` in the README stands for any text within a line, or, alone on a line, for any number of
-//! lines. Set `HELM_ENVS_README=overwrite` to write the actual outputs into README.md instead
-//! (then put the `…` back where output varies: times, temp paths).
+//! lines. Set `HELM_ENVS_README=overwrite` to write the actual outputs of the examples that do not
+//! match into README.md instead (then put `…` where output varies: times, temp paths).
 //! Commands in `sh` blocks (installing, the testbed) are checked to be ones `make demo` runs.
 
 use std::path::Path;
 
-use crate::harness::{Namespaces, Project, copy_dir, repo};
+use crate::harness::{Namespaces, Project, copy_dir, plugins_with_this_build, repo};
 
 /// One `$ command` of a console block and the output the README shows for it.
 struct Example {
@@ -92,13 +92,7 @@ fn lines_match(expected: &[String], actual: &[&str]) -> bool {
 fn reader_project() -> (Project, Namespaces, tempfile::TempDir) {
     let (project, namespaces) = Project::isolated_example("readme");
     copy_dir(&repo().join("scripts"), &project.root().join("scripts"));
-    let plugins = tempfile::tempdir().expect("temp dir");
-    let plugin = plugins.path().join("envs");
-    std::fs::create_dir_all(plugin.join("bin")).expect("mkdir");
-    std::fs::copy(repo().join("plugin.yaml"), plugin.join("plugin.yaml")).expect("copy plugin.yaml");
-    let binary = assert_cmd::cargo::cargo_bin("helm-envs");
-    std::os::unix::fs::symlink(binary, plugin.join("bin/helm-envs")).expect("symlink");
-    (project, namespaces, plugins)
+    (project, namespaces, plugins_with_this_build())
 }
 
 /// The README's namespaces in a command, as the test's.
@@ -125,6 +119,7 @@ fn every_readme_console_command_runs_with_the_output_shown() {
     let root = project.root().display().to_string();
     let mut failures = Vec::new();
     let mut actual_outputs = Vec::new();
+    let mut matched = Vec::new();
     for example in &examples {
         // The reader is in examples/acme already.
         let output = if example.command.trim() == "cd examples/acme" {
@@ -138,7 +133,8 @@ fn every_readme_console_command_runs_with_the_output_shown() {
             in_readme_namespaces(&String::from_utf8_lossy(&output.stdout).replace(&root, "…"), &namespaces)
         };
         let actual: Vec<&str> = output.lines().collect();
-        if !lines_match(&example.expected, &actual) {
+        matched.push(lines_match(&example.expected, &actual));
+        if !matched.last().copied().unwrap_or_default() {
             failures.push(format!(
                 "README.md:{}: `{}`\n--- README shows:\n{}\n--- actual output:\n{}",
                 example.line,
@@ -150,18 +146,22 @@ fn every_readme_console_command_runs_with_the_output_shown() {
         actual_outputs.push(output);
     }
     if overwrite {
-        write_outputs(&readme_path, &readme, &examples, &actual_outputs);
+        write_outputs(&readme_path, &readme, &examples, &actual_outputs, &matched);
         return;
     }
     assert!(failures.is_empty(), "{} README example(s) out of date:\n\n{}", failures.len(), failures.join("\n\n"));
 }
 
-/// Replace each example's shown output with its actual output.
-fn write_outputs(path: &Path, readme: &str, examples: &[Example], outputs: &[String]) {
+/// Replace the shown output of each example that did not match with its actual output (the
+/// others keep their `…`).
+fn write_outputs(path: &Path, readme: &str, examples: &[Example], outputs: &[String], matched: &[bool]) {
     let lines: Vec<&str> = readme.lines().collect();
     let mut out: Vec<String> = Vec::new();
     let mut next = 0;
-    for (example, output) in examples.iter().zip(outputs) {
+    for ((example, output), matched) in examples.iter().zip(outputs).zip(matched) {
+        if *matched {
+            continue;
+        }
         let command_lines = example.command.lines().count();
         let end_of_command = example.line - 1 + command_lines;
         out.extend(lines[next..end_of_command].iter().map(|l| l.to_string()));
