@@ -9,17 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
 runs=${1:-20}
-export TESTBED_DIR="$repo/.tools/bench-testbed"
-work=$(mktemp -d)
-cleanup() { "$repo/scripts/testbed.sh" down >/dev/null 2>&1 || true; rm -rf "$work"; }
-trap cleanup EXIT
-
-scripts/testbed.sh install >/dev/null
-scripts/testbed.sh down >/dev/null 2>&1 || true
-scripts/testbed.sh up dev staging production >/dev/null
-eval "$(scripts/testbed.sh env)"
-cargo build --release --locked --quiet
-bin=$repo/target/release/helm-envs
+source scripts/bench-clusters.sh
 export PATH="$(dirname "$bin"):$PATH"
 
 cp -R examples charts scripts "$work/"
