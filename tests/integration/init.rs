@@ -66,7 +66,10 @@ fn values_dash_stage_beside_the_chart_with_a_shared_values_file() {
     assert!(text.contains("  - \"resources\"\n") && text.contains("  - \"ingress.host\"\n"), "{text}");
     assert!(!text.contains("  - \"ingress\"\n"), "{text}");
     // A project with one release: exec exports it without --release.
-    assert_eq!(ok(&project, &["exec", "staging", "--", "printenv", "HELM_ENVS_RELEASE", "HELM_NAMESPACE"]), "acme-web\nacme-web-staging\n");
+    assert_eq!(
+        ok(&project, &["exec", "staging", "--", "printenv", "HELM_ENVS_RELEASE", "HELM_NAMESPACE"]),
+        "acme-web\nacme-web-staging\n"
+    );
 }
 
 #[test]
