@@ -15,9 +15,35 @@ use crate::error::{Error, Result};
 /// and its target is replaced; the original's permissions are kept.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let dir = real.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let permissions = std::fs::metadata(&real).map(|m| m.permissions()).ok();
-    let name = real.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    write_through_temp(&real, contents, permissions, Replace::Yes)
+}
+
+/// Create `path` with `contents`, atomically, failing if it exists (even if it appeared
+/// while this was being written).
+pub fn create_new(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    // A temporary file is private (0600); this one is a project file, to be read and committed.
+    let permissions = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o644);
+    write_through_temp(path, contents, Some(permissions), Replace::No)
+}
+
+#[derive(PartialEq, Eq)]
+enum Replace {
+    Yes,
+    No,
+}
+
+/// A temporary file beside `path`, written and flushed, renamed onto `path` (refusing an
+/// existing one with `Replace::No`), then the directory flushed: the rename is durable once
+/// the directory entry is.
+fn write_through_temp(
+    path: &Path,
+    contents: &[u8],
+    permissions: Option<std::fs::Permissions>,
+    replace: Replace,
+) -> anyhow::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let mut temp = tempfile::Builder::new()
         .prefix(&format!(".{name}."))
         .suffix(".helm-envs.tmp")
@@ -30,31 +56,11 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
             .with_context(|| format!("cannot set permissions on {}", temp.path().display()))?;
     }
     temp.as_file().sync_all().with_context(|| format!("cannot flush {}", temp.path().display()))?;
-    temp.persist(&real).map_err(|e| e.error).with_context(|| format!("cannot replace {}", real.display()))?;
-    // The rename is durable once the directory entry is.
-    if let Ok(dir) = File::open(dir) {
-        let _ = dir.sync_all();
-    }
-    Ok(())
-}
-
-/// Create `path` with `contents`, atomically, failing if it exists (even if it appeared
-/// while this was being written).
-pub fn create_new(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut temp = tempfile::Builder::new()
-        .prefix(".helm-envs.")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-    temp.write_all(contents).with_context(|| format!("cannot write {}", temp.path().display()))?;
-    // A temporary file is private (0600); this one is a project file, to be read and committed.
-    let permissions = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o644);
-    temp.as_file()
-        .set_permissions(permissions)
-        .with_context(|| format!("cannot set permissions on {}", temp.path().display()))?;
-    temp.as_file().sync_all().with_context(|| format!("cannot flush {}", temp.path().display()))?;
-    temp.persist_noclobber(path).map_err(|e| e.error).with_context(|| format!("cannot create {}", path.display()))?;
+    let (persisted, verb) = match replace {
+        Replace::Yes => (temp.persist(path).map(drop), "replace"),
+        Replace::No => (temp.persist_noclobber(path).map(drop), "create"),
+    };
+    persisted.map_err(|e| e.error).with_context(|| format!("cannot {verb} {}", path.display()))?;
     if let Ok(dir) = File::open(dir) {
         let _ = dir.sync_all();
     }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::stages;
 use crate::yaml;
 
 /// A values-file convention.
@@ -201,7 +202,7 @@ fn matched(root: &Path, chart: &Chart, layout: Layout, pattern: &str) -> Option<
             },
         };
         // `ci/{stage}.yaml` also sees `ci/dev-values.yaml`: that is another pattern's stage.
-        if !is_dns_label(&stage) || stage.contains("values") {
+        if !stages::is_dns_label(&stage, 53) || stage.contains("values") {
             continue;
         }
         let path = pattern.replace("{stage}", &stage);
@@ -224,14 +225,6 @@ fn matched(root: &Path, chart: &Chart, layout: Layout, pattern: &str) -> Option<
 
 fn is_chart_or_reserved(root: &Path, dir: &str, name: &str) -> bool {
     name.starts_with('.') || NOT_STAGES.contains(&name) || root.join(dir).join(name).join("Chart.yaml").is_file()
-}
-
-fn is_dns_label(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 53
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-')
 }
 
 /// Chart directories: the root itself, or up to three levels below it (not inside a chart:

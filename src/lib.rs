@@ -31,7 +31,7 @@ pub mod values;
 pub mod yaml;
 
 use cli::{Cli, ColorChoice, Command};
-use error::{EXIT_ERROR, Error, Result};
+use error::{EXIT_ERROR, Result};
 use stages::Project;
 
 pub fn main() -> ExitCode {
@@ -89,8 +89,5 @@ fn run(cli: &Cli) -> Result<u8> {
 }
 
 fn load_project(cli: &Cli) -> Result<Project> {
-    let cwd = std::env::current_dir()
-        .map_err(|e| Error::Other(anyhow::Error::new(e).context("cannot read the current directory")))?;
-    let file = stages::locate(cli.global.config.as_deref(), &cwd)?;
-    Project::load(&file)
+    Project::find(cli.global.config.as_deref())
 }

@@ -321,6 +321,13 @@ fn absolute(path: &Path, base: &Path) -> PathBuf {
 }
 
 impl Project {
+    /// The stages file `explicit`, or the one found from the current directory, loaded.
+    pub fn find(explicit: Option<&Path>) -> Result<Project> {
+        let cwd = std::env::current_dir()
+            .map_err(|e| Error::Other(anyhow::Error::new(e).context("cannot read the current directory")))?;
+        Project::load(&locate(explicit, &cwd)?)
+    }
+
     /// Read and validate a stages file. Every problem found is reported at once.
     pub fn load(file: &Path) -> Result<Project> {
         let text = std::fs::read_to_string(file)
@@ -400,6 +407,14 @@ impl Project {
 }
 
 impl Release {
+    /// A local chart's own values.yaml (its defaults); `None` for a repository chart or a file
+    /// that cannot be read.
+    pub fn chart_defaults(&self) -> Option<Map<String, Value>> {
+        let Chart::Local(dir) = &self.chart else { return None };
+        let file = dir.join("values.yaml");
+        yaml::parse_values(&std::fs::read_to_string(&file).ok()?, &file).ok()
+    }
+
     fn namespace_in(&self, stage: &Stage) -> String {
         match &self.namespace {
             Some(template) => template.replace("{stage}", &stage.name),
@@ -792,10 +807,7 @@ impl Checker<'_> {
             for stage in &project.stages {
                 trees.push((Some(&release.name), project.merged_values(&project.target(stage, release))));
             }
-            if let Chart::Local(dir) = &release.chart
-                && let Ok(text) = std::fs::read_to_string(dir.join("values.yaml"))
-                && let Ok(defaults) = yaml::parse_values(&text, &dir.join("values.yaml"))
-            {
+            if let Some(defaults) = release.chart_defaults() {
                 trees.push((Some(&release.name), defaults));
             }
         }
@@ -822,7 +834,7 @@ impl Checker<'_> {
 }
 
 /// Lowercase letters, digits and '-', starting and ending with a letter or digit.
-fn is_dns_label(text: &str, max_len: usize) -> bool {
+pub(crate) fn is_dns_label(text: &str, max_len: usize) -> bool {
     !text.is_empty()
         && text.len() <= max_len
         && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')

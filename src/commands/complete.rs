@@ -7,7 +7,7 @@ use clap::CommandFactory;
 
 use crate::cli::Cli;
 use crate::output;
-use crate::stages::{self, Project};
+use crate::stages::Project;
 
 /// cobra's ShellCompDirectiveDefault: the shell completes file names.
 const FILES: u8 = 0;
@@ -105,9 +105,7 @@ fn values_of(arg: &clap::Arg, config: Option<&str>) -> (Vec<String>, u8) {
 /// The stages file as the command would find it; `None` when there is none or it does not load
 /// (completion stays quiet: the command itself will say what is wrong).
 fn project(config: Option<&str>) -> Option<Project> {
-    let cwd = std::env::current_dir().ok()?;
     let explicit =
         config.map(std::path::PathBuf::from).or_else(|| std::env::var_os("HELM_ENVS_CONFIG").map(Into::into));
-    let file = stages::locate(explicit.as_deref(), &cwd).ok()?;
-    Project::load(&file).ok()
+    Project::find(explicit.as_deref()).ok()
 }

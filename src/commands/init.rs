@@ -225,15 +225,7 @@ fn env_specific_suggestions(root: &Path, text: &str) -> Result<Suggestions> {
         let merged: Vec<_> = targets.iter().map(|t| project.merged_values(t)).collect();
         // The chart's defaults too: a map is named whole only if no key of it is the same everywhere.
         let mut with_defaults = merged.clone();
-        if let stages::Chart::Local(chart) = &release.chart {
-            let defaults = chart.join("values.yaml");
-            if let Ok(values) = std::fs::read_to_string(&defaults)
-                .map_err(|_| ())
-                .and_then(|text| crate::yaml::parse_values(&text, &defaults).map_err(|_| ()))
-            {
-                with_defaults.push(values);
-            }
-        }
+        with_defaults.extend(release.chart_defaults());
         let mut differing: Vec<Vec<String>> = Vec::new();
         for (i, pair) in targets.windows(2).enumerate() {
             let own = (project.own_values(&pair[0]), project.own_values(&pair[1]));
@@ -270,7 +262,7 @@ fn collapse(mut paths: Vec<Vec<String>>, merged: &[serde_json::Map<String, serde
                 .collect();
             let all: std::collections::BTreeSet<&String> = merged
                 .iter()
-                .filter_map(|values| lookup(values, parent).and_then(serde_json::Value::as_object))
+                .filter_map(|values| drift::lookup(values, parent).and_then(serde_json::Value::as_object))
                 .flat_map(|map| map.keys())
                 .collect();
             // Only direct children may be listed under it: a deeper path means a child map differs in part.
@@ -282,14 +274,6 @@ fn collapse(mut paths: Vec<Vec<String>>, merged: &[serde_json::Map<String, serde
         paths.retain(|p| !p.starts_with(&parent));
         paths.insert(at.min(paths.len()), parent);
     }
-}
-
-fn lookup<'v>(
-    values: &'v serde_json::Map<String, serde_json::Value>,
-    keys: &[String],
-) -> Option<&'v serde_json::Value> {
-    let (first, rest) = keys.split_first()?;
-    rest.iter().try_fold(values.get(first)?, |value, key| value.as_object()?.get(key))
 }
 
 fn stages_file(detection: &Detection, plans: &[StagePlan], env_specific: &[String]) -> String {
