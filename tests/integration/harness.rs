@@ -43,6 +43,19 @@ pub struct Project {
     pub dir: PathBuf,
     /// A kubeconfig merged after the testbed's (extra users and contexts), when a test adds one.
     extra_kubeconfig: RefCell<Option<PathBuf>>,
+    /// Namespaces (context, name) the test owns on the shared clusters: deleted when it ends,
+    /// so the Pods of earlier tests do not pile up on the nodes.
+    owned_namespaces: RefCell<Vec<(String, String)>>,
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        for (context, namespace) in self.owned_namespaces.take() {
+            let _ = self
+                .kubectl(&["--context", &context, "delete", "namespace", &namespace, "--wait=false", "--ignore-not-found"])
+                .output();
+        }
+    }
 }
 
 impl Project {
@@ -52,7 +65,7 @@ impl Project {
         copy_dir(&repo().join("examples/acme"), &root.path().join("examples/acme"));
         copy_dir(&repo().join("charts"), &root.path().join("charts"));
         let dir = root.path().join("examples/acme");
-        Project { root, dir, extra_kubeconfig: RefCell::new(None) }
+        Project { root, dir, extra_kubeconfig: RefCell::new(None), owned_namespaces: RefCell::default() }
     }
 
     /// The example with every stage in namespaces of its own (`<tag>-<pid>-dev`, ...), so a test
@@ -71,6 +84,11 @@ impl Project {
             .replace("namespace: acme-staging\n", &format!("namespace: {}\n", namespaces.staging))
             .replace("namespace: acme\n", &format!("namespace: {}\n", namespaces.production));
         project.write("helm-envs.yaml", &text);
+        for (context, namespace) in
+            [("dev", &namespaces.dev), ("staging", &namespaces.staging), ("production", &namespaces.production)]
+        {
+            project.owned_namespaces.borrow_mut().push((context.to_string(), namespace.clone()));
+        }
         (project, namespaces)
     }
 
@@ -95,7 +113,7 @@ impl Project {
         let root = tempfile::tempdir().expect("temp dir");
         let dir = root.path().join("project");
         std::fs::create_dir_all(&dir).expect("mkdir");
-        Project { root, dir, extra_kubeconfig: RefCell::new(None) }
+        Project { root, dir, extra_kubeconfig: RefCell::new(None), owned_namespaces: RefCell::default() }
     }
 
     /// Merge `contents` (a kubeconfig) after the testbed's for every command this project runs.
