@@ -37,7 +37,8 @@ K8S_BIN="$CACHE/kubernetes-$K8S_VERSION/bin"
 ETCD_BIN="$CACHE/etcd-$ETCD_VERSION/bin"
 HELM4_BIN="$CACHE/helm-$HELM4_VERSION/bin"
 HELM3_BIN="$CACHE/helm-$HELM3_VERSION/bin"
-IMAGES="$CACHE/images-v2"
+# Keyed by the recipe, so a changed image is rebuilt.
+IMAGES="$CACHE/images-$(sed -n '/^web_rootfs()/,/^}/p; /^install_images()/,/^}/p' "${BASH_SOURCE[0]}" | sha256sum | cut -c1-12)"
 RUN="${TESTBED_DIR:-$TOOLS/testbed}"
 LOGS="$CACHE/logs"
 # Machine-wide state shared by every test bed on this machine (the demo's and the tests' can run
@@ -219,6 +220,8 @@ install_images() {
     step="" log=""
     rm -rf "$IMAGES" && mv "$IMAGES.tmp" "$IMAGES"
     rm -rf "$work"
+    # Images of earlier recipes.
+    find "$CACHE" -maxdepth 1 -name 'images-*' ! -path "$IMAGES" -exec rm -rf {} +
 }
 
 # The web image: busybox's httpd on :8080. At start it writes what it runs with (its version and
@@ -254,7 +257,12 @@ echo ok >/tmp/www/healthz
 echo "<h1>acme $(cat /etc/acme-version)</h1>" >/tmp/www/index.html
 echo "acme-web $(cat /etc/acme-version) starting ($mode, args: $*)"
 cat /tmp/www/config
-exec httpd -f -p 8080 -h /tmp/www
+# A shell as PID 1 so that SIGTERM ends the Pod at once (PID 1 ignores signals it has no
+# handler for, and httpd installs none: every deleted Pod would wait out its grace period).
+trap 'kill "$server" 2>/dev/null; exit 0' TERM INT
+httpd -f -p 8080 -h /tmp/www &
+server=$!
+wait "$server"
 EOF
     chmod 755 "$root/bin/acme-web"
 }

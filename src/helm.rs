@@ -59,6 +59,16 @@ impl Major {
         }
     }
 
+    /// Flags of `helm rollback` that take back fields someone changed in the cluster: Helm 4
+    /// applies server-side, so a `kubectl set image` owns the field and a plain rollback fails
+    /// with a conflict; Helm 3 patches over it.
+    pub fn rollback_overriding_edits(self) -> &'static [&'static str] {
+        match self {
+            Major::V3 => &[],
+            Major::V4 => &["--force-conflicts"],
+        }
+    }
+
     /// A stage's `helmArgs` in this major's spelling: Helm 4 renamed `--atomic` to
     /// `--rollback-on-failure` and `--force` to `--force-replace` (the old names still work,
     /// with a deprecation warning; the new ones do not exist in Helm 3). So one stages file
@@ -190,7 +200,8 @@ impl Helm {
         // Every state, spelled so both majors take it: Helm 4 has no `--all` (it lists every
         // state by default), Helm 3 lists only deployed and failed releases without flags.
         args.extend(
-            ["--deployed", "--failed", "--pending", "--superseded", "--uninstalling", "--uninstalled"].map(String::from),
+            ["--deployed", "--failed", "--pending", "--superseded", "--uninstalling", "--uninstalled"]
+                .map(String::from),
         );
         args.extend(["--short".into(), "--max".into(), "100000".into()]);
         let call = Call { action: "list", stage, release: None };

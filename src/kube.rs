@@ -84,7 +84,8 @@ impl Kubectl {
     pub fn live_objects(&self, stage: &Stage, namespace: &str, manifest: &Stdin) -> Result<Vec<Value>> {
         let mut args = vec!["get".to_string(), "--filename".into(), "-".into(), "--namespace".into(), namespace.into()];
         args.extend(context_args(&stage.kube_context));
-        args.extend(["--ignore-not-found".into(), "--output".into(), "json".into()]);
+        // managedFields name who edited an object; kubectl hides them since 1.21.
+        args.extend(["--ignore-not-found".into(), "--show-managed-fields".into(), "--output".into(), "json".into()]);
         let out = self.run("read the release's objects", stage, namespace, args, Some(manifest))?;
         objects(&out, stage)
     }

@@ -210,10 +210,21 @@ pub fn all_or_errors<T>(results: Vec<Result<T>>) -> Result<Vec<T>> {
     }
 }
 
+/// Why helm could not reach a cluster, alike for every command: Helm 3 says `Kubernetes cluster
+/// unreachable: ...`; Helm 4 says `kubernetes cluster unreachable: ...`, after `cluster
+/// reachability check failed: ` and a log line for some commands.
+fn unreachable_cause(stderr: &str) -> Option<String> {
+    const CAUSE: &str = "kubernetes cluster unreachable";
+    stderr.lines().rev().find_map(|line| {
+        let start = line.to_ascii_lowercase().find(CAUSE)?;
+        Some(line[start..].to_ascii_lowercase())
+    })
+}
+
 fn same_failure(a: &Error, b: &Error) -> bool {
     match (a, b) {
         (Error::Helm(a), Error::Helm(b)) => {
-            a.stage == b.stage && a.stderr == b.stderr && a.stderr.contains("cluster unreachable")
+            a.stage == b.stage && unreachable_cause(&a.stderr).is_some_and(|c| Some(c) == unreachable_cause(&b.stderr))
         }
         _ => false,
     }

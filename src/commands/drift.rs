@@ -32,6 +32,9 @@ const JSON_SCHEMA_VERSION: u32 = 1;
 struct Outcome<'p> {
     stages: Vec<(&'p Stage, Option<String>)>,
     findings: Vec<Finding>,
+    /// What `helm rollback` needs, with the helm in use, to take back fields edited in the
+    /// cluster (Helm 4 applies server-side: the editor owns them until forced).
+    rollback_flags: &'static [&'static str],
 }
 
 pub fn run(project: &Project, args: &DriftArgs) -> Result<u8> {
@@ -75,7 +78,12 @@ pub fn run(project: &Project, args: &DriftArgs) -> Result<u8> {
     findings.sort_by(|a, b| {
         (order(&a.stage), a.item.kind(), &a.release).cmp(&(order(&b.stage), b.item.kind(), &b.release))
     });
-    let outcome = Outcome { stages, findings };
+    let edited = findings.iter().find(|f| matches!(f.item, Item::Edited { .. }));
+    let rollback_flags = match edited.and_then(|f| project.stages.iter().find(|s| s.name == f.stage)) {
+        Some(stage) => helm.major(stage)?.rollback_overriding_edits(),
+        None => &[],
+    };
+    let outcome = Outcome { stages, findings, rollback_flags };
 
     let text = match args.output {
         ListFormat::Text => text(&outcome, args),
@@ -476,7 +484,7 @@ fn text(outcome: &Outcome, args: &DriftArgs) -> String {
                 headline(finding)
             );
             if args.details {
-                for line in details(finding) {
+                for line in details(finding, outcome) {
                     let _ = writeln!(out, "  {:<12}  {:<width$}    {DIM}{line}{DIM:#}", "", "");
                 }
             }
@@ -592,7 +600,7 @@ fn headline(finding: &Finding) -> String {
     }
 }
 
-fn details(finding: &Finding) -> Vec<String> {
+fn details(finding: &Finding, outcome: &Outcome) -> Vec<String> {
     let stage = &finding.stage;
     match &finding.item {
         Item::Value(d) => {
@@ -640,9 +648,10 @@ fn details(finding: &Finding) -> Vec<String> {
             }
             if *deleted || !fields.is_empty() {
                 let release = finding.release.as_deref().unwrap_or_default();
+                let flags: String = outcome.rollback_flags.iter().map(|flag| format!(" {flag}")).collect();
                 lines.push(format!(
-                    "restore what the release sets: helm rollback {release} {revision} (with the stage's --namespace \
-                     and --kube-context); helm envs upgrade leaves a release whose manifest is unchanged alone"
+                    "restore what the release sets: helm rollback {release} {revision}{flags} (with the stage's \
+                     --namespace and --kube-context); helm envs upgrade leaves a release whose manifest is unchanged alone"
                 ));
             }
             lines

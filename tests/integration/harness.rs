@@ -36,6 +36,19 @@ pub fn testbed() -> &'static Testbed {
     })
 }
 
+/// The major version of the helm on the test bed's PATH (`make test` runs the suite with 4, then 3).
+pub fn helm_major() -> u32 {
+    static MAJOR: OnceLock<u32> = OnceLock::new();
+    *MAJOR.get_or_init(|| {
+        let output = std::process::Command::new(which_in("helm", &testbed().path))
+            .args(["version", "--template", "{{.Version}}"])
+            .output()
+            .expect("helm runs");
+        let version = String::from_utf8_lossy(&output.stdout);
+        version.trim_start_matches('v').split('.').next().and_then(|m| m.parse().ok()).expect("helm version")
+    })
+}
+
 /// A project directory the test owns.
 pub struct Project {
     root: TempDir,
@@ -52,7 +65,15 @@ impl Drop for Project {
     fn drop(&mut self) {
         for (context, namespace) in self.owned_namespaces.take() {
             let _ = self
-                .kubectl(&["--context", &context, "delete", "namespace", &namespace, "--wait=false", "--ignore-not-found"])
+                .kubectl(&[
+                    "--context",
+                    &context,
+                    "delete",
+                    "namespace",
+                    &namespace,
+                    "--wait=false",
+                    "--ignore-not-found",
+                ])
                 .output();
         }
     }

@@ -11,6 +11,7 @@ mod drift;
 mod exec;
 mod init;
 mod list;
+mod nodes;
 mod plugin;
 mod promote;
 mod readme;

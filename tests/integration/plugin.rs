@@ -13,10 +13,13 @@ fn rust_home(var: &str, default: &str) -> PathBuf {
 #[test]
 fn helm_plugin_install_then_helm_envs_runs_the_plugin() {
     let project = Project::example();
-    let plugins = tempfile::tempdir().expect("temp dir");
+    // Helm 4 installs a plugin from a directory into $HELM_DATA_HOME/plugins whatever
+    // HELM_PLUGINS says; Helm 3 into HELM_PLUGINS. Both agree on helm's default layout.
+    let plugins = project.root().join("home/.local/share/helm/plugins");
+    std::fs::create_dir_all(&plugins).expect("mkdir");
     let with_plugins = |args: &[&str]| {
         let mut cmd = project.helm(args);
-        cmd.env("HELM_PLUGINS", plugins.path())
+        cmd.env("HELM_PLUGINS", &plugins)
             // install-binary.sh builds from source here; reuse the workspace's build cache.
             .env("CARGO_TARGET_DIR", repo().join("target"))
             .env("CARGO_HOME", rust_home("CARGO_HOME", ".cargo"))
@@ -30,7 +33,8 @@ fn helm_plugin_install_then_helm_envs_runs_the_plugin() {
     assert!(stdout_of(&install).contains("Installed plugin: envs"));
 
     let list = with_plugins(&["plugin", "list"]).output().expect("helm runs");
-    assert!(stdout_of(&list).lines().any(|l| l.starts_with("envs\t0.1.0")), "{}", stdout_of(&list));
+    let listed = |l: &str| l.split_whitespace().take(2).eq(["envs", "0.1.0"]);
+    assert!(stdout_of(&list).lines().any(listed), "{}", stdout_of(&list));
 
     let help = with_plugins(&["envs", "--help"]).output().expect("helm runs");
     assert!(help.status.success(), "{}", String::from_utf8_lossy(&help.stderr));

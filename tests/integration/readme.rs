@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use crate::harness::{Namespaces, Project, copy_dir, plugins_with_this_build, repo};
+use crate::harness::{Namespaces, Project, copy_dir, helm_major, plugins_with_this_build, repo};
 
 /// One `$ command` of a console block and the output the README shows for it.
 struct Example {
@@ -110,6 +110,12 @@ fn in_readme_namespaces(output: &str, ns: &Namespaces) -> String {
 
 #[test]
 fn every_readme_console_command_runs_with_the_output_shown() {
+    // The README shows Helm 4 (its rollback needs --force-conflicts, its messages differ); the
+    // commands behind it run on Helm 3 too, in the other tests.
+    if helm_major() != 4 {
+        eprintln!("the README walk-through shows Helm 4 and runs in the Helm 4 pass of `make test`");
+        return;
+    }
     let readme_path = repo().join("README.md");
     let readme = std::fs::read_to_string(&readme_path).expect("README.md");
     let examples = examples(&readme);
