@@ -67,7 +67,7 @@ fn report(comparison: Comparison) -> Report {
             release: "fleet".into(),
             namespace: "fleet".into(),
             context: "bench".into(),
-            sections: Sections::Live { installed: None, comparison },
+            sections: Sections::Live { installed: None, comparison, values: Vec::new() },
         }],
         unmanaged: Vec::new(),
         ignored: Vec::new(),

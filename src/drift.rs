@@ -7,11 +7,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use json_patch::PatchOperation;
 use serde_json::{Map, Value};
 
 use crate::diff::{self, ChangeKind, Plan};
-use crate::helm::UserValues;
 use crate::manifest::{Manifest, ResourceKey};
 use crate::promotion;
 use crate::render::LiveState;
@@ -205,25 +203,6 @@ pub fn path_text(keys: &[String]) -> String {
     ValuePath(keys.iter().cloned().map(Segment::Key).collect()).to_string()
 }
 
-/// The value at `keys`, if every step is a map key that exists.
-pub fn lookup<'v>(root: &'v Map<String, Value>, keys: &[String]) -> Option<&'v Value> {
-    let (first, rest) = keys.split_first()?;
-    rest.iter().try_fold(root.get(first)?, |value, key| value.as_object()?.get(key))
-}
-
-/// The keys a patch operation names.
-fn op_keys(op: &PatchOperation) -> Vec<String> {
-    let path = match op {
-        PatchOperation::Add(o) => &o.path,
-        PatchOperation::Remove(o) => &o.path,
-        PatchOperation::Replace(o) => &o.path,
-        PatchOperation::Move(o) => &o.path,
-        PatchOperation::Copy(o) => &o.path,
-        PatchOperation::Test(o) => &o.path,
-    };
-    path.tokens().map(|t| t.decoded().into_owned()).collect()
-}
-
 /// Value differences between two neighbouring stages, at Helm's merge granularity (what a
 /// promotion would carry, and the documented rest). `own_*` are the stages' own values (what
 /// the promotion patch compares); `merged_*` what their templates see, for the values shown.
@@ -236,11 +215,11 @@ pub fn value_differences(
     env_specific: &[ValuePath],
 ) -> Vec<(Vec<String>, bool)> {
     let undocumented: BTreeSet<Vec<String>> =
-        values::promotion_patch(own_before, own_here, env_specific).iter().map(op_keys).collect();
+        values::promotion_patch(own_before, own_here, env_specific).iter().map(values::op_keys).collect();
     let mut out = Vec::new();
-    for keys in values::promotion_patch(own_before, own_here, &[]).iter().map(op_keys) {
+    for keys in values::promotion_patch(own_before, own_here, &[]).iter().map(values::op_keys) {
         let documented = !undocumented.contains(&keys);
-        leaf_differences(lookup(merged_before, &keys), lookup(merged_here, &keys), keys, &mut |keys| {
+        leaf_differences(values::lookup(merged_before, &keys), values::lookup(merged_here, &keys), keys, &mut |keys| {
             out.push((keys, documented));
         });
     }
@@ -402,32 +381,10 @@ pub fn version_path(path: &[(String, Option<String>)]) -> String {
         .join(" → ")
 }
 
-/// User-supplied values of the deployed revision against the stage's values files merged:
-/// `(path, deployed, configured)` at Helm's merge granularity.
-pub fn deployed_value_differences(
-    deployed: &Map<String, Value>,
-    configured: &Map<String, Value>,
-) -> Vec<(Vec<String>, Option<Value>, Option<Value>)> {
-    values::promotion_patch(configured, deployed, &[])
-        .iter()
-        .map(op_keys)
-        .map(|keys| {
-            let (d, c) = (lookup(deployed, &keys).cloned(), lookup(configured, &keys).cloned());
-            (keys, d, c)
-        })
-        .collect()
-}
-
 /// How a release as deployed differs from its config: not deployed, a status other than
 /// `deployed`, another chart (`configured`: `None` when unknown), user-supplied values the values
 /// files do not give, a manifest that is not the config rendered now.
-pub fn against_config(
-    state: &LiveState,
-    configured_chart: Option<ChartVersion>,
-    deployed_values: UserValues,
-    configured_values: &Map<String, Value>,
-    show_secrets: bool,
-) -> Vec<Item> {
+pub fn against_config(state: &LiveState, configured_chart: Option<ChartVersion>, show_secrets: bool) -> Vec<Item> {
     let Some(installed) = &state.installed else { return vec![Item::NotDeployed] };
     let mut items = Vec::new();
     if installed.status != "deployed" {
@@ -436,13 +393,12 @@ pub fn against_config(
     if let Some(configured) = configured_chart.map(|c| c.to_string()).filter(|c| *c != installed.chart) {
         items.push(Item::Chart { deployed: installed.chart.clone(), configured });
     }
-    for (keys, deployed, configured) in
-        deployed_value_differences(&deployed_values.unwrap_or_default(), configured_values)
-    {
+    for difference in &state.values {
+        let keys = &difference.keys;
         items.push(Item::DeployedValue {
-            path: path_text(&keys),
-            deployed: shown(&keys, deployed, show_secrets),
-            configured: shown(&keys, configured, show_secrets),
+            path: path_text(keys),
+            deployed: shown(keys, difference.deployed.clone(), show_secrets),
+            configured: shown(keys, difference.configured.clone(), show_secrets),
         });
     }
     if !state.comparison.is_empty() {
@@ -684,15 +640,17 @@ mod tests {
     fn values_set_by_hand_show_both_sides() {
         let deployed = map(json!({"image": {"tag": "2.7.0"}, "someKey": "x", "db": {"password": "hunter2"}}));
         let configured = map(json!({"image": {"tag": "2.7.0"}, "db": {"password": "s3cret"}}));
-        let found = deployed_value_differences(&deployed, &configured);
+        let found = values::differences(&deployed, &configured);
+        let difference =
+            |path: &str, deployed, configured| values::Difference { keys: keys(path), deployed, configured };
         assert_eq!(
             found,
             vec![
-                (keys("db.password"), Some(json!("hunter2")), Some(json!("s3cret"))),
-                (keys("someKey"), Some(json!("x")), None),
+                difference("db.password", Some(json!("hunter2")), Some(json!("s3cret"))),
+                difference("someKey", Some(json!("x")), None),
             ]
         );
-        let (path, deployed, _) = &found[0];
+        let values::Difference { keys: path, deployed, .. } = &found[0];
         assert_ne!(shown(path, deployed.clone(), false), Some(json!("hunter2")), "credentials are redacted");
         assert_eq!(shown(path, deployed.clone(), true), Some(json!("hunter2")));
     }

@@ -8,13 +8,14 @@ use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use serde_json::{Value, json};
 
 use crate::commands::check_secrets;
+use crate::drift::{self, Item};
 use crate::error::{Detail, Error, Result};
 use crate::kube::Kubectl;
 use crate::manifest::Manifest;
 use crate::output::{BOLD, DIM, ERROR, NAME};
 use crate::render::LiveState;
 use crate::secrets;
-use crate::stages::{Approval, Project, Stage};
+use crate::stages::{Approval, Project, Stage, Target};
 
 #[derive(Debug, Clone)]
 pub struct Gate {
@@ -58,24 +59,26 @@ pub fn order(project: &Project, from: &Stage, to: &Stage, allow_skip: bool) -> G
     }
 }
 
-/// The source stage is deployed and its live manifest equals its rendered config, so what is
-/// promoted is what ran there.
-pub fn source_in_sync(from: &Stage, states: &[(&str, &LiveState)]) -> Gate {
+/// The source of a promotion must be deployed as configured: the same judgment as `drift`
+/// makes of a stage's cluster (status, chart, user-supplied values, manifest).
+pub fn source_in_sync(from: &Stage, releases: &[(&Target, &LiveState)]) -> Gate {
     let mut problems = Vec::new();
-    for (release, state) in states {
-        match &state.installed {
-            None => problems.push(format!("{release} is not deployed")),
-            Some(installed) if installed.status != "deployed" => {
-                problems.push(format!("{release} is in state `{}`", installed.status));
-            }
-            Some(_) if !state.comparison.is_empty() => {
-                let plan = state.comparison.plan();
-                problems.push(format!(
+    for (target, state) in releases {
+        let release = &target.release.name;
+        for item in drift::against_config(state, target.configured_chart(), false) {
+            problems.push(match item {
+                Item::NotDeployed => format!("{release} is not deployed"),
+                Item::Status { status, .. } => format!("{release} is in state `{status}`"),
+                Item::Chart { deployed, configured } => {
+                    format!("{release} runs chart {deployed}, its config has {configured}")
+                }
+                Item::DeployedValue { path, .. } => format!("{release} was deployed with another `{path}`"),
+                Item::Manifest { plan, .. } => format!(
                     "{release} differs from its config ({} to add, {} to change, {} to destroy)",
                     plan.add, plan.change, plan.destroy
-                ));
-            }
-            Some(_) => {}
+                ),
+                other => format!("{release}: {other:?}"),
+            });
         }
     }
     if problems.is_empty() {

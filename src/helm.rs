@@ -136,9 +136,22 @@ impl Helm {
     /// `helm template --validate`: rendered against the stage's cluster, with its real API
     /// versions (`.Capabilities`), the way an upgrade would render it. Used where the result is
     /// compared with what is deployed.
+    /// Without the CRDs of `crds/`: helm validates them as objects of the release, which those
+    /// installed before are not.
     pub fn template_for_cluster(&self, target: &Target) -> Result<String> {
         let mut args = template_args(target);
         args.push(self.major(target.stage)?.template_against_cluster().into());
+        self.run(&Call::release("template", target), args)
+    }
+
+    /// `helm template --include-crds` without a cluster, as if it also served `api_versions`
+    /// (`--api-versions`, seen by `.Capabilities.APIVersions`).
+    pub fn template_offline_with_crds(&self, target: &Target, api_versions: &[String]) -> Result<String> {
+        let mut args = template_args(target);
+        args.push("--include-crds".into());
+        for version in api_versions {
+            args.extend(["--api-versions".into(), version.clone()]);
+        }
         self.run(&Call::release("template", target), args)
     }
 

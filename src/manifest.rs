@@ -454,10 +454,69 @@ impl Resource {
     }
 }
 
+/// Whether a template path (helm's `# Source:`) is in a chart's own `crds/` directory (or a
+/// subchart's): CRDs helm installs before anything else on a first install, and never upgrades
+/// or deletes. A `templates/crds/` folder holds ordinary templates.
+fn in_crds_dir(source: &str) -> bool {
+    let segments: Vec<&str> = source.split('/').collect();
+    let mut root = 0;
+    loop {
+        match segments.get(root + 1) {
+            Some(&"crds") => return true,
+            Some(&"charts") => root += 2,
+            _ => return false,
+        }
+    }
+}
+
+/// The rendered output without the documents of `crds/` directories (what helm applies on an
+/// upgrade, which leaves those CRDs alone).
+pub fn without_crds_dir(text: &str) -> String {
+    split_documents(text).into_iter().filter(|d| !d.source.is_some_and(in_crds_dir)).map(|d| d.text).collect()
+}
+
+/// `group/version` of every CRD in the rendered `crds/` directories: the API versions the
+/// cluster serves once helm installed them, which a first install renders with.
+pub fn crds_dir_api_versions(text: &str) -> Vec<String> {
+    let mut versions = Vec::new();
+    for document in split_documents(text).iter().filter(|d| d.source.is_some_and(in_crds_dir)) {
+        for resource in document.resources("").unwrap_or_default() {
+            if resource.key.kind != "CustomResourceDefinition" {
+                continue;
+            }
+            let group = resource.object.pointer("/spec/group").and_then(Value::as_str).unwrap_or_default();
+            for version in resource.object.pointer("/spec/versions").and_then(Value::as_array).into_iter().flatten() {
+                if let Some(name) = version.get("name").and_then(Value::as_str) {
+                    versions.push(format!("{group}/{name}"));
+                }
+            }
+        }
+    }
+    versions.sort();
+    versions.dedup();
+    versions
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn crds_directories_are_told_from_templates() {
+        assert!(in_crds_dir("operator/crds/widgets.yaml"));
+        assert!(in_crds_dir("app/charts/operator/crds/widgets.yaml"));
+        assert!(!in_crds_dir("operator/templates/crds/widgets.yaml"));
+        assert!(!in_crds_dir("operator/templates/widget.yaml"));
+        let text = "---\n# Source: op/crds/w.yaml\napiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\n\
+                    metadata: {name: widgets.example.com}\nspec:\n  group: example.com\n  versions: [{name: v1}, {name: v2}]\n\
+                    ---\n# Source: op/templates/w.yaml\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n";
+        assert_eq!(crds_dir_api_versions(text), ["example.com/v1", "example.com/v2"]);
+        assert_eq!(
+            without_crds_dir(text),
+            "---\n# Source: op/templates/w.yaml\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n"
+        );
+    }
 
     fn keys(manifest: &Manifest) -> Vec<String> {
         manifest.keys().map(ToString::to_string).collect()

@@ -36,6 +36,12 @@ pub fn stdout(text: &str) {
 }
 
 /// Write to stderr: what a command reports beside the output of the command it runs.
+/// `note: MESSAGE` on stderr: something the user should know that is not an error.
+pub fn note(message: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(anstream::stderr(), "{NOTE}note{NOTE:#}: {message}");
+}
+
 pub fn stderr(text: &str) {
     let mut err = anstream::stderr().lock();
     let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());

@@ -7,6 +7,7 @@ use crate::diff::{self, Comparison};
 use crate::error::{Error, Result};
 use crate::helm::{Helm, Installed, UserValues};
 use crate::manifest::{self, Manifest, ManifestError, Side};
+use crate::output;
 use crate::stages::{Project, Target, ValuesFile};
 use crate::values;
 
@@ -106,36 +107,66 @@ fn write_promoted_values(
 pub struct LiveState {
     /// `None`: not installed.
     pub installed: Option<Installed>,
-    /// `helm template --validate` output of the config.
+    /// The config rendered against the cluster (`helm template --validate` or `--dry-run=server`).
     pub rendered: String,
     pub comparison: Comparison,
+    /// User-supplied values of the deployed revision that are not what the values files give
+    /// (unredacted): a deploy records them, even when the manifest stays the same.
+    pub values: Vec<values::Difference>,
 }
 
 impl LiveState {
-    /// Whether a deploy has anything to do: a change, or a release not (successfully) deployed.
+    /// Whether a deploy has anything to do: a change of the manifest or of the values, or a
+    /// release not (successfully) deployed.
     pub fn needs_deploy(&self) -> bool {
-        !self.comparison.is_empty() || self.installed.as_ref().is_none_or(|i| i.status != "deployed")
+        !self.comparison.is_empty()
+            || !self.values.is_empty()
+            || self.installed.as_ref().is_none_or(|i| i.status != "deployed")
     }
 }
 
-/// Every target as installed (`helm get all`) and as rendered against its cluster, compared;
-/// all helm calls in parallel.
-pub fn against_installed(helm: &Helm, targets: &[Target], options: &diff::Options) -> Result<Vec<LiveState>> {
+/// Every target as installed (`helm get all`, `helm get values`) and as rendered against its
+/// cluster, compared; all helm calls in parallel.
+pub fn against_installed(
+    project: &Project,
+    helm: &Helm,
+    targets: &[Target],
+    options: &diff::Options,
+) -> Result<Vec<LiveState>> {
     enum Fetched {
         Installed(Option<Installed>),
-        Rendered(String),
+        Rendered((String, bool)),
+        Values(UserValues),
     }
     let mut jobs: Vec<Box<dyn FnOnce() -> Result<Fetched> + Send + '_>> = Vec::new();
     for target in targets {
         jobs.push(Box::new(move || helm.installed(target).map(Fetched::Installed)));
-        jobs.push(Box::new(move || helm.template_for_cluster(target).map(Fetched::Rendered)));
+        jobs.push(Box::new(move || rendered_for_cluster(helm, target).map(Fetched::Rendered)));
+        jobs.push(Box::new(move || helm.user_values(target).map(Fetched::Values)));
     }
     let mut fetched = all_or_errors(in_parallel(jobs))?.into_iter();
     let mut states = Vec::new();
     for target in targets {
-        let (Some(Fetched::Installed(installed)), Some(Fetched::Rendered(rendered))) = (fetched.next(), fetched.next())
+        let (
+            Some(Fetched::Installed(installed)),
+            Some(Fetched::Rendered((rendered, first_install))),
+            Some(Fetched::Values(deployed_values)),
+        ) = (fetched.next(), fetched.next(), fetched.next())
         else {
-            unreachable!("two results per target, in order");
+            unreachable!("three results per target, in order");
+        };
+        // Helm installs the CRDs of `crds/` on a first install only, and never upgrades them.
+        let rendered = match &installed {
+            Some(_) => manifest::without_crds_dir(&rendered),
+            None if first_install => rendered,
+            // Not installed yet: does the chart bring CRDs (crds/) that an install creates first?
+            None => {
+                let offline = helm.template_offline_with_crds(target, &[])?;
+                match manifest::crds_dir_api_versions(&offline).is_empty() {
+                    true => rendered,
+                    false => rendered_as_first_install(helm, target, Some(offline))?,
+                }
+            }
         };
         let live_text = installed.as_ref().map(Installed::rendered).unwrap_or_default();
         let pair =
@@ -145,25 +176,65 @@ pub fn against_installed(helm: &Helm, targets: &[Target], options: &diff::Option
             })?;
         let mut comparison = diff::compare(pair.old, pair.new, options);
         comparison.unchanged += pair.identical;
-        states.push(LiveState { installed, rendered, comparison });
+        let values = match deployed_values {
+            Some(deployed) => values::differences(&deployed, &configured_values(project, target)?),
+            None => Vec::new(),
+        };
+        states.push(LiveState { installed, rendered, comparison, values });
     }
     Ok(states)
 }
 
-/// [`against_installed`], with the values each deployed revision was installed with (`helm get
-/// values`; `None`: not installed); all helm calls in parallel.
-pub fn against_installed_with_values(
-    helm: &Helm,
-    targets: &[Target],
-    options: &diff::Options,
-) -> Result<Vec<(LiveState, UserValues)>> {
-    let (states, values) = std::thread::scope(|scope| {
-        let values = scope.spawn(|| {
-            all_or_errors(in_parallel(targets.iter().map(|target| move || helm.user_values(target)).collect()))
-        });
-        (against_installed(helm, targets, options), joined(values))
-    });
-    Ok(states?.into_iter().zip(values?).collect())
+/// The config rendered against the target's cluster, as an upgrade would render it. A chart
+/// with custom resources of kinds the cluster does not serve cannot be validated against it:
+/// it is rendered as a first install sees it instead (see [`rendered_as_first_install`]).
+/// Returns the text, and whether it is the first-install rendering.
+fn rendered_for_cluster(helm: &Helm, target: &Target) -> Result<(String, bool)> {
+    match helm.template_for_cluster(target) {
+        Err(Error::Helm(failure)) if failure.stderr.contains("ensure CRDs are installed first") => {
+            Ok((rendered_as_first_install(helm, target, None)?, true))
+        }
+        other => Ok((other?, false)),
+    }
+}
+
+/// The first install of a chart with CRDs in `crds/`: helm creates those CRDs, then renders
+/// the rest seeing their API versions (charts guard their custom resources with
+/// `.Capabilities.APIVersions.Has`). The cluster cannot validate resources of kinds it does not
+/// serve yet, so this renders offline, with those API versions, and a note says so.
+fn rendered_as_first_install(helm: &Helm, target: &Target, offline: Option<String>) -> Result<String> {
+    let offline = match offline {
+        Some(text) => text,
+        None => helm.template_offline_with_crds(target, &[])?,
+    };
+    let versions = manifest::crds_dir_api_versions(&offline);
+    let text = if versions.is_empty() { offline } else { helm.template_offline_with_crds(target, &versions)? };
+    output::note(&format!(
+        "{}/{}: the release brings kinds the cluster does not serve yet (an install creates their CRDs \
+         first); compared as rendered offline with those kinds, without the server's validation",
+        target.stage.name, target.release.name
+    ));
+    Ok(text)
+}
+
+/// The values a deploy of `target` gives helm: its values files merged as helm merges them
+/// (the project's files as loaded; a promotion's temporary copies read now).
+fn configured_values(project: &Project, target: &Target) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let mut merged = serde_json::Map::new();
+    for file in &target.values_files {
+        let values = match project.file_values(&file.path) {
+            Some(values) => values.clone(),
+            None => {
+                let text = std::fs::read_to_string(&file.path).map_err(|e| {
+                    Error::Other(anyhow::Error::new(e).context(format!("cannot read {}", file.path.display())))
+                })?;
+                crate::yaml::parse_values(&text, &file.path)
+                    .map_err(|diagnostic| Error::Invalid { file: file.path.clone(), diagnostics: vec![diagnostic] })?
+            }
+        };
+        values::merge(&mut merged, values);
+    }
+    Ok(merged)
 }
 
 pub fn installed_manifest_error(target: &Target, error: ManifestError) -> Error {

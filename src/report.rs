@@ -43,7 +43,11 @@ impl Report {
                 release: target.release.name.clone(),
                 namespace: target.namespace.clone(),
                 context: stage.kube_context.to_string(),
-                sections: Sections::Live { installed: state.installed, comparison: state.comparison },
+                sections: Sections::Live {
+                    installed: state.installed,
+                    comparison: state.comparison,
+                    values: state.values.iter().map(|d| crate::drift::path_text(&d.keys)).collect(),
+                },
             })
             .collect();
         Report { mode: Mode::Live { stage: stage.name.clone() }, releases, unmanaged: Vec::new(), ignored: Vec::new() }
@@ -73,6 +77,9 @@ pub enum Sections {
         /// `None`: not installed yet.
         installed: Option<Installed>,
         comparison: Comparison,
+        /// Paths of user-supplied values the deployed revision has other than the values files
+        /// give: a deploy records them even when the manifest stays the same.
+        values: Vec<String>,
     },
     Stages {
         from_namespace: String,
@@ -95,7 +102,7 @@ impl Report {
     /// stages differ outside envSpecific (between stages; documented differences are intended).
     pub fn has_changes(&self) -> bool {
         self.releases.iter().any(|r| match &r.sections {
-            Sections::Live { comparison, .. } => !comparison.is_empty(),
+            Sections::Live { comparison, values, .. } => !comparison.is_empty() || !values.is_empty(),
             Sections::Stages { undocumented, .. } => !undocumented.is_empty(),
         })
     }
@@ -117,7 +124,7 @@ pub fn text(report: &Report, context: usize) -> String {
             out.push('\n');
         }
         match &release.sections {
-            Sections::Live { installed, comparison } => {
+            Sections::Live { installed, comparison, values } => {
                 let Mode::Live { stage } = &report.mode else { continue };
                 let from = installed.as_ref().map_or("not installed".to_string(), |i| {
                     format!("revision {} ({}, {})", i.revision, i.status, i.chart)
@@ -129,8 +136,14 @@ pub fn text(report: &Report, context: usize) -> String {
                 );
                 write_changes(&mut out, comparison, context);
                 let plan = comparison.plan();
-                if comparison.is_empty() {
+                // Values that change the manifest show there; the line is for those that do not.
+                if comparison.is_empty() && !values.is_empty() {
+                    let _ = writeln!(out, "{BOLD}Values:{BOLD:#} {}", values_line(values));
+                }
+                if comparison.is_empty() && values.is_empty() {
                     let _ = writeln!(out, "No changes. {} unchanged.", resources(plan.unchanged));
+                } else if comparison.is_empty() {
+                    let _ = writeln!(out, "No changes to the manifest. {} unchanged.", resources(plan.unchanged));
                 } else {
                     let _ = writeln!(out, "{BOLD}Plan:{BOLD:#} {}.", plan_counts(&plan));
                 }
@@ -181,6 +194,11 @@ fn resources(n: usize) -> String {
 
 fn plan_counts(plan: &Plan) -> String {
     format!("{} to add, {} to change, {} to destroy", plan.add, plan.change, plan.destroy)
+}
+
+/// The paths of values that differ from the deployed revision's, and what a deploy does.
+fn values_line(paths: &[String]) -> String {
+    format!("{} deployed with other values than the values files give; a deploy records them", paths.join(", "))
 }
 
 fn marker(kind: ChangeKind) -> (char, Style) {
@@ -250,7 +268,7 @@ pub fn summary(report: &Report) -> String {
     let mut out = String::new();
     for release in &report.releases {
         match (&release.sections, &report.mode) {
-            (Sections::Live { comparison, .. }, Mode::Live { stage }) => {
+            (Sections::Live { comparison, values, .. }, Mode::Live { stage }) => {
                 let plan = comparison.plan();
                 let _ = writeln!(
                     out,
@@ -260,6 +278,9 @@ pub fn summary(report: &Report) -> String {
                     plan.unchanged
                 );
                 write_keys(&mut out, comparison, "");
+                if comparison.is_empty() && !values.is_empty() {
+                    let _ = writeln!(out, "  {CHANGED}~ values{CHANGED:#}: {}", values_line(values));
+                }
             }
             (Sections::Stages { undocumented, documented, .. }, Mode::Stages { from, to }) => {
                 let _ = writeln!(
@@ -302,7 +323,8 @@ pub fn json(report: &Report) -> Value {
                 "context": release.context,
             });
             match &release.sections {
-                Sections::Live { installed, comparison } => {
+                Sections::Live { installed, comparison, values } => {
+                    entry["values"] = json!(values);
                     entry["installed"] = installed
                         .as_ref()
                         .map_or(Value::Null, |i| json!({"revision": i.revision, "status": i.status, "chart": i.chart}));

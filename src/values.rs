@@ -232,6 +232,47 @@ impl fmt::Display for ValuePath {
     }
 }
 
+/// The value at `keys`, if every step is a map key that exists.
+pub fn lookup<'v>(root: &'v Map<String, Value>, keys: &[String]) -> Option<&'v Value> {
+    let (first, rest) = keys.split_first()?;
+    rest.iter().try_fold(root.get(first)?, |value, key| value.as_object()?.get(key))
+}
+
+/// The keys a patch operation names.
+pub fn op_keys(op: &PatchOperation) -> Vec<String> {
+    let path = match op {
+        PatchOperation::Add(o) => &o.path,
+        PatchOperation::Remove(o) => &o.path,
+        PatchOperation::Replace(o) => &o.path,
+        PatchOperation::Move(o) => &o.path,
+        PatchOperation::Copy(o) => &o.path,
+        PatchOperation::Test(o) => &o.path,
+    };
+    path.tokens().map(|t| t.decoded().into_owned()).collect()
+}
+
+/// A user-supplied value the deployed revision has and the values files do not give (or the
+/// other way round), at Helm's merge granularity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Difference {
+    pub keys: Vec<String>,
+    pub deployed: Option<Value>,
+    pub configured: Option<Value>,
+}
+
+/// User-supplied values of a deployed revision against the values files merged.
+pub fn differences(deployed: &Map<String, Value>, configured: &Map<String, Value>) -> Vec<Difference> {
+    promotion_patch(configured, deployed, &[])
+        .iter()
+        .map(op_keys)
+        .map(|keys| Difference {
+            deployed: lookup(deployed, &keys).cloned(),
+            configured: lookup(configured, &keys).cloned(),
+            keys,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,7 +48,7 @@ pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
         }
         let _ = writeln!(text, "{BOLD}== {} =={BOLD:#}", stage.name);
         let mut stage_json = json!({"stage": stage.name});
-        let result = check_stage(&helm, &kubectl, stage, &targets, deploy.show_secrets).and_then(|checked| {
+        let result = check_stage(project, &helm, &kubectl, stage, &targets, deploy.show_secrets).and_then(|checked| {
             let action = format!("Deploy stage {}?", stage.name);
             gate(stage, &targets, checked, deploy, false, true, &action, &mut text, &mut stage_json)
         });

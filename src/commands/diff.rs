@@ -87,7 +87,7 @@ fn live(
                 namespaces.iter().map(|namespace| move || helm.releases_in(stage, namespace)).collect(),
             ))
         });
-        let states = against_installed(helm, &targets, options);
+        let states = against_installed(project, helm, &targets, options);
         (states, joined(listing))
     });
     let states = states?;

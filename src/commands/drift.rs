@@ -19,8 +19,8 @@ use crate::kube::{Kubectl, Stdin};
 use crate::manifest::{self, Manifest};
 use crate::output::{self, BOLD, DIM, ERROR, NAME, WARN, plural};
 use crate::render::{
-    against_installed_with_values, all_or_errors, in_parallel, installed_manifest_error, joined, parse_rendered,
-    promoted_target, render_all,
+    against_installed, all_or_errors, in_parallel, installed_manifest_error, joined, parse_rendered, promoted_target,
+    render_all,
 };
 use crate::secrets;
 use crate::stages::{Project, Release, Stage, Target};
@@ -208,8 +208,8 @@ fn between_stages(
                 let show = |value: Option<&Value>| drift::shown(&keys, value.cloned(), args.show_secrets);
                 let difference = ValueDifference {
                     previous: previous.name.clone(),
-                    before: show(drift::lookup(&merged_before, &keys)),
-                    here: show(drift::lookup(&merged_here, &keys)),
+                    before: show(crate::values::lookup(&merged_before, &keys)),
+                    here: show(crate::values::lookup(&merged_here, &keys)),
                     keys,
                     before_at: None,
                     here_at: None,
@@ -283,10 +283,9 @@ fn locate_and_date(project: &Project, findings: &mut [Finding], differences: &[(
     for (index, before, here) in differences {
         let Item::Value(difference) = &findings[*index].item else { continue };
         let mut side = |target: &Target| {
-            let file =
-                target.values_files.iter().rev().filter(|f| !f.shared).find(|f| {
-                    project.file_values(&f.path).is_some_and(|v| drift::lookup(v, &difference.keys).is_some())
-                })?;
+            let file = target.values_files.iter().rev().filter(|f| !f.shared).find(|f| {
+                project.file_values(&f.path).is_some_and(|v| crate::values::lookup(v, &difference.keys).is_some())
+            })?;
             let text = texts.entry(file.path.clone()).or_insert_with(|| std::fs::read_to_string(&file.path).ok());
             let line = text.as_deref().and_then(|t| edit::line_of(t, &difference.keys));
             Some((file.path.clone(), line.map(|line| Location { file: file.display.clone(), line })))
@@ -350,19 +349,12 @@ fn in_cluster(
     live: bool,
 ) -> Result<(Vec<Finding>, Vec<Option<String>>)> {
     let targets: Vec<Target> = releases.iter().map(|release| project.target(stage, release)).collect();
-    let states = against_installed_with_values(helm, &targets, options)?;
+    let states = against_installed(project, helm, &targets, options)?;
 
     let mut findings = Vec::new();
     let mut rendered = Vec::new();
-    for (target, (state, deployed_values)) in targets.iter().zip(&states) {
-        let configured = project.merged_values(target);
-        let items = drift::against_config(
-            state,
-            target.configured_chart(),
-            deployed_values.clone(),
-            &configured,
-            options.show_secrets,
-        );
+    for (target, state) in targets.iter().zip(&states) {
+        let items = drift::against_config(state, target.configured_chart(), options.show_secrets);
         let release = Some(target.release.name.clone());
         findings.extend(items.into_iter().map(|item| Finding {
             stage: stage.name.clone(),
@@ -378,7 +370,7 @@ fn in_cluster(
             let jobs: Vec<_> = targets
                 .iter()
                 .zip(&states)
-                .filter_map(|(target, (state, _))| state.installed.as_ref().map(|installed| (target, installed)))
+                .filter_map(|(target, state)| state.installed.as_ref().map(|installed| (target, installed)))
                 .map(|(target, installed)| move || edits_in_cluster(kubectl, target, installed, options))
                 .collect();
             all_or_errors(in_parallel(jobs))
@@ -417,7 +409,7 @@ fn in_cluster(
             });
         }
     }
-    let charts = states.iter().map(|(state, _)| state.installed.as_ref().map(|i| i.chart.clone())).collect();
+    let charts = states.iter().map(|state| state.installed.as_ref().map(|i| i.chart.clone())).collect();
     Ok((findings, charts))
 }
 

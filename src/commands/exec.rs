@@ -26,7 +26,7 @@ pub fn run(project: &Project, args: &ExecArgs) -> Result<u8> {
         false => None,
     };
     if args.gated {
-        pass_gates(stage, &targets, args, &shown)?;
+        pass_gates(project, stage, &targets, args, &shown)?;
     }
     // One release (chosen, or the project's only one): its values files. Several: the stage's
     // context and the release names; the script picks what it needs.
@@ -47,9 +47,9 @@ pub fn run(project: &Project, args: &ExecArgs) -> Result<u8> {
 /// Upgrade's gates (cluster pin, Secrets, approval), reported on stderr so that the command's
 /// stdout stays its own. Approval is always asked where the stage requires it: what the
 /// command changes is not known.
-fn pass_gates(stage: &Stage, targets: &[Target], args: &ExecArgs, shown: &str) -> Result<()> {
+fn pass_gates(project: &Project, stage: &Stage, targets: &[Target], args: &ExecArgs, shown: &str) -> Result<()> {
     let (helm, kubectl) = (Helm::locate()?, Kubectl::locate()?);
-    let Checked { states, mut gates } = check_stage(&helm, &kubectl, stage, targets, false)?;
+    let Checked { states, mut gates } = check_stage(project, &helm, &kubectl, stage, targets, false)?;
     let changes = Report::live(stage, targets, states);
     let mut text = format!("{BOLD}What deploying the config of {} would change{BOLD:#}\n", stage.name);
     text.push_str(&report::summary(&changes));

@@ -262,7 +262,7 @@ fn collapse(mut paths: Vec<Vec<String>>, merged: &[serde_json::Map<String, serde
                 .collect();
             let all: std::collections::BTreeSet<&String> = merged
                 .iter()
-                .filter_map(|values| drift::lookup(values, parent).and_then(serde_json::Value::as_object))
+                .filter_map(|values| crate::values::lookup(values, parent).and_then(serde_json::Value::as_object))
                 .flat_map(|map| map.keys())
                 .collect();
             // Only direct children may be listed under it: a deeper path means a child map differs in part.

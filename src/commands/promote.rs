@@ -16,7 +16,7 @@ use crate::gates;
 use crate::git::Git;
 use crate::helm::Helm;
 use crate::kube::Kubectl;
-use crate::output::{BOLD, DIM, NOTE};
+use crate::output::{BOLD, DIM, note};
 use crate::promotion::{self, Promotion, ValueChange};
 use crate::render::{LiveState, against_installed, joined};
 use crate::stages::{Project, Target};
@@ -103,10 +103,10 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
         let source = (!args.skip_source_check).then(|| {
             scope.spawn(|| {
                 let options = diff::Options { ignore: Vec::new(), show_secrets: false };
-                against_installed(&helm, &sources, &options)
+                against_installed(project, &helm, &sources, &options)
             })
         });
-        let checked = check_stage(&helm, &kubectl, to, &promoted, args.deploy.show_secrets);
+        let checked = check_stage(project, &helm, &kubectl, to, &promoted, args.deploy.show_secrets);
         let source = source.map(joined);
         (checked, source)
     });
@@ -114,9 +114,8 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
     let mut all_gates = vec![gates::order(project, from, to, args.allow_skip)];
     match source_states.transpose()? {
         Some(source_states) => {
-            let named: Vec<(&str, &LiveState)> =
-                sources.iter().map(|t| t.release.name.as_str()).zip(source_states.iter()).collect();
-            all_gates.push(gates::source_in_sync(from, &named));
+            let releases: Vec<(&Target, &LiveState)> = sources.iter().zip(source_states.iter()).collect();
+            all_gates.push(gates::source_in_sync(from, &releases));
         }
         None => note(&format!(
             "--skip-source-check: not checking that {} is deployed and in sync with its config; the promoted \
@@ -252,11 +251,6 @@ fn with_restore_report(err: Error, plan: &Promotion, unrestored: &[(PathBuf, any
     }
     let code_is_gate = matches!(err, Error::Refused { .. });
     if code_is_gate { Error::Refused { headline, details } } else { Error::Failed { headline, details } }
-}
-
-fn note(message: &str) {
-    use std::io::Write as _;
-    let _ = writeln!(anstream::stderr(), "{NOTE}note{NOTE:#}: {message}");
 }
 
 /// The patch as people read it.

@@ -10,9 +10,9 @@ use crate::cli::{ListFormat, StatusArgs};
 use crate::diff;
 use crate::drift::{self, Item};
 use crate::error::{Detail, EXIT_ERROR, Error, Result};
-use crate::helm::{Helm, Revision, UserValues};
+use crate::helm::{Helm, Revision};
 use crate::output::{self, BOLD, DIM, ERROR, NAME, WARN, plural};
-use crate::render::{LiveState, against_installed_with_values, all_or_errors, in_parallel, joined};
+use crate::render::{LiveState, against_installed, all_or_errors, in_parallel, joined};
 use crate::stages::{Project, Release, Stage, Target};
 
 /// Bumped only for incompatible changes to the JSON output.
@@ -79,26 +79,20 @@ fn stage_rows(project: &Project, helm: &Helm, stage: &Stage, releases: &[&Releas
     let (states, histories) = std::thread::scope(|scope| {
         let histories = scope
             .spawn(|| all_or_errors(in_parallel(targets.iter().map(|target| move || helm.history(target)).collect())));
-        (against_installed_with_values(helm, &targets, &diff::Options::default()), joined(histories))
+        (against_installed(project, helm, &targets, &diff::Options::default()), joined(histories))
     });
     let (states, histories) = (states?, histories?);
     Ok(targets
         .iter()
         .zip(states)
         .zip(histories)
-        .map(|((target, (state, deployed_values)), history)| row(project, target, &state, history, deployed_values))
+        .map(|((target, state), history)| row(target, &state, history))
         .collect())
 }
 
-fn row(
-    project: &Project,
-    target: &Target,
-    state: &LiveState,
-    history: Vec<Revision>,
-    deployed_values: UserValues,
-) -> Row {
+fn row(target: &Target, state: &LiveState, history: Vec<Revision>) -> Row {
     // The chart shows in its own column; CONFIG says which of these differ.
-    let items = drift::against_config(state, None, deployed_values, &project.merged_values(target), false);
+    let items = drift::against_config(state, None, false);
     let out_of_sync: Vec<&'static str> = [
         ("status", items.iter().any(|i| matches!(i, Item::Status { .. }))),
         ("manifest", items.iter().any(|i| matches!(i, Item::Manifest { .. }))),

@@ -22,7 +22,7 @@ pub fn run(project: &Project, args: &UpgradeArgs) -> Result<u8> {
     let _lock = lock(project, &args.deploy, &format!("upgrade {}", stage.name))?;
     let (helm, kubectl) = (Helm::locate()?, Kubectl::locate()?);
     let targets: Vec<Target> = releases.iter().map(|r| project.target(stage, r)).collect();
-    let checked = check_stage(&helm, &kubectl, stage, &targets, args.deploy.show_secrets)?;
+    let checked = check_stage(project, &helm, &kubectl, stage, &targets, args.deploy.show_secrets)?;
     let (mut text, mut json) = (String::new(), json!({"command": "upgrade", "stage": stage.name}));
     let action = format!("Deploy stage {}?", stage.name);
     let needs = match gate(stage, &targets, checked, &args.deploy, false, false, &action, &mut text, &mut json) {
@@ -67,6 +67,7 @@ pub(super) struct Checked {
 /// Diff every target against what is installed, check the cluster pin and the Secrets the
 /// config references; the cluster reads run in parallel.
 pub(super) fn check_stage(
+    project: &Project,
     helm: &Helm,
     kubectl: &Kubectl,
     stage: &Stage,
@@ -76,7 +77,7 @@ pub(super) fn check_stage(
     let options = diff::Options { ignore: Vec::new(), show_secrets };
     let (states, cluster) = std::thread::scope(|scope| {
         let cluster = scope.spawn(|| gates::cluster(kubectl, stage));
-        let states = against_installed(helm, targets, &options);
+        let states = against_installed(project, helm, targets, &options);
         (states, joined(cluster))
     });
     let states = states?;

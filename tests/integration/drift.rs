@@ -266,3 +266,46 @@ fn an_unreachable_stage_is_reported_as_not_checked_and_the_others_still_are() {
     assert!(text.contains("not deployed"), "{text}");
     assert!(text.contains("not read: helm"), "{text}");
 }
+
+/// A change of values that renders no differently is still a change: helm records the values,
+/// `upgrade` deploys it, and afterwards drift finds nothing (the invariant across commands:
+/// after `upgrade S` succeeds, `drift --stage S` is clean). The source gate of a promotion
+/// judges as drift does.
+#[test]
+fn values_only_changes_are_deployed_and_judged_as_drift_judges_them() {
+    let (project, ns) = deployed_example("drift-values");
+    // A key the chart does not read: the manifest stays the same.
+    let dev = project.read("envs/dev/web.yaml");
+    project.write("envs/dev/web.yaml", &format!("{dev}\nfeatureNotes: reviewed\n"));
+
+    let output = run(&project, &["diff", "dev", "--release", "web", "--detailed-exitcode"]);
+    assert_eq!(output.status.code(), Some(2), "a deploy would record the value: {}", stdout_of(&output));
+    assert!(stdout_of(&output).contains("Values: featureNotes deployed with other values"), "{}", stdout_of(&output));
+    let (code, json) = drift_json(&project, &["--stage", "dev"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(findings(&json, "dev", "values").len(), 1, "{json:#}");
+
+    // The source gate says what drift says.
+    let output = run(&project, &["promote", "--from", "dev", "--to", "staging", "--dry-run"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stdout_of(&output));
+    assert!(stdout_of(&output).contains("web was deployed with another `featureNotes`"), "{}", stdout_of(&output));
+
+    let output = run(&project, &["upgrade", "dev", "--release", "web"]);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let mut history = project.helm(&["history", "web", "--kube-context", "dev", "--namespace", &ns.dev, "-o", "json"]);
+    let history: Value = serde_json::from_slice(&history.output().expect("helm").stdout).expect("json");
+    assert_eq!(history.as_array().map(Vec::len), Some(2), "deployed as revision 2: {history:#}");
+    let output = run(&project, &["drift", "--stage", "dev"]);
+    assert_eq!(output.status.code(), Some(0), "clean after upgrade: {}", stdout_of(&output));
+    let values = project.helm(&["get", "values", "web", "--kube-context", "dev", "--namespace", &ns.dev]).output();
+    assert!(stdout_of(&values.expect("helm")).contains("featureNotes: reviewed"));
+
+    // A value set by hand (helm upgrade --set) is taken back by the next upgrade, too.
+    let args = ["upgrade", "web", "../../charts/acme-web", "--kube-context", "staging", "--namespace", &ns.staging];
+    let output = project.helm(&[&args[..], &["--reuse-values", "--set", "someKey=x"]].concat()).output().expect("helm");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    ok(&project, &["upgrade", "staging", "--release", "web"]);
+    let (_, json) = drift_json(&project, &["--stage", "staging"]);
+    // (dev's featureNotes is an undocumented difference between the stages' files, not the cluster's.)
+    assert_eq!(kinds(&json), vec![("staging".into(), "undocumented".into())], "clean after upgrade: {json:#}");
+}

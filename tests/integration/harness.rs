@@ -63,6 +63,9 @@ pub struct Project {
 
 impl Drop for Project {
     fn drop(&mut self) {
+        if std::env::var_os("HELM_ENVS_TESTBED").is_none() {
+            return; // no clusters: the test failed before it could create anything
+        }
         for (context, namespace) in self.owned_namespaces.take() {
             let _ = self
                 .kubectl(&[
@@ -108,7 +111,7 @@ impl Project {
         for (context, namespace) in
             [("dev", &namespaces.dev), ("staging", &namespaces.staging), ("production", &namespaces.production)]
         {
-            project.owned_namespaces.borrow_mut().push((context.to_string(), namespace.clone()));
+            project.own_namespace(context, namespace);
         }
         (project, namespaces)
     }
@@ -135,6 +138,12 @@ impl Project {
         let dir = root.path().join("project");
         std::fs::create_dir_all(&dir).expect("mkdir");
         Project { root, dir, extra_kubeconfig: RefCell::new(None), owned_namespaces: RefCell::default() }
+    }
+
+    /// A namespace of the shared clusters this test creates (directly or through a deploy):
+    /// deleted when the test ends.
+    pub fn own_namespace(&self, context: &str, namespace: &str) {
+        self.owned_namespaces.borrow_mut().push((context.to_string(), namespace.to_string()));
     }
 
     /// Merge `contents` (a kubeconfig) after the testbed's for every command this project runs.

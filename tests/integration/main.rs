@@ -4,6 +4,7 @@
 mod harness;
 
 mod bad_input;
+mod charts;
 mod check_secrets;
 mod cli;
 mod diff;

@@ -113,7 +113,6 @@ fn every_readme_console_command_runs_with_the_output_shown() {
     // The README shows Helm 4 (its rollback needs --force-conflicts, its messages differ); the
     // commands behind it run on Helm 3 too, in the other tests.
     if helm_major() != 4 {
-        eprintln!("the README walk-through shows Helm 4 and runs in the Helm 4 pass of `make test`");
         return;
     }
     let readme_path = repo().join("README.md");

@@ -1,0 +1,130 @@
+//! Charts as they are published: an operator chart whose `crds/` brings the kinds of its own
+//! custom resources.
+
+use serde_json::Value;
+
+use crate::harness::{Project, create_namespace, run, stderr_of, stdout_of};
+
+/// An operator chart: a CRD in `crds/`, a custom resource of it in `templates/` (guarded by
+/// `.Capabilities.APIVersions.Has`, as published charts do), and a ConfigMap. The CRD's group
+/// is unique to the run: CRDs are cluster-wide and a test must meet a cluster without it.
+fn operator_project() -> (Project, String, String) {
+    let project = Project::empty();
+    let id = std::process::id();
+    let (namespace, group) = (format!("operator-{id}"), format!("w{id}.example.com"));
+    project.own_namespace("dev", &namespace);
+    project
+        .write(
+            "helm-envs.yaml",
+            &format!(
+                "stages:\n  - name: dev\n    kubeContext: dev\n    namespace: {namespace}\nreleases:\n  - name: op\n    \
+                 chart: chart\n    values: [values.yaml]\n"
+            ),
+        )
+        .write("values.yaml", "size: 3\n")
+        .write("chart/Chart.yaml", "apiVersion: v2\nname: operator\nversion: 0.1.0\n")
+        .write(
+            "chart/crds/widgets.yaml",
+            &format!(
+                "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.{group}\n\
+                 spec:\n  group: {group}\n  scope: Namespaced\n  names: {{plural: widgets, singular: widget, kind: Widget}}\n  \
+                 versions:\n    - name: v1\n      served: true\n      storage: true\n      schema:\n        openAPIV3Schema:\n          \
+                 type: object\n          properties:\n            spec:\n              type: object\n              \
+                 properties: {{size: {{type: integer}}}}\n"
+            ),
+        )
+        .write(
+            "chart/templates/widget.yaml",
+            &format!(
+                "{{{{- if .Capabilities.APIVersions.Has \"{group}/v1\" }}}}\napiVersion: {group}/v1\nkind: Widget\n\
+                 metadata:\n  name: main\nspec:\n  size: {{{{ .Values.size }}}}\n{{{{- end }}}}\n"
+            ),
+        )
+        .write(
+            "chart/templates/config.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: operator\ndata:\n  size: \"{{ .Values.size }}\"\n",
+        );
+    (project, namespace, group)
+}
+
+fn change_keys(release: &Value) -> Vec<(String, String)> {
+    let mut keys: Vec<(String, String)> = release["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .map(|c| {
+            (c["id"].as_str().unwrap_or_default().to_string(), c["change"].as_str().unwrap_or_default().to_string())
+        })
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[test]
+fn the_first_install_of_a_chart_with_crds_and_custom_resources_goes_through() {
+    let (project, namespace, group) = operator_project();
+    let cleanup = CrdCleanup { project: &project, name: format!("widgets.{group}") };
+    create_namespace(&project, "dev", &namespace);
+
+    // The cluster does not serve Widget yet: the preview shows the CRD and the Widget as
+    // additions instead of failing on helm's "ensure CRDs are installed first".
+    let output = run(&project, &["diff", "dev", "-o", "json"]);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert!(stderr_of(&output).contains("kinds the cluster does not serve yet"), "{}", stderr_of(&output));
+    let json: Value = serde_json::from_slice(&output.stdout).expect("json");
+    let mut expected = vec![
+        (format!("apiextensions.k8s.io/CustomResourceDefinition widgets.{group}"), "added".to_string()),
+        (format!("{group}/Widget {namespace}/main"), "added".to_string()),
+        (format!("ConfigMap {namespace}/operator"), "added".to_string()),
+    ];
+    expected.sort();
+    assert_eq!(change_keys(&json["releases"][0]), expected);
+
+    let output = run(&project, &["upgrade", "dev"]);
+    assert!(output.status.success(), "{}\n{}", stdout_of(&output), stderr_of(&output));
+    let size = project
+        .kubectl(&[
+            "--context",
+            "dev",
+            "-n",
+            &namespace,
+            "get",
+            &format!("widgets.{group}"),
+            "main",
+            "-o",
+            "jsonpath={.spec.size}",
+        ])
+        .output()
+        .expect("kubectl");
+    assert_eq!(stdout_of(&size), "3", "{}", stderr_of(&size));
+
+    // Installed: helm never upgrades or deletes the CRDs of crds/, so they are not compared.
+    let output = run(&project, &["diff", "dev", "--detailed-exitcode"]);
+    assert_eq!(output.status.code(), Some(0), "{}\n{}", stdout_of(&output), stderr_of(&output));
+    let output = run(&project, &["drift", "--stage", "dev"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout_of(&output));
+
+    // A change of the custom resource is an ordinary change, validated against the cluster now.
+    project.write("values.yaml", "size: 5\n");
+    let output = run(&project, &["diff", "dev", "-o", "json"]);
+    assert!(!stderr_of(&output).contains("does not serve"), "{}", stderr_of(&output));
+    let json: Value = serde_json::from_slice(&output.stdout).expect("json");
+    let changed = change_keys(&json["releases"][0]);
+    assert!(changed.contains(&(format!("{group}/Widget {namespace}/main"), "changed".into())), "{changed:?}");
+    drop(cleanup);
+}
+
+/// CRDs are cluster-wide: removed when the test ends, whatever its outcome.
+struct CrdCleanup<'p> {
+    project: &'p Project,
+    name: String,
+}
+
+impl Drop for CrdCleanup<'_> {
+    fn drop(&mut self) {
+        if std::env::var_os("HELM_ENVS_TESTBED").is_none() {
+            return;
+        }
+        let _ = self.project.kubectl(&["--context", "dev", "delete", "crd", &self.name, "--wait=false"]).output();
+    }
+}
