@@ -13,6 +13,7 @@ say "Starting three fresh clusters: dev, staging, production (127.0.0.1 only)"
 scripts/testbed.sh down
 scripts/testbed.sh up dev staging production
 eval "$(scripts/testbed.sh env)"
+scripts/testbed.sh status
 
 say "Installing the plugin into a private helm data directory"
 # Helm 4 installs a plugin from a directory into $HELM_DATA_HOME/plugins whatever HELM_PLUGINS
@@ -83,6 +84,13 @@ diff -u "$repo/.tools/demo-staging-web.before.yaml" envs/staging/web.yaml || tru
 
 say "Step 4: promote staging into production (approval required: --yes)"
 run helm envs promote --from staging --to production --yes --context 1
+
+say "Each stage's Pods run what it was given (real nodes: the image reports its version and settings)"
+for stage in dev staging production; do
+    namespace=$(helm envs list -o json | python3 -c "import json,sys; print([s['namespace'] for s in json.load(sys.stdin)['stages'] if s['name']=='$stage'][0])")
+    kubectl --context "$stage" -n "$namespace" rollout status deployment/web --timeout 120s >/dev/null
+    printf '   %-10s %s\n' "$stage" "$(kubectl --context "$stage" -n "$namespace" exec deploy/web -- cat /tmp/www/config | grep -E '^(version|LOG_LEVEL|PUBLIC_URL)=' | paste -sd' ')"
+done
 
 say "Where every stage stands: revision, chart, in sync with its config, the promotion it came from"
 run helm envs status
