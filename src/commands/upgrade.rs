@@ -222,8 +222,9 @@ pub(super) fn deploy_failed(command: &str, err: Error, outcomes: &[Outcome]) -> 
         details.push(Detail::Note(format!("not attempted: {}", skipped.join(", "))));
     }
     details.push(Detail::Help(
-        "helm keeps a failed release at its new revision unless the stage's helmArgs include --atomic; \
-         `helm history` shows it and `helm rollback` returns to the previous one"
+        "helm keeps a failed release at its new revision unless the stage's helmArgs include --atomic \
+         (--rollback-on-failure in Helm 4; either is spelled for the helm in use); `helm history` shows it \
+         and `helm rollback` returns to the previous one"
             .into(),
     ));
     Error::Failed { headline: format!("{command} failed"), details }
