@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{Project, create_namespace, run, stderr_of, stdout_of};
+use crate::harness::{Project, create_namespace, ok, provision, run, stderr_of, stdout_of};
 
 /// An operator chart: a CRD in `crds/`, a custom resource of it in `templates/` (guarded by
 /// `.Capabilities.APIVersions.Has`, as published charts do), and a ConfigMap. The CRD's group
@@ -127,4 +127,64 @@ impl Drop for CrdCleanup<'_> {
         }
         let _ = self.project.kubectl(&["--context", "dev", "delete", "crd", &self.name, "--wait=false"]).output();
     }
+}
+
+/// A chart from the test bed's OCI registry, at a version per stage; the example's values.
+fn registry_project(tag: &str, chart: &str) -> (Project, crate::harness::Namespaces) {
+    let (project, ns) = Project::isolated_example(tag);
+    let text = project.read("helm-envs.yaml").replace("chart: ../../charts/acme-web", &format!("chart: {chart}"));
+    project.write("helm-envs.yaml", &format!("{text}\nversions:\n  dev: {{web: 1.5.0, worker: 1.5.0}}\n  staging: {{web: 1.4.2, worker: 1.4.2}}\n  production: {{web: 1.4.2, worker: 1.4.2}}\n"));
+    (project, ns)
+}
+
+fn testbed_url(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run the tests through `make test`"))
+}
+
+#[test]
+fn an_oci_chart_carries_its_version_through_promotion_and_drift() {
+    let registry = testbed_url("HELM_ENVS_TESTBED_REGISTRY");
+    let (project, ns) = registry_project("oci", &format!("{registry}/acme-web"));
+    for (stage, namespace) in [("dev", &ns.dev), ("staging", &ns.staging)] {
+        provision(&project, stage, namespace, &[]);
+    }
+    ok(&project, &["upgrade", "dev"]);
+    ok(&project, &["upgrade", "staging"]);
+
+    let output = run(&project, &["drift", "--stage", "staging"]);
+    assert_eq!(output.status.code(), Some(2));
+    let text = stdout_of(&output);
+    assert!(text.contains(&format!("chart {registry}/acme-web: dev 1.5.0 → staging 1.4.2")), "{text}");
+
+    let output = run(&project, &["promote", "--from", "dev", "--to", "staging"]);
+    assert!(output.status.success(), "{}\n{}", stdout_of(&output), stderr_of(&output));
+    assert!(stdout_of(&output).contains("chart version: 1.4.2 -> 1.5.0"), "{}", stdout_of(&output));
+    assert!(
+        project.read("helm-envs.yaml").contains("staging: {web: \"1.5.0\", worker: \"1.5.0\"}"),
+        "{}",
+        project.read("helm-envs.yaml")
+    );
+    let status = ok(&project, &["status", "-o", "json"]);
+    assert!(status.contains("acme-web-1.5.0"), "{status}");
+    let (_, json) = drift_json(&project);
+    let about_staging: Vec<&Value> =
+        json["findings"].as_array().expect("findings").iter().filter(|f| f["stage"] == "staging").collect();
+    assert!(about_staging.is_empty(), "staging runs what dev ran: {about_staging:#?}");
+}
+
+#[test]
+fn a_chart_from_a_repository_renders_at_each_stages_version() {
+    let repository = testbed_url("HELM_ENVS_TESTBED_REPO");
+    let (project, _ns) = registry_project("repo", "testbed/acme-web");
+    let add = project.helm(&["repo", "add", "testbed", &repository]).output().expect("helm");
+    assert!(add.status.success(), "{}", stderr_of(&add));
+    let dev = ok(&project, &["render", "dev", "--release", "web"]);
+    assert!(dev.contains("helm.sh/chart: acme-web-1.5.0"), "{dev}");
+    let staging = ok(&project, &["render", "staging", "--release", "web"]);
+    assert!(staging.contains("helm.sh/chart: acme-web-1.4.2"), "{staging}");
+}
+
+fn drift_json(project: &Project) -> (Option<i32>, Value) {
+    let output = run(project, &["drift", "-o", "json"]);
+    (output.status.code(), serde_json::from_slice(&output.stdout).expect("drift -o json"))
 }

@@ -225,6 +225,10 @@ impl Project {
             .env("HELM_CONFIG_HOME", home.join(".config/helm"))
             .env("HELM_DATA_HOME", home.join(".local/share/helm"))
             .env("NO_COLOR", "1");
+        // The test bed's chart registry and repository are served with its own CA.
+        if let Some(bundle) = std::env::var_os("SSL_CERT_FILE") {
+            cmd.env("SSL_CERT_FILE", bundle);
+        }
     }
 
     fn kubeconfig(&self) -> OsString {
