@@ -131,6 +131,29 @@ impl Error {
         }
     }
 
+    /// Whether helm or kubectl could not reach the stage's cluster at all (no kubeconfig, an
+    /// unknown context, nothing listening), as opposed to the cluster answering with an error.
+    pub fn is_unreachable(&self) -> bool {
+        const SIGNS: &[&str] = &[
+            "cluster unreachable",
+            "connection refused",
+            "no such host",
+            "i/o timeout",
+            "does not exist",
+            "no configuration has been provided",
+        ];
+        let says = |stderr: &str| {
+            let stderr = stderr.to_ascii_lowercase();
+            SIGNS.iter().any(|sign| stderr.contains(sign))
+        };
+        match self {
+            Error::Helm(failure) => says(&failure.stderr),
+            Error::Kubectl(failure) => says(&failure.stderr),
+            Error::Several { failures, .. } => failures.iter().all(Error::is_unreachable),
+            _ => false,
+        }
+    }
+
     /// Explanation and fix, printed under the headline.
     pub fn details(&self) -> Vec<Detail> {
         match self {

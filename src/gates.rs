@@ -21,6 +21,8 @@ use crate::stages::{Approval, Project, Stage, Target};
 pub struct Gate {
     pub name: &'static str,
     pub passed: bool,
+    /// `false`: the check could not run (its cluster cannot be reached); it does not refuse.
+    pub checked: bool,
     pub message: String,
     /// Preformatted lines under the verdict (which Secrets are missing, ...).
     pub details: String,
@@ -28,11 +30,16 @@ pub struct Gate {
 
 impl Gate {
     pub fn new(name: &'static str, passed: bool, message: impl Into<String>) -> Gate {
-        Gate { name, passed, message: message.into(), details: String::new() }
+        Gate { name, passed, checked: true, message: message.into(), details: String::new() }
+    }
+
+    /// A check that could not run, and why.
+    pub fn skipped(name: &'static str, why: impl Into<String>) -> Gate {
+        Gate { checked: false, ..Gate::new(name, true, why) }
     }
 
     pub fn json(&self) -> Value {
-        json!({"gate": self.name, "passed": self.passed, "message": self.message})
+        json!({"gate": self.name, "passed": self.passed, "checked": self.checked, "message": self.message})
     }
 }
 
@@ -187,7 +194,11 @@ pub fn text(stage: &Stage, gates: &[Gate]) -> String {
 
 /// One gate's verdict line (and its details).
 pub fn line(gate: &Gate) -> String {
-    let verdict = if gate.passed { format!("{NAME}passed {NAME:#}") } else { format!("{ERROR}refused{ERROR:#}") };
+    let verdict = match (gate.checked, gate.passed) {
+        (false, _) => format!("{DIM}skipped{DIM:#}"),
+        (true, true) => format!("{NAME}passed {NAME:#}"),
+        (true, false) => format!("{ERROR}refused{ERROR:#}"),
+    };
     let mut out = format!("  {verdict} {DIM}{:<8}{DIM:#} {}\n", gate.name, gate.message);
     for detail in gate.details.lines() {
         let _ = writeln!(out, "    {detail}");

@@ -12,14 +12,15 @@ use crate::deploy::{Outcome, Record};
 use crate::diff;
 use crate::error::{Detail, Error, Result};
 use crate::files::{self, Restore};
-use crate::gates;
+use crate::gates::{self, Gate};
 use crate::git::Git;
 use crate::helm::Helm;
 use crate::kube::Kubectl;
+use crate::manifest;
 use crate::output::{BOLD, DIM, note};
 use crate::promotion::{self, Promotion, ValueChange};
-use crate::render::{LiveState, against_installed, joined};
-use crate::stages::{Project, Target};
+use crate::render::{LiveState, against_installed, all_or_errors, joined, render_all};
+use crate::stages::{Project, Release, Stage, Target};
 use crate::values::ValuePath;
 
 use super::upgrade::{Checked, check_stage, deploy_failed, deploy_gated, emit, gate, lock, outcomes_text};
@@ -110,22 +111,42 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
         let source = source.map(joined);
         (checked, source)
     });
-    let Checked { states, gates: target_gates } = checked?;
+    // GitOps: a CI job writing the pull request often has no cluster credentials. Without a
+    // reachable cluster, --no-deploy goes on offline and says which checks it could not run.
+    let offline = |err: &Error| args.no_deploy && err.is_unreachable();
+    let (Checked { states, gates: target_gates }, offline_target) = match checked {
+        Err(err) if offline(&err) => {
+            note(&format!(
+                "{}'s cluster cannot be reached ({}); --no-deploy goes on without it",
+                to.name,
+                err.one_line()
+            ));
+            (offline_check(project, &helm, to, &releases, &promoted)?, true)
+        }
+        other => (other?, false),
+    };
     let mut all_gates = vec![gates::order(project, from, to, args.allow_skip)];
-    match source_states.transpose()? {
-        Some(source_states) => {
+    match source_states.transpose() {
+        Ok(Some(source_states)) => {
             let releases: Vec<(&Target, &LiveState)> = sources.iter().zip(source_states.iter()).collect();
             all_gates.push(gates::source_in_sync(from, &releases));
         }
-        None => note(&format!(
+        Ok(None) => note(&format!(
             "--skip-source-check: not checking that {} is deployed and in sync with its config; the promoted \
              values may never have run there",
             from.name
         )),
+        Err(err) if offline(&err) => all_gates
+            .push(Gate::skipped("source", format!("{}'s cluster cannot be reached ({})", from.name, err.one_line()))),
+        Err(err) => return Err(err),
     }
     all_gates.extend(target_gates);
 
-    let _ = writeln!(text, "\n{BOLD}What deploying {} will change{BOLD:#}", to.name);
+    json["offline"] = json!(offline_target);
+    let _ = match offline_target {
+        true => writeln!(text, "\n{BOLD}What the promotion changes in {}'s rendered config{BOLD:#} (offline)", to.name),
+        false => writeln!(text, "\n{BOLD}What deploying {} will change{BOLD:#}", to.name),
+    };
     // What is deployed after the write: B's own files (now edited), the promoted chart version.
     let targets: Vec<Target> = releases
         .iter()
@@ -139,7 +160,7 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
         Checked { states, gates: all_gates },
         &args.deploy,
         true,
-        false,
+        offline_target,
         &action,
         &mut text,
         &mut json,
@@ -200,6 +221,34 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
         emit(&args.deploy, &text, &json, "promoted");
     }
     Ok(0)
+}
+
+/// Without B's cluster: B's config as its files are now against the promoted config, both
+/// rendered offline, and the gates that need the cluster marked as not run.
+fn offline_check(
+    project: &Project,
+    helm: &Helm,
+    to: &Stage,
+    releases: &[&Release],
+    promoted: &[Target],
+) -> Result<Checked> {
+    let current: Vec<Target> = releases.iter().map(|r| project.target(to, r)).collect();
+    let rendered = all_or_errors(render_all(helm, &[current.as_slice(), promoted].concat()))?;
+    let (now, after) = rendered.split_at(current.len());
+    let mut states = Vec::new();
+    for ((target, now), after) in promoted.iter().zip(now).zip(after) {
+        let pair = manifest::parse_pair(now, after, &target.namespace)
+            .map_err(|(_, error)| crate::render::rendered_manifest_error(target, error))?;
+        let mut comparison = diff::compare(pair.old, pair.new, &diff::Options::default());
+        comparison.unchanged += pair.identical;
+        states.push(LiveState { installed: None, rendered: after.clone(), comparison, values: Vec::new() });
+    }
+    let unreachable = format!("{}'s cluster cannot be reached", to.name);
+    let mut gates = vec![Gate::skipped("secrets", unreachable.clone())];
+    if to.cluster_id.is_some() {
+        gates.insert(0, Gate::skipped("cluster", unreachable));
+    }
+    Ok(Checked { states, gates })
 }
 
 /// Write every edited file atomically; each file must still hold what the plan read.

@@ -334,3 +334,55 @@ fn apply_deploys_every_stage_in_order_and_stops_at_a_refused_gate() {
         ]
     );
 }
+
+/// The guide's GitOps flow from a CI job without cluster credentials: `--no-deploy` renders
+/// offline, writes and commits, and says which checks it could not run. With a reachable
+/// cluster the same command runs them all (the test above).
+#[test]
+fn no_deploy_works_without_any_cluster_and_says_what_it_could_not_check() {
+    let project = Project::example();
+    git(&project, &["init", "--quiet", "--initial-branch", "main"]);
+    git(&project, &["config", "user.name", "t"]);
+    git(&project, &["config", "user.email", "t@example.com"]);
+    project.write("envs/dev/web.yaml", &(project.read("envs/dev/web.yaml") + RC_IN_DEV));
+    git(&project, &["add", "."]);
+    git(&project, &["commit", "--quiet", "-m", "dev runs 2.8.0"]);
+
+    let args = ["promote", "--from", "dev", "--to", "staging", "--no-deploy", "--git-commit", "-o", "json"];
+    let output =
+        project.helm_envs(&args).env("KUBECONFIG", project.root().join("no-kubeconfig")).output().expect("runs");
+    assert_eq!(output.status.code(), Some(0), "{}\n{}", stdout_of(&output), stderr_of(&output));
+    assert!(stderr_of(&output).contains("staging's cluster cannot be reached"), "{}", stderr_of(&output));
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(json["result"], "written");
+    assert_eq!(json["offline"], true);
+    let gates: Vec<(String, bool)> = json["gates"]
+        .as_array()
+        .expect("gates")
+        .iter()
+        .map(|g| (g["gate"].as_str().unwrap_or_default().to_string(), g["checked"].as_bool().unwrap_or(true)))
+        .collect();
+    assert_eq!(
+        gates,
+        [("order".into(), true), ("source".into(), false), ("secrets".into(), false), ("approval".into(), true)]
+    );
+    // The offline diff: the one Deployment the new image changes.
+    let changes = &json["diff"]["releases"][0]["changes"];
+    assert_eq!(changes.as_array().map(Vec::len), Some(1), "{changes:#}");
+    assert_eq!(changes[0]["id"], "apps/Deployment acme-staging/web");
+
+    assert!(project.read("envs/staging/web.yaml").ends_with("image:\n  tag: \"2.8.0\"\n"), "written");
+    assert_eq!(git(&project, &["rev-list", "--count", "main..HEAD"]).trim(), "1", "committed on a branch");
+
+    // Without --no-deploy an unreachable cluster is still an error: nothing is written.
+    git(&project, &["switch", "--quiet", "main"]);
+    let before = project.read("envs/staging/web.yaml");
+    let output = project
+        .helm_envs(&["promote", "--from", "dev", "--to", "staging"])
+        .env("KUBECONFIG", project.root().join("no-kubeconfig"))
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1), "{}", stdout_of(&output));
+    assert!(project.read("envs/staging/web.yaml") == before, "nothing written");
+    assert_eq!(git(&project, &["status", "--porcelain", "--untracked-files=no"]), "");
+}
