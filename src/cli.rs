@@ -285,6 +285,10 @@ pub struct CheckSecretsArgs {
     #[arg(long, short)]
     pub release: Option<String>,
 
+    /// Every reference of each Secret: resource, container and field path (JSON always has them)
+    #[arg(long)]
+    pub details: bool,
+
     /// Output format
     #[arg(long, short, value_enum, default_value_t = ListFormat::Text)]
     pub output: ListFormat,

@@ -142,7 +142,7 @@ pub fn secrets(kubectl: &Kubectl, stage: &Stage, manifests: &[(String, Manifest)
         )
     };
     if !report.passed() {
-        gate.details = check_secrets::text(&[report]);
+        gate.details = check_secrets::text(&[report], false);
     }
     Ok(gate)
 }

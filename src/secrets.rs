@@ -234,7 +234,16 @@ pub fn provided(release: &str, manifest: &Manifest) -> Vec<Provided> {
         match (resource.key.group.as_str(), resource.key.kind.as_str()) {
             ("", "Secret") => {
                 let keys = [map_keys(&object["data"]), map_keys(&object["stringData"])].concat();
-                provide(Some(&resource.key.name), known(keys));
+                let by = match hook(resource) {
+                    Some(hook) => format!("release {release}: {} (created by its {hook} hook)", resource.key),
+                    None => by.clone(),
+                };
+                out.push(Provided {
+                    name: resource.key.name.clone(),
+                    namespace: namespace.clone(),
+                    keys: known(keys),
+                    by,
+                });
             }
             ("cert-manager.io", "Certificate") => provide(object["spec"]["secretName"].as_str(), tls()),
             ("networking.k8s.io" | "extensions", "Ingress") if issues_its_own_certificates(resource) => {
@@ -265,6 +274,130 @@ pub fn provided(release: &str, manifest: &Manifest) -> Vec<Provided> {
     out
 }
 
+/// The `helm.sh/hook` annotation of a resource (`pre-install`, `pre-install,pre-upgrade`).
+fn hook(resource: &Resource) -> Option<&str> {
+    resource.object["metadata"]["annotations"]["helm.sh/hook"].as_str()
+}
+
+/// A Job or Pod of a release whose ServiceAccount the release's own RBAC lets write Secrets in
+/// its namespace: it may create the Secrets the workloads read while the release installs (a
+/// webhook certificate, an initial password).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Creator {
+    pub namespace: String,
+    /// `hook Job acme/gen-cert (pre-install)`.
+    pub job: String,
+    /// `Role acme/gen-cert`.
+    pub role: String,
+    /// Names of Secrets it is known to write: the Role's `resourceNames`, and the words of the
+    /// Job's command, arguments and env values.
+    pub names: BTreeSet<String>,
+    /// The Role's `resourceNames` (the stronger evidence).
+    pub resource_names: BTreeSet<String>,
+}
+
+/// The Jobs and Pods of a release that may create Secrets, found from the release itself: a
+/// Role or ClusterRole with `create`, `update` or `patch` on `secrets`, bound (RoleBinding,
+/// ClusterRoleBinding) to the ServiceAccount the Job runs as.
+pub fn creators(release: &str, manifest: &Manifest) -> Vec<Creator> {
+    let writes_secrets = |rule: &Value| {
+        let has = |field: &str, wanted: &[&str]| {
+            rule[field].as_array().is_some_and(|l| l.iter().any(|v| v.as_str().is_some_and(|v| wanted.contains(&v))))
+        };
+        has("apiGroups", &["", "*"])
+            && has("resources", &["secrets", "*"])
+            && has("verbs", &["create", "update", "patch", "*"])
+    };
+    // (kind, namespace or "" for a ClusterRole, name) -> resourceNames
+    let mut roles: BTreeMap<(String, String, String), BTreeSet<String>> = BTreeMap::new();
+    for resource in manifest.values().filter(|r| r.key.group == "rbac.authorization.k8s.io") {
+        if !matches!(resource.key.kind.as_str(), "Role" | "ClusterRole") {
+            continue;
+        }
+        let rules: Vec<&Value> =
+            items(&resource.object, "rules").map(|(_, r)| r).filter(|r| writes_secrets(r)).collect();
+        if rules.is_empty() {
+            continue;
+        }
+        let names = rules
+            .iter()
+            .flat_map(|r| items(r, "resourceNames").filter_map(|(_, n)| n.as_str().map(str::to_string)))
+            .collect();
+        let namespace = resource.key.namespace.clone().unwrap_or_default();
+        roles.insert((resource.key.kind.clone(), namespace, resource.key.name.clone()), names);
+    }
+    // (namespace, service account) -> (role, resourceNames)
+    let mut accounts: BTreeMap<(String, String), Vec<(String, BTreeSet<String>)>> = BTreeMap::new();
+    for binding in manifest.values().filter(|r| r.key.group == "rbac.authorization.k8s.io") {
+        if !matches!(binding.key.kind.as_str(), "RoleBinding" | "ClusterRoleBinding") {
+            continue;
+        }
+        let role_ref = &binding.object["roleRef"];
+        let kind = role_ref["kind"].as_str().unwrap_or_default();
+        let role_namespace =
+            if kind == "Role" { binding.key.namespace.clone().unwrap_or_default() } else { String::new() };
+        let key = (kind.to_string(), role_namespace.clone(), role_ref["name"].as_str().unwrap_or_default().to_string());
+        let Some(names) = roles.get(&key) else { continue };
+        let role = match kind {
+            "Role" => format!("Role {role_namespace}/{}", key.2),
+            _ => format!("ClusterRole {}", key.2),
+        };
+        for (_, subject) in items(&binding.object, "subjects") {
+            if subject["kind"].as_str() != Some("ServiceAccount") {
+                continue;
+            }
+            let namespace = subject["namespace"]
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| binding.key.namespace.clone())
+                .unwrap_or_default();
+            let account = subject["name"].as_str().unwrap_or_default().to_string();
+            accounts.entry((namespace, account)).or_default().push((role.clone(), names.clone()));
+        }
+    }
+    let mut out = Vec::new();
+    for resource in manifest.values() {
+        let spec = match resource.key.kind.as_str() {
+            "Job" => resource.object.pointer("/spec/template/spec"),
+            "Pod" => resource.object.pointer("/spec"),
+            _ => None,
+        };
+        let (Some(spec), Some(namespace)) = (spec, &resource.key.namespace) else { continue };
+        let account = spec["serviceAccountName"].as_str().unwrap_or("default").to_string();
+        let Some(grants) = accounts.get(&(namespace.clone(), account)) else { continue };
+        let mut words = BTreeSet::new();
+        for field in ["initContainers", "containers"] {
+            for (_, container) in items(spec, field) {
+                let strings = items(container, "command")
+                    .chain(items(container, "args"))
+                    .filter_map(|(_, v)| v.as_str())
+                    .chain(items(container, "env").filter_map(|(_, e)| e["value"].as_str()));
+                for text in strings {
+                    words.extend(
+                        text.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')))
+                            .filter(|w| !w.is_empty())
+                            .map(str::to_string),
+                    );
+                }
+            }
+        }
+        let job = match hook(resource) {
+            Some(hook) => format!("hook {} ({hook}) of release {release}", resource.key),
+            None => format!("{} of release {release}", resource.key),
+        };
+        for (role, resource_names) in grants {
+            out.push(Creator {
+                namespace: namespace.clone(),
+                job: job.clone(),
+                role: role.clone(),
+                names: words.iter().chain(resource_names).cloned().collect(),
+                resource_names: resource_names.clone(),
+            });
+        }
+    }
+    out
+}
+
 fn issues_its_own_certificates(ingress: &Resource) -> bool {
     let annotations = &ingress.object["metadata"]["annotations"];
     annotations.get("cert-manager.io/issuer").is_some()
@@ -288,6 +421,9 @@ pub struct NamespaceReport {
     pub missing_keys: Vec<Finding>,
     /// `optional: true` references to Secrets (or keys) that do not exist.
     pub optional_absent: Vec<Finding>,
+    /// Secrets that do not exist, where a Job of a release may create them while installing
+    /// (its RBAC lets it write Secrets) but nothing names them: neither present nor missing.
+    pub unknown: Vec<(Finding, Vec<String>)>,
     /// Satisfied references: (secret name, who provides it).
     pub satisfied: Vec<(String, String)>,
 }
@@ -316,7 +452,12 @@ impl StageReport {
 }
 
 /// Check references against what the releases provide and what the cluster holds.
-pub fn evaluate(references: &[Reference], provided: &[Provided], cluster: &Cluster) -> Vec<NamespaceReport> {
+pub fn evaluate(
+    references: &[Reference],
+    provided: &[Provided],
+    creators: &[Creator],
+    cluster: &Cluster,
+) -> Vec<NamespaceReport> {
     let mut reports: BTreeMap<&str, NamespaceReport> = BTreeMap::new();
     for reference in references {
         let report = reports.entry(&reference.namespace).or_insert_with(|| NamespaceReport {
@@ -324,7 +465,26 @@ pub fn evaluate(references: &[Reference], provided: &[Provided], cluster: &Clust
             exists: cluster.get(&reference.namespace).is_some_and(Option::is_some),
             ..NamespaceReport::default()
         });
-        let in_release = provided.iter().find(|p| p.name == reference.name && p.namespace == reference.namespace);
+        let created = || {
+            creators.iter().find(|c| c.namespace == reference.namespace && c.names.contains(&reference.name)).map(|c| {
+                let evidence = match c.resource_names.contains(&reference.name) {
+                    true => "names it in resourceNames",
+                    false => "its command, arguments or env name it",
+                };
+                Provided {
+                    name: reference.name.clone(),
+                    namespace: reference.namespace.clone(),
+                    keys: Keys::Any,
+                    by: format!("{} (created by it: {} lets it write Secrets and {evidence})", c.job, c.role),
+                }
+            })
+        };
+        let in_release = provided
+            .iter()
+            .find(|p| p.name == reference.name && p.namespace == reference.namespace)
+            .cloned()
+            .or_else(created);
+        let in_release = in_release.as_ref();
         let in_cluster =
             cluster.get(&reference.namespace).and_then(Option::as_ref).and_then(|secrets| secrets.get(&reference.name));
         let (exists, has_key, by) = match (in_release, in_cluster) {
@@ -342,6 +502,24 @@ pub fn evaluate(references: &[Reference], provided: &[Provided], cluster: &Clust
                 continue;
             }
             (_, _, true) => &mut report.optional_absent,
+            (false, _, false) if creators.iter().any(|c| c.namespace == reference.namespace) => {
+                let maybe: Vec<String> = creators
+                    .iter()
+                    .filter(|c| c.namespace == reference.namespace)
+                    .map(|c| format!("{} ({} lets it write Secrets; nothing in it names this one)", c.job, c.role))
+                    .collect();
+                let index = report.unknown.iter().position(|(f, _)| f.name == reference.name).unwrap_or_else(|| {
+                    report.unknown.push((
+                        Finding { name: reference.name.clone(), keys: BTreeSet::new(), needed_by: Vec::new() },
+                        maybe,
+                    ));
+                    report.unknown.len() - 1
+                });
+                let finding = &mut report.unknown[index].0;
+                finding.keys.extend(reference.key.clone());
+                finding.needed_by.push(reference.clone());
+                continue;
+            }
             (false, _, false) => &mut report.missing,
             (true, false, false) => &mut report.missing_keys,
         };
@@ -387,9 +565,11 @@ pub fn check(
 pub fn check_manifests(kubectl: &Kubectl, stage: &Stage, manifests: &[(String, Manifest)]) -> Result<StageReport> {
     let mut refs = Vec::new();
     let mut provided_by_chart = Vec::new();
+    let mut job_creators = Vec::new();
     for (release, manifest) in manifests {
         refs.extend(references(release, manifest));
         provided_by_chart.extend(provided(release, manifest));
+        job_creators.extend(creators(release, manifest));
     }
     let namespaces: BTreeSet<&str> = refs.iter().map(|r| r.namespace.as_str()).collect();
     let jobs: Vec<_> = namespaces.iter().map(|namespace| move || kubectl.secret_keys(stage, namespace)).collect();
@@ -398,7 +578,7 @@ pub fn check_manifests(kubectl: &Kubectl, stage: &Stage, manifests: &[(String, M
     Ok(StageReport {
         stage: stage.name.clone(),
         context: stage.kube_context.to_string(),
-        namespaces: evaluate(&refs, &provided_by_chart, &cluster),
+        namespaces: evaluate(&refs, &provided_by_chart, &job_creators, &cluster),
     })
 }
 
@@ -603,7 +783,7 @@ spec: {target: {name: from-vault}, dataFrom: [{extract: {key: x}}]}
         }];
         let cluster: Cluster =
             [("ns".to_string(), Some([("db".to_string(), ["url".to_string()].into())].into()))].into();
-        let [report] = evaluate(&refs, &provided, &cluster).try_into().expect("one namespace");
+        let [report] = evaluate(&refs, &provided, &[], &cluster).try_into().expect("one namespace");
         assert!(report.exists);
         let names =
             |findings: &[Finding]| findings.iter().map(|f| format!("{}{:?}", f.name, f.keys)).collect::<Vec<_>>();
@@ -623,7 +803,7 @@ spec: {target: {name: from-vault}, dataFrom: [{extract: {key: x}}]}
     #[test]
     fn an_absent_namespace_leaves_every_reference_missing() {
         let cluster: Cluster = [("ns".to_string(), None)].into();
-        let [report] = evaluate(&[reference("db", None, false)], &[], &cluster).try_into().expect("one");
+        let [report] = evaluate(&[reference("db", None, false)], &[], &[], &cluster).try_into().expect("one");
         assert!(!report.exists);
         assert_eq!(report.missing.len(), 1);
     }

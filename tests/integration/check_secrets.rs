@@ -4,7 +4,7 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use crate::harness::{Namespaces, Project, create_secret, provision, stdout_of, which_in};
+use crate::harness::{Namespaces, Project, create_namespace, create_secret, provision, stdout_of, which_in};
 
 fn stderr_of(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -39,7 +39,13 @@ fn a_secret_present_in_dev_but_not_in_staging_blocks_staging_until_created() {
     let text = stdout_of(&output);
     assert!(text.contains("staging (context staging): Secrets are missing"), "{text}");
     assert!(text.contains(&format!("  namespace {}\n", ns.staging)), "{text}");
-    assert!(text.contains("    missing      Secret acme-db (keys password, url)\n"), "{text}");
+    // One line per Secret; its references with --details.
+    assert!(
+        text.contains("    missing      Secret acme-db (keys password, url), needed by 4 references in 2 resources\n"),
+        "{text}"
+    );
+    assert!(!text.contains("needed by apps/"), "{text}");
+    let text = stdout_of(&check(&project, &["staging", "--details"]));
     assert!(
         text.contains(&format!(
             "      needed by apps/Deployment {}/web (container acme-web, env DATABASE_URL, key url) in release web, \
@@ -72,7 +78,7 @@ fn a_secret_without_a_referenced_key_is_a_missing_key() {
     let output = check(&project, &["staging", "--release", "web"]);
     assert_eq!(output.status.code(), Some(3));
     let text = stdout_of(&output);
-    assert!(text.contains("    missing key  Secret acme-db has no key password\n"), "{text}");
+    assert!(text.contains("    missing key  Secret acme-db has no key password, needed by"), "{text}");
     assert!(!text.contains("missing      Secret acme-db"), "{text}");
     let report = json_of(&check(&project, &["staging", "--release", "web", "-o", "json"]));
     let namespace = &report["stages"][0]["namespaces"][0];
@@ -99,7 +105,7 @@ fn chart_created_secrets_pass_and_optional_ones_are_reported_as_optional() {
     assert!(present.contains(&("acme-db".into(), "cluster".into())));
 
     let text = stdout_of(&check(&project, &["dev"]));
-    assert!(text.contains("    optional     Secret acme-feature-keys is absent (optional: true)\n"), "{text}");
+    assert!(text.contains("    optional     absent, referenced with optional: true: acme-feature-keys\n"), "{text}");
     assert!(!text.contains("Secret web-session"), "{text}");
 }
 
@@ -268,4 +274,55 @@ fn an_unreachable_cluster_is_named_with_its_context() {
     let stderr = stderr_of(&output);
     assert!(stderr.contains("of stage `staging` (context `gone`)"), "{stderr}");
     assert!(stderr.contains("the cluster of context `gone` does not answer"), "{stderr}");
+}
+
+/// Secrets a chart creates while it installs, recognised from the rendered release itself,
+/// with the evidence: a hook Job whose Role may create Secrets and whose arguments name the
+/// Secret; a Job whose Role names it in `resourceNames`; a hook Secret; a Secret guarded by
+/// `lookup`. A Secret nothing names while such a Job exists is `unknown`, not missing.
+#[test]
+fn secrets_the_release_creates_while_installing_are_recognised_with_their_evidence() {
+    let project = Project::empty();
+    let namespace = format!("installs-{}", std::process::id());
+    crate::harness::copy_dir(&crate::harness::repo().join("tests/charts/install-secrets"), &project.path("chart"));
+    project.write(
+        "helm-envs.yaml",
+        &format!(
+            "stages:\n  - name: dev\n    kubeContext: dev\n    namespace: {namespace}\nreleases:\n  - name: app\n    \
+             chart: chart\n    values: [values.yaml]\n"
+        ),
+    );
+    project.write("values.yaml", "{}\n");
+    project.own_namespace("dev", &namespace);
+    create_namespace(&project, "dev", &namespace);
+
+    let output = check(&project, &["dev", "-o", "json"]);
+    assert_eq!(output.status.code(), Some(0), "nothing is known to be missing: {}", stdout_of(&output));
+    let report = json_of(&output);
+    let space = &report["stages"][0]["namespaces"][0];
+    let by = |name: &str| -> String {
+        space["present"]
+            .as_array()
+            .expect("present")
+            .iter()
+            .find(|p| p["name"] == name)
+            .map(|p| p["providedBy"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_else(|| panic!("{name} is not present: {space:#}"))
+    };
+    let cert = by("app-webhook-cert");
+    assert!(cert.starts_with(&format!("hook batch/Job {namespace}/app-certgen (pre-install,pre-upgrade)")), "{cert}");
+    assert!(cert.contains(&format!("Role {namespace}/app-certgen lets it write Secrets")), "{cert}");
+    assert!(cert.contains("its command, arguments or env name it"), "{cert}");
+    let password = by("app-initial-password");
+    assert!(password.contains("names it in resourceNames"), "{password}");
+    assert!(by("app-hook-token").contains("(created by its pre-install hook)"));
+    assert!(by("app-session").starts_with("release app: Secret"), "lookup found nothing: the chart creates it");
+
+    let unknown = space["unknown"].as_array().expect("unknown");
+    assert_eq!(unknown.len(), 1, "{space:#}");
+    assert_eq!(unknown[0]["name"], "app-license");
+    assert!(space["missing"].as_array().is_some_and(Vec::is_empty), "{space:#}");
+
+    let text = stdout_of(&check(&project, &["dev"]));
+    assert!(text.contains("    unknown      Secret app-license (keys license), needed by 1 reference in 1 resource: not in the cluster; may be created while installing by hook batch/Job"), "{text}");
 }
