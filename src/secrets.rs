@@ -326,8 +326,9 @@ pub fn creators(release: &str, manifest: &Manifest) -> Vec<Creator> {
         let namespace = resource.key.namespace.clone().unwrap_or_default();
         roles.insert((resource.key.kind.clone(), namespace, resource.key.name.clone()), names);
     }
-    // (namespace, service account) -> (role, resourceNames)
-    let mut accounts: BTreeMap<(String, String), Vec<(String, BTreeSet<String>)>> = BTreeMap::new();
+    // (namespace, service account) -> [(role, resourceNames)]
+    type Grants = Vec<(String, BTreeSet<String>)>;
+    let mut accounts: BTreeMap<(String, String), Grants> = BTreeMap::new();
     for binding in manifest.values().filter(|r| r.key.group == "rbac.authorization.k8s.io") {
         if !matches!(binding.key.kind.as_str(), "RoleBinding" | "ClusterRoleBinding") {
             continue;
