@@ -15,7 +15,7 @@ use crate::manifest::Manifest;
 use crate::output::{BOLD, DIM, ERROR, NAME};
 use crate::render::LiveState;
 use crate::secrets;
-use crate::stages::{Approval, Project, Stage, Target};
+use crate::stages::{Approval, Project, Release, Stage, Target};
 
 #[derive(Debug, Clone)]
 pub struct Gate {
@@ -126,7 +126,7 @@ pub fn cluster(kubectl: &Kubectl, stage: &Stage) -> Result<Option<Gate>> {
 }
 
 /// Every Secret the rendered manifests reference exists in the stage.
-pub fn secrets(kubectl: &Kubectl, stage: &Stage, manifests: &[(String, Manifest)]) -> Result<Gate> {
+pub fn secrets(kubectl: &Kubectl, stage: &Stage, manifests: &[(&Release, Manifest)]) -> Result<Gate> {
     let report = secrets::check_manifests(kubectl, stage, manifests)?;
     let mut gate = if report.passed() {
         let count: usize = report.namespaces.iter().map(|n| n.satisfied.len()).sum();

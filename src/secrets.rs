@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use crate::error::Result;
+use crate::error::{Detail, Error, Result};
 use crate::helm::Helm;
 use crate::kube::{Kubectl, SecretKeys};
 use crate::manifest::{Manifest, Resource};
@@ -195,6 +195,9 @@ impl Keys {
         }
     }
 }
+
+/// How a Secret declared in a release's `providedSecrets` is provided.
+pub const OUT_OF_BAND: &str = "provided out of band";
 
 /// A Secret a release creates (directly, or through a controller).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -547,10 +550,10 @@ pub fn check(
     let targets: Vec<_> =
         stages.iter().flat_map(|stage| releases.iter().map(|release| project.target(stage, release))).collect();
     let rendered = all_or_errors(render_all(helm, &targets))?;
-    let mut per_stage: Vec<Vec<(String, Manifest)>> = stages.iter().map(|_| Vec::new()).collect();
+    let mut per_stage: Vec<Vec<(&Release, Manifest)>> = stages.iter().map(|_| Vec::new()).collect();
     for (target, text) in targets.iter().zip(&rendered) {
         let index = stages.iter().position(|s| s.name == target.stage.name).unwrap_or_default();
-        per_stage[index].push((target.release.name.clone(), parse_rendered(text, target)?));
+        per_stage[index].push((target.release, parse_rendered(text, target)?));
     }
     let jobs: Vec<_> = stages
         .iter()
@@ -563,14 +566,38 @@ pub fn check(
 /// The gate for one stage whose releases are already rendered (`promote` checks the promoted
 /// config, `upgrade` the current one): one query per namespace that something references,
 /// whatever the number of references, in parallel.
-pub fn check_manifests(kubectl: &Kubectl, stage: &Stage, manifests: &[(String, Manifest)]) -> Result<StageReport> {
+pub fn check_manifests(kubectl: &Kubectl, stage: &Stage, manifests: &[(&Release, Manifest)]) -> Result<StageReport> {
     let mut refs = Vec::new();
     let mut provided_by_chart = Vec::new();
     let mut job_creators = Vec::new();
     for (release, manifest) in manifests {
-        refs.extend(references(release, manifest));
-        provided_by_chart.extend(provided(release, manifest));
-        job_creators.extend(creators(release, manifest));
+        let release_refs = references(&release.name, manifest);
+        for declared in &release.provided_secrets {
+            if !release_refs.iter().any(|r| r.name == declared.name) {
+                return Err(Error::Failed {
+                    headline: format!(
+                        "release `{}` declares Secret `{}` in providedSecrets, but nothing in stage `{}` references it",
+                        release.name, declared.name, stage.name
+                    ),
+                    details: vec![Detail::Help(
+                        "remove it from providedSecrets in helm-envs.yaml, or fix its name (the report lists what the \
+                         manifests reference: `helm envs check-secrets STAGE --details`)"
+                            .into(),
+                    )],
+                });
+            }
+            let namespaces: BTreeSet<&str> =
+                release_refs.iter().filter(|r| r.name == declared.name).map(|r| r.namespace.as_str()).collect();
+            provided_by_chart.extend(namespaces.into_iter().map(|namespace| Provided {
+                name: declared.name.clone(),
+                namespace: namespace.to_string(),
+                keys: Keys::Any,
+                by: format!("{OUT_OF_BAND} (helm-envs.yaml, release {}): {}", release.name, declared.reason),
+            }));
+        }
+        provided_by_chart.extend(provided(&release.name, manifest));
+        job_creators.extend(creators(&release.name, manifest));
+        refs.extend(release_refs);
     }
     let namespaces: BTreeSet<&str> = refs.iter().map(|r| r.namespace.as_str()).collect();
     let jobs: Vec<_> = namespaces.iter().map(|namespace| move || kubectl.secret_keys(stage, namespace)).collect();

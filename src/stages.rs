@@ -118,7 +118,27 @@ struct RawRelease {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     env_specific: Vec<Spanned<String>>,
+    /// Secrets the manifests reference that something outside the release provides (an
+    /// operator, External Secrets, a CSI driver): check-secrets and the Secrets gate take them
+    /// as present and show the reason. A name nothing references is an error.
+    #[serde(default)]
+    provided_secrets: Vec<ProvidedSecret>,
 }
+
+/// A Secret provided out of band, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProvidedSecret {
+    /// The Secret's name, in the release's namespace.
+    #[schemars(regex(pattern = DNS_SUBDOMAIN), length(max = 253))]
+    pub name: String,
+    /// Who provides it, shown in the report: "the license operator writes it".
+    #[schemars(length(min = 1))]
+    pub reason: String,
+}
+
+/// A DNS subdomain, as Secret names are.
+const DNS_SUBDOMAIN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 
 /// A DNS label, as Kubernetes names and Helm release names are.
 const DNS_LABEL: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
@@ -206,6 +226,8 @@ pub struct Release {
     pub env_specific: Vec<ValuePath>,
     /// Chart version per stage name.
     versions: BTreeMap<String, String>,
+    /// Secrets provided out of band.
+    pub provided_secrets: Vec<ProvidedSecret>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -610,6 +632,24 @@ impl Checker<'_> {
             self.check_namespace(&probe, &format!("release `{name}`"));
         }
         let chart = self.chart(&r.chart, &name);
+        for secret in &r.provided_secrets {
+            let valid = !secret.name.is_empty()
+                && secret.name.len() <= 253
+                && secret.name.split('.').all(|label| is_dns_label(label, 63))
+                && !secret.reason.trim().is_empty();
+            if !valid {
+                self.problem(
+                    raw,
+                    format!(
+                        "release `{name}`: providedSecrets entry `{}` needs a Secret name and a reason",
+                        secret.name
+                    ),
+                )
+                .help = Some(
+                    "write: providedSecrets: [{name: app-license, reason: \"the license operator writes it\"}]".into(),
+                );
+            }
+        }
         for entry in &r.values {
             let unknown: Vec<&str> =
                 placeholders(&entry.value).filter(|p| *p != "{stage}" && *p != "{release}").collect();
@@ -629,6 +669,7 @@ impl Checker<'_> {
             values: r.values.iter().map(|v| v.value.clone()).collect(),
             env_specific: self.paths(&r.env_specific),
             versions: BTreeMap::new(),
+            provided_secrets: r.provided_secrets.clone(),
         }
     }
 

@@ -94,11 +94,16 @@ fn write_namespace(out: &mut String, report: &NamespaceReport, details: bool) {
             write_references(out, &finding.needed_by, details);
         }
     }
+    for (name, by) in report.satisfied.iter().filter(|(_, by)| by.starts_with(secrets::OUT_OF_BAND)) {
+        let _ = writeln!(out, "    {NAME}declared{NAME:#}     Secret {name}: {by}");
+    }
     if !report.satisfied.is_empty() {
         let names = report.satisfied.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>().join(", ");
         let _ = writeln!(out, "    {NAME}present{NAME:#}      {names}");
         if details {
-            for (name, by) in report.satisfied.iter().filter(|(_, by)| by != "cluster") {
+            for (name, by) in
+                report.satisfied.iter().filter(|(_, by)| by != "cluster" && !by.starts_with(secrets::OUT_OF_BAND))
+            {
                 let _ = writeln!(out, "      {DIM}{name}: created by{DIM:#} {by}");
             }
         }

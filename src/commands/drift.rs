@@ -361,7 +361,7 @@ fn in_cluster(
             release: release.clone(),
             item,
         }));
-        rendered.push((target.release.name.clone(), parse_rendered(&state.rendered, target)?));
+        rendered.push((target.release, parse_rendered(&state.rendered, target)?));
     }
 
     let (secrets, edits) = std::thread::scope(|scope| {

@@ -84,7 +84,7 @@ pub(super) fn check_stage(
     let mut checks: Vec<Gate> = cluster?.into_iter().collect();
     let mut manifests = Vec::new();
     for (target, state) in targets.iter().zip(&states) {
-        manifests.push((target.release.name.clone(), parse_rendered(&state.rendered, target)?));
+        manifests.push((target.release, parse_rendered(&state.rendered, target)?));
     }
     checks.push(gates::secrets(kubectl, stage, &manifests)?);
     Ok(Checked { states, gates: checks })

@@ -326,3 +326,50 @@ fn secrets_the_release_creates_while_installing_are_recognised_with_their_eviden
     let text = stdout_of(&check(&project, &["dev"]));
     assert!(text.contains("    unknown      Secret app-license (keys license), needed by 1 reference in 1 resource: not in the cluster; may be created while installing by hook batch/Job"), "{text}");
 }
+
+/// A Secret provided out of band is declared with a reason, which the report shows; a declared
+/// name that nothing references is an error.
+#[test]
+fn secrets_provided_out_of_band_are_declared_with_a_reason() {
+    let project = Project::empty();
+    let namespace = format!("outofband-{}", std::process::id());
+    crate::harness::copy_dir(&crate::harness::repo().join("tests/charts/install-secrets"), &project.path("chart"));
+    let stages = |declared: &str| {
+        format!(
+            "stages:\n  - name: dev\n    kubeContext: dev\n    namespace: {namespace}\nreleases:\n  - name: app\n    \
+             chart: chart\n    values: [values.yaml]\n    providedSecrets:\n      - {declared}\n"
+        )
+    };
+    project.write("helm-envs.yaml", &stages("{name: app-license, reason: the license operator writes it}"));
+    project.write("values.yaml", "{}\n");
+    project.own_namespace("dev", &namespace);
+    create_namespace(&project, "dev", &namespace);
+
+    let output = check(&project, &["dev"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout_of(&output));
+    let text = stdout_of(&output);
+    assert!(
+        text.contains(
+            "    declared     Secret app-license: provided out of band (helm-envs.yaml, release app): the license \
+             operator writes it\n"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("unknown"), "{text}");
+
+    project.write("helm-envs.yaml", &stages("{name: app-licence, reason: typo}"));
+    let output = check(&project, &["dev"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = stderr_of(&output);
+    assert!(
+        stderr.contains(
+            "release `app` declares Secret `app-licence` in providedSecrets, but nothing in stage `dev` references it"
+        ),
+        "{stderr}"
+    );
+
+    project.write("helm-envs.yaml", &stages("{name: app-license}"));
+    let output = check(&project, &["dev"]);
+    assert_eq!(output.status.code(), Some(1), "a reason is required");
+    assert!(stderr_of(&output).contains("reason"), "{}", stderr_of(&output));
+}
