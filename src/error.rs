@@ -194,6 +194,14 @@ impl Error {
                          `kubectl config get-contexts` and `kubectl --context <name> cluster-info`"
                     )));
                 }
+                if stderr.contains("missing in charts/ directory") {
+                    details.push(Detail::Help(
+                        "the chart's dependencies are not vendored in its charts/ directory: run `helm dependency \
+                         build CHART_DIR` and commit the result; helm-envs deploys exactly the charts in the \
+                         repository and does not fetch dependencies itself"
+                            .into(),
+                    ));
+                }
                 details
             }
             Error::KubectlNotFound { searched } => vec![

@@ -188,3 +188,64 @@ fn drift_json(project: &Project) -> (Option<i32>, Value) {
     let output = run(project, &["drift", "-o", "json"]);
     (output.status.code(), serde_json::from_slice(&output.stdout).expect("drift -o json"))
 }
+
+/// A local chart whose dependency is not vendored: a clear error and what to run; after
+/// `helm dependency build`, the subchart renders.
+#[test]
+fn an_unvendored_dependency_is_explained_and_renders_once_built() {
+    let project = Project::empty();
+    project
+        .write(
+            "helm-envs.yaml",
+            "stages:\n  - name: dev\n    kubeContext: dev\n    namespace: deps\nreleases:\n  - name: app\n    chart: chart\n",
+        )
+        .write(
+            "chart/Chart.yaml",
+            "apiVersion: v2\nname: app\nversion: 0.1.0\ndependencies:\n  - name: cache\n    version: 0.2.0\n    \
+             repository: file://../cache\n",
+        )
+        .write("chart/templates/app.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\n")
+        .write("cache/Chart.yaml", "apiVersion: v2\nname: cache\nversion: 0.2.0\n")
+        .write("cache/templates/cache.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: cache\n");
+    let before = project.files();
+    let output = run(&project, &["render", "dev"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("missing in charts/ directory: cache"), "{stderr}");
+    assert!(stderr.contains("help: the chart's dependencies are not vendored"), "{stderr}");
+    assert_eq!(project.files(), before, "nothing fetched or written");
+
+    let build = project.helm(&["dependency", "build", "chart"]).output().expect("helm");
+    assert!(build.status.success(), "{}", stderr_of(&build));
+    let rendered = stdout_of(&run(&project, &["render", "dev"]));
+    assert!(rendered.contains("# Source: app/charts/cache/templates/cache.yaml"), "{rendered}");
+}
+
+/// A chart pinned by digest (`oci://...@sha256:...`, which Helm 3 and 4 both resolve) renders
+/// that exact chart; a digest that does not match refuses.
+#[test]
+fn an_oci_chart_pinned_by_digest_renders_that_chart() {
+    let registry = testbed_url("HELM_ENVS_TESTBED_REGISTRY");
+    let project = Project::example();
+    let pull = project
+        .helm(&["pull", &format!("{registry}/acme-web"), "--version", "1.5.0", "-d", "pulled"])
+        .output()
+        .expect("helm");
+    let digest = String::from_utf8_lossy(&pull.stderr).to_string() + &stdout_of(&pull);
+    let digest = digest
+        .split_whitespace()
+        .find(|w| w.starts_with("sha256:"))
+        .unwrap_or_else(|| panic!("helm pull printed no digest: {digest}"))
+        .to_string();
+    let text = project
+        .read("helm-envs.yaml")
+        .replace("chart: ../../charts/acme-web", &format!("chart: {registry}/acme-web@{digest}"));
+    project.write("helm-envs.yaml", &text);
+    let rendered = ok(&project, &["render", "dev", "--release", "web"]);
+    assert!(rendered.contains("helm.sh/chart: acme-web-1.5.0"), "{rendered}");
+
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    project.write("helm-envs.yaml", &text.replace(&digest, &wrong));
+    let output = run(&project, &["render", "dev", "--release", "web"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout_of(&output));
+}
