@@ -367,15 +367,17 @@ control_plane_up() {
         --kubelet-preferred-address-types=InternalIP --endpoint-reconciler-type=none
 }
 
-wait_ready() {
-    local name=$1 dir="$RUN/clusters/$1" port
-    port=$(cat "$dir/port")
+# wait_for CLUSTER DIR PROCESS... -- CHECK...: until CHECK succeeds (60 s at most); fails at
+# once, with the log, when one of the PROCESSes (pid files DIR/PROCESS.pid) exits.
+wait_for() {
+    local name=$1 dir=$2 p
+    shift 2
+    local processes=()
+    while [ "$1" != -- ]; do processes+=("$1"); shift; done
+    shift
     for _ in $(seq 1 240); do
-        if curl -fsS --cacert "$RUN/pki/ca.crt" --cert "$RUN/pki/admin.crt" --key "$RUN/pki/admin.key" \
-            "https://127.0.0.1:$port/readyz" >/dev/null 2>&1; then
-            return
-        fi
-        for p in etcd apiserver; do
+        "$@" && return
+        for p in "${processes[@]}"; do
             if ! kill -0 "$(cat "$dir/$p.pid")" 2>/dev/null; then
                 step="start $p for cluster $name" log="$dir/$p.log"
                 fail "$p exited; see its log"
@@ -383,8 +385,22 @@ wait_ready() {
         done
         sleep 0.25
     done
-    step="wait for cluster $name to be ready" log="$dir/apiserver.log"
-    fail "https://127.0.0.1:$port/readyz did not answer ok within 60 s"
+    step="wait for cluster $name: ${processes[*]}" log="$dir/${processes[-1]}.log"
+    fail "not ready within 60 s: $*"
+}
+
+api_ready() {
+    curl -fsS --cacert "$RUN/pki/ca.crt" --cert "$RUN/pki/admin.crt" --key "$RUN/pki/admin.key" \
+        "https://127.0.0.1:$(cat "$RUN/clusters/$1/port")/readyz" >/dev/null 2>&1
+}
+
+node_ready() {
+    [ "$("$K8S_BIN/kubectl" --kubeconfig "$RUN/kubeconfig" --context "$1" get node "$1-node" \
+        -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
+}
+
+wait_ready() {
+    wait_for "$1" "$RUN/clusters/$1" etcd apiserver -- api_ready "$1"
 }
 
 controllers_up() {
@@ -564,21 +580,7 @@ EOF
 }
 
 wait_node_ready() {
-    local name=$1 n="$RUN/clusters/$1/node" status
-    for _ in $(seq 1 240); do
-        status=$("$K8S_BIN/kubectl" --kubeconfig "$RUN/kubeconfig" --context "$name" get node "$name-node" \
-            -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null || true)
-        [ "$status" = True ] && return
-        for p in containerd kubelet; do
-            if ! kill -0 "$(cat "$n/$p.pid")" 2>/dev/null; then
-                step="start $p for cluster $name" log="$n/$p.log"
-                fail "$p exited; see its log"
-            fi
-        done
-        sleep 0.25
-    done
-    step="wait for node $name-node to be Ready" log="$n/kubelet.log"
-    fail "the node did not report Ready within 60 s"
+    wait_for "$1" "$RUN/clusters/$1/node" containerd kubelet -- node_ready "$1"
 }
 
 write_kubeconfig() {

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{Project, create_namespace, ok, provision, run, stderr_of, stdout_of};
+use crate::harness::{Project, create_namespace, dev_stages_file, ok, provision, run, stderr_of, stdout_of};
 
 /// An operator chart: a CRD in `crds/`, a custom resource of it in `templates/` (guarded by
 /// `.Capabilities.APIVersions.Has`, as published charts do), and a ConfigMap. The CRD's group
@@ -14,13 +14,7 @@ fn operator_project() -> (Project, String, String) {
     let (namespace, group) = (format!("operator-{id}"), format!("w{id}.example.com"));
     project.own_namespace("dev", &namespace);
     project
-        .write(
-            "helm-envs.yaml",
-            &format!(
-                "stages:\n  - name: dev\n    kubeContext: dev\n    namespace: {namespace}\nreleases:\n  - name: op\n    \
-                 chart: chart\n    values: [values.yaml]\n"
-            ),
-        )
+        .write("helm-envs.yaml", &dev_stages_file(&namespace, "op", ""))
         .write("values.yaml", "size: 3\n")
         .write("chart/Chart.yaml", "apiVersion: v2\nname: operator\nversion: 0.1.0\n")
         .write(

@@ -4,7 +4,9 @@ use std::process::Output;
 
 use serde_json::Value;
 
-use crate::harness::{Namespaces, Project, create_namespace, create_secret, provision, stdout_of, which_in};
+use crate::harness::{
+    Namespaces, Project, create_namespace, create_secret, dev_stages_file, provision, stdout_of, which_in,
+};
 
 fn stderr_of(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -276,25 +278,26 @@ fn an_unreachable_cluster_is_named_with_its_context() {
     assert!(stderr.contains("the cluster of context `gone` does not answer"), "{stderr}");
 }
 
+/// A project with tests/charts/install-secrets as release `app` in a fresh namespace of dev
+/// (the stages file is the test's to write).
+fn install_secrets_project(tag: &str) -> (Project, String) {
+    let project = Project::empty();
+    let namespace = format!("{tag}-{}", std::process::id());
+    crate::harness::copy_dir(&crate::harness::repo().join("tests/charts/install-secrets"), &project.path("chart"));
+    project.write("values.yaml", "{}\n");
+    project.own_namespace("dev", &namespace);
+    create_namespace(&project, "dev", &namespace);
+    (project, namespace)
+}
+
 /// Secrets a chart creates while it installs, recognised from the rendered release itself,
 /// with the evidence: a hook Job whose Role may create Secrets and whose arguments name the
 /// Secret; a Job whose Role names it in `resourceNames`; a hook Secret; a Secret guarded by
 /// `lookup`. A Secret nothing names while such a Job exists is `unknown`, not missing.
 #[test]
 fn secrets_the_release_creates_while_installing_are_recognised_with_their_evidence() {
-    let project = Project::empty();
-    let namespace = format!("installs-{}", std::process::id());
-    crate::harness::copy_dir(&crate::harness::repo().join("tests/charts/install-secrets"), &project.path("chart"));
-    project.write(
-        "helm-envs.yaml",
-        &format!(
-            "stages:\n  - name: dev\n    kubeContext: dev\n    namespace: {namespace}\nreleases:\n  - name: app\n    \
-             chart: chart\n    values: [values.yaml]\n"
-        ),
-    );
-    project.write("values.yaml", "{}\n");
-    project.own_namespace("dev", &namespace);
-    create_namespace(&project, "dev", &namespace);
+    let (project, namespace) = install_secrets_project("installs");
+    project.write("helm-envs.yaml", &dev_stages_file(&namespace, "app", ""));
 
     let output = check(&project, &["dev", "-o", "json"]);
     assert_eq!(output.status.code(), Some(0), "nothing is known to be missing: {}", stdout_of(&output));
@@ -331,19 +334,10 @@ fn secrets_the_release_creates_while_installing_are_recognised_with_their_eviden
 /// name that nothing references is an error.
 #[test]
 fn secrets_provided_out_of_band_are_declared_with_a_reason() {
-    let project = Project::empty();
-    let namespace = format!("outofband-{}", std::process::id());
-    crate::harness::copy_dir(&crate::harness::repo().join("tests/charts/install-secrets"), &project.path("chart"));
-    let stages = |declared: &str| {
-        format!(
-            "stages:\n  - name: dev\n    kubeContext: dev\n    namespace: {namespace}\nreleases:\n  - name: app\n    \
-             chart: chart\n    values: [values.yaml]\n    providedSecrets:\n      - {declared}\n"
-        )
-    };
+    let (project, namespace) = install_secrets_project("outofband");
+    let stages =
+        |declared: &str| dev_stages_file(&namespace, "app", &format!("    providedSecrets:\n      - {declared}\n"));
     project.write("helm-envs.yaml", &stages("{name: app-license, reason: the license operator writes it}"));
-    project.write("values.yaml", "{}\n");
-    project.own_namespace("dev", &namespace);
-    create_namespace(&project, "dev", &namespace);
 
     let output = check(&project, &["dev"]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout_of(&output));

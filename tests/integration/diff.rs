@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::harness::{Project, stdout_of};
+use crate::harness::{Project, dev_stages_file, stdout_of};
 
 fn json_of(output: &std::process::Output) -> Value {
     serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("JSON output ({e}): {}", stdout_of(output)))
@@ -231,13 +231,7 @@ fn shapes_project() -> (Project, String) {
     let project = Project::empty();
     let namespace = format!("shapes-{}", std::process::id());
     project
-        .write(
-            "helm-envs.yaml",
-            &format!(
-                "stages:\n  - name: dev\n    kubeContext: dev\n    namespace: {namespace}\nreleases:\n  - name: shapes\n    \
-                 chart: chart\n    values: [values.yaml]\n"
-            ),
-        )
+        .write("helm-envs.yaml", &dev_stages_file(&namespace, "shapes", ""))
         .write("chart/Chart.yaml", "apiVersion: v2\nname: shapes\nversion: 0.1.0\n")
         .write(
             "chart/templates/config.yaml",

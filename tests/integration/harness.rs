@@ -250,6 +250,15 @@ impl Project {
     }
 }
 
+/// A stages file with one stage, dev (context dev, `namespace`), and one release of the chart
+/// in `chart/` with `values.yaml`; `release_keys` are more keys of the release.
+pub fn dev_stages_file(namespace: &str, release: &str, release_keys: &str) -> String {
+    format!(
+        "stages:\n  - name: dev\n    kubeContext: dev\n    namespace: {namespace}\nreleases:\n  - name: {release}\n    \
+         chart: chart\n    values: [values.yaml]\n{release_keys}"
+    )
+}
+
 /// The namespaces of an isolated example's stages.
 pub struct Namespaces {
     pub dev: String,

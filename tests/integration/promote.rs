@@ -186,13 +186,18 @@ fn git(project: &Project, args: &[&str]) -> String {
     stdout_of(&output)
 }
 
+/// The project directory as a git repository on branch main.
+fn git_repository(project: &Project) {
+    git(project, &["init", "--quiet", "--initial-branch", "main"]);
+    git(project, &["config", "user.name", "t"]);
+    git(project, &["config", "user.email", "t@example.com"]);
+}
+
 #[test]
 fn no_deploy_with_git_commit_makes_one_commit_of_exactly_the_edited_lines() {
     let (project, ns) = Project::isolated_example("promote-git");
     provision(&project, "staging", &ns.staging, &[]);
-    git(&project, &["init", "--quiet", "--initial-branch", "main"]);
-    git(&project, &["config", "user.name", "t"]);
-    git(&project, &["config", "user.email", "t@example.com"]);
+    git_repository(&project);
     project.write("envs/dev/web.yaml", &(project.read("envs/dev/web.yaml") + RC_IN_DEV));
     git(&project, &["add", "."]);
     git(&project, &["commit", "--quiet", "-m", "dev runs 2.8.0"]);
@@ -341,9 +346,7 @@ fn apply_deploys_every_stage_in_order_and_stops_at_a_refused_gate() {
 #[test]
 fn no_deploy_works_without_any_cluster_and_says_what_it_could_not_check() {
     let project = Project::example();
-    git(&project, &["init", "--quiet", "--initial-branch", "main"]);
-    git(&project, &["config", "user.name", "t"]);
-    git(&project, &["config", "user.email", "t@example.com"]);
+    git_repository(&project);
     project.write("envs/dev/web.yaml", &(project.read("envs/dev/web.yaml") + RC_IN_DEV));
     git(&project, &["add", "."]);
     git(&project, &["commit", "--quiet", "-m", "dev runs 2.8.0"]);
