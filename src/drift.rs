@@ -426,8 +426,7 @@ pub fn shown(keys: &[String], value: Option<Value>, show_secrets: bool) -> Optio
     if show_secrets {
         return value;
     }
-    let last = keys.last().map_or("", String::as_str);
-    value.map(|v| promotion::redact_at(last, &v))
+    value.map(|v| promotion::redact_at(&path_text(keys), &v))
 }
 
 /// Fields the API server and controllers maintain, and kubectl's own bookkeeping: never drift.

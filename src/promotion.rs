@@ -375,10 +375,18 @@ pub fn redact(value: &Value) -> Value {
     }
 }
 
-/// The value at `path` as shown: only its size when the path looks like a credential (and the
-/// value is not a map), else with the credentials inside it redacted.
+/// The value at `path` as shown: under a credential-like key, everything is redacted (a map
+/// keeps its keys, every value in it shows only its size); elsewhere the credentials inside it.
 pub fn redact_at(path: &str, value: &Value) -> Value {
-    if looks_secret(path) && !value.is_object() { redacted(value) } else { redact(value) }
+    if looks_secret(path) { redact_all(value) } else { redact(value) }
+}
+
+fn redact_all(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), redact_all(v))).collect()),
+        Value::Array(items) => Value::Array(items.iter().map(redact_all).collect()),
+        other => redacted(other),
+    }
 }
 
 /// What is shown instead of a credential: its size.
@@ -386,22 +394,39 @@ pub fn redacted(value: &Value) -> Value {
     Value::String(format!("(redacted, {} characters)", serde_json::to_string(value).map_or(0, |t| t.len())))
 }
 
-/// Whether a value at this path is probably a credential (shown redacted).
+/// Whether a value at this path is probably a credential (shown redacted): any key of the path
+/// looks like one, so `db.password.value` is as secret as `db.password`.
 pub fn looks_secret(path: &str) -> bool {
-    let last = path.rsplit(['.', '[']).next().unwrap_or(path).to_ascii_lowercase();
-    // `secretName`, `existingSecret`, `tokenSecretRef`: the name of a Secret, not a credential.
-    if ["name", "ref", "existingsecret"].iter().any(|suffix| last.ends_with(suffix)) {
-        return false;
-    }
-    ["password", "passwd", "secret", "token", "apikey", "api_key", "credential", "privatekey", "private_key"]
-        .iter()
-        .any(|word| last.contains(word))
+    path.split(['.', '[']).any(|segment| {
+        let segment = segment.to_ascii_lowercase();
+        // `secretName`, `existingSecret`, `tokenSecretRef`: the name of a Secret, not a
+        // credential; `secretsEnabled`: a switch.
+        if ["name", "ref", "existingsecret", "enabled"].iter().any(|suffix| segment.ends_with(suffix)) {
+            return false;
+        }
+        ["password", "passwd", "secret", "token", "apikey", "api_key", "credential", "privatekey", "private_key"]
+            .iter()
+            .any(|word| segment.contains(word))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn everything_under_a_credential_like_key_is_redacted() {
+        assert!(looks_secret("db.password.value"));
+        assert!(looks_secret("auth.apiToken"));
+        assert!(!looks_secret("ingress.tls.secretName"));
+        assert!(!looks_secret("auth.existingSecret"));
+        let shown = redact_at("db", &json!({"password": {"value": "hunter2"}, "host": "db.local"}));
+        assert_eq!(shown["password"]["value"], json!("(redacted, 9 characters)"));
+        assert_eq!(shown["host"], json!("db.local"));
+        assert_eq!(redact_at("db.password", &json!({"value": "hunter2"}))["value"], json!("(redacted, 9 characters)"));
+        assert_eq!(redact_at("db.password.value", &json!("hunter2")), json!("(redacted, 9 characters)"));
+    }
 
     fn map(v: Value) -> Map<String, Value> {
         match v {

@@ -389,3 +389,24 @@ fn no_deploy_works_without_any_cluster_and_says_what_it_could_not_check() {
     assert!(project.read("envs/staging/web.yaml") == before, "nothing written");
     assert_eq!(git(&project, &["status", "--porcelain", "--untracked-files=no"]), "");
 }
+
+/// A value nested under a credential-like key never reaches promote's patch, drift's details
+/// or either JSON.
+#[test]
+fn values_nested_under_a_credential_like_key_are_redacted_everywhere() {
+    const PLANTED: &str = "hunter2-nested-credential";
+    let (project, _) = Project::isolated_example("nested-secret");
+    let dev = project.read("envs/dev/web.yaml");
+    project.write("envs/dev/web.yaml", &format!("{dev}\ndb:\n  password:\n    value: {PLANTED}\n"));
+    for args in [
+        &["promote", "--from", "dev", "--to", "staging", "--dry-run", "--skip-source-check"][..],
+        &["promote", "--from", "dev", "--to", "staging", "--dry-run", "--skip-source-check", "-o", "json"],
+        &["drift", "--details"],
+        &["drift", "-o", "json"],
+    ] {
+        let output = run(&project, args);
+        let everything = format!("{}{}", stdout_of(&output), stderr_of(&output));
+        assert!(everything.contains("password"), "{args:?} shows the path: {everything}");
+        assert!(!everything.contains(PLANTED), "{args:?} printed the credential:\n{everything}");
+    }
+}
