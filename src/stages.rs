@@ -651,6 +651,17 @@ impl Checker<'_> {
             }
         }
         for entry in &r.values {
+            // helm splits `--values a,b` into two files: the deploy would read files nobody was shown.
+            if entry.value.contains(',') {
+                self.problem(
+                    entry,
+                    format!("release `{name}`: values file `{}` has a comma in its path", entry.value),
+                )
+                .help = Some(
+                    "helm splits --values on commas (it would read the parts as separate files); rename the file"
+                        .into(),
+                );
+            }
             let unknown: Vec<&str> =
                 placeholders(&entry.value).filter(|p| *p != "{stage}" && *p != "{release}").collect();
             if !unknown.is_empty() {

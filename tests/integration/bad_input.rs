@@ -101,6 +101,24 @@ fn unknown_key_names_the_line_and_the_right_keys() {
 }
 
 #[test]
+fn a_comma_in_a_values_file_name_is_refused_because_helm_would_split_it() {
+    let project = Project::example();
+    project.write("envs/dev/w,x.yaml", "replicaCount: 9\n");
+    let text = project
+        .read("helm-envs.yaml")
+        .replace("      - envs/{stage}/web.yaml    # the stage's own overrides", "      - envs/{stage}/w,x.yaml");
+    project.write("helm-envs.yaml", &text);
+    let stderr = fails(&project, &["render", "dev"]);
+    assert!(
+        stderr.contains(
+            "helm-envs.yaml:21:9: release `web`: values file `envs/{stage}/w,x.yaml` has a comma in its path"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("help: helm splits --values on commas"), "{stderr}");
+}
+
+#[test]
 fn missing_values_file_names_the_stage_and_the_entry() {
     let project = Project::example();
     std::fs::remove_file(project.path("envs/production/worker.yaml")).expect("rm");
