@@ -14,9 +14,27 @@ use crate::error::{Error, Result};
 /// rename over the original, fsync of the directory. A symlink is resolved, so the link stays
 /// and its target is replaced; the original's permissions are kept.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    check_writable(path)?;
     let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let permissions = std::fs::metadata(&real).map(|m| m.permissions()).ok();
     write_through_temp(&real, contents, permissions, Replace::Yes)
+}
+
+/// Refuse a file that may not be written. A rename only needs the directory to be writable, so
+/// without this a read-only file (0444, or one of another user) would be replaced anyway.
+pub fn check_writable(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let real = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let Ok(metadata) = std::fs::metadata(&real) else { return Ok(()) };
+    // root may open anything for writing: the mode bits say what the owner meant.
+    if metadata.permissions().readonly() || std::fs::OpenOptions::new().write(true).open(&real).is_err() {
+        anyhow::bail!(
+            "{} is read-only (mode {:04o}): it is not replaced; make it writable (`chmod u+w`) if the change is meant",
+            path.display(),
+            metadata.permissions().mode() & 0o7777
+        );
+    }
+    Ok(())
 }
 
 /// Create `path` with `contents`, atomically, failing if it exists (even if it appeared
@@ -132,6 +150,18 @@ mod tests {
     use std::os::unix::fs::{PermissionsExt as _, symlink};
 
     use super::*;
+
+    #[test]
+    fn a_read_only_file_is_not_replaced() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("values.yaml");
+        std::fs::write(&path, "a: 1\n").expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).expect("chmod");
+        let err = write_atomic(&path, b"a: 2\n").expect_err("refused");
+        assert!(format!("{err:#}").contains("is read-only (mode 0444)"), "{err:#}");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "a: 1\n");
+        assert_eq!(std::fs::read_dir(dir.path()).expect("ls").count(), 1, "no temporary file left");
+    }
 
     #[test]
     fn replaces_content_and_keeps_permissions() {

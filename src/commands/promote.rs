@@ -253,6 +253,13 @@ fn offline_check(
 
 /// Write every edited file atomically; each file must still hold what the plan read.
 fn write_files(plan: &Promotion) -> Result<Restore> {
+    // Every file first: a read-only one refuses the promotion before anything is written.
+    for edit in &plan.files {
+        files::check_writable(&edit.path).map_err(|err| Error::Failed {
+            headline: format!("cannot write {}", edit.display),
+            details: vec![Detail::Note(format!("{err:#}")), Detail::Help("nothing was written".into())],
+        })?;
+    }
     let mut restore = Restore::default();
     for edit in &plan.files {
         let current = std::fs::read_to_string(&edit.path).unwrap_or_default();

@@ -410,3 +410,23 @@ fn values_nested_under_a_credential_like_key_are_redacted_everywhere() {
         assert!(!everything.contains(PLANTED), "{args:?} printed the credential:\n{everything}");
     }
 }
+
+/// A read-only target file (0444) is not replaced through a rename: refused, nothing written.
+#[test]
+fn a_read_only_target_values_file_is_refused_and_nothing_is_written() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let (project, ns) = Project::isolated_example("readonly");
+    provision(&project, "staging", &ns.staging, &[]);
+    project.write("envs/dev/web.yaml", &(project.read("envs/dev/web.yaml") + RC_IN_DEV));
+    std::fs::set_permissions(project.path("envs/staging/web.yaml"), std::fs::Permissions::from_mode(0o444))
+        .expect("chmod");
+    let before = project.read("envs/staging/web.yaml");
+    let output = run(&project, &["promote", "--from", "dev", "--to", "staging", "--no-deploy", "--skip-source-check"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout_of(&output));
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("cannot write envs/staging/web.yaml"), "{stderr}");
+    assert!(stderr.contains("is read-only (mode 0444)"), "{stderr}");
+    assert!(project.read("envs/staging/web.yaml") == before, "nothing written");
+    let mode = std::fs::metadata(project.path("envs/staging/web.yaml")).expect("stat").permissions().mode();
+    assert_eq!(mode & 0o777, 0o444, "still read-only");
+}
