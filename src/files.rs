@@ -128,19 +128,32 @@ impl ProjectLock {
 /// Files to put back as they were if a later step fails.
 #[derive(Debug, Default)]
 pub struct Restore {
-    originals: Vec<(PathBuf, String)>,
+    /// (path, its content before, what was written)
+    files: Vec<(PathBuf, String, String)>,
 }
 
 impl Restore {
-    pub fn remember(&mut self, path: &Path, original: &str) {
-        self.originals.push((path.to_path_buf(), original.to_string()));
+    pub fn remember(&mut self, path: &Path, original: &str, written: &str) {
+        self.files.push((path.to_path_buf(), original.to_string(), written.to_string()));
     }
 
-    /// Write every remembered file back; returns the ones that could not be restored.
+    /// Write every remembered file back; returns the ones that could not be restored. A file
+    /// that no longer holds what was written (someone edited it meanwhile) is kept as it is:
+    /// restoring it would delete their edit.
     pub fn restore(self) -> Vec<(PathBuf, anyhow::Error)> {
-        self.originals
+        self.files
             .into_iter()
-            .filter_map(|(path, text)| write_atomic(&path, text.as_bytes()).err().map(|e| (path, e)))
+            .filter_map(|(path, original, written)| {
+                let now = std::fs::read_to_string(&path).ok();
+                let result = match now {
+                    Some(now) if now != written => Err(anyhow::anyhow!(
+                        "it was edited while helm-envs ran; kept with that edit (the promotion's lines are in it \
+                         too, unless the edit removed them)"
+                    )),
+                    _ => write_atomic(&path, original.as_bytes()),
+                };
+                result.err().map(|e| (path, e))
+            })
             .collect()
     }
 }
@@ -150,6 +163,24 @@ mod tests {
     use std::os::unix::fs::{PermissionsExt as _, symlink};
 
     use super::*;
+
+    #[test]
+    fn a_file_edited_since_it_was_written_is_not_restored() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (kept, restored) = (dir.path().join("kept.yaml"), dir.path().join("restored.yaml"));
+        let mut restore = Restore::default();
+        for path in [&kept, &restored] {
+            std::fs::write(path, "a: 2\n").expect("write");
+            restore.remember(path, "a: 1\n", "a: 2\n");
+        }
+        std::fs::write(&kept, "a: 2\nb: mine\n").expect("a concurrent edit");
+        let unrestored = restore.restore();
+        assert_eq!(unrestored.len(), 1);
+        assert_eq!(unrestored[0].0, kept);
+        assert!(format!("{:#}", unrestored[0].1).contains("edited while helm-envs ran"));
+        assert_eq!(std::fs::read_to_string(&kept).expect("read"), "a: 2\nb: mine\n");
+        assert_eq!(std::fs::read_to_string(&restored).expect("read"), "a: 1\n");
+    }
 
     #[test]
     fn a_read_only_file_is_not_replaced() {

@@ -282,7 +282,7 @@ fn write_files(plan: &Promotion) -> Result<Restore> {
                 &unrestored,
             ));
         }
-        restore.remember(&edit.path, &edit.before);
+        restore.remember(&edit.path, &edit.before, &edit.after);
     }
     Ok(restore)
 }
@@ -300,7 +300,7 @@ fn with_restore_report(err: Error, plan: &Promotion, unrestored: &[(PathBuf, any
     } else {
         for (path, why) in unrestored {
             details.push(Detail::Note(format!(
-                "could not restore {}: {why:#}; restore it from version control",
+                "{} was not restored: {why:#}; check it against version control",
                 path.display()
             )));
         }

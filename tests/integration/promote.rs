@@ -430,3 +430,24 @@ fn a_read_only_target_values_file_is_refused_and_nothing_is_written() {
     let mode = std::fs::metadata(project.path("envs/staging/web.yaml")).expect("stat").permissions().mode();
     assert_eq!(mode & 0o777, 0o444, "still read-only");
 }
+
+/// A file someone edits while the deploy runs is not restored over their edit when the deploy
+/// fails: kept, and said so.
+#[test]
+fn a_concurrent_edit_survives_the_restore_after_a_failed_deploy() {
+    let (project, _ns) = deployed_example("promote-concurrent");
+    // The verify command stands for the person: it edits staging's file during the run, then fails.
+    let stages = project.read("helm-envs.yaml").replace(
+        "    kubeContext: staging\n",
+        "    kubeContext: staging\n    verify:\n      - [sh, -c, 'echo \"# an edit made meanwhile\" >> envs/staging/web.yaml; exit 7']\n",
+    );
+    project.write("helm-envs.yaml", &stages);
+    project.write("envs/dev/web.yaml", &(project.read("envs/dev/web.yaml") + RC_IN_DEV));
+    ok(&project, &["upgrade", "dev"]);
+    let out = run(&project, &["promote", "--from", "dev", "--to", "staging"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(err.contains("envs/staging/web.yaml was not restored: it was edited while helm-envs ran"), "{err}");
+    let staging = project.read("envs/staging/web.yaml");
+    assert!(staging.ends_with("tag: \"2.8.0\"\n# an edit made meanwhile\n"), "the edit is kept: {staging}");
+}
