@@ -120,7 +120,7 @@ impl Helm {
         if let Some(major) = *known {
             return Ok(major);
         }
-        let call = Call { action: "version", stage, release: None };
+        let call = Call { action: "version", stage, release: None, target: None };
         let version = self.run(&call, vec!["version".into(), "--template".into(), "{{.Version}}".into()])?;
         let major = Major::parse(&version)
             .ok_or_else(|| Error::UnsupportedHelm { bin: self.bin.clone(), version: version.trim().to_string() })?;
@@ -217,7 +217,7 @@ impl Helm {
                 .map(String::from),
         );
         args.extend(["--short".into(), "--max".into(), "100000".into()]);
-        let call = Call { action: "list", stage, release: None };
+        let call = Call { action: "list", stage, release: None, target: None };
         Ok(self.run(&call, args)?.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect())
     }
 
@@ -251,7 +251,7 @@ impl Helm {
                 release: call.release.map(str::to_string),
                 context: call.stage.kube_context.name().map(str::to_string),
                 command,
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+                stderr: without_credentials(String::from_utf8_lossy(&out.stderr).into_owned(), call.target),
             })))
         }
     }
@@ -296,12 +296,32 @@ struct Call<'a> {
     action: &'static str,
     stage: &'a Stage,
     release: Option<&'a str>,
+    /// The target whose values files may hold credentials helm could echo in a message.
+    target: Option<&'a Target<'a>>,
 }
 
 impl<'a> Call<'a> {
     fn release(action: &'static str, target: &'a Target) -> Self {
-        Call { action, stage: target.stage, release: Some(&target.release.name) }
+        Call { action, stage: target.stage, release: Some(&target.release.name), target: Some(target) }
     }
+}
+
+/// Helm's message with the credentials of the target's values files taken out: a template's
+/// `fail` or a type error can print a value, and helm's output reaches people and logs.
+fn without_credentials(stderr: String, target: Option<&Target>) -> String {
+    let Some(target) = target else { return stderr };
+    let mut credentials: Vec<String> = target
+        .values_files
+        .iter()
+        .filter_map(|file| {
+            let text = std::fs::read_to_string(&file.path).ok()?;
+            crate::yaml::parse_values(&text, &file.path).ok()
+        })
+        .flat_map(|values| crate::promotion::credentials(&values))
+        .collect();
+    // Longest first, so a credential that contains another is taken out whole.
+    credentials.sort_by_key(|c| std::cmp::Reverse(c.len()));
+    credentials.iter().fold(stderr, |text, credential| text.replace(credential.as_str(), "(redacted)"))
 }
 
 /// `helm get all --template`: revision, status and chart on three lines, then the manifest,

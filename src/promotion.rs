@@ -389,6 +389,24 @@ fn redact_all(value: &Value) -> Value {
     }
 }
 
+/// The credential-like values of a values tree (strings and numbers at credential-like paths,
+/// 4 characters or longer: shorter ones would take out ordinary words).
+pub fn credentials(values: &serde_json::Map<String, Value>) -> Vec<String> {
+    fn walk(path: &str, value: &Value, secret: bool, out: &mut Vec<String>) {
+        let secret = secret || looks_secret(path);
+        match value {
+            Value::Object(map) => map.iter().for_each(|(k, v)| walk(k, v, secret, out)),
+            Value::Array(items) => items.iter().for_each(|v| walk(path, v, secret, out)),
+            Value::String(text) if secret && text.len() >= 4 => out.push(text.clone()),
+            Value::Number(n) if secret && n.to_string().len() >= 4 => out.push(n.to_string()),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    values.iter().for_each(|(k, v)| walk(k, v, false, &mut out));
+    out
+}
+
 /// What is shown instead of a credential: its size.
 pub fn redacted(value: &Value) -> Value {
     Value::String(format!("(redacted, {} characters)", serde_json::to_string(value).map_or(0, |t| t.len())))
@@ -414,6 +432,15 @@ pub fn looks_secret(path: &str) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn credentials_are_the_values_at_credential_like_paths() {
+        let values = json!({"db": {"password": "hunter2", "host": "db.local", "auth": {"token": ["abcd", "ef"]}},
+            "apiKey": 123456, "image": {"tag": "2.7.0"}});
+        let mut found = credentials(values.as_object().expect("map"));
+        found.sort();
+        assert_eq!(found, ["123456", "abcd", "hunter2"]);
+    }
 
     #[test]
     fn everything_under_a_credential_like_key_is_redacted() {

@@ -301,3 +301,24 @@ fn drift_and_status_name_unknown_stages_and_releases_before_any_query() {
       help: the stages file defines the releases: web, worker
     ");
 }
+
+/// A template that prints a value in its `fail` message (helm's error) never shows a credential
+/// of the stage's values files.
+#[test]
+fn credentials_in_helms_own_messages_are_redacted() {
+    const PLANTED: &str = "hunter2-in-helm-output";
+    let project = Project::example();
+    project.write(
+        "../../charts/acme-web/templates/guard.yaml",
+        "{{- with .Values.db }}{{ fail (printf \"db.password %s is too short\" .password) }}{{- end }}\n",
+    );
+    let dev = project.read("envs/dev/web.yaml");
+    project.write("envs/dev/web.yaml", &format!("{dev}\ndb:\n  password: {PLANTED}\n"));
+    for args in
+        [&["render", "dev", "--release", "web"][..], &["diff", "--from", "dev", "--to", "staging", "-o", "json"]]
+    {
+        let stderr = fails(&project, args);
+        assert!(stderr.contains("db.password (redacted) is too short"), "{args:?}: {stderr}");
+        assert!(!stderr.contains(PLANTED), "{args:?}: {stderr}");
+    }
+}
