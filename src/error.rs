@@ -194,6 +194,23 @@ impl Error {
                          `kubectl config get-contexts` and `kubectl --context <name> cluster-info`"
                     )));
                 }
+                if stderr.contains("another operation (install/upgrade/rollback) is in progress") {
+                    let release = failure.release.as_deref().unwrap_or("RELEASE");
+                    let context = context.as_deref().map(|c| format!(" --kube-context {c}")).unwrap_or_default();
+                    let namespace = failure
+                        .command
+                        .split(" --namespace ")
+                        .nth(1)
+                        .and_then(|rest| rest.split_whitespace().next())
+                        .unwrap_or("NAMESPACE");
+                    details.push(Detail::Help(format!(
+                        "release `{release}` is stuck in a pending state (a helm run was killed while it worked). \
+                         Once no helm process is working on it, see its revisions with `helm history {release} \
+                         --namespace {namespace}{context}` and roll back to the last `deployed` one: `helm rollback \
+                         {release} REVISION --namespace {namespace}{context}` (a first install that never completed: \
+                         `helm uninstall {release} --namespace {namespace}{context}`); then run helm-envs again"
+                    )));
+                }
                 if stderr.contains("missing in charts/ directory") {
                     details.push(Detail::Help(
                         "the chart's dependencies are not vendored in its charts/ directory: run `helm dependency \

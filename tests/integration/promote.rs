@@ -451,3 +451,48 @@ fn a_concurrent_edit_survives_the_restore_after_a_failed_deploy() {
     let staging = project.read("envs/staging/web.yaml");
     assert!(staging.ends_with("tag: \"2.8.0\"\n# an edit made meanwhile\n"), "the edit is kept: {staging}");
 }
+
+/// A helm run killed while it worked (SIGKILL during `helm upgrade --wait`) leaves the release
+/// `pending-upgrade`; the next deploy names the stuck release and the commands that recover it.
+#[test]
+fn a_release_stuck_pending_after_a_killed_helm_says_how_to_recover() {
+    let (project, ns) = deployed_example("stuck");
+    // An upgrade that cannot become ready (the image does not exist), killed while it waits.
+    let mut helm = std::process::Command::new(crate::harness::which_in("helm", &crate::harness::testbed().path));
+    helm.args(["upgrade", "web", "../../charts/acme-web", "--kube-context", "dev", "--namespace", &ns.dev])
+        .args(["--reuse-values", "--set", "image.tag=0.0.0-missing", "--wait", "--timeout", "120s"])
+        .current_dir(&project.dir)
+        .env("KUBECONFIG", &crate::harness::testbed().kubeconfig)
+        .env("HOME", project.root().join("home"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = helm.spawn().expect("helm starts");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !stdout_of(
+        &project.helm(&["status", "web", "--kube-context", "dev", "--namespace", &ns.dev]).output().expect("helm"),
+    )
+    .contains("STATUS: pending-upgrade")
+    {
+        assert!(std::time::Instant::now() < deadline, "the upgrade never became pending");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+
+    project.write("envs/dev/web.yaml", &(project.read("envs/dev/web.yaml") + RC_IN_DEV));
+    let output = run(&project, &["upgrade", "dev", "--release", "web"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout_of(&output));
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("release `web` is stuck in a pending state"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("helm rollback web REVISION --namespace {} --kube-context dev", ns.dev)),
+        "{stderr}"
+    );
+    // The recovery it names works: roll back to revision 1, the last deployed one.
+    let output = project
+        .helm(&["rollback", "web", "1", "--kube-context", "dev", "--namespace", &ns.dev])
+        .output()
+        .expect("helm");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    ok(&project, &["upgrade", "dev", "--release", "web"]);
+}
