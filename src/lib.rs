@@ -89,5 +89,15 @@ fn run(cli: &Cli) -> Result<u8> {
 }
 
 fn load_project(cli: &Cli) -> Result<Project> {
-    Project::find(cli.global.config.as_deref())
+    let project = Project::find(cli.global.config.as_deref())?;
+    if !project.allow_values_outside_project {
+        for path in project.values_outside() {
+            output::note(&format!(
+                "values file {path} is outside the project ({}): it is read, and promote will not write it \
+                 (allowValuesOutsideProject: true in the stages file allows that)",
+                project.dir.display()
+            ));
+        }
+    }
+    Ok(project)
 }

@@ -40,6 +40,10 @@ struct RawProject {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     env_specific: Vec<Spanned<String>>,
+    /// Let `promote` write values files outside this file's directory (`..`, absolute paths).
+    /// Without it they are read, with a warning, and a promotion that would write one refuses.
+    #[serde(default)]
+    allow_values_outside_project: bool,
 }
 
 fn versions_example() -> serde_json::Value {
@@ -173,6 +177,8 @@ pub struct Project {
     pub env_specific: Vec<ValuePath>,
     /// Every values file, parsed once with Helm's YAML semantics.
     values: HashMap<PathBuf, Map<String, Value>>,
+    /// `allowValuesOutsideProject`: promote may write values files outside `dir`.
+    pub allow_values_outside_project: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -411,6 +417,18 @@ impl Project {
         merged
     }
 
+    /// Values files outside the project directory (`..`, absolute paths), as written.
+    pub fn values_outside(&self) -> Vec<String> {
+        let mut outside: Vec<String> = self
+            .values
+            .keys()
+            .filter(|path| !path.starts_with(&self.dir))
+            .map(|path| path.display().to_string())
+            .collect();
+        outside.sort();
+        outside
+    }
+
     /// One values file's values, as read when the project was loaded.
     pub fn file_values(&self, path: &Path) -> Option<&Map<String, Value>> {
         self.values.get(path)
@@ -558,6 +576,7 @@ impl Checker<'_> {
             releases,
             env_specific,
             values: HashMap::new(),
+            allow_values_outside_project: raw.allow_values_outside_project,
         };
         self.collisions(&project, &raw);
         self.read_values(&mut project, &raw);

@@ -178,7 +178,7 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
         return Ok(0);
     }
 
-    let restore = write_files(&plan)?;
+    let restore = write_files(project, &plan)?;
     for file in &plan.files {
         let _ = writeln!(text, "wrote     {}", file.display);
     }
@@ -252,9 +252,23 @@ fn offline_check(
 }
 
 /// Write every edited file atomically; each file must still hold what the plan read.
-fn write_files(plan: &Promotion) -> Result<Restore> {
-    // Every file first: a read-only one refuses the promotion before anything is written.
+fn write_files(project: &Project, plan: &Promotion) -> Result<Restore> {
+    // Every file first: a read-only one, or one outside the project, refuses the promotion
+    // before anything is written.
     for edit in &plan.files {
+        if !edit.path.starts_with(&project.dir) && !project.allow_values_outside_project {
+            return Err(Error::Refused {
+                headline: format!("{} is outside the project; not written", edit.display),
+                details: vec![
+                    Detail::Note(format!("the project is {}", project.dir.display())),
+                    Detail::Help(
+                        "move the values file into the project, or set `allowValuesOutsideProject: true` in the \
+                         stages file if writing there is meant"
+                            .into(),
+                    ),
+                ],
+            });
+        }
         files::check_writable(&edit.path).map_err(|err| Error::Failed {
             headline: format!("cannot write {}", edit.display),
             details: vec![Detail::Note(format!("{err:#}")), Detail::Help("nothing was written".into())],

@@ -496,3 +496,40 @@ fn a_release_stuck_pending_after_a_killed_helm_says_how_to_recover() {
     assert!(output.status.success(), "{}", stderr_of(&output));
     ok(&project, &["upgrade", "dev", "--release", "web"]);
 }
+
+/// A values file outside the project is read with a note, and promote does not write it unless
+/// the stages file allows it.
+#[test]
+fn values_files_outside_the_project_are_not_written_unless_allowed() {
+    let (project, ns) = Project::isolated_example("outside");
+    provision(&project, "staging", &ns.staging, &[]);
+    for stage in ["dev", "staging", "production"] {
+        project.write(&format!("../outside/{stage}/web.yaml"), &project.read(&format!("envs/{stage}/web.yaml")));
+    }
+    let text = project
+        .read("helm-envs.yaml")
+        .replace("      - envs/{stage}/web.yaml ", "      - ../outside/{stage}/web.yaml ");
+    project.write("helm-envs.yaml", &text);
+    project.write("../outside/dev/web.yaml", &(project.read("../outside/dev/web.yaml") + RC_IN_DEV));
+
+    let output = run(&project, &["render", "dev", "--release", "web"]);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert!(stderr_of(&output).contains("outside/dev/web.yaml is outside the project"), "{}", stderr_of(&output));
+
+    let before = project.read("../outside/staging/web.yaml");
+    let args = ["promote", "--from", "dev", "--to", "staging", "--no-deploy", "--skip-source-check"];
+    let output = run(&project, &args);
+    assert_eq!(output.status.code(), Some(3), "{}", stdout_of(&output));
+    assert!(
+        stderr_of(&output).contains("../outside/staging/web.yaml is outside the project; not written"),
+        "{}",
+        stderr_of(&output)
+    );
+    assert!(project.read("../outside/staging/web.yaml") == before, "nothing written");
+
+    project.write("helm-envs.yaml", &format!("{text}\nallowValuesOutsideProject: true\n"));
+    let output = run(&project, &args);
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    assert!(!stderr_of(&output).contains("outside the project"), "allowed: no note");
+    assert!(project.read("../outside/staging/web.yaml").ends_with("tag: \"2.8.0\"\n"));
+}
