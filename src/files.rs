@@ -92,6 +92,24 @@ pub struct ProjectLock {
     _file: File,
 }
 
+/// The held lock's file, for the children that deploy: the lock (flock) belongs to the open
+/// file, so a child holding a descriptor of it keeps the project locked until it ends, even
+/// when helm-envs itself is killed first.
+static HELD: std::sync::Mutex<Option<File>> = std::sync::Mutex::new(None);
+
+/// A descriptor of the project lock this process holds, to give a child (as its stdin).
+pub fn lock_for_child() -> Option<File> {
+    HELD.lock().ok()?.as_ref()?.try_clone().ok()
+}
+
+impl Drop for ProjectLock {
+    fn drop(&mut self) {
+        if let Ok(mut held) = HELD.lock() {
+            *held = None;
+        }
+    }
+}
+
 pub const LOCK_FILE: &str = ".helm-envs.lock";
 
 impl ProjectLock {
@@ -121,6 +139,9 @@ impl ProjectLock {
         let note = format!("helm-envs {purpose} (pid {})\n", std::process::id());
         let written = file.set_len(0).and_then(|()| file.rewind()).and_then(|()| file.write_all(note.as_bytes()));
         written.with_context(|| format!("cannot write the lock file {}", path.display()))?;
+        if let Ok(mut held) = HELD.lock() {
+            *held = file.try_clone().ok();
+        }
         Ok(ProjectLock { _file: file })
     }
 }

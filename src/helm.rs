@@ -229,6 +229,12 @@ impl Helm {
         for name in SCRUBBED_ENV {
             expression = expression.env_remove(name);
         }
+        // A deploy holds the project lock for as long as it runs, whatever becomes of helm-envs.
+        if call.action == "upgrade"
+            && let Some(lock) = crate::files::lock_for_child()
+        {
+            expression = expression.stdin_file(lock);
+        }
         let out = expression.run().map_err(|err| {
             anyhow::Error::new(err).context(format!(
                 "could not start {} (for stage `{}`)",

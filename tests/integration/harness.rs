@@ -216,19 +216,40 @@ impl Project {
     }
 
     fn scrubbed_env(&self, cmd: &mut Command, path: &OsString) {
+        cmd.env_clear().envs(self.scrubbed_vars(path));
+    }
+
+    /// The only variables a command of the tests sees.
+    fn scrubbed_vars(&self, path: &OsString) -> Vec<(&'static str, OsString)> {
         let home = self.root.path().join("home");
-        cmd.env_clear()
-            .env("PATH", path)
-            .env("HOME", &home)
-            .env("KUBECONFIG", self.kubeconfig())
-            .env("HELM_CACHE_HOME", home.join(".cache/helm"))
-            .env("HELM_CONFIG_HOME", home.join(".config/helm"))
-            .env("HELM_DATA_HOME", home.join(".local/share/helm"))
-            .env("NO_COLOR", "1");
+        let mut vars = vec![
+            ("PATH", path.clone()),
+            ("HOME", home.clone().into()),
+            ("KUBECONFIG", self.kubeconfig()),
+            ("HELM_CACHE_HOME", home.join(".cache/helm").into()),
+            ("HELM_CONFIG_HOME", home.join(".config/helm").into()),
+            ("HELM_DATA_HOME", home.join(".local/share/helm").into()),
+            ("NO_COLOR", "1".into()),
+        ];
         // The test bed's chart registry and repository are served with its own CA.
         if let Some(bundle) = std::env::var_os("SSL_CERT_FILE") {
-            cmd.env("SSL_CERT_FILE", bundle);
+            vars.push(("SSL_CERT_FILE", bundle));
         }
+        vars
+    }
+
+    /// `helm-envs ARGS` started in the background (for a test that interrupts or kills it).
+    pub fn spawn_helm_envs(&self, args: &[&str]) -> std::process::Child {
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("helm-envs"))
+            .args(args)
+            .current_dir(&self.dir)
+            .env_clear()
+            .envs(self.scrubbed_vars(&testbed().path))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("helm-envs starts")
     }
 
     fn kubeconfig(&self) -> OsString {

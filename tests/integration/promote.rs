@@ -533,3 +533,44 @@ fn values_files_outside_the_project_are_not_written_unless_allowed() {
     assert!(!stderr_of(&output).contains("outside the project"), "allowed: no note");
     assert!(project.read("../outside/staging/web.yaml").ends_with("tag: \"2.8.0\"\n"));
 }
+
+/// The project lock lasts as long as the helm it started: when only helm-envs is killed, the
+/// helm upgrade it started runs on, and a second run must not start meanwhile.
+#[test]
+fn the_lock_lasts_until_the_helm_upgrade_it_started_has_ended() {
+    let (project, ns) = deployed_example("lockheld");
+    // A deploy of staging that waits for Pods that never become ready (the image does not exist).
+    let stages = project
+        .read("helm-envs.yaml")
+        .replace("    kubeContext: staging\n", "    kubeContext: staging\n    helmArgs: [--wait, --timeout, 20s]\n");
+    project.write("helm-envs.yaml", &stages);
+    project.write("envs/staging/web.yaml", &(project.read("envs/staging/web.yaml") + "image:\n  tag: 0.0.0-missing\n"));
+    let mut envs = project.spawn_helm_envs(&["upgrade", "staging", "--release", "web"]);
+    let status = || {
+        let args = ["status", "web", "--kube-context", "staging", "--namespace", &ns.staging];
+        stdout_of(&project.helm(&args).output().expect("helm"))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !status().contains("STATUS: pending-upgrade") {
+        assert!(std::time::Instant::now() < deadline, "the upgrade never started");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    envs.kill().expect("SIGKILL helm-envs");
+    let _ = envs.wait();
+
+    let second = run(&project, &["upgrade", "staging", "--release", "web"]);
+    assert_eq!(second.status.code(), Some(1));
+    assert!(stderr_of(&second).contains("another helm-envs run is changing this project"), "{}", stderr_of(&second));
+
+    // Once helm has given up (its 20 s), the lock is free again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let next = run(&project, &["upgrade", "dev", "--release", "web"]);
+        if next.status.success() {
+            break;
+        }
+        assert!(stderr_of(&next).contains("another helm-envs run"), "{}", stderr_of(&next));
+        assert!(std::time::Instant::now() < deadline, "the lock was never released");
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}
