@@ -18,6 +18,7 @@ pub mod gates;
 pub mod git;
 pub mod helm;
 pub mod hooks;
+pub mod interrupt;
 pub mod kube;
 pub mod layout;
 pub mod manifest;
@@ -49,6 +50,7 @@ pub fn main() -> ExitCode {
         ColorChoice::Auto => {}
     }
     output::set_verbose(cli.global.verbose);
+    interrupt::watch();
     match run(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {

@@ -182,6 +182,24 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
     for file in &plan.files {
         let _ = writeln!(text, "wrote     {}", file.display);
     }
+    let names: Vec<&str> = plan.files.iter().map(|f| f.display.as_str()).collect();
+    let _pending = (!args.no_deploy).then(|| {
+        crate::interrupt::pending(vec![
+            Detail::Note(format!(
+                "{} {} written for the promotion {} -> {}, and its deploy did not finish (a helm upgrade may still \
+                 be running: the project stays locked until it ends)",
+                names.join(", "),
+                if names.len() == 1 { "was" } else { "were" },
+                from.name,
+                to.name
+            )),
+            Detail::Help(format!(
+                "finish it: `helm envs upgrade {}`; or take the promotion back: restore {} from version control",
+                to.name,
+                names.join(", ")
+            )),
+        ])
+    });
     if !args.no_deploy {
         let record = Record::new(
             to,

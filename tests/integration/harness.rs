@@ -246,8 +246,8 @@ impl Project {
             .env_clear()
             .envs(self.scrubbed_vars(&testbed().path))
             .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("helm-envs starts")
     }

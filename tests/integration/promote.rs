@@ -574,3 +574,40 @@ fn the_lock_lasts_until_the_helm_upgrade_it_started_has_ended() {
         std::thread::sleep(std::time::Duration::from_secs(1));
     }
 }
+
+/// SIGTERM while the promoted stage deploys: helm-envs says which files were written and not
+/// deployed, and what finishes the job, and exits 143.
+#[test]
+fn an_interrupted_promotion_says_what_was_written_and_how_to_finish() {
+    let (project, ns) = deployed_example("interrupted");
+    // staging's deploy waits for Pods that never become ready: the promoted image does not exist.
+    let stages = project
+        .read("helm-envs.yaml")
+        .replace("    kubeContext: staging\n", "    kubeContext: staging\n    helmArgs: [--wait, --timeout, 30s]\n");
+    project.write("helm-envs.yaml", &stages);
+    project.write("envs/dev/web.yaml", &(project.read("envs/dev/web.yaml") + "image:\n  tag: 0.0.0-missing\n"));
+    ok(&project, &["upgrade", "dev", "--release", "web"]);
+    let envs = project.spawn_helm_envs(&["promote", "--from", "dev", "--to", "staging", "--release", "web"]);
+    let status = || {
+        let args = ["status", "web", "--kube-context", "staging", "--namespace", &ns.staging];
+        stdout_of(&project.helm(&args).output().expect("helm"))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !status().contains("STATUS: pending-upgrade") {
+        assert!(std::time::Instant::now() < deadline, "the deploy never started");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let killed = std::process::Command::new("kill").args(["-TERM", &envs.id().to_string()]).status().expect("kill");
+    assert!(killed.success());
+    let output = envs.wait_with_output().expect("helm-envs ends");
+    assert_eq!(output.status.code(), Some(143));
+    let stderr = stderr_of(&output);
+    assert!(stderr.contains("error: interrupted (SIGTERM)"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "envs/staging/web.yaml was written for the promotion dev -> staging, and its deploy did not finish"
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("finish it: `helm envs upgrade staging`"), "{stderr}");
+}
