@@ -368,24 +368,24 @@ fn digest(from: &Stage, to: &Stage, releases: &[ReleasePromotion]) -> String {
 
 /// `value` with every credential-like key's value (at any depth) replaced by its size.
 pub fn redact(value: &Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), redact_at(k, v))).collect()),
-        Value::Array(items) => Value::Array(items.iter().map(redact).collect()),
-        other => other.clone(),
-    }
+    redact_below(value, false)
 }
 
 /// The value at `path` as shown: under a credential-like key, everything is redacted (a map
 /// keeps its keys, every value in it shows only its size); elsewhere the credentials inside it.
 pub fn redact_at(path: &str, value: &Value) -> Value {
-    if looks_secret(path) { redact_all(value) } else { redact(value) }
+    redact_below(value, looks_secret(path))
 }
 
-fn redact_all(value: &Value) -> Value {
+/// `secret`: the value is under a credential-like key.
+fn redact_below(value: &Value, secret: bool) -> Value {
     match value {
-        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.clone(), redact_all(v))).collect()),
-        Value::Array(items) => Value::Array(items.iter().map(redact_all).collect()),
-        other => redacted(other),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), redact_below(v, secret || looks_secret(k)))).collect())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(|v| redact_below(v, secret)).collect()),
+        other if secret => redacted(other),
+        other => other.clone(),
     }
 }
 

@@ -177,7 +177,7 @@ pub fn against_installed(
         let mut comparison = diff::compare(pair.old, pair.new, options);
         comparison.unchanged += pair.identical;
         let values = match deployed_values {
-            Some(deployed) => values::differences(&deployed, &configured_values(project, target)?),
+            Some(deployed) => values::differences(&deployed, &project.merged_values(target)),
             None => Vec::new(),
         };
         states.push(LiveState { installed, rendered, comparison, values });
@@ -215,26 +215,6 @@ fn rendered_as_first_install(helm: &Helm, target: &Target, offline: Option<Strin
         target.stage.name, target.release.name
     ));
     Ok(text)
-}
-
-/// The values a deploy of `target` gives helm: its values files merged as helm merges them
-/// (the project's files as loaded; a promotion's temporary copies read now).
-fn configured_values(project: &Project, target: &Target) -> Result<serde_json::Map<String, serde_json::Value>> {
-    let mut merged = serde_json::Map::new();
-    for file in &target.values_files {
-        let values = match project.file_values(&file.path) {
-            Some(values) => values.clone(),
-            None => {
-                let text = std::fs::read_to_string(&file.path).map_err(|e| {
-                    Error::Other(anyhow::Error::new(e).context(format!("cannot read {}", file.path.display())))
-                })?;
-                crate::yaml::parse_values(&text, &file.path)
-                    .map_err(|diagnostic| Error::Invalid { file: file.path.clone(), diagnostics: vec![diagnostic] })?
-            }
-        };
-        values::merge(&mut merged, values);
-    }
-    Ok(merged)
 }
 
 pub fn installed_manifest_error(target: &Target, error: ManifestError) -> Error {

@@ -435,11 +435,17 @@ impl Project {
     }
 
     /// A stage's values for a release: all its values files merged in order, as helm merges `-f`.
+    /// The project's files as loaded; another file (a promotion's temporary copy of one) is
+    /// read now.
     pub fn merged_values(&self, target: &Target) -> Map<String, Value> {
         let mut merged = Map::new();
         for file in &target.values_files {
-            if let Some(values) = self.values.get(&file.path) {
-                values::merge(&mut merged, values.clone());
+            let read = || {
+                let text = std::fs::read_to_string(&file.path).ok()?;
+                yaml::parse_values(&text, &file.path).ok()
+            };
+            if let Some(values) = self.values.get(&file.path).cloned().or_else(read) {
+                values::merge(&mut merged, values);
             }
         }
         merged

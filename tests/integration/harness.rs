@@ -240,7 +240,16 @@ impl Project {
 
     /// `helm-envs ARGS` started in the background (for a test that interrupts or kills it).
     pub fn spawn_helm_envs(&self, args: &[&str]) -> std::process::Child {
-        std::process::Command::new(assert_cmd::cargo::cargo_bin("helm-envs"))
+        self.spawn(&assert_cmd::cargo::cargo_bin("helm-envs"), args)
+    }
+
+    /// Real helm started in the background, as a user would run it.
+    pub fn spawn_helm(&self, args: &[&str]) -> std::process::Child {
+        self.spawn(&which_in("helm", &testbed().path), args)
+    }
+
+    fn spawn(&self, program: &Path, args: &[&str]) -> std::process::Child {
+        std::process::Command::new(program)
             .args(args)
             .current_dir(&self.dir)
             .env_clear()
@@ -249,7 +258,7 @@ impl Project {
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .expect("helm-envs starts")
+            .expect("the command starts")
     }
 
     fn kubeconfig(&self) -> OsString {
@@ -278,6 +287,28 @@ pub fn dev_stages_file(namespace: &str, release: &str, release_keys: &str) -> St
         "stages:\n  - name: dev\n    kubeContext: dev\n    namespace: {namespace}\nreleases:\n  - name: {release}\n    \
          chart: chart\n    values: [values.yaml]\n{release_keys}"
     )
+}
+
+/// The example's stages file with `settings` (YAML lines, indented as a stage's keys) added to
+/// one stage.
+pub fn with_stage_settings(project: &Project, stage: &str, settings: &str) {
+    let anchor = format!("    kubeContext: {stage}\n");
+    let text = project.read("helm-envs.yaml").replace(&anchor, &format!("{anchor}{settings}"));
+    project.write("helm-envs.yaml", &text);
+}
+
+/// Wait (60 s at most) until a release's latest revision is `pending-upgrade`: a helm upgrade
+/// is working on it.
+pub fn wait_until_pending(project: &Project, stage: &str, namespace: &str, release: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let args = ["status", release, "--kube-context", stage, "--namespace", namespace];
+        if stdout_of(&project.helm(&args).output().expect("helm")).contains("STATUS: pending-upgrade") {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{stage}/{release} never became pending-upgrade");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
 
 /// The namespaces of an isolated example's stages.

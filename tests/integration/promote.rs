@@ -5,7 +5,10 @@ use std::fs::OpenOptions;
 
 use serde_json::Value;
 
-use crate::harness::{Project, create_secret, deployed_example, live, ok, provision, run, stderr_of, stdout_of};
+use crate::harness::{
+    Project, create_secret, deployed_example, live, ok, provision, run, stderr_of, stdout_of, wait_until_pending,
+    with_stage_settings,
+};
 
 fn image(project: &Project, stage: &str, namespace: &str) -> String {
     live(project, stage, namespace, "deployment/web", "{.spec.template.spec.containers[0].image}")
@@ -110,11 +113,7 @@ fn a_deploy_the_cluster_rejects_restores_the_targets_files() {
 #[test]
 fn a_failing_verify_command_restores_the_files_too() {
     let (project, _ns) = deployed_example("promote-verify");
-    let stages = project.read("helm-envs.yaml").replace(
-        "    kubeContext: staging\n",
-        "    kubeContext: staging\n    verify:\n      - [sh, -c, 'echo smoke test failed >&2; exit 7']\n",
-    );
-    project.write("helm-envs.yaml", &stages);
+    with_stage_settings(&project, "staging", "    verify:\n      - [sh, -c, 'echo smoke test failed >&2; exit 7']\n");
     project.write("envs/dev/web.yaml", &(project.read("envs/dev/web.yaml") + RC_IN_DEV));
     ok(&project, &["upgrade", "dev"]);
     let before = project.read("envs/staging/web.yaml");
@@ -437,11 +436,11 @@ fn a_read_only_target_values_file_is_refused_and_nothing_is_written() {
 fn a_concurrent_edit_survives_the_restore_after_a_failed_deploy() {
     let (project, _ns) = deployed_example("promote-concurrent");
     // The verify command stands for the person: it edits staging's file during the run, then fails.
-    let stages = project.read("helm-envs.yaml").replace(
-        "    kubeContext: staging\n",
-        "    kubeContext: staging\n    verify:\n      - [sh, -c, 'echo \"# an edit made meanwhile\" >> envs/staging/web.yaml; exit 7']\n",
+    with_stage_settings(
+        &project,
+        "staging",
+        "    verify:\n      - [sh, -c, 'echo \"# an edit made meanwhile\" >> envs/staging/web.yaml; exit 7']\n",
     );
-    project.write("helm-envs.yaml", &stages);
     project.write("envs/dev/web.yaml", &(project.read("envs/dev/web.yaml") + RC_IN_DEV));
     ok(&project, &["upgrade", "dev"]);
     let out = run(&project, &["promote", "--from", "dev", "--to", "staging"]);
@@ -458,24 +457,22 @@ fn a_concurrent_edit_survives_the_restore_after_a_failed_deploy() {
 fn a_release_stuck_pending_after_a_killed_helm_says_how_to_recover() {
     let (project, ns) = deployed_example("stuck");
     // An upgrade that cannot become ready (the image does not exist), killed while it waits.
-    let mut helm = std::process::Command::new(crate::harness::which_in("helm", &crate::harness::testbed().path));
-    helm.args(["upgrade", "web", "../../charts/acme-web", "--kube-context", "dev", "--namespace", &ns.dev])
-        .args(["--reuse-values", "--set", "image.tag=0.0.0-missing", "--wait", "--timeout", "120s"])
-        .current_dir(&project.dir)
-        .env("KUBECONFIG", &crate::harness::testbed().kubeconfig)
-        .env("HOME", project.root().join("home"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    let mut child = helm.spawn().expect("helm starts");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !stdout_of(
-        &project.helm(&["status", "web", "--kube-context", "dev", "--namespace", &ns.dev]).output().expect("helm"),
-    )
-    .contains("STATUS: pending-upgrade")
-    {
-        assert!(std::time::Instant::now() < deadline, "the upgrade never became pending");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    let mut child = project.spawn_helm(&[
+        "upgrade",
+        "web",
+        "../../charts/acme-web",
+        "--kube-context",
+        "dev",
+        "--namespace",
+        &ns.dev,
+        "--reuse-values",
+        "--set",
+        "image.tag=0.0.0-missing",
+        "--wait",
+        "--timeout",
+        "120s",
+    ]);
+    wait_until_pending(&project, "dev", &ns.dev, "web");
     child.kill().expect("SIGKILL");
     let _ = child.wait();
 
@@ -540,21 +537,10 @@ fn values_files_outside_the_project_are_not_written_unless_allowed() {
 fn the_lock_lasts_until_the_helm_upgrade_it_started_has_ended() {
     let (project, ns) = deployed_example("lockheld");
     // A deploy of staging that waits for Pods that never become ready (the image does not exist).
-    let stages = project
-        .read("helm-envs.yaml")
-        .replace("    kubeContext: staging\n", "    kubeContext: staging\n    helmArgs: [--wait, --timeout, 20s]\n");
-    project.write("helm-envs.yaml", &stages);
+    with_stage_settings(&project, "staging", "    helmArgs: [--wait, --timeout, 20s]\n");
     project.write("envs/staging/web.yaml", &(project.read("envs/staging/web.yaml") + "image:\n  tag: 0.0.0-missing\n"));
     let mut envs = project.spawn_helm_envs(&["upgrade", "staging", "--release", "web"]);
-    let status = || {
-        let args = ["status", "web", "--kube-context", "staging", "--namespace", &ns.staging];
-        stdout_of(&project.helm(&args).output().expect("helm"))
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !status().contains("STATUS: pending-upgrade") {
-        assert!(std::time::Instant::now() < deadline, "the upgrade never started");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    wait_until_pending(&project, "staging", &ns.staging, "web");
     envs.kill().expect("SIGKILL helm-envs");
     let _ = envs.wait();
 
@@ -581,22 +567,11 @@ fn the_lock_lasts_until_the_helm_upgrade_it_started_has_ended() {
 fn an_interrupted_promotion_says_what_was_written_and_how_to_finish() {
     let (project, ns) = deployed_example("interrupted");
     // staging's deploy waits for Pods that never become ready: the promoted image does not exist.
-    let stages = project
-        .read("helm-envs.yaml")
-        .replace("    kubeContext: staging\n", "    kubeContext: staging\n    helmArgs: [--wait, --timeout, 30s]\n");
-    project.write("helm-envs.yaml", &stages);
+    with_stage_settings(&project, "staging", "    helmArgs: [--wait, --timeout, 30s]\n");
     project.write("envs/dev/web.yaml", &(project.read("envs/dev/web.yaml") + "image:\n  tag: 0.0.0-missing\n"));
     ok(&project, &["upgrade", "dev", "--release", "web"]);
     let envs = project.spawn_helm_envs(&["promote", "--from", "dev", "--to", "staging", "--release", "web"]);
-    let status = || {
-        let args = ["status", "web", "--kube-context", "staging", "--namespace", &ns.staging];
-        stdout_of(&project.helm(&args).output().expect("helm"))
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !status().contains("STATUS: pending-upgrade") {
-        assert!(std::time::Instant::now() < deadline, "the deploy never started");
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+    wait_until_pending(&project, "staging", &ns.staging, "web");
     let killed = std::process::Command::new("kill").args(["-TERM", &envs.id().to_string()]).status().expect("kill");
     assert!(killed.success());
     let output = envs.wait_with_output().expect("helm-envs ends");
