@@ -145,8 +145,8 @@ pub fn against_installed(
         jobs.push(Box::new(move || helm.user_values(target).map(Fetched::Values)));
     }
     let mut fetched = all_or_errors(in_parallel(jobs))?.into_iter();
-    let mut states = Vec::new();
-    for target in targets {
+    let mut releases = Vec::new();
+    for _ in targets {
         let (
             Some(Fetched::Installed(installed)),
             Some(Fetched::Rendered((rendered, first_install))),
@@ -155,19 +155,31 @@ pub fn against_installed(
         else {
             unreachable!("three results per target, in order");
         };
-        // Helm installs the CRDs of `crds/` on a first install only, and never upgrades them.
-        let rendered = match &installed {
-            Some(_) => manifest::without_crds_dir(&rendered),
-            None if first_install => rendered,
-            // Not installed yet: does the chart bring CRDs (crds/) that an install creates first?
-            None => {
-                let offline = helm.template_offline_with_crds(target, &[])?;
-                match manifest::crds_dir_api_versions(&offline).is_empty() {
-                    true => rendered,
-                    false => rendered_as_first_install(helm, target, Some(offline))?,
+        releases.push((installed, rendered, first_install, deployed_values));
+    }
+    // Helm installs the CRDs of `crds/` on a first install only, and never upgrades them. A
+    // release not installed yet: does its chart bring CRDs that an install creates first? (In
+    // parallel: a new stage asks it of every release.)
+    let renders = releases
+        .iter()
+        .zip(targets)
+        .map(|((installed, rendered, first_install, _), target)| {
+            move || match installed {
+                Some(_) => Ok(manifest::without_crds_dir(rendered)),
+                None if *first_install => Ok(rendered.clone()),
+                None => {
+                    let offline = helm.template_offline_with_crds(target, &[])?;
+                    match manifest::crds_dir_api_versions(&offline).is_empty() {
+                        true => Ok(rendered.clone()),
+                        false => rendered_as_first_install(helm, target, Some(offline)),
+                    }
                 }
             }
-        };
+        })
+        .collect();
+    let renders = all_or_errors(in_parallel(renders))?;
+    let mut states = Vec::new();
+    for ((target, (installed, _, _, deployed_values)), rendered) in targets.iter().zip(releases).zip(renders) {
         let live_text = installed.as_ref().map(Installed::rendered).unwrap_or_default();
         let pair =
             manifest::parse_pair(&live_text, &rendered, &target.namespace).map_err(|(side, error)| match side {
