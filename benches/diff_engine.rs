@@ -8,9 +8,9 @@
 
 use std::time::{Duration, Instant};
 
-use helm_envs::diff::{self, Comparison};
-use helm_envs::manifest;
-use helm_envs::report::{self, Mode, ReleaseReport, Report, Sections};
+use helm_envs::compare::diff::{self, Comparison};
+use helm_envs::compare::manifest;
+use helm_envs::output::report::{self, Mode, ReleaseReport, Report, Sections};
 
 const RESOURCES: usize = 10_000;
 const CHANGED_EVERY: usize = 100;

@@ -468,3 +468,23 @@ pub struct CompletionArgs {
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
 }
+
+impl DeployArgs {
+    pub fn options(&self) -> crate::pipeline::Options {
+        crate::pipeline::Options {
+            dry_run: self.dry_run,
+            yes: self.yes,
+            show_secrets: self.show_secrets,
+            context: self.context,
+        }
+    }
+}
+
+impl From<ListFormat> for crate::output::document::Format {
+    fn from(format: ListFormat) -> Self {
+        match format {
+            ListFormat::Text => Self::Text,
+            ListFormat::Json => Self::Json,
+        }
+    }
+}

@@ -8,32 +8,17 @@ use clap::Parser;
 
 pub mod cli;
 pub(crate) mod commands;
-pub mod deploy;
-pub mod diff;
-pub mod drift;
-pub mod edit;
+pub mod compare;
+pub mod config;
 pub mod error;
-pub mod files;
-pub mod gates;
-pub mod git;
-pub mod helm;
-pub mod hooks;
-pub mod interrupt;
-pub mod kube;
-pub mod layout;
-pub mod manifest;
 pub mod output;
-pub mod promotion;
-pub mod render;
-pub mod report;
-pub mod secrets;
-pub mod stages;
-pub mod values;
-pub mod yaml;
+pub mod pipeline;
+pub mod system;
+pub mod terminal;
 
 use cli::{Cli, ColorChoice, Command};
+use config::stages::Project;
 use error::{EXIT_ERROR, Result};
-use stages::Project;
 
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -49,12 +34,12 @@ pub fn main() -> ExitCode {
         ColorChoice::Never => anstream::ColorChoice::Never.write_global(),
         ColorChoice::Auto => {}
     }
-    output::set_verbose(cli.global.verbose);
-    interrupt::watch();
+    terminal::set_verbose(cli.global.verbose);
+    system::interrupt::watch();
     match run(&cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            output::report_error(&err);
+            terminal::report_error(&err);
             ExitCode::from(err.exit_code())
         }
     }
@@ -94,7 +79,7 @@ fn load_project(cli: &Cli) -> Result<Project> {
     let project = Project::find(cli.global.config.as_deref())?;
     if !project.allow_values_outside_project {
         for path in project.values_outside() {
-            output::note(&format!(
+            terminal::note(&format!(
                 "values file {path} is outside the project ({}): it is read, and promote will not write it \
                  (allowValuesOutsideProject: true in the stages file allows that)",
                 project.dir.display()

@@ -1,20 +1,17 @@
 //! `helm envs apply`: every stage in promotion order, each through its gates, stopping at the
 //! first failure with a summary of what was deployed, what failed and what was not attempted.
 
-use std::fmt::Write as _;
 use std::io::IsTerminal as _;
 
 use serde_json::{Value, json};
 
 use crate::cli::ApplyArgs;
-use crate::deploy::{Outcome, Record, Status};
+use crate::config::stages::{Approval, Project, Target};
 use crate::error::{Detail, Error, Result};
-use crate::helm::Helm;
-use crate::kube::Kubectl;
-use crate::output::BOLD;
-use crate::stages::{Approval, Project, Target};
-
-use super::upgrade::{check_stage, deploy_failed, deploy_gated, emit, gate, lock, outcomes_text};
+use crate::output::document::Document;
+use crate::pipeline::deploy::{Outcome, Record, Status, deploy_failed, outcomes_text};
+use crate::pipeline::{self, Pipeline, StageRun};
+use crate::terminal::BOLD;
 
 pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
     let releases = project.select_releases(args.release.as_deref())?;
@@ -33,10 +30,11 @@ pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
             });
         }
     }
-    let _lock = lock(project, deploy, "apply")?;
-    let (helm, kubectl) = (Helm::locate()?, Kubectl::locate()?);
+    let options = deploy.options();
+    let _lock = pipeline::lock(project, options, "apply")?;
+    let pipeline = Pipeline::new(project)?;
 
-    let mut text = String::new();
+    let mut doc = Document::new(deploy.output.into(), json!({"command": "apply"}));
     let mut stages_json: Vec<Value> = Vec::new();
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut stopped: Option<Error> = None;
@@ -46,51 +44,51 @@ pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
             outcomes.extend(not_attempted(&targets));
             continue;
         }
-        let _ = writeln!(text, "{BOLD}== {} =={BOLD:#}", stage.name);
-        let mut stage_json = json!({"stage": stage.name});
-        let result = check_stage(project, &helm, &kubectl, stage, &targets, deploy.show_secrets).and_then(|checked| {
-            let action = format!("Deploy stage {}?", stage.name);
-            gate(stage, &targets, checked, deploy, false, true, &action, &mut text, &mut stage_json)
-        });
-        let needs = match result {
+        doc.push(&format!("{BOLD}== {} =={BOLD:#}\n", stage.name));
+        doc.begin_section(json!({"stage": stage.name}));
+        let run = StageRun {
+            stage,
+            targets: &targets,
+            options,
+            question: format!("Deploy stage {}?", stage.name),
+            ask_even_if_unchanged: false,
+            summary: true,
+        };
+        let needs = match pipeline.check(stage, &targets, options.show_secrets).and_then(|c| c.gate(&run, &mut doc)) {
             Ok(needs) => needs,
             Err(err) => {
                 outcomes.extend(not_attempted(&targets));
-                stages_json.push(stage_json);
+                stages_json.push(doc.end_section());
                 stopped = Some(err);
                 continue;
             }
         };
         let record = Record::new(stage, format!("helm-envs: apply (stage {})", stage.name), None);
-        let (stage_outcomes, error) = deploy_gated(project, &helm, stage, &targets, &needs, deploy, &record);
-        if !deploy.dry_run {
-            text.push_str(&outcomes_text(&stage_outcomes));
+        let (stage_outcomes, error) = pipeline.deploy(&run, &needs, &record);
+        if !options.dry_run {
+            doc.push(&outcomes_text(&stage_outcomes));
         }
-        stage_json["outcomes"] = stage_outcomes.iter().map(Outcome::json).collect();
-        stages_json.push(stage_json);
+        doc.set("outcomes", stage_outcomes.iter().map(Outcome::json).collect());
+        stages_json.push(doc.end_section());
         outcomes.extend(stage_outcomes);
         if let Some(err) = error {
             stopped = Some(deploy_failed("apply", err, &[]));
         }
     }
 
-    let _ = writeln!(text, "\n{BOLD}Summary{BOLD:#}");
-    text.push_str(&outcomes_text(&outcomes));
-    if deploy.dry_run {
-        let _ = writeln!(text, "{BOLD}Dry run{BOLD:#}: nothing deployed.");
+    doc.push(&format!("\n{BOLD}Summary{BOLD:#}\n"));
+    doc.push(&outcomes_text(&outcomes));
+    if options.dry_run {
+        doc.push(&pipeline::dry_run_line("nothing deployed"));
     }
-    let json = json!({
-        "command": "apply",
-        "stages": stages_json,
-        "outcomes": outcomes.iter().map(Outcome::json).collect::<Vec<_>>(),
-    });
-    let result = match &stopped {
+    doc.set("stages", Value::Array(stages_json));
+    doc.set("outcomes", outcomes.iter().map(Outcome::json).collect());
+    doc.emit(match &stopped {
         Some(Error::Refused { .. }) => "refused",
         Some(_) => "failed",
-        None if deploy.dry_run => "dry-run",
+        None if options.dry_run => "dry-run",
         None => "deployed",
-    };
-    emit(deploy, &text, &json, result);
+    });
     match stopped {
         None => Ok(0),
         Some(err) => Err(summarised(err, &outcomes)),

@@ -1,16 +1,13 @@
 //! `helm envs check-secrets STAGE | --all`: the Secrets gate, as a report.
 
-use std::fmt::Write as _;
-
-use serde_json::{Value, json};
-
 use crate::cli::{CheckSecretsArgs, ListFormat};
+use crate::compare::secrets::{self, StageReport};
+use crate::config::stages::Project;
 use crate::error::{EXIT_GATE, Result};
-use crate::helm::Helm;
-use crate::kube::Kubectl;
-use crate::output::{self, BOLD, DIM, ERROR, NAME, WARN};
-use crate::secrets::{self, Finding, NamespaceReport, Reference, StageReport};
-use crate::stages::Project;
+use crate::output::secrets::{json, text};
+use crate::system::helm::Helm;
+use crate::system::kube::Kubectl;
+use crate::terminal;
 
 pub fn run(project: &Project, args: &CheckSecretsArgs) -> Result<u8> {
     let stages = match &args.stage {
@@ -22,151 +19,8 @@ pub fn run(project: &Project, args: &CheckSecretsArgs) -> Result<u8> {
     let reports = secrets::check(project, &helm, &kubectl, &stages, &releases)?;
     let text = match args.output {
         ListFormat::Text => text(&reports, args.details),
-        ListFormat::Json => output::json_text(&json(&reports))?,
+        ListFormat::Json => terminal::json_text(&json(&reports))?,
     };
-    output::stdout(&text);
+    terminal::stdout(&text);
     Ok(if reports.iter().all(StageReport::passed) { 0 } else { EXIT_GATE })
-}
-
-/// One line per Secret (what is wrong, and how many references need it); every reference with
-/// `details`.
-pub fn text(reports: &[StageReport], details: bool) -> String {
-    let mut out = String::new();
-    for report in reports {
-        let verdict = if report.passed() {
-            format!("{NAME}every referenced Secret is present{NAME:#}")
-        } else {
-            format!("{ERROR}Secrets are missing{ERROR:#}")
-        };
-        let _ = writeln!(out, "{BOLD}{}{BOLD:#} {DIM}(context {}){DIM:#}: {verdict}", report.stage, report.context);
-        if report.namespaces.is_empty() {
-            let _ = writeln!(out, "  no Secret references");
-        }
-        for namespace in &report.namespaces {
-            write_namespace(&mut out, namespace, details);
-        }
-    }
-    out
-}
-
-fn write_namespace(out: &mut String, report: &NamespaceReport, details: bool) {
-    let _ = writeln!(out, "  {BOLD}namespace {}{BOLD:#}", report.namespace);
-    if !report.exists {
-        let _ = writeln!(
-            out,
-            "    {ERROR}the namespace does not exist{ERROR:#} in the cluster: only Secrets the releases create can be present"
-        );
-    }
-    for finding in &report.missing {
-        let keys = keys_text(finding);
-        let _ = writeln!(out, "    {ERROR}missing{ERROR:#}      Secret {}{keys}{}", finding.name, needed_by(finding));
-        write_references(out, &finding.needed_by, details);
-    }
-    for finding in &report.missing_keys {
-        let keys = finding.keys.iter().cloned().collect::<Vec<_>>().join(", ");
-        let _ = writeln!(
-            out,
-            "    {ERROR}missing key{ERROR:#}  Secret {} has no key {keys}{}",
-            finding.name,
-            needed_by(finding)
-        );
-        write_references(out, &finding.needed_by, details);
-    }
-    for (finding, creators) in &report.unknown {
-        let keys = keys_text(finding);
-        let _ = writeln!(
-            out,
-            "    {WARN}unknown{WARN:#}      Secret {}{keys}{}: not in the cluster; may be created while installing by {}",
-            finding.name,
-            needed_by(finding),
-            creators.join("; ")
-        );
-        write_references(out, &finding.needed_by, details);
-    }
-    if !report.optional_absent.is_empty() {
-        let names: Vec<&str> = report.optional_absent.iter().map(|f| f.name.as_str()).collect();
-        let _ = writeln!(
-            out,
-            "    {WARN}optional{WARN:#}     absent, referenced with optional: true: {}",
-            names.join(", ")
-        );
-        for finding in &report.optional_absent {
-            write_references(out, &finding.needed_by, details);
-        }
-    }
-    for (name, by) in report.satisfied.iter().filter(|(_, by)| by.starts_with(secrets::OUT_OF_BAND)) {
-        let _ = writeln!(out, "    {NAME}declared{NAME:#}     Secret {name}: {by}");
-    }
-    if !report.satisfied.is_empty() {
-        let names = report.satisfied.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>().join(", ");
-        let _ = writeln!(out, "    {NAME}present{NAME:#}      {names}");
-        if details {
-            for (name, by) in
-                report.satisfied.iter().filter(|(_, by)| by != "cluster" && !by.starts_with(secrets::OUT_OF_BAND))
-            {
-                let _ = writeln!(out, "      {DIM}{name}: created by{DIM:#} {by}");
-            }
-        }
-    }
-}
-
-/// `: needed by 4 references in 2 resources`.
-fn needed_by(finding: &Finding) -> String {
-    let resources: std::collections::BTreeSet<&str> = finding.needed_by.iter().map(|r| r.resource.as_str()).collect();
-    format!(
-        ", needed by {} in {}",
-        output::plural(finding.needed_by.len(), "reference"),
-        output::plural(resources.len(), "resource")
-    )
-}
-
-fn keys_text(finding: &Finding) -> String {
-    if finding.keys.is_empty() {
-        String::new()
-    } else {
-        format!(" (keys {})", finding.keys.iter().cloned().collect::<Vec<_>>().join(", "))
-    }
-}
-
-fn write_references(out: &mut String, references: &[Reference], details: bool) {
-    if !details {
-        return;
-    }
-    for reference in references {
-        let key = reference.key.as_ref().map(|k| format!(", key {k}")).unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "      {DIM}needed by{DIM:#} {} ({}{key}) {DIM}in release {}, at {}{DIM:#}",
-            reference.resource, reference.detail, reference.release, reference.field
-        );
-    }
-}
-
-/// Schema (version 1): `{schemaVersion, passed, stages: [{stage, context, passed, namespaces:
-/// [{namespace, exists, missing, missingKeys, optionalAbsent: [{name, keys, neededBy: [reference]}],
-/// unknown: [{name, keys, neededBy, mayBeCreatedBy: [text]}], present: [{name, providedBy}]}]}]}`.
-fn json(reports: &[StageReport]) -> Value {
-    let findings = |list: &[Finding]| -> Value {
-        list.iter().map(|f| json!({"name": f.name, "keys": f.keys, "neededBy": f.needed_by})).collect()
-    };
-    json!({
-        "schemaVersion": 1,
-        "passed": reports.iter().all(StageReport::passed),
-        "stages": reports.iter().map(|report| json!({
-            "stage": report.stage,
-            "context": report.context,
-            "passed": report.passed(),
-            "namespaces": report.namespaces.iter().map(|n| json!({
-                "namespace": n.namespace,
-                "exists": n.exists,
-                "missing": findings(&n.missing),
-                "missingKeys": findings(&n.missing_keys),
-                "optionalAbsent": findings(&n.optional_absent),
-                "unknown": n.unknown.iter().map(|(f, by)| json!({
-                    "name": f.name, "keys": f.keys, "neededBy": f.needed_by, "mayBeCreatedBy": by,
-                })).collect::<Vec<_>>(),
-                "present": n.satisfied.iter().map(|(name, by)| json!({"name": name, "providedBy": by})).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-    })
 }

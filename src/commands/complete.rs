@@ -6,8 +6,8 @@
 use clap::CommandFactory;
 
 use crate::cli::Cli;
-use crate::output;
-use crate::stages::Project;
+use crate::config::stages::Project;
+use crate::terminal;
 
 /// cobra's ShellCompDirectiveDefault: the shell completes file names.
 const FILES: u8 = 0;
@@ -19,7 +19,7 @@ pub fn run(words: &[String]) {
     let (candidates, directive) = candidates(before, partial);
     let mut out: String = candidates.into_iter().filter(|c| c.starts_with(partial)).map(|c| c + "\n").collect();
     out.push_str(&format!(":{directive}\n"));
-    output::stdout(&out);
+    terminal::stdout(&out);
 }
 
 fn candidates(before: &[String], partial: &str) -> (Vec<String>, u8) {

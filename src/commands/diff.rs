@@ -5,16 +5,16 @@ use std::collections::BTreeSet;
 use std::io::Write as _;
 
 use crate::cli::{DiffArgs, DiffFormat};
-use crate::diff::{self, IgnorePattern};
-use crate::error::{EXIT_DIFFERENCES, Error, Result};
-use crate::helm::Helm;
-use crate::manifest::Manifest;
-use crate::output;
-use crate::render::{
+use crate::compare::diff::{self, IgnorePattern};
+use crate::compare::manifest::Manifest;
+use crate::compare::render::{
     against_installed, all_or_errors, in_parallel, joined, parse_rendered, promoted_target, render_all,
 };
-use crate::report::{self, Mode, ReleaseReport, Report, Sections, Unmanaged};
-use crate::stages::{Project, Release, Stage, Target};
+use crate::config::stages::{Project, Release, Stage, Target};
+use crate::error::{EXIT_DIFFERENCES, Error, Result};
+use crate::output::report::{self, Mode, ReleaseReport, Report, Sections, Unmanaged};
+use crate::system::helm::Helm;
+use crate::terminal;
 
 pub fn run(project: &Project, args: &DiffArgs) -> Result<u8> {
     let ignore = args
@@ -58,15 +58,15 @@ pub fn run(project: &Project, args: &DiffArgs) -> Result<u8> {
             u.stage,
             u.namespace,
             project.file.display(),
-            NOTE = output::NOTE,
+            NOTE = terminal::NOTE,
         );
     }
     let text = match args.output {
         DiffFormat::Text => report::text(&report, args.context),
         DiffFormat::Summary => report::summary(&report),
-        DiffFormat::Json => output::json_text(&report::json(&report))?,
+        DiffFormat::Json => terminal::json_text(&report::json(&report))?,
     };
-    output::stdout(&text);
+    terminal::stdout(&text);
     Ok(if args.detailed_exitcode && report.has_changes() { EXIT_DIFFERENCES } else { 0 })
 }
 

@@ -1,5 +1,5 @@
 //! `helm envs drift`: every render and cluster read in parallel (the stages' config offline, and
-//! one job per stage for its cluster), judged by [`crate::drift`], printed as a table grouped by
+//! one job per stage for its cluster), judged by [`crate::compare::drift`], printed as a table grouped by
 //! stage then kind of drift, or as JSON.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -9,21 +9,21 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 
 use crate::cli::{DriftArgs, ListFormat};
-use crate::diff;
-use crate::drift::{self, Finding, Item, Kind, LineTime, Location, ValueDifference};
-use crate::edit;
-use crate::error::{Detail, EXIT_DIFFERENCES, EXIT_ERROR, Error, Result};
-use crate::git::Git;
-use crate::helm::{Helm, Installed};
-use crate::kube::{Kubectl, Stdin};
-use crate::manifest::{self, Manifest};
-use crate::output::{self, BOLD, DIM, ERROR, NAME, WARN, plural};
-use crate::render::{
+use crate::compare::diff;
+use crate::compare::drift::{self, Finding, Item, Kind, LineTime, Location, ValueDifference};
+use crate::compare::manifest::{self, Manifest};
+use crate::compare::render::{
     against_installed, all_or_errors, in_parallel, installed_manifest_error, joined, parse_rendered, promoted_target,
     render_all,
 };
-use crate::secrets;
-use crate::stages::{Project, Release, Stage, Target};
+use crate::compare::secrets;
+use crate::config::edit;
+use crate::config::stages::{Project, Release, Stage, Target};
+use crate::error::{Detail, EXIT_DIFFERENCES, EXIT_ERROR, Error, Result};
+use crate::system::git::Git;
+use crate::system::helm::{Helm, Installed};
+use crate::system::kube::{Kubectl, Stdin};
+use crate::terminal::{self, BOLD, DIM, ERROR, NAME, WARN, plural};
 
 /// Bumped only for incompatible changes to the JSON output.
 const JSON_SCHEMA_VERSION: u32 = 1;
@@ -87,12 +87,12 @@ pub fn run(project: &Project, args: &DriftArgs) -> Result<u8> {
 
     let text = match args.output {
         ListFormat::Text => text(&outcome, args),
-        ListFormat::Json => output::json_text(&json(&outcome))?,
+        ListFormat::Json => terminal::json_text(&json(&outcome))?,
     };
-    output::stdout(&text);
+    terminal::stdout(&text);
     if outcome.stages.iter().all(|(_, unchecked)| unchecked.is_some()) {
         let names: Vec<&str> = outcome.stages.iter().map(|(s, _)| s.name.as_str()).collect();
-        output::report_error(&Error::Failed {
+        terminal::report_error(&Error::Failed {
             headline: format!("no stage's cluster could be checked ({})", names.join(", ")),
             details: vec![Detail::Help(
                 "check the stages' kube contexts (`kubectl config get-contexts`); the reasons are above".into(),
@@ -208,8 +208,8 @@ fn between_stages(
                 let show = |value: Option<&Value>| drift::shown(&keys, value.cloned(), args.show_secrets);
                 let difference = ValueDifference {
                     previous: previous.name.clone(),
-                    before: show(crate::values::lookup(&merged_before, &keys)),
-                    here: show(crate::values::lookup(&merged_here, &keys)),
+                    before: show(crate::config::values::lookup(&merged_before, &keys)),
+                    here: show(crate::config::values::lookup(&merged_here, &keys)),
                     keys,
                     before_at: None,
                     here_at: None,
@@ -284,7 +284,9 @@ fn locate_and_date(project: &Project, findings: &mut [Finding], differences: &[(
         let Item::Value(difference) = &findings[*index].item else { continue };
         let mut side = |target: &Target| {
             let file = target.values_files.iter().rev().filter(|f| !f.shared).find(|f| {
-                project.file_values(&f.path).is_some_and(|v| crate::values::lookup(v, &difference.keys).is_some())
+                project
+                    .file_values(&f.path)
+                    .is_some_and(|v| crate::config::values::lookup(v, &difference.keys).is_some())
             })?;
             let text = texts.entry(file.path.clone()).or_insert_with(|| std::fs::read_to_string(&file.path).ok());
             let line = text.as_deref().and_then(|t| edit::line_of(t, &difference.keys));
@@ -313,7 +315,7 @@ fn locate_and_date(project: &Project, findings: &mut [Finding], differences: &[(
             })
             .collect(),
     );
-    let history: HashMap<&PathBuf, BTreeMap<usize, Option<crate::git::LineChange>>> =
+    let history: HashMap<&PathBuf, BTreeMap<usize, Option<crate::system::git::LineChange>>> =
         files.iter().map(|(p, _)| p).zip(blamed).filter_map(|(p, b)| b.ok().map(|b| (p, b))).collect();
     let time_of = |side: &Option<(PathBuf, Location)>| -> Option<LineTime> {
         let (path, location) = side.as_ref()?;

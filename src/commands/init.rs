@@ -5,13 +5,13 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::cli::InitArgs;
-use crate::drift;
+use crate::compare::drift;
+use crate::config::layout::{self, Detection, Found};
+use crate::config::stages::{self, Project};
 use crate::error::{Detail, Error, Result};
-use crate::files;
-use crate::kube::Kubectl;
-use crate::layout::{self, Detection, Found};
-use crate::output::{self, BOLD, NAME, WARN};
-use crate::stages::{self, Project};
+use crate::system::files;
+use crate::system::kube::Kubectl;
+use crate::terminal::{self, BOLD, NAME, WARN};
 
 /// Value paths that a promotion should carry (what changed upstream and was tested there), never
 /// suggested as intentional differences.
@@ -54,7 +54,7 @@ pub fn run(config: Option<&Path>, args: &InitArgs) -> Result<u8> {
         remove_created(&created);
         return Err(Error::Other(err.context(format!("cannot write {}", file.display()))));
     }
-    output::stdout(&report(&file, &root, &detection, &plans, &created, &suggestions));
+    terminal::stdout(&report(&file, &root, &detection, &plans, &created, &suggestions));
     Ok(0)
 }
 
@@ -262,7 +262,9 @@ fn collapse(mut paths: Vec<Vec<String>>, merged: &[serde_json::Map<String, serde
                 .collect();
             let all: std::collections::BTreeSet<&String> = merged
                 .iter()
-                .filter_map(|values| crate::values::lookup(values, parent).and_then(serde_json::Value::as_object))
+                .filter_map(|values| {
+                    crate::config::values::lookup(values, parent).and_then(serde_json::Value::as_object)
+                })
                 .flat_map(|map| map.keys())
                 .collect();
             // Only direct children may be listed under it: a deeper path means a child map differs in part.

@@ -1,17 +1,17 @@
 use serde_json::json;
 
 use crate::cli::{ListArgs, ListFormat};
+use crate::config::stages::{Approval, KubeContext, Project};
 use crate::error::Result;
-use crate::output::{self, BOLD, DIM, NAME};
-use crate::stages::{Approval, KubeContext, Project};
+use crate::terminal::{self, BOLD, DIM, NAME};
 
 pub fn run(project: &Project, args: &ListArgs) -> Result<()> {
     match args.output {
         ListFormat::Json => {
             let text = serde_json::to_string_pretty(&as_json(project)).map_err(anyhow::Error::from)?;
-            output::stdout(&format!("{text}\n"));
+            terminal::stdout(&format!("{text}\n"));
         }
-        ListFormat::Text => output::stdout(&as_text(project)),
+        ListFormat::Text => terminal::stdout(&as_text(project)),
     }
     Ok(())
 }

@@ -1,9 +1,9 @@
 use crate::cli::RenderArgs;
+use crate::compare::render::{all_or_errors, render_all};
+use crate::config::stages::Project;
 use crate::error::Result;
-use crate::helm::Helm;
-use crate::output;
-use crate::render::{all_or_errors, render_all};
-use crate::stages::Project;
+use crate::system::helm::Helm;
+use crate::terminal;
 
 pub fn run(project: &Project, args: &RenderArgs) -> Result<()> {
     let stage = project.stage(&args.stage)?;
@@ -11,6 +11,6 @@ pub fn run(project: &Project, args: &RenderArgs) -> Result<()> {
     let helm = Helm::locate()?;
     let targets: Vec<_> = releases.into_iter().map(|release| project.target(stage, release)).collect();
     let rendered = all_or_errors(render_all(&helm, &targets))?;
-    output::stdout(&rendered.concat());
+    terminal::stdout(&rendered.concat());
     Ok(())
 }

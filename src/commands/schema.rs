@@ -1,8 +1,8 @@
 //! `helm envs schema`: the stages file's JSON Schema, for editors and CI.
 
-use crate::output;
-use crate::stages;
+use crate::config::stages;
+use crate::terminal;
 
 pub fn run() {
-    output::stdout(&format!("{:#}\n", stages::json_schema()));
+    terminal::stdout(&format!("{:#}\n", stages::json_schema()));
 }

@@ -7,13 +7,13 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::cli::{ListFormat, StatusArgs};
-use crate::diff;
-use crate::drift::{self, Item};
+use crate::compare::diff;
+use crate::compare::drift::{self, Item};
+use crate::compare::render::{LiveState, against_installed, all_or_errors, in_parallel, joined};
+use crate::config::stages::{Project, Release, Stage, Target};
 use crate::error::{Detail, EXIT_ERROR, Error, Result};
-use crate::helm::{Helm, Revision};
-use crate::output::{self, BOLD, DIM, ERROR, NAME, WARN, plural};
-use crate::render::{LiveState, against_installed, all_or_errors, in_parallel, joined};
-use crate::stages::{Project, Release, Stage, Target};
+use crate::system::helm::{Helm, Revision};
+use crate::terminal::{self, BOLD, DIM, ERROR, NAME, WARN, plural};
 
 /// Bumped only for incompatible changes to the JSON output.
 const JSON_SCHEMA_VERSION: u32 = 1;
@@ -59,11 +59,11 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<u8> {
     });
     let text = match args.output {
         ListFormat::Text => text(&stages, &results),
-        ListFormat::Json => output::json_text(&json(&stages, &results))?,
+        ListFormat::Json => terminal::json_text(&json(&stages, &results))?,
     };
-    output::stdout(&text);
+    terminal::stdout(&text);
     if results.iter().all(Result::is_err) {
-        output::report_error(&Error::Failed {
+        terminal::report_error(&Error::Failed {
             headline: "no stage's releases could be read".into(),
             details: vec![Detail::Help(
                 "check the stages' kube contexts (`kubectl config get-contexts`); the reasons are above".into(),

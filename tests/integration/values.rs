@@ -100,10 +100,11 @@ fn merged_values_equal_what_helm_computes() {
     let from_helm: Value = serde_json::from_str(json_line).expect("helm's JSON");
 
     // What helm-envs computes.
-    let stages = helm_envs::stages::Project::load(&project.path("helm-envs.yaml")).expect("valid project");
+    let stages = helm_envs::config::stages::Project::load(&project.path("helm-envs.yaml")).expect("valid project");
     let target = stages.target(&stages.stages[0], &stages.releases[0]);
-    let defaults = helm_envs::yaml::parse_values(DEFAULTS, std::path::Path::new("values.yaml")).expect("defaults");
-    let ours = helm_envs::values::coalesce_with_defaults(stages.merged_values(&target), &defaults);
+    let defaults =
+        helm_envs::config::yaml::parse_values(DEFAULTS, std::path::Path::new("values.yaml")).expect("defaults");
+    let ours = helm_envs::config::values::coalesce_with_defaults(stages.merged_values(&target), &defaults);
 
     assert_eq!(numbers_as_f64(Value::Object(ours)), numbers_as_f64(from_helm.clone()));
     // And the traps did what Helm does (so this test fails if both sides were wrong the same way).

@@ -1,9 +1,12 @@
 //! The errors users see: what failed, where, why, and the fix.
 
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use crate::manifest::ManifestError;
+mod diagnostic;
+mod manifest;
+
+pub use diagnostic::Diagnostic;
+pub use manifest::ManifestError;
 
 /// Exit code for any error (design.md: 0 ok, 1 error, 2 differences, 3 gate refused).
 pub const EXIT_ERROR: u8 = 1;
@@ -11,43 +14,6 @@ pub const EXIT_ERROR: u8 = 1;
 pub const EXIT_DIFFERENCES: u8 = 2;
 /// Exit code when a gate refused: approval missing, Secret missing, wrong cluster.
 pub const EXIT_GATE: u8 = 3;
-
-/// A problem located in a file the user wrote.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnostic {
-    pub file: PathBuf,
-    /// 1-based line and column; `None` when the problem concerns the whole file.
-    pub position: Option<(u64, u64)>,
-    pub message: String,
-    /// Context that helps locate the problem (e.g. which stage a path was resolved for).
-    pub note: Option<String>,
-    /// What would be right.
-    pub help: Option<String>,
-}
-
-impl Diagnostic {
-    pub fn new(file: &Path, position: Option<(u64, u64)>, message: impl Into<String>) -> Self {
-        Self { file: file.to_path_buf(), position, message: message.into(), note: None, help: None }
-    }
-
-    pub fn note(mut self, note: impl Into<String>) -> Self {
-        self.note = Some(note.into());
-        self
-    }
-
-    pub fn help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
-        self
-    }
-
-    /// `file:line:col` (or just `file`).
-    pub fn location(&self) -> String {
-        match self.position {
-            Some((line, col)) => format!("{}:{line}:{col}", self.file.display()),
-            None => self.file.display().to_string(),
-        }
-    }
-}
 
 /// Every error the library reports; `anyhow` is used inside for context.
 #[derive(Debug, thiserror::Error)]
@@ -341,12 +307,6 @@ pub enum Detail {
     /// Another program's output, shown indented and verbatim.
     Output(String),
     Nested(String, Vec<Detail>),
-}
-
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.location(), self.message)
-    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -7,12 +7,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use crate::compare::manifest::{Manifest, Resource};
+use crate::compare::render::{all_or_errors, in_parallel, parse_rendered, render_all};
+use crate::config::stages::{Project, Release, Stage};
 use crate::error::{Detail, Error, Result};
-use crate::helm::Helm;
-use crate::kube::{Kubectl, SecretKeys};
-use crate::manifest::{Manifest, Resource};
-use crate::render::{all_or_errors, in_parallel, parse_rendered, render_all};
-use crate::stages::{Project, Release, Stage};
+use crate::system::helm::Helm;
+use crate::system::kube::{Kubectl, SecretKeys};
 
 /// One place where a rendered resource needs a Secret.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -613,7 +613,7 @@ pub fn check_manifests(kubectl: &Kubectl, stage: &Stage, manifests: &[(&Release,
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest;
+    use crate::compare::manifest;
 
     fn manifest(text: &str) -> Manifest {
         manifest::parse(text, "ns").expect("valid manifest")

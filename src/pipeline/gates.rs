@@ -7,15 +7,15 @@ use std::io::{BufRead as _, IsTerminal as _, Write as _};
 
 use serde_json::{Value, json};
 
-use crate::commands::check_secrets;
-use crate::drift::{self, Item};
+use crate::compare::drift::{self, Item};
+use crate::compare::manifest::Manifest;
+use crate::compare::render::LiveState;
+use crate::compare::secrets::{self, StageReport};
+use crate::config::stages::{Approval, Project, Release, Stage, Target};
 use crate::error::{Detail, Error, Result};
-use crate::kube::Kubectl;
-use crate::manifest::Manifest;
-use crate::output::{BOLD, DIM, ERROR, NAME};
-use crate::render::LiveState;
-use crate::secrets;
-use crate::stages::{Approval, Project, Release, Stage, Target};
+use crate::output;
+use crate::system::kube::Kubectl;
+use crate::terminal::{BOLD, DIM, ERROR, NAME};
 
 #[derive(Debug, Clone)]
 pub struct Gate {
@@ -24,13 +24,22 @@ pub struct Gate {
     /// `false`: the check could not run (its cluster cannot be reached); it does not refuse.
     pub checked: bool,
     pub message: String,
-    /// Preformatted lines under the verdict (which Secrets are missing, ...).
-    pub details: String,
+    /// What is shown under the verdict.
+    pub details: Details,
+}
+
+/// What a gate shows under its verdict.
+#[derive(Debug, Clone, Default)]
+pub enum Details {
+    #[default]
+    None,
+    /// The Secret check's report, when Secrets are missing.
+    Secrets(StageReport),
 }
 
 impl Gate {
     pub fn new(name: &'static str, passed: bool, message: impl Into<String>) -> Gate {
-        Gate { name, passed, checked: true, message: message.into(), details: String::new() }
+        Gate { name, passed, checked: true, message: message.into(), details: Details::None }
     }
 
     /// A check that could not run, and why.
@@ -142,7 +151,7 @@ pub fn secrets(kubectl: &Kubectl, stage: &Stage, manifests: &[(&Release, Manifes
         )
     };
     if !report.passed() {
-        gate.details = check_secrets::text(&[report], false);
+        gate.details = Details::Secrets(report);
     }
     Ok(gate)
 }
@@ -200,7 +209,11 @@ pub fn line(gate: &Gate) -> String {
         (true, false) => format!("{ERROR}refused{ERROR:#}"),
     };
     let mut out = format!("  {verdict} {DIM}{:<8}{DIM:#} {}\n", gate.name, gate.message);
-    for detail in gate.details.lines() {
+    let details = match &gate.details {
+        Details::None => String::new(),
+        Details::Secrets(report) => output::secrets::text(std::slice::from_ref(report), false),
+    };
+    for detail in details.lines() {
         let _ = writeln!(out, "    {detail}");
     }
     out

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use serde_json::{Map, Value};
 use similar::{ChangeTag, TextDiff};
 
-use crate::manifest::{Manifest, Resource, ResourceKey};
+use crate::compare::manifest::{Manifest, Resource, ResourceKey};
 
 /// What happened to one resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -559,7 +559,7 @@ pub enum LineTag {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::manifest;
+    use crate::compare::manifest;
     use serde_json::json;
 
     fn manifest(text: &str) -> Manifest {
@@ -745,8 +745,9 @@ mod tests {
         let value = json!({"k": ["-x", "- y", "#c", "a #b", "1:30", "0x1F", "2001-12-14", "~", "Null", "ON", " pad",
             "tab\there", "multi\n  indented\n", "", "@at", "trailing:"], "n": [1.5, -2, null, true]});
         let text = canonical_yaml(&value);
-        let back = crate::yaml::from_str::<crate::yaml::HelmValue>(&text, std::path::Path::new("c.yaml"))
-            .expect("canonical YAML parses");
+        let back =
+            crate::config::yaml::from_str::<crate::config::yaml::HelmValue>(&text, std::path::Path::new("c.yaml"))
+                .expect("canonical YAML parses");
         assert_eq!(back.0, value, "{text}");
     }
 

@@ -6,9 +6,9 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::config::stages::{KubeContext, Stage, Target};
 use crate::error::{Error, HelmFailure, Result};
-use crate::output;
-use crate::stages::{KubeContext, Stage, Target};
+use crate::terminal;
 
 /// Variables helm reads to pick a cluster, namespace or identity. Helm sets several of them for
 /// a plugin from its own flags (`helm -n other envs ...`); a stage's call must not inherit them.
@@ -223,7 +223,7 @@ impl Helm {
 
     fn run(&self, call: &Call<'_>, args: Vec<String>) -> Result<String> {
         let command = display_command(&args);
-        output::debug(&format!("running {command}"));
+        terminal::debug(&format!("running {command}"));
         let mut expression =
             duct::cmd(&self.bin, args.iter().map(OsString::from)).stdout_capture().stderr_capture().unchecked();
         for name in SCRUBBED_ENV {
@@ -231,7 +231,7 @@ impl Helm {
         }
         // A deploy holds the project lock for as long as it runs, whatever becomes of helm-envs.
         if call.action == "upgrade"
-            && let Some(lock) = crate::files::lock_for_child()
+            && let Some(lock) = crate::system::files::lock_for_child()
         {
             expression = expression.stdin_file(lock);
         }
@@ -321,9 +321,9 @@ fn without_credentials(stderr: String, target: Option<&Target>) -> String {
         .iter()
         .filter_map(|file| {
             let text = std::fs::read_to_string(&file.path).ok()?;
-            crate::yaml::parse_values(&text, &file.path).ok()
+            crate::config::yaml::parse_values(&text, &file.path).ok()
         })
-        .flat_map(|values| crate::promotion::credentials(&values))
+        .flat_map(|values| crate::config::promotion::credentials(&values))
         .collect();
     // Longest first, so a credential that contains another is taken out whole.
     credentials.sort_by_key(|c| std::cmp::Reverse(c.len()));
@@ -408,7 +408,7 @@ fn context_args(context: &KubeContext) -> Vec<String> {
 
 /// A command line for people to read and copy.
 pub fn display_command(args: &[String]) -> String {
-    output::command_line("helm", args)
+    terminal::command_line("helm", args)
 }
 
 #[cfg(test)]

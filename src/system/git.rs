@@ -6,7 +6,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Detail, Error, Result};
-use crate::output;
+use crate::terminal;
 
 pub struct Git {
     dir: PathBuf,
@@ -73,8 +73,8 @@ impl Git {
     }
 
     fn run(&self, args: &[String]) -> Result<String> {
-        let command = output::command_line("git", args);
-        output::debug(&format!("running {command} (in {})", self.dir.display()));
+        let command = terminal::command_line("git", args);
+        terminal::debug(&format!("running {command} (in {})", self.dir.display()));
         let out = duct::cmd("git", args.iter().map(OsString::from))
             .dir(&self.dir)
             .stdout_capture()

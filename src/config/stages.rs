@@ -9,9 +9,9 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
 
+use crate::config::values::{self, ValuePath};
+use crate::config::yaml;
 use crate::error::{Diagnostic, Error, Result};
-use crate::values::{self, ValuePath};
-use crate::yaml;
 
 pub const FILE_NAME: &str = "helm-envs.yaml";
 

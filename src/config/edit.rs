@@ -13,8 +13,8 @@ use std::str::FromStr as _;
 use serde_json::{Map, Value};
 use yaml_edit::{Mapping, ScalarValue, YamlFile, YamlValue};
 
+use crate::config::yaml;
 use crate::error::Diagnostic;
-use crate::yaml;
 
 /// `text` (the contents of `file`, whose values are `old`) changed so that it holds `new`.
 pub fn edit(text: &str, file: &Path, old: &Map<String, Value>, new: &Map<String, Value>) -> Result<String, Diagnostic> {

@@ -11,11 +11,11 @@ use json_patch::PatchOperation;
 use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
-use crate::edit;
+use crate::config::edit;
+use crate::config::stages::{Project, Release, Stage, Target};
+use crate::config::values::{self, Segment, ValuePath};
+use crate::config::yaml;
 use crate::error::{Detail, Error, Result};
-use crate::stages::{Project, Release, Stage, Target};
-use crate::values::{self, Segment, ValuePath};
-use crate::yaml;
 
 /// Everything a promotion changes.
 #[derive(Debug)]

@@ -7,10 +7,11 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 
+use crate::config::stages::{Project, Stage, Target};
 use crate::error::{Detail, Error, Result};
-use crate::helm::Helm;
-use crate::hooks;
-use crate::stages::{Project, Stage, Target};
+use crate::system::helm::Helm;
+use crate::system::hooks;
+use crate::terminal::{self, NAME};
 
 /// What happened to one release.
 #[derive(Debug, Clone)]
@@ -160,6 +161,55 @@ fn spinner(message: String) -> ProgressBar {
     bar.set_message(message);
     bar.enable_steady_tick(Duration::from_millis(120));
     bar
+}
+
+/// One line per release: what happened.
+pub fn outcomes_text(outcomes: &[Outcome]) -> String {
+    let mut out = String::new();
+    for o in outcomes {
+        let line = match &o.status {
+            Status::Deployed(Some(revision)) => {
+                format!("{NAME}deployed{NAME:#}  {}/{} (revision {revision})", o.stage, o.release)
+            }
+            Status::Deployed(None) => {
+                format!("{NAME}deployed{NAME:#}  {}/{} (by the deploy command)", o.stage, o.release)
+            }
+            Status::Unchanged => format!("unchanged {}/{}", o.stage, o.release),
+            Status::Failed => format!("{}failed{:#}    {}/{}", terminal::ERROR, terminal::ERROR, o.stage, o.release),
+            Status::NotAttempted => format!("not attempted {}/{}", o.stage, o.release),
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+/// A deploy that failed, with what was and was not deployed.
+pub fn deploy_failed(command: &str, err: Error, outcomes: &[Outcome]) -> Error {
+    let mut details = vec![Detail::Nested(err.to_string(), err.details())];
+    let deployed: Vec<String> = outcomes
+        .iter()
+        .filter(|o| matches!(o.status, Status::Deployed(_)))
+        .map(|o| format!("{}/{}", o.stage, o.release))
+        .collect();
+    if !deployed.is_empty() {
+        details.push(Detail::Note(format!("deployed before the failure: {}", deployed.join(", "))));
+    }
+    let skipped: Vec<String> = outcomes
+        .iter()
+        .filter(|o| o.status == Status::NotAttempted)
+        .map(|o| format!("{}/{}", o.stage, o.release))
+        .collect();
+    if !skipped.is_empty() {
+        details.push(Detail::Note(format!("not attempted: {}", skipped.join(", "))));
+    }
+    details.push(Detail::Help(
+        "helm keeps a failed release at its new revision unless the stage's helmArgs include --atomic \
+         (--rollback-on-failure in Helm 4; either is spelled for the helm in use); `helm history` shows it \
+         and `helm rollback` returns to the previous one"
+            .into(),
+    ));
+    Error::Failed { headline: format!("{command} failed"), details }
 }
 
 #[cfg(test)]

@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
+use crate::config::stages::{Stage, Target};
 use crate::error::{Detail, Error, Result};
-use crate::helm::SCRUBBED_ENV;
-use crate::output;
-use crate::stages::{Stage, Target};
+use crate::system::helm::SCRUBBED_ENV;
+use crate::terminal;
 
 /// The environment a stage's command sees. `HELM_ENVS_VALUES` lists the values files in
 /// order, one absolute path per line (a path with a line break is refused). `KUBECONFIG` is the
@@ -83,8 +83,8 @@ fn kubeconfig() -> Option<String> {
 /// Run `command` for `what` ("the deploy command of stage `staging`"); a non-zero exit is an error.
 pub fn run(dir: &Path, command: &[String], env: &[(String, String)], what: &str) -> Result<()> {
     let (program, args) = command.split_first().ok_or_else(|| Error::Other(anyhow::anyhow!("{what} is empty")))?;
-    let shown = output::command_line(program, args);
-    output::debug(&format!("running {shown}"));
+    let shown = terminal::command_line(program, args);
+    terminal::debug(&format!("running {shown}"));
     let expression =
         with_environment(duct::cmd(program, args.iter().map(OsString::from)).dir(dir).stdout_to_stderr(), env)
             .unchecked();
@@ -115,8 +115,8 @@ pub fn run(dir: &Path, command: &[String], env: &[(String, String)], what: &str)
 /// when it is not found and 126 otherwise, as `env` and shells do.
 pub fn exec(command: &[OsString], env: &[(String, String)]) -> Result<u8> {
     let (program, args) = command.split_first().ok_or_else(|| Error::Other(anyhow::anyhow!("no command to run")))?;
-    let shown = output::os_command_line(command);
-    output::debug(&format!("running {shown}"));
+    let shown = terminal::os_command_line(command);
+    terminal::debug(&format!("running {shown}"));
     let expression = with_environment(duct::cmd(program, args), env).unchecked();
     let finished = expression.run().map_err(|err| Error::NotStarted {
         headline: format!("{} could not be started", program.to_string_lossy()),

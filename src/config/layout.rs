@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::stages;
-use crate::yaml;
+use crate::config::stages;
+use crate::config::yaml;
 
 /// A values-file convention.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

@@ -9,9 +9,9 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use crate::config::stages::{KubeContext, Stage};
 use crate::error::{Error, KubectlFailure, Result};
-use crate::output;
-use crate::stages::{KubeContext, Stage};
+use crate::terminal;
 
 /// Prints `name key key ...` per Secret: the values never leave kubectl.
 const SECRET_KEYS_TEMPLATE: &str =
@@ -105,7 +105,7 @@ impl Kubectl {
     /// The context names of the kubeconfig (`kubectl config get-contexts`); reads no cluster.
     pub fn context_names(&self) -> Result<Vec<String>> {
         let args = ["config", "get-contexts", "--output", "name"].map(String::from).to_vec();
-        output::debug(&format!("running {}", display_command(&args)));
+        terminal::debug(&format!("running {}", display_command(&args)));
         let out = duct::cmd(&self.bin, &args)
             .stdout_capture()
             .stderr_capture()
@@ -137,8 +137,8 @@ impl Kubectl {
     ) -> Result<String> {
         let command = display_command(&args);
         match stdin {
-            Some(input) => output::debug(&format!("running {command} < ({})", input.what)),
-            None => output::debug(&format!("running {command}")),
+            Some(input) => terminal::debug(&format!("running {command} < ({})", input.what)),
+            None => terminal::debug(&format!("running {command}")),
         }
         let mut expression = duct::cmd(&self.bin, args.iter().map(OsString::from));
         if let Some(input) = stdin {
@@ -197,5 +197,5 @@ fn context_args(context: &KubeContext) -> Vec<String> {
 }
 
 fn display_command(args: &[String]) -> String {
-    output::command_line("kubectl", args)
+    terminal::command_line("kubectl", args)
 }

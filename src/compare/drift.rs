@@ -9,12 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
-use crate::diff::{self, ChangeKind, Plan};
-use crate::manifest::{Manifest, ResourceKey};
-use crate::promotion;
-use crate::render::LiveState;
-use crate::stages::ChartVersion;
-use crate::values::{self, Segment, ValuePath};
+use crate::compare::diff::{self, ChangeKind, Plan};
+use crate::compare::manifest::{Manifest, ResourceKey};
+use crate::compare::render::LiveState;
+use crate::config::promotion;
+use crate::config::stages::ChartVersion;
+use crate::config::values::{self, Segment, ValuePath};
 
 /// One thing found, in one stage (a difference between two stages belongs to the later one).
 #[derive(Debug, Clone, PartialEq)]
@@ -507,7 +507,7 @@ pub fn edited(
         };
         let managers = manual_managers(&live_object.object);
         let Some(applied_object) = applied.get(key) else { continue };
-        let clean = |resource: &crate::manifest::Resource| {
+        let clean = |resource: &crate::compare::manifest::Resource| {
             let mut resource = resource.clone();
             resource.object = without_noise(resource.object);
             BTreeMap::from([(key.clone(), resource)])
@@ -531,7 +531,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::manifest;
+    use crate::compare::manifest;
 
     fn map(value: Value) -> Map<String, Value> {
         match value {

@@ -2,7 +2,7 @@
 //! hooks) split into Kubernetes resources, each keyed by API group, kind, namespace and name,
 //! and each remembering the template that produced it.
 //!
-//! Values are read with Helm's YAML rules ([`crate::yaml`]), so `replicas: 1.0` and
+//! Values are read with Helm's YAML rules ([`crate::config::yaml`]), so `replicas: 1.0` and
 //! `replicas: 1` are the same object, as they are to the API server.
 
 use std::borrow::Cow;
@@ -13,7 +13,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::yaml::{self, HelmValue};
+use crate::config::yaml::{self, HelmValue};
+use crate::error::ManifestError;
 
 /// A Kubernetes object as rendered.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,17 +52,6 @@ impl fmt::Display for ResourceKey {
 
 /// The resources of one rendering, by key.
 pub type Manifest = BTreeMap<ResourceKey, Resource>;
-
-/// Rendered output that is not a set of Kubernetes objects.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct ManifestError {
-    /// The template whose output is wrong, when helm said which.
-    pub template: Option<String>,
-    /// 1-based line in the whole rendered output.
-    pub line: usize,
-    pub message: String,
-}
 
 /// Kinds without a namespace (the built-in ones, and cert-manager's `ClusterIssuer`, which
 /// charts commonly ship). Anything else is taken to be namespaced.

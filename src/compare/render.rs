@@ -3,13 +3,14 @@
 
 use std::io::Write as _;
 
-use crate::diff::{self, Comparison};
+use crate::compare::diff::{self, Comparison};
+use crate::compare::manifest::{self, Manifest, Side};
+use crate::config::stages::{Project, Target, ValuesFile};
+use crate::config::values;
+use crate::error::ManifestError;
 use crate::error::{Error, Result};
-use crate::helm::{Helm, Installed, UserValues};
-use crate::manifest::{self, Manifest, ManifestError, Side};
-use crate::output;
-use crate::stages::{Project, Target, ValuesFile};
-use crate::values;
+use crate::system::helm::{Helm, Installed, UserValues};
+use crate::terminal;
 
 /// Render every target, concurrently; results come back in the order of `targets`.
 pub fn render_all(helm: &Helm, targets: &[Target]) -> Vec<Result<String>> {
@@ -221,7 +222,7 @@ fn rendered_as_first_install(helm: &Helm, target: &Target, offline: Option<Strin
     };
     let versions = manifest::crds_dir_api_versions(&offline);
     let text = if versions.is_empty() { offline } else { helm.template_offline_with_crds(target, &versions)? };
-    output::note(&format!(
+    terminal::note(&format!(
         "{}/{}: the release brings kinds the cluster does not serve yet (an install creates their CRDs \
          first); compared as rendered offline with those kinds, without the server's validation",
         target.stage.name, target.release.name

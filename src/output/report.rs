@@ -7,11 +7,13 @@ use std::fmt::Write as _;
 use anstyle::{AnsiColor, Style};
 use serde_json::{Value, json};
 
-use crate::diff::{ChangeKind, Comparison, FieldChange, LineTag, Plan, ResourceChange, canonical_yaml, line_diff};
-use crate::helm::Installed;
-use crate::output::{BOLD, DIM};
-use crate::render::LiveState;
-use crate::stages::{Stage, Target};
+use crate::compare::diff::{
+    ChangeKind, Comparison, FieldChange, LineTag, Plan, ResourceChange, canonical_yaml, line_diff,
+};
+use crate::compare::render::LiveState;
+use crate::config::stages::{Stage, Target};
+use crate::system::helm::Installed;
+use crate::terminal::{BOLD, DIM};
 
 const ADDED: Style = AnsiColor::Green.on_default();
 const REMOVED: Style = AnsiColor::Red.on_default();
@@ -46,7 +48,7 @@ impl Report {
                 sections: Sections::Live {
                     installed: state.installed,
                     comparison: state.comparison,
-                    values: state.values.iter().map(|d| crate::drift::path_text(&d.keys)).collect(),
+                    values: state.values.iter().map(|d| crate::compare::drift::path_text(&d.keys)).collect(),
                 },
             })
             .collect();

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 
 use crate::error::{Detail, Error};
-use crate::output;
+use crate::terminal;
 
 /// What an interrupt would leave unfinished now.
 static PENDING: Mutex<Option<Vec<Detail>>> = Mutex::new(None);
@@ -24,7 +24,7 @@ pub fn watch() {
                     SIGTERM => "SIGTERM",
                     _ => "SIGHUP",
                 };
-                output::report_error(&Error::Failed { headline: format!("interrupted ({name})"), details });
+                terminal::report_error(&Error::Failed { headline: format!("interrupted ({name})"), details });
             }
             std::process::exit(128 + signal);
         }

@@ -1,0 +1,8 @@
+//! Rendered manifests against each other and against a cluster: parsing, the resource diff,
+//! drift judgments and the Secret check.
+
+pub mod diff;
+pub mod drift;
+pub mod manifest;
+pub mod render;
+pub mod secrets;

@@ -1,0 +1,9 @@
+//! The project's configuration: the stages file, values files and their YAML, layouts, and
+//! promotion patches computed from them. Pure: no processes, no writes.
+
+pub mod edit;
+pub mod layout;
+pub mod promotion;
+pub mod stages;
+pub mod values;
+pub mod yaml;

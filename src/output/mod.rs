@@ -1,0 +1,6 @@
+//! Formatting results for people and programs.
+
+pub mod document;
+pub mod promotion;
+pub mod report;
+pub mod secrets;

@@ -1,0 +1,163 @@
+//! The deploy pipeline, one stage at a time: check (diff against the cluster, cluster pin,
+//! Secrets), gate (show the plan, ask for approval), lock, write the promoted files, deploy,
+//! verify, and restore the files when the deploy fails.
+//!
+//! `upgrade`, `promote`, `apply` and `exec --gated` all go through it: a command describes what
+//! it wants in a [`StageRun`] and calls [`Pipeline::check`], [`Checked::gate`] and
+//! [`Pipeline::deploy`] (and [`writes::write`] between gate and deploy when it edits files).
+
+pub mod deploy;
+pub mod gates;
+pub mod promote;
+pub mod writes;
+
+use crate::compare::diff;
+use crate::compare::render::{LiveState, against_installed, joined, parse_rendered};
+use crate::config::stages::{Approval, Project, Stage, Target};
+use crate::error::{Error, Result};
+use crate::output::document::Document;
+use crate::output::report::{self, Report};
+use crate::system::files::ProjectLock;
+use crate::system::helm::Helm;
+use crate::system::kube::Kubectl;
+use crate::terminal::BOLD;
+
+use deploy::{Outcome, Record, Status};
+use gates::Gate;
+
+/// How a command wants the stage deployed (from the command line).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Evaluate everything and stop before writing or deploying.
+    pub dry_run: bool,
+    /// Approve stages with `approval: required` without a prompt.
+    pub yes: bool,
+    pub show_secrets: bool,
+    /// Lines of context around each change in the manifest diff.
+    pub context: usize,
+}
+
+/// One stage through the pipeline, as a command asks for it.
+pub struct StageRun<'a> {
+    pub stage: &'a Stage,
+    /// What a deploy installs, release by release.
+    pub targets: &'a [Target<'a>],
+    pub options: Options,
+    /// The approval prompt's question.
+    pub question: String,
+    /// Ask for approval even when nothing would be deployed (a promotion writes the stage's
+    /// files anyway; `exec` does not know what its command changes).
+    pub ask_even_if_unchanged: bool,
+    /// One line per changed resource instead of the field and line diff.
+    pub summary: bool,
+}
+
+/// The programs a deploy needs, found once.
+pub struct Pipeline<'p> {
+    pub project: &'p Project,
+    pub helm: Helm,
+    pub kubectl: Kubectl,
+}
+
+/// A stage checked for a deploy: what the deploy changes per release, and the gates that do
+/// not need a person (cluster pin, Secrets).
+pub struct Checked {
+    pub states: Vec<LiveState>,
+    pub gates: Vec<Gate>,
+}
+
+/// The project lock, unless this is a dry run (which writes nothing).
+pub fn lock(project: &Project, options: Options, purpose: &str) -> Result<Option<ProjectLock>> {
+    if options.dry_run { Ok(None) } else { ProjectLock::acquire(&project.dir, purpose).map(Some) }
+}
+
+impl<'p> Pipeline<'p> {
+    pub fn new(project: &'p Project) -> Result<Pipeline<'p>> {
+        Ok(Pipeline { project, helm: Helm::locate()?, kubectl: Kubectl::locate()? })
+    }
+
+    /// Diff every target against what is installed, check the cluster pin and the Secrets the
+    /// config references; the cluster reads run in parallel.
+    pub fn check(&self, stage: &Stage, targets: &[Target], show_secrets: bool) -> Result<Checked> {
+        let options = diff::Options { ignore: Vec::new(), show_secrets };
+        let (states, cluster) = std::thread::scope(|scope| {
+            let cluster = scope.spawn(|| gates::cluster(&self.kubectl, stage));
+            let states = against_installed(self.project, &self.helm, targets, &options);
+            (states, joined(cluster))
+        });
+        let states = states?;
+        let mut checks: Vec<Gate> = cluster?.into_iter().collect();
+        let mut manifests = Vec::new();
+        for (target, state) in targets.iter().zip(&states) {
+            manifests.push((target.release, parse_rendered(&state.rendered, target)?));
+        }
+        checks.push(gates::secrets(&self.kubectl, stage, &manifests)?);
+        Ok(Checked { states, gates: checks })
+    }
+
+    /// Deploy the releases of a gated stage that have something to deploy (`needs[i]`), then
+    /// run its verify commands; nothing in a dry run. Returns every release's outcome, and the
+    /// error that stopped the stage, if one did.
+    pub fn deploy(&self, run: &StageRun, needs: &[bool], record: &Record) -> (Vec<Outcome>, Option<Error>) {
+        if run.options.dry_run || !needs.iter().any(|n| *n) {
+            let outcomes = run
+                .targets
+                .iter()
+                .zip(needs)
+                .map(|(t, needed)| Outcome {
+                    stage: run.stage.name.clone(),
+                    release: t.release.name.clone(),
+                    status: if *needed { Status::NotAttempted } else { Status::Unchanged },
+                })
+                .collect();
+            return (outcomes, None);
+        }
+        deploy::stage(self.project, &self.helm, run.stage, run.targets, needs, record)
+    }
+}
+
+impl Checked {
+    /// Show the diff and the gates (text, and JSON `diff` and `gates`), then ask for approval
+    /// (not in a dry run); returns which releases have something to deploy. The report so far
+    /// is printed before a prompt, so the person approving sees it. A refused gate is an error
+    /// (exit 3); the caller prints the report.
+    pub fn gate(self, run: &StageRun, doc: &mut Document) -> Result<Vec<bool>> {
+        let Checked { states, mut gates } = self;
+        let stage = run.stage;
+        let needs: Vec<bool> = states.iter().map(LiveState::needs_deploy).collect();
+        let diff_report = Report::live(stage, run.targets, states);
+        doc.push(&match run.summary {
+            true => report::summary(&diff_report),
+            false => report::text(&diff_report, run.options.context),
+        });
+        doc.set("diff", report::json(&diff_report));
+        doc.push(&gates::text(stage, &gates));
+        doc.set("gates", gates.iter().map(Gate::json).collect());
+        if let Some(refused) = gates::refusal(stage, &gates) {
+            return Err(refused);
+        }
+        let approval = if !run.ask_even_if_unchanged && !needs.iter().any(|n| *n) {
+            Gate::new("approval", true, "not needed: nothing to deploy")
+        } else if run.options.dry_run {
+            match stage.approval {
+                Approval::Required => Gate::new("approval", true, "required; not asked in a dry run"),
+                Approval::None => Gate::new("approval", true, "not required"),
+            }
+        } else {
+            doc.show_so_far();
+            gates::approval(stage, run.options.yes, &run.question)?
+        };
+        doc.push(&gates::line(&approval));
+        gates.push(approval);
+        doc.set("gates", gates.iter().map(Gate::json).collect());
+        match gates::refusal(stage, &gates) {
+            Some(refused) => Err(refused),
+            None => Ok(needs),
+        }
+    }
+}
+
+/// The line that ends a dry run's report.
+pub fn dry_run_line(what: &str) -> String {
+    format!("{BOLD}Dry run{BOLD:#}: {what}.\n")
+}

@@ -1,0 +1,9 @@
+//! The only code that runs programs (helm, kubectl, git, the stages' hook commands) or writes
+//! the user's files, and the signal watch.
+
+pub mod files;
+pub mod git;
+pub mod helm;
+pub mod hooks;
+pub mod interrupt;
+pub mod kube;
