@@ -11,6 +11,7 @@ pub(crate) mod commands;
 pub mod compare;
 pub mod config;
 pub mod error;
+pub mod inspect;
 pub mod output;
 pub mod pipeline;
 pub mod system;

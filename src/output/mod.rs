@@ -1,6 +1,8 @@
 //! Formatting results for people and programs.
 
 pub mod document;
+pub mod drift;
 pub mod promotion;
 pub mod report;
 pub mod secrets;
+pub mod status;

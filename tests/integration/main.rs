@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod architecture;
 mod bad_input;
 mod charts;
 mod check_secrets;

@@ -1,0 +1,431 @@
+//! Drift across a project: each stage's config against the stage before it, and each stage's
+//! cluster against its config (releases, values, Secrets, with `live` the objects themselves).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::compare::diff;
+use crate::compare::drift::{self, Finding, Item, LineTime, Location, ValueDifference};
+use crate::compare::manifest::{self, Manifest};
+use crate::compare::render::{
+    against_installed, all_or_errors, in_parallel, installed_manifest_error, joined, parse_rendered, promoted_target,
+    render_all,
+};
+use crate::compare::secrets;
+use crate::config::edit;
+use crate::config::stages::{Project, Release, Stage, Target};
+use crate::error::{Error, Result};
+use crate::system::git::Git;
+use crate::system::helm::{Helm, Installed};
+use crate::system::kube::{Kubectl, Stdin};
+
+/// What `drift` is asked: which stages and releases, and how far to look.
+pub struct Options<'a> {
+    pub stages: Vec<&'a Stage>,
+    pub releases: Vec<&'a Release>,
+    /// Also compare the live objects (`--live`).
+    pub live: bool,
+    /// Keep findings that are documented differences (`--documented`).
+    pub documented: bool,
+    pub show_secrets: bool,
+}
+
+/// What was found, and which stages could not be checked.
+pub struct Outcome<'p> {
+    /// Every selected stage, with why its cluster could not be checked.
+    pub stages: Vec<(&'p Stage, Option<String>)>,
+    pub findings: Vec<Finding>,
+    /// What `helm rollback` needs, with the helm in use, to take back fields edited in the
+    /// cluster (Helm 4 applies server-side: the editor owns them until forced).
+    pub rollback_flags: &'static [&'static str],
+}
+
+/// Every render and cluster read in parallel: the stages' config offline, and one job per
+/// stage for its cluster; findings sorted by stage, kind and release.
+pub fn find<'p>(project: &'p Project, options: &Options<'p>) -> Result<Outcome<'p>> {
+    let (releases, selected) = (&options.releases, &options.stages);
+    let (helm, kubectl) = (Helm::locate()?, Kubectl::locate()?);
+    let diff_options = diff::Options { ignore: Vec::new(), show_secrets: options.show_secrets };
+
+    let (config, clusters) = std::thread::scope(|scope| {
+        let config = scope.spawn(|| between_stages(project, &helm, releases, selected, options));
+        let clusters: Vec<_> = selected
+            .iter()
+            .map(|stage| {
+                let (helm, kubectl, diff_options) = (&helm, &kubectl, &diff_options);
+                scope.spawn(move || in_cluster(project, helm, kubectl, stage, releases, diff_options, options.live))
+            })
+            .collect();
+        (joined(config), clusters.into_iter().map(joined).collect::<Vec<_>>())
+    });
+    let mut findings = config?;
+    let mut stages = Vec::new();
+    let mut deployed: Vec<(&Stage, Vec<Option<String>>)> = Vec::new();
+    for (stage, result) in selected.iter().zip(clusters) {
+        match result {
+            Ok((found, charts)) => {
+                findings.extend(found);
+                deployed.push((stage, charts));
+                stages.push((*stage, None));
+            }
+            Err(err) => stages.push((*stage, Some(err.one_line()))),
+        }
+    }
+    findings.extend(deployed_chart_skew(project, releases, &deployed));
+    if !options.documented {
+        findings.retain(|finding| finding.item.is_drift());
+    }
+    let order = |name: &str| project.stages.iter().position(|s| s.name == name);
+    findings.sort_by(|a, b| {
+        (order(&a.stage), a.item.kind(), &a.release).cmp(&(order(&b.stage), b.item.kind(), &b.release))
+    });
+    let edited = findings.iter().find(|f| matches!(f.item, Item::Edited { .. }));
+    let rollback_flags = match edited.and_then(|f| project.stages.iter().find(|s| s.name == f.stage)) {
+        Some(stage) => helm.major(stage)?.rollback_overriding_edits(),
+        None => &[],
+    };
+    Ok(Outcome { stages, findings, rollback_flags })
+}
+
+/// Deployed chart versions that differ between neighbouring stages (both read), with the
+/// path through every stage that was read.
+fn deployed_chart_skew(
+    project: &Project,
+    releases: &[&Release],
+    deployed: &[(&Stage, Vec<Option<String>>)],
+) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for (r, release) in releases.iter().enumerate() {
+        let path: Vec<(String, Option<String>)> =
+            deployed.iter().map(|(stage, charts)| (stage.name.clone(), charts[r].clone())).collect();
+        for pair in deployed.windows(2) {
+            let [(previous, before), (stage, here)] = pair else { continue };
+            let neighbours = project.stages.windows(2).any(|w| w[0].name == previous.name && w[1].name == stage.name);
+            if !neighbours {
+                continue;
+            }
+            let (Some(before), Some(here)) = (&before[r], &here[r]) else { continue };
+            if before != here {
+                findings.push(Finding {
+                    stage: stage.name.clone(),
+                    release: Some(release.name.clone()),
+                    item: Item::Version {
+                        previous: previous.name.clone(),
+                        subject: "deployed chart".to_string(),
+                        path: path.clone(),
+                        documented: false,
+                    },
+                });
+            }
+        }
+    }
+    findings
+}
+
+// ------------------------------------------------------------------ between stages
+
+/// Each selected stage against the one before it, from offline renders (no cluster needed):
+/// value differences, chart and image versions, components.
+fn between_stages(
+    project: &Project,
+    helm: &Helm,
+    releases: &[&Release],
+    selected: &[&Stage],
+    options: &Options,
+) -> Result<Vec<Finding>> {
+    let stages = &project.stages;
+    let n = releases.len();
+    // Every (stage, release), then each selected pair's promoted rendering.
+    let mut renders: Vec<Target> =
+        stages.iter().flat_map(|stage| releases.iter().map(move |release| project.target(stage, release))).collect();
+    let mut promoted: HashMap<(usize, usize), usize> = HashMap::new();
+    let mut promoted_files = Vec::new();
+    let pairs: Vec<usize> = (1..stages.len()).filter(|&i| selected.iter().any(|s| s.name == stages[i].name)).collect();
+    for &i in &pairs {
+        for r in 0..n {
+            let (from, to) = (renders[(i - 1) * n + r].clone(), renders[i * n + r].clone());
+            if let Some((target, file)) = promoted_target(project, &from, &to)? {
+                promoted.insert((i, r), renders.len());
+                renders.push(target);
+                promoted_files.push(file);
+            }
+        }
+    }
+    let rendered = all_or_errors(render_all(helm, &renders))?;
+    drop(promoted_files);
+    let manifests: Vec<Manifest> =
+        renders.iter().zip(&rendered).map(|(target, text)| parse_rendered(text, target)).collect::<Result<_>>()?;
+    let images: Vec<BTreeMap<String, String>> = manifests.iter().map(drift::images).collect();
+    // Per release: each stage's configured chart version (Chart.yaml is read once per target).
+    let chart_versions: Vec<Vec<(String, Option<String>)>> = (0..n)
+        .map(|r| {
+            stages
+                .iter()
+                .enumerate()
+                .map(|(s, stage)| (stage.name.clone(), renders[s * n + r].configured_chart().map(|c| c.version)))
+                .collect()
+        })
+        .collect();
+
+    let mut findings = Vec::new();
+    let mut differences = Vec::new();
+    for &i in &pairs {
+        let (previous, stage) = (&stages[i - 1], &stages[i]);
+        for (r, release) in releases.iter().enumerate() {
+            let (before, here) = (&renders[(i - 1) * n + r], &renders[i * n + r]);
+            let promoted_index = promoted.get(&(i, r)).copied();
+            let push = |findings: &mut Vec<Finding>, item| {
+                findings.push(Finding { stage: stage.name.clone(), release: Some(release.name.clone()), item });
+            };
+
+            let (merged_before, merged_here) = (project.merged_values(before), project.merged_values(here));
+            for (keys, documented) in drift::value_differences(
+                &project.own_values(before),
+                &project.own_values(here),
+                &merged_before,
+                &merged_here,
+                &project.env_specific_for(release),
+            ) {
+                if documented && !options.documented {
+                    continue;
+                }
+                let show = |value: Option<&Value>| drift::shown(&keys, value.cloned(), options.show_secrets);
+                let difference = ValueDifference {
+                    previous: previous.name.clone(),
+                    before: show(crate::config::values::lookup(&merged_before, &keys)),
+                    here: show(crate::config::values::lookup(&merged_here, &keys)),
+                    keys,
+                    before_at: None,
+                    here_at: None,
+                    documented,
+                    newer: None,
+                };
+                differences.push((findings.len(), before.clone(), here.clone()));
+                push(&mut findings, Item::Value(difference));
+            }
+
+            let versions = &chart_versions[r];
+            if versions[i - 1].1 != versions[i].1 {
+                let subject = format!("chart {}", release.chart.reference());
+                let path = versions.clone();
+                push(
+                    &mut findings,
+                    Item::Version { previous: previous.name.clone(), subject, path, documented: false },
+                );
+            }
+
+            let (images_before, images_here) = (&images[(i - 1) * n + r], &images[i * n + r]);
+            for (container, image) in images_here {
+                let Some(before_image) = images_before.get(container).filter(|b| *b != image) else { continue };
+                let promoted_image = promoted_index.and_then(|p| images[p].get(container));
+                // Promotion would not change it: envSpecific values pick the image.
+                let documented = promoted_image.is_none_or(|p| p == image);
+                let path: Vec<(String, Option<String>)> = stages
+                    .iter()
+                    .enumerate()
+                    .map(|(s, st)| (st.name.clone(), images[s * n + r].get(container).cloned()))
+                    .collect();
+                let repositories: BTreeSet<&str> =
+                    path.iter().filter_map(|(_, i)| i.as_deref()).map(|i| drift::split_image(i).0).collect();
+                let (subject, path) = if repositories.len() == 1 {
+                    let repository = drift::split_image(before_image).0;
+                    let tags =
+                        path.into_iter().map(|(s, i)| (s, i.map(|i| drift::split_image(&i).1.to_string()))).collect();
+                    (format!("image {repository} ({container})"), tags)
+                } else {
+                    (format!("image ({container})"), path)
+                };
+                push(&mut findings, Item::Version { previous: previous.name.clone(), subject, path, documented });
+            }
+
+            let promoted_manifest = promoted_index.map_or(&manifests[i * n + r], |p| &manifests[p]);
+            for (key, rendered_before, documented) in drift::component_differences(
+                (&manifests[(i - 1) * n + r], &before.namespace),
+                (&manifests[i * n + r], &here.namespace),
+                promoted_manifest,
+            ) {
+                let rendered_in = if rendered_before { previous.name.clone() } else { stage.name.clone() };
+                let resource = key.to_string();
+                push(
+                    &mut findings,
+                    Item::Component { previous: previous.name.clone(), resource, rendered_in, documented },
+                );
+            }
+        }
+    }
+    locate_and_date(project, &mut findings, &differences);
+    Ok(findings)
+}
+
+/// Where each side of each value difference is set (file and line), and which side changed
+/// it last, from `git blame` (one call per file, in parallel). Outside git: no dates.
+fn locate_and_date(project: &Project, findings: &mut [Finding], differences: &[(usize, Target, Target)]) {
+    let mut texts: HashMap<PathBuf, Option<String>> = HashMap::new();
+    // Per difference: its index, each side's file and line, whether each side sets it at all.
+    type Side = Option<(PathBuf, Location)>;
+    let mut located: Vec<(usize, Side, Side, bool, bool)> = Vec::new();
+    for (index, before, here) in differences {
+        let Item::Value(difference) = &findings[*index].item else { continue };
+        let mut side = |target: &Target| {
+            let file = target.values_files.iter().rev().filter(|f| !f.shared).find(|f| {
+                project
+                    .file_values(&f.path)
+                    .is_some_and(|v| crate::config::values::lookup(v, &difference.keys).is_some())
+            })?;
+            let text = texts.entry(file.path.clone()).or_insert_with(|| std::fs::read_to_string(&file.path).ok());
+            let line = text.as_deref().and_then(|t| edit::line_of(t, &difference.keys));
+            Some((file.path.clone(), line.map(|line| Location { file: file.display.clone(), line })))
+        };
+        let (b, h) = (side(before), side(here));
+        let (set_before, set_here) = (b.is_some(), h.is_some());
+        let flatten = |s: Option<(PathBuf, Option<Location>)>| s.and_then(|(p, l)| l.map(|l| (p, l)));
+        located.push((*index, flatten(b), flatten(h), set_before, set_here));
+    }
+
+    let mut lines: BTreeMap<PathBuf, BTreeSet<usize>> = BTreeMap::new();
+    for (_, b, h, _, _) in &located {
+        for (path, location) in b.iter().chain(h) {
+            lines.entry(path.clone()).or_default().insert(location.line);
+        }
+    }
+    let git = Git::new(&project.dir);
+    let files: Vec<(PathBuf, BTreeSet<usize>)> = lines.into_iter().collect();
+    let blamed = in_parallel(
+        files
+            .iter()
+            .map(|(path, lines)| {
+                let git = &git;
+                move || git.last_changed(path, &lines.iter().copied().collect::<Vec<_>>())
+            })
+            .collect(),
+    );
+    let history: HashMap<&PathBuf, BTreeMap<usize, Option<crate::system::git::LineChange>>> =
+        files.iter().map(|(p, _)| p).zip(blamed).filter_map(|(p, b)| b.ok().map(|b| (p, b))).collect();
+    let time_of = |side: &Option<(PathBuf, Location)>| -> Option<LineTime> {
+        let (path, location) = side.as_ref()?;
+        let change = history.get(path)?.get(&location.line)?;
+        Some(match change {
+            Some(change) => LineTime { commit: Some(change.commit.clone()), time: Some(change.time) },
+            None => LineTime { commit: None, time: None },
+        })
+    };
+
+    for (index, b, h, set_before, set_here) in located {
+        let finding = &mut findings[index];
+        let Item::Value(difference) = &mut finding.item else { continue };
+        let before = set_before.then(|| time_of(&b));
+        let here = set_here.then(|| time_of(&h));
+        difference.newer = drift::newer(&difference.previous, &finding.stage, before, here);
+        difference.before_at = b.map(|(_, l)| l);
+        difference.here_at = h.map(|(_, l)| l);
+    }
+}
+
+// ------------------------------------------------------------------ one stage's cluster
+
+/// A stage's releases as deployed against its config, its Secrets, and with `live`, its
+/// objects in the cluster. Every query in parallel.
+fn in_cluster(
+    project: &Project,
+    helm: &Helm,
+    kubectl: &Kubectl,
+    stage: &Stage,
+    releases: &[&Release],
+    options: &diff::Options,
+    live: bool,
+) -> Result<(Vec<Finding>, Vec<Option<String>>)> {
+    let targets: Vec<Target> = releases.iter().map(|release| project.target(stage, release)).collect();
+    let states = against_installed(project, helm, &targets, options)?;
+
+    let mut findings = Vec::new();
+    let mut rendered = Vec::new();
+    for (target, state) in targets.iter().zip(&states) {
+        let items = drift::against_config(state, target.configured_chart(), options.show_secrets);
+        let release = Some(target.release.name.clone());
+        findings.extend(items.into_iter().map(|item| Finding {
+            stage: stage.name.clone(),
+            release: release.clone(),
+            item,
+        }));
+        rendered.push((target.release, parse_rendered(&state.rendered, target)?));
+    }
+
+    let (secrets, edits) = std::thread::scope(|scope| {
+        let secrets = scope.spawn(|| secrets::check_manifests(kubectl, stage, &rendered));
+        let edits = if live {
+            let jobs: Vec<_> = targets
+                .iter()
+                .zip(&states)
+                .filter_map(|(target, state)| state.installed.as_ref().map(|installed| (target, installed)))
+                .map(|(target, installed)| move || edits_in_cluster(kubectl, target, installed, options))
+                .collect();
+            all_or_errors(in_parallel(jobs))
+        } else {
+            Ok(Vec::new())
+        };
+        (joined(secrets), edits)
+    });
+    for (release, items) in edits? {
+        findings.extend(items.into_iter().map(|item| Finding {
+            stage: stage.name.clone(),
+            release: Some(release.clone()),
+            item,
+        }));
+    }
+    for namespace in secrets?.namespaces {
+        for (finding, whole) in
+            namespace.missing.iter().map(|f| (f, true)).chain(namespace.missing_keys.iter().map(|f| (f, false)))
+        {
+            let mut needed_by: Vec<String> = finding
+                .needed_by
+                .iter()
+                .map(|r| format!("{} ({}) in release {}", r.resource, r.detail, r.release))
+                .collect();
+            needed_by.dedup();
+            findings.push(Finding {
+                stage: stage.name.clone(),
+                release: None,
+                item: Item::Secret {
+                    namespace: namespace.namespace.clone(),
+                    name: finding.name.clone(),
+                    keys: finding.keys.iter().cloned().collect(),
+                    whole,
+                    needed_by,
+                },
+            });
+        }
+    }
+    let charts = states.iter().map(|state| state.installed.as_ref().map(|i| i.chart.clone())).collect();
+    Ok((findings, charts))
+}
+
+/// A release's objects in the cluster against its manifest applied to them (server-side dry
+/// run); both reads in parallel.
+fn edits_in_cluster(
+    kubectl: &Kubectl,
+    target: &Target,
+    installed: &Installed,
+    options: &diff::Options,
+) -> Result<(String, Vec<Item>)> {
+    let release = target.release.name.clone();
+    let namespace = &target.namespace;
+    let manifest =
+        manifest::parse(&installed.manifest, namespace).map_err(|error| installed_manifest_error(target, error))?;
+    if manifest.is_empty() {
+        return Ok((release, Vec::new()));
+    }
+    let stdin = Stdin { text: &installed.manifest, what: format!("the manifest of release {release}") };
+    let (live, applied) = std::thread::scope(|scope| {
+        let applied = scope.spawn(|| kubectl.applied_dry_run(target.stage, namespace, &stdin));
+        (kubectl.live_objects(target.stage, namespace, &stdin), joined(applied))
+    });
+    let objects = |objects: Vec<Value>, what: &str| {
+        manifest::from_objects(objects, namespace).map_err(|message| {
+            Error::Other(anyhow::anyhow!("kubectl returned {what} that are not Kubernetes objects: {message}"))
+        })
+    };
+    let (live, applied) = (objects(live?, "live objects")?, objects(applied?, "dry-run objects")?);
+    Ok((release, drift::edited(&manifest, &live, &applied, installed.revision, options)))
+}

@@ -1,0 +1,127 @@
+//! Per stage and release: what is deployed (revision, chart, app version, helm status, when),
+//! whether it is the config, and the promotion it came from.
+
+use crate::compare::diff;
+use crate::compare::drift::{self, Item};
+use crate::compare::render::{LiveState, against_installed, all_or_errors, in_parallel, joined};
+use crate::config::stages::{Project, Release, Stage, Target};
+use crate::error::Result;
+use crate::system::helm::{Helm, Revision};
+
+/// One release of one stage.
+pub struct Row {
+    pub release: String,
+    pub namespace: String,
+    /// `None`: never deployed (or every revision deleted).
+    pub latest: Option<Revision>,
+    /// Why it is not the config: `status`, `manifest`, `values`. Empty: in sync.
+    pub out_of_sync: Vec<&'static str>,
+    pub last_promotion: Option<Promotion>,
+    /// How many revisions helm kept (the last promotion is looked for in those).
+    pub revisions: usize,
+}
+
+/// A revision deployed by `helm envs promote` (its description says so).
+pub struct Promotion {
+    pub from: String,
+    pub to: String,
+    pub patch: String,
+    pub revision: u64,
+    pub at: String,
+}
+
+pub fn stage_rows(project: &Project, helm: &Helm, stage: &Stage, releases: &[&Release]) -> Result<Vec<Row>> {
+    let targets: Vec<Target> = releases.iter().map(|release| project.target(stage, release)).collect();
+    let (states, histories) = std::thread::scope(|scope| {
+        let histories = scope
+            .spawn(|| all_or_errors(in_parallel(targets.iter().map(|target| move || helm.history(target)).collect())));
+        (against_installed(project, helm, &targets, &diff::Options::default()), joined(histories))
+    });
+    let (states, histories) = (states?, histories?);
+    Ok(targets
+        .iter()
+        .zip(states)
+        .zip(histories)
+        .map(|((target, state), history)| row(target, &state, history))
+        .collect())
+}
+
+fn row(target: &Target, state: &LiveState, history: Vec<Revision>) -> Row {
+    // The chart shows in its own column; CONFIG says which of these differ.
+    let items = drift::against_config(state, None, false);
+    let out_of_sync: Vec<&'static str> = [
+        ("status", items.iter().any(|i| matches!(i, Item::Status { .. }))),
+        ("manifest", items.iter().any(|i| matches!(i, Item::Manifest { .. }))),
+        ("values", items.iter().any(|i| matches!(i, Item::DeployedValue { .. }))),
+    ]
+    .into_iter()
+    .filter_map(|(name, differs)| differs.then_some(name))
+    .collect();
+    let last_promotion = history.iter().rev().find_map(promotion);
+    Row {
+        release: target.release.name.clone(),
+        namespace: target.namespace.clone(),
+        revisions: history.len(),
+        latest: state.installed.as_ref().and(history.last().cloned()),
+        out_of_sync,
+        last_promotion,
+    }
+}
+
+/// `helm-envs: promoted dev -> staging (patch 0123456789ab)`, as `promote` writes it.
+fn promotion(revision: &Revision) -> Option<Promotion> {
+    let rest = revision.description.strip_prefix("helm-envs: promoted ")?;
+    let (from, rest) = rest.split_once(" -> ")?;
+    let (to, rest) = rest.split_once(" (patch ")?;
+    let patch = rest.strip_suffix(')')?;
+    Some(Promotion {
+        from: from.to_string(),
+        to: to.to_string(),
+        patch: patch.to_string(),
+        revision: revision.revision,
+        at: short_time(&revision.updated),
+    })
+}
+
+/// `2026-11-26T10:35:11.098851754Z` -> `2026-11-26 10:35:11 UTC`.
+pub fn short_time(rfc3339: &str) -> String {
+    if rfc3339.len() < 19 || !rfc3339.is_char_boundary(19) {
+        return rfc3339.to_string();
+    }
+    let (date_time, rest) = rfc3339.split_at(19);
+    let zone = rest.trim_start_matches(|c: char| c == '.' || c.is_ascii_digit());
+    let zone = if zone == "Z" { "UTC" } else { zone };
+    format!("{} {zone}", date_time.replacen('T', " ", 1)).trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn revision(description: &str) -> Revision {
+        Revision {
+            revision: 4,
+            updated: "2026-11-26T10:35:11.098851754Z".into(),
+            status: "deployed".into(),
+            chart: "acme-web-1.4.2".into(),
+            app_version: "2.7.0".into(),
+            description: description.into(),
+        }
+    }
+
+    #[test]
+    fn the_promotion_is_read_from_the_description_promote_writes() {
+        let found = promotion(&revision("helm-envs: promoted dev -> staging (patch 0123456789ab)")).expect("promotion");
+        assert_eq!((found.from.as_str(), found.to.as_str(), found.patch.as_str()), ("dev", "staging", "0123456789ab"));
+        assert_eq!((found.revision, found.at.as_str()), (4, "2026-11-26 10:35:11 UTC"));
+        assert!(promotion(&revision("helm-envs: apply (stage staging)")).is_none());
+        assert!(promotion(&revision("Upgrade complete")).is_none());
+    }
+
+    #[test]
+    fn times_are_shortened_to_seconds_with_their_zone() {
+        assert_eq!(short_time("2026-11-26T10:35:11.098851754Z"), "2026-11-26 10:35:11 UTC");
+        assert_eq!(short_time("2026-11-26T11:35:11.5+01:00"), "2026-11-26 11:35:11 +01:00");
+        assert_eq!(short_time("soon"), "soon");
+    }
+}

@@ -1,0 +1,318 @@
+//! The drift report: a table grouped by stage then kind of drift, or JSON.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+use crate::compare::drift::{self, Finding, Item, Kind, Location};
+use crate::inspect::drift::Outcome;
+use crate::terminal::{BOLD, DIM, ERROR, NAME, WARN, plural};
+
+/// Bumped only for incompatible changes to the JSON output.
+const JSON_SCHEMA_VERSION: u32 = 1;
+
+/// How much the text shows.
+pub struct TextOptions {
+    /// Every finding's details and the commands that act on it (`--details`).
+    pub details: bool,
+    /// `--live` was asked (else the text says what it would add).
+    pub live: bool,
+    /// `--documented` was asked (else the text says what it hides).
+    pub documented: bool,
+}
+
+// ------------------------------------------------------------------ text
+
+pub fn text(outcome: &Outcome, args: &TextOptions) -> String {
+    let mut out = String::new();
+    for (stage, unchecked) in &outcome.stages {
+        let _ = write!(out, "{BOLD}{}{BOLD:#} {DIM}(context {}){DIM:#}", stage.name, stage.kube_context);
+        let findings: Vec<&Finding> = outcome.findings.iter().filter(|f| f.stage == stage.name).collect();
+        let drifted = findings.iter().filter(|f| f.item.is_drift()).count();
+        match (unchecked, drifted) {
+            (Some(_), _) => {
+                let _ = writeln!(out);
+            }
+            (None, 0) => {
+                let _ = writeln!(out, "  {NAME}no drift{NAME:#}");
+            }
+            (None, n) => {
+                let _ = writeln!(out, "  {ERROR}{n} drifted{ERROR:#}");
+            }
+        }
+        if let Some(reason) = unchecked {
+            let _ = writeln!(out, "  {WARN}not checked{WARN:#}: {reason}");
+        }
+        let width = findings.iter().map(|f| f.release.as_deref().unwrap_or("").len()).max().unwrap_or(0);
+        for finding in findings {
+            let kind = finding.item.kind();
+            let style = if kind == Kind::Documented { DIM } else { WARN };
+            let _ = writeln!(
+                out,
+                "  {style}{:<12}{style:#}  {:<width$}  {}",
+                kind.name(),
+                finding.release.as_deref().unwrap_or(""),
+                headline(finding)
+            );
+            if args.details {
+                for line in details(finding, outcome) {
+                    let _ = writeln!(out, "  {:<12}  {:<width$}    {DIM}{line}{DIM:#}", "", "");
+                }
+            }
+        }
+    }
+    let _ = writeln!(out);
+    let checked: Vec<&str> = outcome.stages.iter().filter(|(_, u)| u.is_none()).map(|(s, _)| s.name.as_str()).collect();
+    let unchecked: Vec<&str> =
+        outcome.stages.iter().filter(|(_, u)| u.is_some()).map(|(s, _)| s.name.as_str()).collect();
+    let drift: Vec<&Finding> = outcome.findings.iter().filter(|f| f.item.is_drift()).collect();
+    if drift.is_empty() {
+        let _ = writeln!(out, "{NAME}No drift{NAME:#} in {}.", plural(outcome.stages.len(), "stage"));
+    } else {
+        let mut counts: BTreeMap<Kind, usize> = BTreeMap::new();
+        for finding in &drift {
+            *counts.entry(finding.item.kind()).or_default() += 1;
+        }
+        let counts: Vec<String> = counts.iter().map(|(k, n)| format!("{} {n}", k.name())).collect();
+        let stages: BTreeSet<&str> = drift.iter().map(|f| f.stage.as_str()).collect();
+        let _ = writeln!(
+            out,
+            "{ERROR}Drift{ERROR:#} in {} of {}: {} ({}).",
+            stages.len(),
+            plural(outcome.stages.len(), "stage"),
+            plural(drift.len(), "finding"),
+            counts.join(", ")
+        );
+    }
+    if !unchecked.is_empty() {
+        let _ = writeln!(
+            out,
+            "{WARN}Clusters not checked{WARN:#}: {} (reasons above); checked: {}. The comparisons between \
+             stages cover every stage.",
+            unchecked.join(", "),
+            if checked.is_empty() { "none".to_string() } else { checked.join(", ") }
+        );
+    }
+    let mut hints = Vec::new();
+    if !args.details && !drift.is_empty() {
+        hints.push("--details shows files, lines and values");
+    }
+    if !args.live {
+        hints.push("--live also finds objects edited in the cluster");
+    }
+    if !args.documented {
+        hints.push("--documented shows the envSpecific differences");
+    }
+    if !hints.is_empty() {
+        let _ = writeln!(out, "{DIM}{}{DIM:#}", hints.join("; "));
+    }
+    out
+}
+
+/// A value in one line: JSON, cut short.
+fn value(value: &Option<Value>) -> String {
+    let Some(value) = value else { return "unset".to_string() };
+    let text = serde_json::to_string(value).unwrap_or_default();
+    if text.chars().count() > 60 { format!("{}…", text.chars().take(59).collect::<String>()) } else { text }
+}
+
+fn headline(finding: &Finding) -> String {
+    match &finding.item {
+        Item::Value(d) => {
+            let newer = d.newer.as_ref().map(|n| format!(" ({} is newer)", n.stage)).unwrap_or_default();
+            format!("{}: {} here, {} in {}{newer}", d.path(), value(&d.here), value(&d.before), d.previous)
+        }
+        Item::Version { subject, path, .. } => format!("{subject}: {}", drift::version_path(path)),
+        Item::Component { previous, resource, rendered_in, .. } => {
+            let other = if rendered_in == previous { &finding.stage } else { previous };
+            format!("{resource}: rendered in {rendered_in}, not in {other}")
+        }
+        Item::NotDeployed => "not deployed".to_string(),
+        Item::Status { status, revision } => format!("status {status} (revision {revision})"),
+        Item::Chart { deployed, configured } => format!("deployed chart {deployed}, config has {configured}"),
+        Item::DeployedValue { path, deployed, configured } => {
+            format!("{path}: deployed {}, values files {}", value(deployed), value(configured))
+        }
+        Item::Manifest { plan, .. } => {
+            let mut parts = Vec::new();
+            for (n, what) in [(plan.add, "to add"), (plan.change, "to change"), (plan.destroy, "to destroy")] {
+                if n > 0 {
+                    parts.push(format!("{n} {what}"));
+                }
+            }
+            format!("deployed manifest is not the config: {}", parts.join(", "))
+        }
+        Item::Edited { resource, deleted: true, .. } => format!("{resource}: deleted from the cluster"),
+        Item::Edited { resource, fields, managers, .. } => {
+            let by: BTreeSet<&str> = managers.iter().map(|m| m.name.as_str()).collect();
+            let by = if by.is_empty() {
+                String::new()
+            } else {
+                format!(" by {}", by.into_iter().collect::<Vec<_>>().join(", "))
+            };
+            match fields.as_slice() {
+                [] => format!("{resource}: edited{by} (fields the chart does not set)"),
+                [field] => format!(
+                    "{resource}: {} live {}, release {}{by}",
+                    field.path,
+                    value(&field.live),
+                    value(&field.release)
+                ),
+                fields => format!("{resource}: {} fields differ from the release{by}", fields.len()),
+            }
+        }
+        Item::Secret { namespace, name, keys, whole: true, .. } => {
+            let keys = if keys.is_empty() { String::new() } else { format!(" (keys {})", keys.join(", ")) };
+            format!("Secret {namespace}/{name}{keys} is missing")
+        }
+        Item::Secret { namespace, name, keys, .. } => {
+            format!("Secret {namespace}/{name} lacks keys {}", keys.join(", "))
+        }
+    }
+}
+
+fn details(finding: &Finding, outcome: &Outcome) -> Vec<String> {
+    let stage = &finding.stage;
+    match &finding.item {
+        Item::Value(d) => {
+            let at = |l: &Option<Location>| {
+                l.as_ref().map_or("(shared values or the chart's default)".to_string(), ToString::to_string)
+            };
+            let mut lines = vec![
+                format!("{}: {}  {}", d.previous, value(&d.before), at(&d.before_at)),
+                format!("{stage}: {}  {}", value(&d.here), at(&d.here_at)),
+            ];
+            if let Some(newer) = &d.newer {
+                lines.push(newer.reason.clone());
+            }
+            if !d.documented {
+                lines.push(format!(
+                    "promote it: helm envs promote --from {} --to {stage} --only {}",
+                    d.previous,
+                    d.path()
+                ));
+            }
+            lines
+        }
+        Item::DeployedValue { .. } => vec![
+            "set on the release but not in the values files: a manual `helm upgrade --set` or `-f`?".to_string(),
+            format!("put it in the values files, or deploy the files as they are: helm envs upgrade {stage}"),
+        ],
+        Item::Manifest { resources, .. } => {
+            let mut lines = resources.clone();
+            lines.push(format!("see the change: helm envs diff {stage}"));
+            lines
+        }
+        Item::Chart { .. } => vec![format!("deploy the configured chart: helm envs upgrade {stage}")],
+        Item::Status { .. } | Item::NotDeployed => vec![format!("deploy it: helm envs upgrade {stage}")],
+        Item::Edited { fields, managers, deleted, revision, .. } => {
+            let mut lines: Vec<String> = fields
+                .iter()
+                .map(|f| format!("{}: live {}, release {}", f.path, value(&f.live), value(&f.release)))
+                .collect();
+            for manager in managers {
+                lines.push(format!(
+                    "changed with {} at {}",
+                    manager.name,
+                    manager.time.as_deref().unwrap_or("an unknown time")
+                ));
+            }
+            if *deleted || !fields.is_empty() {
+                let release = finding.release.as_deref().unwrap_or_default();
+                let flags: String = outcome.rollback_flags.iter().map(|flag| format!(" {flag}")).collect();
+                lines.push(format!(
+                    "restore what the release sets: helm rollback {release} {revision}{flags} (with the stage's \
+                     --namespace and --kube-context); helm envs upgrade leaves a release whose manifest is unchanged alone"
+                ));
+            }
+            lines
+        }
+        Item::Secret { needed_by, .. } => needed_by.iter().map(|n| format!("needed by {n}")).collect(),
+        Item::Version { .. } | Item::Component { .. } => Vec::new(),
+    }
+}
+
+// ------------------------------------------------------------------ JSON
+
+pub fn json(outcome: &Outcome) -> Value {
+    let stages: Vec<Value> = outcome
+        .stages
+        .iter()
+        .map(|(stage, unchecked)| {
+            json!({
+                "name": stage.name,
+                "context": stage.kube_context.to_string(),
+                "checked": unchecked.is_none(),
+                "reason": unchecked,
+                "drift": outcome.findings.iter().filter(|f| f.stage == stage.name && f.item.is_drift()).count(),
+            })
+        })
+        .collect();
+    let findings: Vec<Value> = outcome.findings.iter().map(finding_json).collect();
+    json!({
+        "schemaVersion": JSON_SCHEMA_VERSION,
+        "drift": outcome.findings.iter().any(|f| f.item.is_drift()),
+        "stages": stages,
+        "findings": findings,
+    })
+}
+
+fn finding_json(finding: &Finding) -> Value {
+    let mut out = json!({
+        "stage": finding.stage,
+        "release": finding.release,
+        "kind": finding.item.kind().name(),
+        "summary": headline(finding),
+    });
+    let fields = match &finding.item {
+        Item::Value(d) => {
+            let side = |stage: &str, value: &Option<Value>, at: &Option<Location>| json!({"stage": stage, "value": value, "file": at.as_ref().map(|l| &l.file), "line": at.as_ref().map(|l| l.line)});
+            json!({
+                "of": "value",
+                "path": d.path(),
+                "previous": side(&d.previous, &d.before, &d.before_at),
+                "here": side(&finding.stage, &d.here, &d.here_at),
+                "newer": d.newer.as_ref().map(|n| &n.stage),
+                "history": d.newer.as_ref().map(|n| &n.reason),
+            })
+        }
+        Item::Version { previous, subject, path, .. } => json!({
+            "of": "version",
+            "previousStage": previous,
+            "subject": subject,
+            "path": path.iter().map(|(s, v)| json!({"stage": s, "version": v})).collect::<Vec<_>>(),
+        }),
+        Item::Component { previous, resource, rendered_in, .. } => json!({
+            "of": "component",
+            "previousStage": previous,
+            "resource": resource,
+            "renderedIn": rendered_in,
+        }),
+        Item::NotDeployed => json!({"deployed": false}),
+        Item::Status { status, revision } => json!({"status": status, "revision": revision}),
+        Item::Chart { deployed, configured } => json!({"deployed": deployed, "configured": configured}),
+        Item::DeployedValue { path, deployed, configured } => {
+            json!({"path": path, "deployed": deployed, "configured": configured})
+        }
+        Item::Manifest { plan, resources } => json!({"plan": plan, "resources": resources}),
+        Item::Edited { resource, fields, deleted, managers, revision } => json!({
+            "resource": resource,
+            "revision": revision,
+            "deleted": deleted,
+            "fields": fields.iter().map(|f| json!({"path": f.path, "live": f.live, "release": f.release})).collect::<Vec<_>>(),
+            "managers": managers.iter().map(|m| json!({"name": m.name, "time": m.time})).collect::<Vec<_>>(),
+        }),
+        Item::Secret { namespace, name, keys, whole, needed_by } => json!({
+            "namespace": namespace,
+            "secret": name,
+            "missingKeys": keys,
+            "missing": if *whole { "secret" } else { "keys" },
+            "neededBy": needed_by,
+        }),
+    };
+    if let (Value::Object(out), Value::Object(fields)) = (&mut out, fields) {
+        out.extend(fields);
+    }
+    out
+}
