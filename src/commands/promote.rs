@@ -143,7 +143,8 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
             to,
             format!("helm-envs: promoted {} -> {} (patch {})", from.name, to.name, plan.digest),
             Some(&from.name),
-        );
+        )
+        .with_patch(&plan.digest);
         let (outcomes, error) = pipeline.deploy(&run, &needs, &record);
         doc.set("outcomes", outcomes.iter().map(Outcome::json).collect());
         doc.push(&deploy::outcomes_text(&outcomes));

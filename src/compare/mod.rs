@@ -6,3 +6,4 @@ pub mod drift;
 pub mod manifest;
 pub mod render;
 pub mod secrets;
+pub mod health;

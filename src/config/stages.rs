@@ -85,6 +85,24 @@ struct RawStage {
     #[serde(default)]
     #[schemars(example = vec![vec!["./smoke-test.sh", "--quick"]])]
     verify: Vec<Vec<String>>,
+    /// After each deploy, wait until the release's workloads are ready: Deployments,
+    /// StatefulSets and DaemonSets rolled out, Jobs complete, objects with a Ready condition
+    /// Ready. A release not ready in time fails the deploy.
+    #[serde(default)]
+    health: RawHealth,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Health")]
+struct RawHealth {
+    /// How long to wait for a deployed release to be ready: `90s`, `5m`, `1m30s`; `0s` does not
+    /// wait. Default `5m`.
+    #[schemars(with = "Option<String>", regex(pattern = r"^([0-9]+[hms])+$"))]
+    timeout: Option<Spanned<String>>,
+    /// Roll a release that is not ready in time back to its previous revision.
+    #[serde(default)]
+    rollback: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -216,6 +234,41 @@ pub struct Stage {
     pub labels: BTreeMap<String, String>,
     pub deploy_command: Option<Vec<String>>,
     pub verify: Vec<Vec<String>>,
+    pub health: Health,
+}
+
+/// What a deploy waits for after helm returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Health {
+    /// Zero: do not wait.
+    pub timeout: std::time::Duration,
+    /// Roll a release that is not ready in time back to its previous revision.
+    pub rollback: bool,
+}
+
+/// The wait for readiness when a stage does not set `health.timeout`.
+pub const DEFAULT_HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// `90s`, `5m`, `1m30s`, `2h`: what `health.timeout` takes (as helm's `--timeout` does, without
+/// fractions).
+pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let mut total = 0u64;
+    let mut digits = String::new();
+    for c in text.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            'h' | 'm' | 's' if !digits.is_empty() => {
+                let n: u64 = std::mem::take(&mut digits).parse().ok()?;
+                total = total.checked_add(n.checked_mul(match c {
+                    'h' => 3600,
+                    'm' => 60,
+                    _ => 1,
+                })?)?;
+            }
+            _ => return None,
+        }
+    }
+    (digits.is_empty() && !text.is_empty()).then_some(std::time::Duration::from_secs(total))
 }
 
 #[derive(Debug)]
@@ -634,6 +687,14 @@ impl Checker<'_> {
             self.problem(raw, format!("stage `{name}`: a verify command is empty")).help =
                 Some("each verify entry is a command as a list: - [./smoke-test.sh, --quick]".into());
         }
+        let timeout = match &s.health.timeout {
+            None => DEFAULT_HEALTH_TIMEOUT,
+            Some(text) => parse_duration(&text.value).unwrap_or_else(|| {
+                self.problem(text, format!("stage `{name}`: health.timeout `{}` is not a duration", text.value)).help =
+                    Some("write it as helm's --timeout: 90s, 5m, 1m30s; 0s does not wait".into());
+                DEFAULT_HEALTH_TIMEOUT
+            }),
+        };
         Stage {
             name,
             kube_context,
@@ -644,6 +705,7 @@ impl Checker<'_> {
             labels: s.labels.clone(),
             deploy_command: s.deploy.as_ref().map(|d| d.command.clone()),
             verify: s.verify.clone(),
+            health: Health { timeout, rollback: s.health.rollback },
         }
     }
 

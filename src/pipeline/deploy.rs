@@ -1,17 +1,22 @@
 //! Deploying one stage: each release that has something to deploy, in the order of the stages
 //! file, with `helm upgrade --install` (or the stage's own deploy command), then the stage's
-//! verify commands. The first failure stops the stage.
+//! verify commands. After each release, the wait until it is ready and an Event in its
+//! namespace. The first failure stops the stage.
 
-use std::time::Duration;
+use std::io::IsTerminal as _;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 
+use crate::compare::health::{self, Health};
+use crate::compare::manifest;
 use crate::config::stages::{Project, Stage, Target};
 use crate::error::{Detail, Error, Result};
-use crate::system::helm::Helm;
 use crate::system::hooks;
 use crate::terminal::{self, NAME};
+
+use super::{Pipeline, StageRun, events};
 
 /// What happened to one release.
 #[derive(Debug, Clone)]
@@ -43,12 +48,16 @@ impl Outcome {
     }
 }
 
-/// How the release metadata records the deploy.
+/// How the release metadata, and the Event in the stage's cluster, record the deploy.
 pub struct Record {
     /// `helm upgrade --description`.
     pub description: String,
     /// Release labels (helm-envs' own and the stage's).
     pub labels: Vec<(String, String)>,
+    /// The stage a promotion came from.
+    pub promoted_from: Option<String>,
+    /// A promotion's patch digest.
+    pub patch: Option<String>,
 }
 
 impl Record {
@@ -61,41 +70,73 @@ impl Record {
             ("helm-envs/promoted-from".to_string(), promoted_from.unwrap_or("none").to_string()),
         ];
         labels.extend(stage.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
-        Record { description, labels }
+        Record { description, labels, promoted_from: promoted_from.map(str::to_string), patch: None }
+    }
+
+    /// A promotion's patch digest, named in the Event.
+    pub fn with_patch(self, digest: &str) -> Record {
+        Record { patch: Some(digest.to_string()), ..self }
     }
 }
 
-/// Deploy the targets of one stage (`needs_deploy[i]`: whether target `i` has anything to
-/// deploy), then run the stage's verify commands. Returns every release's outcome, and the
-/// error that stopped the stage, if one did.
-pub fn stage(
-    project: &Project,
-    helm: &Helm,
-    stage: &Stage,
-    targets: &[Target],
-    needs_deploy: &[bool],
-    record: &Record,
-) -> (Vec<Outcome>, Option<Error>) {
-    let outcome =
-        |target: &Target, status| Outcome { stage: stage.name.clone(), release: target.release.name.clone(), status };
-    let mut outcomes = Vec::new();
-    let mut failure = None;
-    for (target, needed) in targets.iter().zip(needs_deploy) {
-        if failure.is_some() {
-            outcomes.push(outcome(target, Status::NotAttempted));
-            continue;
+impl Pipeline<'_> {
+    /// Deploy the targets of one stage (`needs_deploy[i]`: whether target `i` has anything to
+    /// deploy), each followed by the wait until it is ready and an Event in its namespace; then
+    /// run the stage's verify commands. Returns every release's outcome, and the error that
+    /// stopped the stage, if one did.
+    pub(super) fn deploy_releases(
+        &self,
+        run: &StageRun,
+        needs_deploy: &[bool],
+        record: &Record,
+    ) -> (Vec<Outcome>, Option<Error>) {
+        let stage = run.stage;
+        let outcome =
+            |target: &Target, status| Outcome { stage: stage.name.clone(), release: target.release.name.clone(), status };
+        let mut outcomes = Vec::new();
+        let mut failure = None;
+        for (target, needed) in run.targets.iter().zip(needs_deploy) {
+            if failure.is_some() {
+                outcomes.push(outcome(target, Status::NotAttempted));
+                continue;
+            }
+            if !needed {
+                outcomes.push(outcome(target, Status::Unchanged));
+                continue;
+            }
+            let deployed = self.deploy_one(target, record).and_then(|revision| {
+                self.wait_until_ready(target).map(|()| revision).map_err(|unready| self.roll_back(target, unready))
+            });
+            let revision = match &deployed {
+                Ok(revision) => *revision,
+                Err(_) => self.helm.installed(target).ok().flatten().map(|i| i.revision),
+            };
+            events::record(&self.kubectl, target, record, revision, deployed.as_ref().err());
+            match deployed {
+                Ok(revision) => outcomes.push(outcome(target, Status::Deployed(revision))),
+                Err(err) => {
+                    outcomes.push(outcome(target, Status::Failed));
+                    failure = Some(err);
+                }
+            }
         }
-        if !needed {
-            outcomes.push(outcome(target, Status::Unchanged));
-            continue;
+        let deployed_any = outcomes.iter().any(|o| matches!(o.status, Status::Deployed(_)));
+        if failure.is_none() && deployed_any {
+            failure = verify(self.project, stage).err();
         }
+        (outcomes, failure)
+    }
+
+    /// `helm upgrade --install` (or the stage's deploy command); the revision when helm says.
+    fn deploy_one(&self, target: &Target, record: &Record) -> Result<Option<u64>> {
+        let stage = target.stage;
         let spinner = spinner(format!("deploying {} to {}", target.release.name, stage.name));
         let result = match &stage.deploy_command {
             Some(command) => hooks::environment(stage, Some(target))
                 .and_then(|env| {
                     spinner.suspend(|| {
                         hooks::run(
-                            &project.dir,
+                            &self.project.dir,
                             command,
                             &env,
                             &format!(
@@ -106,22 +147,136 @@ pub fn stage(
                     })
                 })
                 .map(|()| None),
-            None => helm.upgrade(target, &record.description, &record.labels).map(|out| revision(&out)),
+            None => self.helm.upgrade(target, &record.description, &record.labels).map(|out| revision(&out)),
         };
         spinner.finish_and_clear();
-        match result {
-            Ok(revision) => outcomes.push(outcome(target, Status::Deployed(revision))),
-            Err(err) => {
-                outcomes.push(outcome(target, Status::Failed));
-                failure = Some(err);
+        result
+    }
+
+    /// Wait until the deployed release's workloads are ready, up to the stage's
+    /// `health.timeout`; progress on a spinner (a terminal) or a line per change (piped).
+    fn wait_until_ready(&self, target: &Target) -> Result<()> {
+        let (stage, timeout) = (target.stage, target.stage.health.timeout);
+        if timeout.is_zero() {
+            return Ok(());
+        }
+        let Some(installed) = self.helm.installed(target)? else { return Ok(()) };
+        let manifest = manifest::parse(&installed.manifest, &target.namespace)
+            .map_err(|error| crate::compare::render::installed_manifest_error(target, error))?;
+        let watched = health::watched(&manifest);
+        let started = Instant::now();
+        let progress = Progress::new(format!("{}/{}", stage.name, target.release.name));
+        loop {
+            let health = health::read(&self.kubectl, stage, &target.namespace, &watched)?;
+            if health.is_ready() {
+                progress.done(&health, started.elapsed());
+                return Ok(());
             }
+            if health.failed() || started.elapsed() >= timeout {
+                progress.clear();
+                return Err(not_ready(target, &health, started.elapsed(), health.failed()));
+            }
+            progress.show(&health, started.elapsed());
+            std::thread::sleep(POLL.min(timeout.saturating_sub(started.elapsed())).max(Duration::from_millis(100)));
         }
     }
-    let deployed_any = outcomes.iter().any(|o| matches!(o.status, Status::Deployed(_)));
-    if failure.is_none() && deployed_any {
-        failure = verify(project, stage).err();
+
+    /// With `health.rollback`, roll a release that is not ready back to its previous revision;
+    /// the error says what became of it either way.
+    fn roll_back(&self, target: &Target, unready: Error) -> Error {
+        let Error::Failed { headline, mut details } = unready else { return unready };
+        if !target.stage.health.rollback {
+            details.push(Detail::Help(format!(
+                "the new revision stays installed; `health: {{rollback: true}}` in stage `{}` rolls back \
+                 automatically, `helm rollback {} --kube-context … --namespace {}` does it by hand",
+                target.stage.name, target.release.name, target.namespace
+            )));
+            return Error::Failed { headline, details };
+        }
+        let current = self.helm.installed(target).ok().flatten().map(|i| i.revision);
+        details.push(match current {
+            Some(revision) if revision > 1 => match self.helm.rollback(target, revision - 1) {
+                Ok(()) => Detail::Note(format!(
+                    "rolled {} back to revision {} (health.rollback)",
+                    target.release.name,
+                    revision - 1
+                )),
+                Err(err) => Detail::Note(format!("the rollback to revision {} failed: {}", revision - 1, err.one_line())),
+            },
+            _ => Detail::Note(format!(
+                "{} has no previous revision to roll back to (first install); `helm uninstall` removes it",
+                target.release.name
+            )),
+        });
+        Error::Failed { headline, details }
     }
-    (outcomes, failure)
+}
+
+/// How often the readiness wait reads the cluster.
+const POLL: Duration = Duration::from_secs(1);
+
+/// A release that is not ready: what, and why.
+fn not_ready(target: &Target, health: &Health, waited: Duration, failed: bool) -> Error {
+    let headline = match failed {
+        true => format!("release {} of stage {} failed to become ready", target.release.name, target.stage.name),
+        false => format!(
+            "release {} of stage {} is not ready after {}s (health.timeout)",
+            target.release.name,
+            target.stage.name,
+            waited.as_secs()
+        ),
+    };
+    let mut details = Vec::new();
+    for workload in health.not_ready() {
+        details.push(Detail::Note(workload.headline()));
+        details.extend(workload.why.iter().map(|why| Detail::Note(format!("  {why}"))));
+    }
+    Error::Failed { headline, details }
+}
+
+/// Waiting progress: a spinner on a terminal, else one line on stderr per change of state.
+struct Progress {
+    name: String,
+    bar: ProgressBar,
+    terminal: bool,
+    last: std::cell::RefCell<String>,
+}
+
+impl Progress {
+    fn new(name: String) -> Progress {
+        let terminal = std::io::stderr().is_terminal();
+        let bar = spinner(format!("waiting for {name} to be ready"));
+        Progress { name, bar, terminal, last: std::cell::RefCell::new(String::new()) }
+    }
+
+    fn state(health: &Health) -> String {
+        let (ready, desired) = health.counts();
+        let why = health.not_ready().flat_map(|w| w.why.first()).next().cloned().unwrap_or_default();
+        format!("{ready}/{desired} ready{}", if why.is_empty() { String::new() } else { format!(" ({why})") })
+    }
+
+    fn show(&self, health: &Health, _elapsed: Duration) {
+        let state = Progress::state(health);
+        if self.terminal {
+            self.bar.set_message(format!("waiting for {}: {state}", self.name));
+        } else if *self.last.borrow() != state {
+            terminal::stderr(&format!("waiting   {}: {state}\n", self.name));
+            *self.last.borrow_mut() = state;
+        }
+    }
+
+    fn done(&self, health: &Health, elapsed: Duration) {
+        self.bar.finish_and_clear();
+        // Piped: a line only when the wait was reported (the release was not ready at once).
+        if !self.terminal && !self.last.borrow().is_empty() {
+            let (ready, desired) = health.counts();
+            terminal::stderr(&format!("ready     {}: {ready}/{desired} after {}s\n", self.name, elapsed.as_secs()));
+        }
+    }
+
+    fn clear(&self) {
+        self.bar.finish_and_clear();
+    }
 }
 
 /// The stage's verify commands, in order; the first failure stops.

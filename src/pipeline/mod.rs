@@ -7,6 +7,7 @@
 //! [`Pipeline::deploy`] (and [`writes::write`] between gate and deploy when it edits files).
 
 pub mod deploy;
+pub mod events;
 pub mod gates;
 pub mod promote;
 pub mod writes;
@@ -112,7 +113,7 @@ impl<'p> Pipeline<'p> {
                 .collect();
             return (outcomes, None);
         }
-        deploy::stage(self.project, &self.helm, run.stage, run.targets, needs, record)
+        self.deploy_releases(run, needs, record)
     }
 }
 

@@ -206,6 +206,13 @@ impl Helm {
         self.run(&Call::release("upgrade", target), upgrade_args(target, major, description, labels))
     }
 
+    /// `helm rollback` of a target's release to revision `to`.
+    pub fn rollback(&self, target: &Target, to: u64) -> Result<()> {
+        let mut args = release_query("rollback", target);
+        args.push(to.to_string());
+        self.run(&Call::release("rollback", target), args).map(|_| ())
+    }
+
     /// The names of the releases installed in a namespace of a stage (any status).
     pub fn releases_in(&self, stage: &Stage, namespace: &str) -> Result<Vec<String>> {
         let mut args = vec!["list".to_string(), "--namespace".into(), namespace.to_string()];

@@ -102,6 +102,26 @@ impl Kubectl {
         objects(&out, stage)
     }
 
+    /// The Pods of a namespace (`kubectl get pods -o json`), to say why a workload is not ready.
+    pub fn pods(&self, stage: &Stage, namespace: &str) -> Result<Vec<Value>> {
+        let mut args = vec!["get".to_string(), "pods".into(), "--namespace".into(), namespace.to_string()];
+        args.extend(context_args(&stage.kube_context));
+        args.extend(["--output".into(), "json".into()]);
+        let out = self.run("list the namespace's Pods", stage, namespace, args, None)?;
+        objects(&out, stage)
+    }
+
+    /// Create an object (an Event) from its JSON (`kubectl create -f -`).
+    pub fn create(&self, stage: &Stage, namespace: &str, object: &Value) -> Result<()> {
+        let text = object.to_string();
+        let stdin = Stdin { text: &text, what: format!("a {}", object["kind"].as_str().unwrap_or("object")) };
+        let mut args =
+            vec!["create".to_string(), "--filename".into(), "-".into(), "--namespace".into(), namespace.to_string()];
+        args.extend(context_args(&stage.kube_context));
+        args.extend(["--output".into(), "name".into()]);
+        self.run("record an Event", stage, namespace, args, Some(&stdin)).map(|_| ())
+    }
+
     /// The context names of the kubeconfig (`kubectl config get-contexts`); reads no cluster.
     pub fn context_names(&self) -> Result<Vec<String>> {
         let args = ["config", "get-contexts", "--output", "name"].map(String::from).to_vec();

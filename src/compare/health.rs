@@ -1,0 +1,284 @@
+//! Whether a release's workloads are ready, judged from their objects and Pods as the API
+//! server returns them: Deployments, StatefulSets and DaemonSets rolled out at their current
+//! generation, Jobs complete, any other object with a `Ready` condition Ready. When something
+//! is not ready, its Pods say why (image pull, missing Secret, crash loop, no node fits).
+
+use serde_json::Value;
+
+use crate::compare::manifest::{Manifest, Resource};
+use crate::config::stages::Stage;
+use crate::error::Result;
+use crate::system::kube::{Kubectl, Stdin};
+
+/// The kinds whose readiness is judged; other objects count only when they have a `Ready`
+/// condition.
+pub const WORKLOAD_KINDS: &[&str] = &["Deployment", "StatefulSet", "DaemonSet", "Job"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    Ready,
+    /// Still rolling out (or starting): may become ready.
+    Progressing,
+    /// Will not become ready without a change (a failed Job, a Deployment past its deadline).
+    Failed,
+}
+
+/// One workload's readiness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workload {
+    pub kind: String,
+    pub name: String,
+    pub ready: u64,
+    pub desired: u64,
+    pub state: State,
+    /// Why it is not ready: one line per cause (Pod, container, reason, message).
+    pub why: Vec<String>,
+    /// When its Pods stopped being ready (RFC 3339), if they say.
+    pub not_ready_since: Option<String>,
+}
+
+impl Workload {
+    pub fn is_ready(&self) -> bool {
+        self.state == State::Ready
+    }
+
+    /// `Deployment/web 0/1 ready`
+    pub fn headline(&self) -> String {
+        format!("{}/{} {}/{} ready", self.kind, self.name, self.ready, self.desired)
+    }
+}
+
+/// A release's health: every workload it has.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Health {
+    pub workloads: Vec<Workload>,
+}
+
+impl Health {
+    pub fn is_ready(&self) -> bool {
+        self.workloads.iter().all(Workload::is_ready)
+    }
+
+    pub fn failed(&self) -> bool {
+        self.workloads.iter().any(|w| w.state == State::Failed)
+    }
+
+    pub fn not_ready(&self) -> impl Iterator<Item = &Workload> {
+        self.workloads.iter().filter(|w| !w.is_ready())
+    }
+
+    /// Ready and desired replicas summed over the workloads.
+    pub fn counts(&self) -> (u64, u64) {
+        self.workloads.iter().fold((0, 0), |(r, d), w| (r + w.ready, d + w.desired))
+    }
+
+    /// The earliest time a not-ready workload's Pods stopped being ready.
+    pub fn not_ready_since(&self) -> Option<&str> {
+        self.not_ready().filter_map(|w| w.not_ready_since.as_deref()).min()
+    }
+}
+
+/// Judge `objects` (the release's objects as read from the cluster) with the namespace's
+/// `pods`. Objects that are neither workloads nor carry a `Ready` condition are left out.
+pub fn judge(objects: &[Value], pods: &[Value]) -> Health {
+    let workloads = objects.iter().filter_map(|object| workload(object, pods)).collect();
+    Health { workloads }
+}
+
+fn workload(object: &Value, pods: &[Value]) -> Option<Workload> {
+    let kind = object["kind"].as_str()?.to_string();
+    let name = object["metadata"]["name"].as_str()?.to_string();
+    let status = &object["status"];
+    let number = |v: &Value| v.as_u64().unwrap_or(0);
+    let observed = object["metadata"]["generation"].as_u64().is_none_or(|g| number(&status["observedGeneration"]) >= g);
+    let (ready, desired, state) = match kind.as_str() {
+        "Deployment" => {
+            let desired = object["spec"]["replicas"].as_u64().unwrap_or(1);
+            let (updated, available, total) =
+                (number(&status["updatedReplicas"]), number(&status["availableReplicas"]), number(&status["replicas"]));
+            let done = observed && updated >= desired && available >= desired && total <= updated;
+            let stuck = condition(status, "Progressing")
+                .is_some_and(|c| c["status"] == "False" && c["reason"] == "ProgressDeadlineExceeded");
+            let state = if done { State::Ready } else if stuck { State::Failed } else { State::Progressing };
+            (available.min(desired), desired, state)
+        }
+        "StatefulSet" => {
+            let desired = object["spec"]["replicas"].as_u64().unwrap_or(1);
+            let ready = number(&status["readyReplicas"]);
+            let rolled = object["spec"]["updateStrategy"]["type"] == "OnDelete"
+                || number(&status["updatedReplicas"]) >= desired
+                || status["updateRevision"] == status["currentRevision"];
+            let done = observed && ready >= desired && rolled;
+            (ready.min(desired), desired, if done { State::Ready } else { State::Progressing })
+        }
+        "DaemonSet" => {
+            let desired = number(&status["desiredNumberScheduled"]);
+            let ready = number(&status["numberAvailable"]);
+            let done = observed && number(&status["updatedNumberScheduled"]) >= desired && ready >= desired;
+            (ready.min(desired), desired, if done { State::Ready } else { State::Progressing })
+        }
+        "Job" => {
+            let complete = condition(status, "Complete").is_some_and(|c| c["status"] == "True");
+            let failed = condition(status, "Failed").is_some_and(|c| c["status"] == "True");
+            let state = if complete { State::Ready } else if failed { State::Failed } else { State::Progressing };
+            (u64::from(complete), 1, state)
+        }
+        _ => {
+            let ready = condition(status, "Ready")?;
+            let state = if ready["status"] == "True" { State::Ready } else { State::Progressing };
+            (u64::from(state == State::Ready), 1, state)
+        }
+    };
+    let mut why = Vec::new();
+    let mut not_ready_since = None;
+    if state != State::Ready {
+        if let Some(c) = ["Progressing", "Failed", "Ready"]
+            .iter()
+            .filter_map(|t| condition(status, t))
+            .find(|c| c["status"] != "True" || c["reason"] == "ProgressDeadlineExceeded")
+            && let Some(message) = c["message"].as_str()
+        {
+            why.push(format!("{}: {message}", c["reason"].as_str().unwrap_or("condition")));
+        }
+        for pod in pods.iter().filter(|pod| selects(object, pod)) {
+            why.extend(pod_problems(pod));
+            let since = condition(&pod["status"], "Ready")
+                .filter(|c| c["status"] != "True")
+                .and_then(|c| c["lastTransitionTime"].as_str());
+            if let Some(since) = since
+                && not_ready_since.as_deref().is_none_or(|s: &str| since < s)
+            {
+                not_ready_since = Some(since.to_string());
+            }
+        }
+        if !observed {
+            why.push("the controller has not seen the new spec yet".into());
+        }
+    }
+    Some(Workload { kind, name, ready, desired, state, why, not_ready_since })
+}
+
+fn condition<'v>(status: &'v Value, kind: &str) -> Option<&'v Value> {
+    status["conditions"].as_array()?.iter().find(|c| c["type"] == kind)
+}
+
+/// The workload's selector (matchLabels) picks the Pod, in the same namespace.
+fn selects(object: &Value, pod: &Value) -> bool {
+    let selector = object["spec"]["selector"]["matchLabels"].as_object();
+    let selector = match (object["kind"].as_str(), selector) {
+        (_, Some(labels)) if !labels.is_empty() => labels.clone(),
+        // A Job's Pods carry its name.
+        (Some("Job"), _) => {
+            let mut labels = serde_json::Map::new();
+            labels.insert("job-name".into(), object["metadata"]["name"].clone());
+            labels
+        }
+        _ => return false,
+    };
+    object["metadata"]["namespace"] == pod["metadata"]["namespace"]
+        && selector.iter().all(|(key, value)| &pod["metadata"]["labels"][key] == value)
+}
+
+/// What keeps a Pod from running: no node fits it, containers waiting (image pull, missing
+/// Secret or ConfigMap, crash loop), containers that ended with an error.
+fn pod_problems(pod: &Value) -> Vec<String> {
+    let name = pod["metadata"]["name"].as_str().unwrap_or("?");
+    let status = &pod["status"];
+    let mut out = Vec::new();
+    if let Some(scheduled) = condition(status, "PodScheduled").filter(|c| c["status"] == "False") {
+        out.push(format!(
+            "pod {name}: {}: {}",
+            scheduled["reason"].as_str().unwrap_or("not scheduled"),
+            scheduled["message"].as_str().unwrap_or("")
+        ));
+    }
+    let containers = ["initContainerStatuses", "containerStatuses"]
+        .iter()
+        .flat_map(|key| status[*key].as_array().into_iter().flatten());
+    for container in containers {
+        let cname = container["name"].as_str().unwrap_or("?");
+        let state = &container["state"];
+        if let Some(waiting) = state["waiting"].as_object() {
+            let reason = waiting.get("reason").and_then(Value::as_str).unwrap_or("waiting");
+            if reason == "ContainerCreating" || reason == "PodInitializing" {
+                continue;
+            }
+            let mut line = format!("pod {name}: container {cname}: {reason}");
+            if let Some(message) = waiting.get("message").and_then(Value::as_str) {
+                line.push_str(&format!(": {}", first_line(message)));
+            }
+            let last = &container["lastState"]["terminated"];
+            if reason == "CrashLoopBackOff" && last.is_object() {
+                line.push_str(&format!(
+                    " (last exit code {}, {})",
+                    last["exitCode"],
+                    last["reason"].as_str().unwrap_or("terminated")
+                ));
+            }
+            out.push(line);
+        } else if let Some(terminated) = state["terminated"].as_object()
+            && terminated.get("exitCode").and_then(Value::as_i64).unwrap_or(0) != 0
+        {
+            out.push(format!(
+                "pod {name}: container {cname}: exited with code {} ({})",
+                terminated.get("exitCode").cloned().unwrap_or_default(),
+                terminated.get("reason").and_then(Value::as_str).unwrap_or("error")
+            ));
+        } else if state["running"].is_object() && container["ready"] == false {
+            out.push(format!("pod {name}: container {cname}: running, not ready (readiness probe)"));
+        }
+    }
+    out
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
+}
+
+/// The objects of a manifest whose readiness counts: workloads, and custom resources (which
+/// may carry a `Ready` condition). Hooks are left out: helm runs and deletes them itself.
+pub fn watched(manifest: &Manifest) -> Vec<&Resource> {
+    manifest
+        .values()
+        .filter(|r| r.object["metadata"]["annotations"]["helm.sh/hook"].is_null())
+        .filter(|r| WORKLOAD_KINDS.contains(&r.key.kind.as_str()) || !is_builtin_group(&r.key.group))
+        .collect()
+}
+
+fn is_builtin_group(group: &str) -> bool {
+    ["", "apps", "batch", "policy", "autoscaling"].contains(&group) || group.ends_with(".k8s.io")
+}
+
+/// Read and judge the health of a release's objects in `namespace`: one read of the objects,
+/// and one of the namespace's Pods when something is not ready (to say why).
+pub fn read(kubectl: &Kubectl, stage: &Stage, namespace: &str, watched: &[&Resource]) -> Result<Health> {
+    if watched.is_empty() {
+        return Ok(Health::default());
+    }
+    let text: String = watched.iter().map(|r| format!("---\n{}\n", r.object)).collect();
+    let stdin = Stdin { text: &text, what: format!("{} workload(s) of the release", watched.len()) };
+    let objects = kubectl.live_objects(stage, namespace, &stdin)?;
+    let mut health = judge(&objects, &[]);
+    // An object not found in the cluster is not ready (it was deleted, or not created yet).
+    for resource in watched {
+        let found = objects.iter().any(|o| o["kind"] == resource.key.kind && o["metadata"]["name"] == resource.key.name);
+        if !found && (WORKLOAD_KINDS.contains(&resource.key.kind.as_str())) {
+            health.workloads.push(Workload {
+                kind: resource.key.kind.clone(),
+                name: resource.key.name.clone(),
+                ready: 0,
+                desired: 1,
+                state: State::Progressing,
+                why: vec!["not found in the cluster".into()],
+                not_ready_since: None,
+            });
+        }
+    }
+    if health.is_ready() {
+        return Ok(health);
+    }
+    let pods = kubectl.pods(stage, namespace)?;
+    let mut judged = judge(&objects, &pods);
+    judged.workloads.extend(health.workloads.into_iter().filter(|w| w.why == ["not found in the cluster"]));
+    Ok(judged)
+}
