@@ -353,6 +353,10 @@ pub struct PromoteArgs {
     #[arg(long)]
     pub skip_source_check: bool,
 
+    /// Promote even when the source stage's workloads are not ready (the output says so)
+    #[arg(long)]
+    pub allow_unhealthy_source: bool,
+
     #[command(flatten)]
     pub deploy: DeployArgs,
 }

@@ -97,6 +97,7 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
         promoted: &promoted,
         check_source: !args.skip_source_check,
         allow_skip: args.allow_skip,
+        allow_unhealthy_source: args.allow_unhealthy_source,
         offline_allowed: args.no_deploy,
         show_secrets: options.show_secrets,
     })?;

@@ -6,10 +6,11 @@ use crate::cli::{ListFormat, StatusArgs};
 use crate::compare::render::joined;
 use crate::config::stages::{Project, Stage};
 use crate::error::{Detail, EXIT_ERROR, Error, Result};
-use crate::inspect::status::{Row, stage_rows};
+use crate::inspect::status::{Readers, Row, stage_rows};
 use crate::output::status::{json, text};
 use crate::system::helm::Helm;
-use crate::terminal::{self};
+use crate::system::kube::Kubectl;
+use crate::terminal;
 
 pub fn run(project: &Project, args: &StatusArgs) -> Result<u8> {
     let releases = project.select_releases(args.release.as_deref())?;
@@ -17,13 +18,14 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<u8> {
         Some(name) => vec![project.stage(name)?],
         None => project.stages.iter().collect(),
     };
-    let helm = Helm::locate()?;
+    let (helm, kubectl) = (Helm::locate()?, Kubectl::locate()?);
+    let readers = Readers { helm: &helm, kubectl: &kubectl };
     let results: Vec<Result<Vec<Row>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = stages
             .iter()
             .map(|stage| {
-                let (helm, releases) = (&helm, &releases);
-                scope.spawn(move || stage_rows(project, helm, stage, releases))
+                let (readers, releases) = (&readers, &releases);
+                scope.spawn(move || stage_rows(project, readers, stage, releases))
             })
             .collect();
         handles.into_iter().map(joined).collect()

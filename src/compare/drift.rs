@@ -82,6 +82,12 @@ pub enum Item {
         whole: bool,
         needed_by: Vec<String>,
     },
+    /// Workloads of the release that are not ready.
+    Unhealthy {
+        /// `Deployment/web 0/1 ready`, each with why.
+        workloads: Vec<(String, Vec<String>)>,
+        since: Option<String>,
+    },
 }
 
 /// The kinds of drift, in the order they are shown.
@@ -97,6 +103,7 @@ pub enum Kind {
     Manifest,
     Edited,
     Secret,
+    Health,
 }
 
 impl Kind {
@@ -113,6 +120,7 @@ impl Kind {
             Kind::Manifest => "manifest",
             Kind::Edited => "edited",
             Kind::Secret => "secret",
+            Kind::Health => "health",
         }
     }
 }
@@ -131,6 +139,7 @@ impl Item {
             Item::Manifest { .. } => Kind::Manifest,
             Item::Edited { .. } => Kind::Edited,
             Item::Secret { .. } => Kind::Secret,
+            Item::Unhealthy { .. } => Kind::Health,
         }
     }
 

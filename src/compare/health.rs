@@ -6,8 +6,9 @@
 use serde_json::Value;
 
 use crate::compare::manifest::{Manifest, Resource};
-use crate::config::stages::Stage;
+use crate::config::stages::{Stage, Target};
 use crate::error::Result;
+use crate::system::helm::Installed;
 use crate::system::kube::{Kubectl, Stdin};
 
 /// The kinds whose readiness is judged; other objects count only when they have a `Ready`
@@ -99,7 +100,13 @@ fn workload(object: &Value, pods: &[Value]) -> Option<Workload> {
             let done = observed && updated >= desired && available >= desired && total <= updated;
             let stuck = condition(status, "Progressing")
                 .is_some_and(|c| c["status"] == "False" && c["reason"] == "ProgressDeadlineExceeded");
-            let state = if done { State::Ready } else if stuck { State::Failed } else { State::Progressing };
+            let state = if done {
+                State::Ready
+            } else if stuck {
+                State::Failed
+            } else {
+                State::Progressing
+            };
             (available.min(desired), desired, state)
         }
         "StatefulSet" => {
@@ -120,7 +127,13 @@ fn workload(object: &Value, pods: &[Value]) -> Option<Workload> {
         "Job" => {
             let complete = condition(status, "Complete").is_some_and(|c| c["status"] == "True");
             let failed = condition(status, "Failed").is_some_and(|c| c["status"] == "True");
-            let state = if complete { State::Ready } else if failed { State::Failed } else { State::Progressing };
+            let state = if complete {
+                State::Ready
+            } else if failed {
+                State::Failed
+            } else {
+                State::Progressing
+            };
             (u64::from(complete), 1, state)
         }
         _ => {
@@ -261,7 +274,8 @@ pub fn read(kubectl: &Kubectl, stage: &Stage, namespace: &str, watched: &[&Resou
     let mut health = judge(&objects, &[]);
     // An object not found in the cluster is not ready (it was deleted, or not created yet).
     for resource in watched {
-        let found = objects.iter().any(|o| o["kind"] == resource.key.kind && o["metadata"]["name"] == resource.key.name);
+        let found =
+            objects.iter().any(|o| o["kind"] == resource.key.kind && o["metadata"]["name"] == resource.key.name);
         if !found && (WORKLOAD_KINDS.contains(&resource.key.kind.as_str())) {
             health.workloads.push(Workload {
                 kind: resource.key.kind.clone(),
@@ -281,4 +295,11 @@ pub fn read(kubectl: &Kubectl, stage: &Stage, namespace: &str, watched: &[&Resou
     let mut judged = judge(&objects, &pods);
     judged.workloads.extend(health.workloads.into_iter().filter(|w| w.why == ["not found in the cluster"]));
     Ok(judged)
+}
+
+/// The health of a release as installed: its manifest's workloads, read from the cluster.
+pub fn of_installed(kubectl: &Kubectl, target: &Target, installed: &Installed) -> Result<Health> {
+    let manifest = crate::compare::manifest::parse(&installed.manifest, &target.namespace)
+        .map_err(|error| crate::compare::render::installed_manifest_error(target, error))?;
+    read(kubectl, target.stage, &target.namespace, &watched(&manifest))
 }

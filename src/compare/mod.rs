@@ -3,7 +3,7 @@
 
 pub mod diff;
 pub mod drift;
+pub mod health;
 pub mod manifest;
 pub mod render;
 pub mod secrets;
-pub mod health;

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::compare::diff;
 use crate::compare::drift::{self, Finding, Item, LineTime, Location, ValueDifference};
+use crate::compare::health;
 use crate::compare::manifest::{self, Manifest};
 use crate::compare::render::{
     against_installed, all_or_errors, in_parallel, installed_manifest_error, joined, parse_rendered, promoted_target,
@@ -352,8 +353,19 @@ fn in_cluster(
         rendered.push((target.release, parse_rendered(&state.rendered, target)?));
     }
 
-    let (secrets, edits) = std::thread::scope(|scope| {
+    let (secrets, edits, healths) = std::thread::scope(|scope| {
         let secrets = scope.spawn(|| secrets::check_manifests(kubectl, stage, &rendered));
+        let healths = scope.spawn(|| {
+            let jobs: Vec<_> = targets
+                .iter()
+                .zip(&states)
+                .filter_map(|(target, state)| state.installed.as_ref().map(|installed| (target, installed)))
+                .map(|(target, installed)| {
+                    move || health::of_installed(kubectl, target, installed).map(|h| (target.release.name.clone(), h))
+                })
+                .collect();
+            all_or_errors(in_parallel(jobs))
+        });
         let edits = if live {
             let jobs: Vec<_> = targets
                 .iter()
@@ -365,8 +377,21 @@ fn in_cluster(
         } else {
             Ok(Vec::new())
         };
-        (joined(secrets), edits)
+        (joined(secrets), edits, joined(healths))
     });
+    for (release, health) in healths? {
+        if health.is_ready() {
+            continue;
+        }
+        findings.push(Finding {
+            stage: stage.name.clone(),
+            release: Some(release),
+            item: Item::Unhealthy {
+                workloads: health.not_ready().map(|w| (w.headline(), w.why.clone())).collect(),
+                since: health.not_ready_since().map(str::to_string),
+            },
+        });
+    }
     for (release, items) in edits? {
         findings.extend(items.into_iter().map(|item| Finding {
             stage: stage.name.clone(),

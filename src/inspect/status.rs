@@ -3,10 +3,12 @@
 
 use crate::compare::diff;
 use crate::compare::drift::{self, Item};
+use crate::compare::health::{self, Health};
 use crate::compare::render::{LiveState, against_installed, all_or_errors, in_parallel, joined};
 use crate::config::stages::{Project, Release, Stage, Target};
 use crate::error::Result;
 use crate::system::helm::{Helm, Revision};
+use crate::system::kube::Kubectl;
 
 /// One release of one stage.
 pub struct Row {
@@ -19,6 +21,8 @@ pub struct Row {
     pub last_promotion: Option<Promotion>,
     /// How many revisions helm kept (the last promotion is looked for in those).
     pub revisions: usize,
+    /// Its workloads' readiness; `None` when not deployed.
+    pub health: Option<Health>,
 }
 
 /// A revision deployed by `helm envs promote` (its description says so).
@@ -30,7 +34,14 @@ pub struct Promotion {
     pub at: String,
 }
 
-pub fn stage_rows(project: &Project, helm: &Helm, stage: &Stage, releases: &[&Release]) -> Result<Vec<Row>> {
+/// The programs status reads a stage with.
+pub struct Readers<'a> {
+    pub helm: &'a Helm,
+    pub kubectl: &'a Kubectl,
+}
+
+pub fn stage_rows(project: &Project, readers: &Readers, stage: &Stage, releases: &[&Release]) -> Result<Vec<Row>> {
+    let Readers { helm, kubectl } = *readers;
     let targets: Vec<Target> = releases.iter().map(|release| project.target(stage, release)).collect();
     let (states, histories) = std::thread::scope(|scope| {
         let histories = scope
@@ -38,11 +49,24 @@ pub fn stage_rows(project: &Project, helm: &Helm, stage: &Stage, releases: &[&Re
         (against_installed(project, helm, &targets, &diff::Options::default()), joined(histories))
     });
     let (states, histories) = (states?, histories?);
+    let healths = all_or_errors(in_parallel(
+        targets
+            .iter()
+            .zip(&states)
+            .map(|(target, state)| {
+                move || match &state.installed {
+                    Some(installed) => health::of_installed(kubectl, target, installed).map(Some),
+                    None => Ok(None),
+                }
+            })
+            .collect(),
+    ))?;
     Ok(targets
         .iter()
         .zip(states)
         .zip(histories)
-        .map(|((target, state), history)| row(target, &state, history))
+        .zip(healths)
+        .map(|(((target, state), history), health)| Row { health, ..row(target, &state, history) })
         .collect())
 }
 
@@ -65,6 +89,7 @@ fn row(target: &Target, state: &LiveState, history: Vec<Revision>) -> Row {
         latest: state.installed.as_ref().and(history.last().cloned()),
         out_of_sync,
         last_promotion,
+        health: None,
     }
 }
 

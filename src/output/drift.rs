@@ -169,6 +169,11 @@ fn headline(finding: &Finding) -> String {
         Item::Secret { namespace, name, keys, .. } => {
             format!("Secret {namespace}/{name} lacks keys {}", keys.join(", "))
         }
+        Item::Unhealthy { workloads, since } => {
+            let names: Vec<&str> = workloads.iter().map(|(w, _)| w.as_str()).collect();
+            let since = since.as_deref().map(|s| format!(" since {s}")).unwrap_or_default();
+            format!("not ready{since}: {}", names.join(", "))
+        }
     }
 }
 
@@ -229,6 +234,7 @@ fn details(finding: &Finding, outcome: &Outcome) -> Vec<String> {
             lines
         }
         Item::Secret { needed_by, .. } => needed_by.iter().map(|n| format!("needed by {n}")).collect(),
+        Item::Unhealthy { workloads, .. } => workloads.iter().flat_map(|(_, why)| why.clone()).collect(),
         Item::Version { .. } | Item::Component { .. } => Vec::new(),
     }
 }
@@ -309,6 +315,10 @@ fn finding_json(finding: &Finding) -> Value {
             "missingKeys": keys,
             "missing": if *whole { "secret" } else { "keys" },
             "neededBy": needed_by,
+        }),
+        Item::Unhealthy { workloads, since } => json!({
+            "notReadySince": since,
+            "workloads": workloads.iter().map(|(w, why)| json!({"workload": w, "why": why})).collect::<Vec<_>>(),
         }),
     };
     if let (Value::Object(out), Value::Object(fields)) = (&mut out, fields) {

@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 
+use crate::compare::health::State;
 use crate::config::stages::Stage;
 use crate::error::Result;
 use crate::terminal::{BOLD, DIM, ERROR, NAME, WARN, plural};
@@ -14,7 +15,8 @@ use crate::inspect::status::{Row, short_time};
 const JSON_SCHEMA_VERSION: u32 = 1;
 
 pub fn text(stages: &[&Stage], results: &[Result<Vec<Row>>]) -> String {
-    let headers = ["RELEASE", "REVISION", "CHART", "APP", "STATUS", "LAST DEPLOYED", "CONFIG", "LAST PROMOTION"];
+    let headers =
+        ["RELEASE", "REVISION", "CHART", "APP", "STATUS", "READY", "LAST DEPLOYED", "CONFIG", "LAST PROMOTION"];
     let mut out = String::new();
     for (stage, result) in stages.iter().zip(results) {
         let _ = writeln!(out, "{BOLD}{}{BOLD:#} {DIM}(context {}){DIM:#}", stage.name, stage.kube_context);
@@ -25,7 +27,7 @@ pub fn text(stages: &[&Stage], results: &[Result<Vec<Row>>]) -> String {
                 continue;
             }
         };
-        let cells: Vec<[String; 8]> = rows.iter().map(cells).collect();
+        let cells: Vec<[String; 9]> = rows.iter().map(cells).collect();
         let mut widths = headers.map(str::len);
         for row in &cells {
             for (width, cell) in widths.iter_mut().zip(row) {
@@ -42,8 +44,9 @@ pub fn text(stages: &[&Stage], results: &[Result<Vec<Row>>]) -> String {
             for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
                 let padded = format!("{cell:<width$}");
                 let style = match i {
-                    6 if row.latest.is_some() && row.out_of_sync.is_empty() => NAME,
-                    6 if row.latest.is_some() => ERROR,
+                    5 if row.health.as_ref().is_some_and(|h| !h.is_ready()) => ERROR,
+                    7 if row.latest.is_some() && row.out_of_sync.is_empty() => NAME,
+                    7 if row.latest.is_some() => ERROR,
                     1 | 4 if row.latest.is_none() => WARN,
                     _ => anstyle::Style::new(),
                 };
@@ -51,11 +54,57 @@ pub fn text(stages: &[&Stage], results: &[Result<Vec<Row>>]) -> String {
             }
             let _ = writeln!(out, "{}", line.trim_end());
         }
+        for row in rows {
+            let Some(health) = row.health.as_ref().filter(|h| !h.is_ready()) else { continue };
+            let since = health.not_ready_since().map(|t| format!(" since {}", short_time(t))).unwrap_or_default();
+            let _ = writeln!(out, "  {ERROR}{} not ready{since}{ERROR:#}", row.release);
+            for workload in health.not_ready() {
+                let _ = writeln!(out, "    {}", workload.headline());
+                for why in &workload.why {
+                    let _ = writeln!(out, "      {why}");
+                }
+            }
+        }
     }
     out
 }
 
-fn cells(row: &Row) -> [String; 8] {
+/// `1/1`; `-` when not deployed or nothing to be ready.
+fn ready_cell(row: &Row) -> String {
+    match &row.health {
+        Some(health) if !health.workloads.is_empty() => {
+            let (ready, desired) = health.counts();
+            format!("{ready}/{desired}")
+        }
+        _ => "-".into(),
+    }
+}
+
+/// Readiness in JSON: `{ready, desired, notReadySince, workloads: [{kind, name, ready, desired, state, why}]}`.
+fn health_json(row: &Row) -> Value {
+    let Some(health) = &row.health else { return Value::Null };
+    let (ready, desired) = health.counts();
+    json!({
+        "ready": health.is_ready(),
+        "readyReplicas": ready,
+        "desiredReplicas": desired,
+        "notReadySince": health.not_ready_since(),
+        "workloads": health.workloads.iter().map(|w| json!({
+            "kind": w.kind,
+            "name": w.name,
+            "ready": w.ready,
+            "desired": w.desired,
+            "state": match w.state {
+                State::Ready => "ready",
+                State::Progressing => "progressing",
+                State::Failed => "failed",
+            },
+            "why": w.why,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn cells(row: &Row) -> [String; 9] {
     let promotion = match (&row.last_promotion, &row.latest) {
         (Some(p), _) => format!("{} → {} (patch {}, revision {}, {})", p.from, p.to, p.patch, p.revision, p.at),
         (None, Some(_)) => format!("none in the last {}", plural(row.revisions, "revision")),
@@ -70,6 +119,7 @@ fn cells(row: &Row) -> [String; 8] {
             "not deployed".into(),
             "-".into(),
             "-".into(),
+            "-".into(),
             promotion,
         ],
         Some(latest) => [
@@ -78,6 +128,7 @@ fn cells(row: &Row) -> [String; 8] {
             latest.chart.clone(),
             latest.app_version.clone(),
             latest.status.clone(),
+            ready_cell(row),
             short_time(&latest.updated),
             if row.out_of_sync.is_empty() {
                 "in sync".into()
@@ -131,6 +182,7 @@ fn row_json(row: &Row) -> Value {
             "inSync": null,
             "outOfSync": [],
             "lastPromotion": promotion,
+            "health": health_json(row),
         }),
         Some(latest) => json!({
             "release": row.release,
@@ -144,6 +196,7 @@ fn row_json(row: &Row) -> Value {
             "inSync": row.out_of_sync.is_empty(),
             "outOfSync": row.out_of_sync,
             "lastPromotion": promotion,
+            "health": health_json(row),
         }),
     }
 }

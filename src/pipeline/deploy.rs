@@ -10,7 +10,6 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 
 use crate::compare::health::{self, Health};
-use crate::compare::manifest;
 use crate::config::stages::{Project, Stage, Target};
 use crate::error::{Detail, Error, Result};
 use crate::system::hooks;
@@ -91,8 +90,11 @@ impl Pipeline<'_> {
         record: &Record,
     ) -> (Vec<Outcome>, Option<Error>) {
         let stage = run.stage;
-        let outcome =
-            |target: &Target, status| Outcome { stage: stage.name.clone(), release: target.release.name.clone(), status };
+        let outcome = |target: &Target, status| Outcome {
+            stage: stage.name.clone(),
+            release: target.release.name.clone(),
+            status,
+        };
         let mut outcomes = Vec::new();
         let mut failure = None;
         for (target, needed) in run.targets.iter().zip(needs_deploy) {
@@ -161,13 +163,10 @@ impl Pipeline<'_> {
             return Ok(());
         }
         let Some(installed) = self.helm.installed(target)? else { return Ok(()) };
-        let manifest = manifest::parse(&installed.manifest, &target.namespace)
-            .map_err(|error| crate::compare::render::installed_manifest_error(target, error))?;
-        let watched = health::watched(&manifest);
         let started = Instant::now();
         let progress = Progress::new(format!("{}/{}", stage.name, target.release.name));
         loop {
-            let health = health::read(&self.kubectl, stage, &target.namespace, &watched)?;
+            let health = health::of_installed(&self.kubectl, target, &installed)?;
             if health.is_ready() {
                 progress.done(&health, started.elapsed());
                 return Ok(());
@@ -201,7 +200,9 @@ impl Pipeline<'_> {
                     target.release.name,
                     revision - 1
                 )),
-                Err(err) => Detail::Note(format!("the rollback to revision {} failed: {}", revision - 1, err.one_line())),
+                Err(err) => {
+                    Detail::Note(format!("the rollback to revision {} failed: {}", revision - 1, err.one_line()))
+                }
             },
             _ => Detail::Note(format!(
                 "{} has no previous revision to roll back to (first install); `helm uninstall` removes it",

@@ -8,6 +8,7 @@ use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use serde_json::{Value, json};
 
 use crate::compare::drift::{self, Item};
+use crate::compare::health::Health;
 use crate::compare::manifest::Manifest;
 use crate::compare::render::LiveState;
 use crate::compare::secrets::{self, StageReport};
@@ -112,6 +113,42 @@ pub fn source_in_sync(from: &Stage, releases: &[(&Target, &LiveState)]) -> Gate 
                 from.name
             ),
         )
+    }
+}
+
+/// The source of a promotion must be healthy: every workload of its releases ready. With
+/// `allowed` (`--allow-unhealthy-source`) it passes, and says what it let through.
+pub fn source_health(from: &Stage, releases: &[(&Target, &Health)], allowed: bool) -> Gate {
+    let problems: Vec<String> = releases
+        .iter()
+        .flat_map(|(target, health)| {
+            health.not_ready().map(move |w| {
+                let why = w.why.first().map(|why| format!(" ({why})")).unwrap_or_default();
+                format!("{}: {}{why}", target.release.name, w.headline())
+            })
+        })
+        .collect();
+    match (problems.is_empty(), allowed) {
+        (true, _) => Gate::new("health", true, format!("{}'s workloads are ready", from.name)),
+        (false, true) => Gate::new(
+            "health",
+            true,
+            format!(
+                "{} is not healthy, promoted anyway (--allow-unhealthy-source): {}",
+                from.name,
+                problems.join("; ")
+            ),
+        ),
+        (false, false) => Gate::new(
+            "health",
+            false,
+            format!(
+                "{} is not healthy: {}; fix it first (`helm envs status {}`), or pass --allow-unhealthy-source",
+                from.name,
+                problems.join("; "),
+                from.name
+            ),
+        ),
     }
 }
 

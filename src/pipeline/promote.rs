@@ -3,6 +3,7 @@
 //! and, for `--no-deploy` without a reachable cluster, B's config compared offline.
 
 use crate::compare::diff;
+use crate::compare::health::{self, Health};
 use crate::compare::manifest;
 use crate::compare::render::{self, LiveState, against_installed, all_or_errors, joined, render_all};
 use crate::config::stages::{Release, Stage, Target};
@@ -23,6 +24,8 @@ pub struct PromotionCheck<'a> {
     pub check_source: bool,
     /// `--allow-skip`: promote past the next stage.
     pub allow_skip: bool,
+    /// `--allow-unhealthy-source`: the source's workloads need not be ready.
+    pub allow_unhealthy_source: bool,
     /// `--no-deploy`: an unreachable cluster is not an error; its checks are skipped.
     pub offline_allowed: bool,
     pub show_secrets: bool,
@@ -44,7 +47,16 @@ impl Pipeline<'_> {
             let source = check.check_source.then(|| {
                 scope.spawn(|| {
                     let options = diff::Options { ignore: Vec::new(), show_secrets: false };
-                    against_installed(self.project, &self.helm, &sources, &options)
+                    let states = against_installed(self.project, &self.helm, &sources, &options)?;
+                    let healths = sources
+                        .iter()
+                        .zip(&states)
+                        .map(|(target, state)| match &state.installed {
+                            Some(installed) => health::of_installed(&self.kubectl, target, installed),
+                            None => Ok(Health::default()),
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    Ok((states, healths))
                 })
             });
             let checked = self.check(to, promoted, check.show_secrets);
@@ -66,9 +78,11 @@ impl Pipeline<'_> {
         };
         let mut all_gates = vec![gates::order(self.project, from, to, check.allow_skip)];
         match source_states.transpose() {
-            Ok(Some(source_states)) => {
+            Ok(Some((source_states, healths))) => {
                 let releases: Vec<(&Target, &LiveState)> = sources.iter().zip(source_states.iter()).collect();
                 all_gates.push(gates::source_in_sync(from, &releases));
+                let healths: Vec<(&Target, &Health)> = sources.iter().zip(healths.iter()).collect();
+                all_gates.push(gates::source_health(from, &healths, check.allow_unhealthy_source));
             }
             Ok(None) => note(&format!(
                 "--skip-source-check: not checking that {} is deployed and in sync with its config; the promoted \

@@ -11,6 +11,7 @@ mod cli;
 mod diff;
 mod drift;
 mod exec;
+mod health;
 mod init;
 mod list;
 mod nodes;
