@@ -59,7 +59,12 @@ run "$repo/scripts/example-secrets.sh"
 run helm envs check-secrets production --release web
 
 say "First deploy of every stage, in order, each behind its gates (production needs approval: --yes)"
+say "Each release counts as deployed once its Pods are ready (health.timeout); the wait's time is shown"
+start=$(date +%s%N)
 run helm envs apply --yes
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+printf '   apply of 3 stages x 2 releases, health waits included: %d.%d s\n' $((ms / 1000)) $((ms % 1000 / 100))
+run helm envs status --stage production
 
 say "The guide's scenario, step 1: a change in dev only (release candidate 2.8.0 of the web image)"
 cp envs/staging/web.yaml "$repo/.tools/demo-staging-web.before.yaml"
@@ -84,6 +89,15 @@ diff -u "$repo/.tools/demo-staging-web.before.yaml" envs/staging/web.yaml || tru
 
 say "Step 4: promote staging into production (approval required: --yes)"
 run helm envs promote --from staging --to production --yes --context 1
+
+say "Each stage's monitoring saw its own changes: helm-envs' Events in each stage's namespace"
+for stage in dev staging production; do
+    namespace=$(helm envs list -o json | python3 -c "import json,sys; print(next(s['namespace'] for s in json.load(sys.stdin)['stages'] if s['name']=='$stage'))")
+    printf '   %s\n' "$stage:"
+    kubectl --context "$stage" -n "$namespace" get events -l app.kubernetes.io/managed-by=helm-envs \
+        -o custom-columns=REASON:.reason,RELEASE:.metadata.labels.helm-envs/release,FROM:.metadata.labels.helm-envs/promoted-from,MESSAGE:.message \
+        --sort-by=.lastTimestamp | sed 's/^/     /'
+done
 
 say "Each stage's Pods run what it was given (real nodes: the image reports its version and settings)"
 for stage in dev staging production; do

@@ -107,7 +107,8 @@ fn workload(object: &Value, pods: &[Value]) -> Option<Workload> {
             } else {
                 State::Progressing
             };
-            (available.min(desired), desired, state)
+            // Ready counts the new generation's Pods only: old ones still serving are not the deploy.
+            (available.min(updated).min(desired), desired, state)
         }
         "StatefulSet" => {
             let desired = object["spec"]["replicas"].as_u64().unwrap_or(1);
@@ -302,4 +303,111 @@ pub fn of_installed(kubectl: &Kubectl, target: &Target, installed: &Installed) -
     let manifest = crate::compare::manifest::parse(&installed.manifest, &target.namespace)
         .map_err(|error| crate::compare::render::installed_manifest_error(target, error))?;
     read(kubectl, target.stage, &target.namespace, &watched(&manifest))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn deployment(generation: u64, status: Value) -> Value {
+        json!({
+            "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "a", "generation": generation},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}},
+            "status": status,
+        })
+    }
+
+    #[test]
+    fn a_deployment_is_ready_when_its_new_generation_is_rolled_out() {
+        let done = json!({"observedGeneration": 3, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2});
+        assert!(judge(&[deployment(3, done.clone())], &[]).is_ready());
+        // The controller has not seen generation 4 yet: the old status says nothing of it.
+        let unseen = judge(&[deployment(4, done)], &[]);
+        assert!(!unseen.is_ready());
+        assert!(unseen.workloads[0].why.iter().any(|w| w.contains("has not seen")), "{unseen:?}");
+        // Old Pods still serving do not count as the deploy being ready.
+        let rolling = json!({"observedGeneration": 4, "replicas": 3, "updatedReplicas": 1, "availableReplicas": 2});
+        let health = judge(&[deployment(4, rolling)], &[]);
+        assert_eq!((health.counts(), health.is_ready()), ((1, 2), false));
+    }
+
+    #[test]
+    fn a_deployment_past_its_deadline_has_failed() {
+        let stuck = json!({"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 0,
+            "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+                "message": "ReplicaSet \"web-1\" has timed out progressing."}]});
+        let health = judge(&[deployment(1, stuck)], &[]);
+        assert!(health.failed());
+        assert!(health.workloads[0].why[0].starts_with("ProgressDeadlineExceeded: "), "{health:?}");
+    }
+
+    #[test]
+    fn the_pods_say_why_a_workload_is_not_ready() {
+        let status = json!({"observedGeneration": 1, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 0});
+        let pod = |name: &str, labels: Value, status: Value| json!({"metadata": {"name": name, "namespace": "a", "labels": labels}, "status": status});
+        let pods = [
+            pod(
+                "web-1",
+                json!({"app": "web"}),
+                json!({
+                "conditions": [{"type": "Ready", "status": "False", "lastTransitionTime": "2026-12-02T10:00:00Z"}],
+                "containerStatuses": [{"name": "web", "ready": false, "state": {"waiting": {
+                    "reason": "CreateContainerConfigError", "message": "secret \"acme-db\" not found"}}}]}),
+            ),
+            pod(
+                "web-2",
+                json!({"app": "web"}),
+                json!({
+                "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                    "message": "0/1 nodes are available: 1 Insufficient cpu."}]}),
+            ),
+            pod(
+                "web-3",
+                json!({"app": "web"}),
+                json!({"containerStatuses": [{"name": "web", "ready": false,
+                "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 10s"}},
+                "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}),
+            ),
+            pod(
+                "other",
+                json!({"app": "other"}),
+                json!({"containerStatuses": [{"name": "x",
+                "state": {"waiting": {"reason": "ImagePullBackOff"}}}]}),
+            ),
+        ];
+        let health = judge(&[deployment(1, status)], &pods);
+        let why = &health.workloads[0].why;
+        assert_eq!(
+            why,
+            &vec![
+                "pod web-1: container web: CreateContainerConfigError: secret \"acme-db\" not found".to_string(),
+                "pod web-2: Unschedulable: 0/1 nodes are available: 1 Insufficient cpu.".to_string(),
+                "pod web-3: container web: CrashLoopBackOff: back-off 10s (last exit code 1, Error)".to_string(),
+            ],
+            "another workload's Pods are not this one's"
+        );
+        assert_eq!(health.not_ready_since(), Some("2026-12-02T10:00:00Z"));
+    }
+
+    #[test]
+    fn jobs_and_custom_resources_with_a_ready_condition_are_judged_and_others_left_out() {
+        let job = |condition: &str| {
+            json!({"kind": "Job", "metadata": {"name": "migrate", "namespace": "a"},
+                "status": {"conditions": [{"type": condition, "status": "True"}]}})
+        };
+        assert!(judge(&[job("Complete")], &[]).is_ready());
+        assert!(judge(&[job("Failed")], &[]).failed());
+        let certificate = |ready: &str| {
+            json!({"kind": "Certificate", "metadata": {"name": "tls"},
+                "status": {"conditions": [{"type": "Ready", "status": ready, "reason": "Issuing", "message": "pending"}]}})
+        };
+        assert!(judge(&[certificate("True")], &[]).is_ready());
+        let pending = judge(&[certificate("False")], &[]);
+        assert_eq!(pending.workloads[0].why, vec!["Issuing: pending".to_string()]);
+        let config_map = json!({"kind": "ConfigMap", "metadata": {"name": "c"}});
+        assert!(judge(&[config_map], &[]).workloads.is_empty());
+    }
 }

@@ -216,6 +216,9 @@ impl Pipeline<'_> {
 /// How often the readiness wait reads the cluster.
 const POLL: Duration = Duration::from_secs(1);
 
+/// Piped, a wait shorter than this prints nothing: logs show the waits that matter.
+const QUIET: Duration = Duration::from_secs(5);
+
 /// A release that is not ready: what, and why.
 fn not_ready(target: &Target, health: &Health, waited: Duration, failed: bool) -> Error {
     let headline = match failed {
@@ -256,11 +259,11 @@ impl Progress {
         format!("{ready}/{desired} ready{}", if why.is_empty() { String::new() } else { format!(" ({why})") })
     }
 
-    fn show(&self, health: &Health, _elapsed: Duration) {
+    fn show(&self, health: &Health, elapsed: Duration) {
         let state = Progress::state(health);
         if self.terminal {
             self.bar.set_message(format!("waiting for {}: {state}", self.name));
-        } else if *self.last.borrow() != state {
+        } else if elapsed >= QUIET && *self.last.borrow() != state {
             terminal::stderr(&format!("waiting   {}: {state}\n", self.name));
             *self.last.borrow_mut() = state;
         }
