@@ -85,6 +85,17 @@ pub enum Command {
         Exit codes: 0 all present; 3 something missing; 1 error.")]
     CheckSecrets(CheckSecretsArgs),
 
+    /// Check that stages are kept apart: stages sharing a cluster need, in each of their
+    /// namespaces, a NetworkPolicy keeping the other stages' namespaces out and a ResourceQuota;
+    /// a stage with `isolation: cluster` must not share its cluster
+    #[command(
+        after_help = "Examples:\n  helm envs check-isolation --all\n  helm envs check-isolation production -o json\n\n\
+        Stages share a cluster when their contexts reach the same kube-system namespace (UID). A stage\n\
+        with `isolation` set in the stages file has this check as a gate before every deploy.\n\n\
+        Exit codes: 0 isolated; 3 something missing; 1 error."
+    )]
+    CheckIsolation(CheckIsolationArgs),
+
     /// Promote one stage's values into the next: show the patch and what the deploy changes,
     /// pass the gates, write the target's values files, deploy it
     #[command(after_help = "Examples:\n  helm envs promote --from dev --to staging\n  \
@@ -288,6 +299,21 @@ pub struct CheckSecretsArgs {
     /// Every reference of each Secret: resource, container and field path (JSON always has them)
     #[arg(long)]
     pub details: bool,
+
+    /// Output format
+    #[arg(long, short, value_enum, default_value_t = ListFormat::Text)]
+    pub output: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckIsolationArgs {
+    /// The stage to check
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub stage: Option<String>,
+
+    /// Check every stage
+    #[arg(long)]
+    pub all: bool,
 
     /// Output format
     #[arg(long, short, value_enum, default_value_t = ListFormat::Text)]

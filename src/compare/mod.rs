@@ -4,6 +4,7 @@
 pub mod diff;
 pub mod drift;
 pub mod health;
+pub mod isolation;
 pub mod manifest;
 pub mod render;
 pub mod secrets;

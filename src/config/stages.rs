@@ -90,6 +90,11 @@ struct RawStage {
     /// Ready. A release not ready in time fails the deploy.
     #[serde(default)]
     health: RawHealth,
+    /// How this stage must be kept apart from the others, checked before each deploy:
+    /// `cluster` (no other stage on its cluster) or `namespace` (on a shared cluster, each of its
+    /// namespaces has a NetworkPolicy keeping the other stages' namespaces out, and a
+    /// ResourceQuota). `helm envs check-isolation` reports either way.
+    isolation: Option<Isolation>,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -174,6 +179,16 @@ pub enum Approval {
     Required,
 }
 
+/// The isolation a stage requires from the other stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// Its namespaces, on a cluster it may share: NetworkPolicy and ResourceQuota.
+    Namespace,
+    /// A cluster of its own.
+    Cluster,
+}
+
 /// The JSON Schema (draft 7, what editors' YAML support reads) of the stages file, generated
 /// from the types that read it, so the two cannot disagree.
 pub fn json_schema() -> Value {
@@ -235,6 +250,8 @@ pub struct Stage {
     pub deploy_command: Option<Vec<String>>,
     pub verify: Vec<Vec<String>>,
     pub health: Health,
+    /// The isolation the stage requires before a deploy (`None`: reported, not required).
+    pub isolation: Option<Isolation>,
 }
 
 /// What a deploy waits for after helm returns.
@@ -706,6 +723,7 @@ impl Checker<'_> {
             deploy_command: s.deploy.as_ref().map(|d| d.command.clone()),
             verify: s.verify.clone(),
             health: Health { timeout, rollback: s.health.rollback },
+            isolation: s.isolation,
         }
     }
 

@@ -2,6 +2,7 @@
 
 pub mod document;
 pub mod drift;
+pub mod isolation;
 pub mod promotion;
 pub mod report;
 pub mod secrets;

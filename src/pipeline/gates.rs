@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::compare::drift::{self, Item};
 use crate::compare::health::Health;
+use crate::compare::isolation;
 use crate::compare::manifest::Manifest;
 use crate::compare::render::LiveState;
 use crate::compare::secrets::{self, StageReport};
@@ -150,6 +151,32 @@ pub fn source_health(from: &Stage, releases: &[(&Target, &Health)], allowed: boo
             ),
         ),
     }
+}
+
+/// A stage with `isolation` set must be kept apart from the others as it says.
+pub fn isolation(kubectl: &Kubectl, project: &Project, stage: &Stage) -> Option<Gate> {
+    stage.isolation?;
+    let report = isolation::check(kubectl, project, &[stage]).into_iter().next()?;
+    Some(match (&report.unchecked, report.problems.as_slice()) {
+        (Some(why), _) => Gate::new("isolation", false, format!("could not be checked: {why}")),
+        (None, []) => Gate::new(
+            "isolation",
+            true,
+            match report.shares_with.as_slice() {
+                [] => "a cluster of its own".to_string(),
+                others => format!("namespaces kept apart from {}", others.join(", ")),
+            },
+        ),
+        (None, problems) => Gate::new(
+            "isolation",
+            false,
+            format!(
+                "{} (`helm envs check-isolation {}`)",
+                problems.iter().map(output::isolation::line).collect::<Vec<_>>().join("; "),
+                stage.name
+            ),
+        ),
+    })
 }
 
 /// With `clusterId` set, the stage's context must reach that cluster (namespace kube-system's UID).

@@ -81,13 +81,14 @@ impl<'p> Pipeline<'p> {
     /// config references; the cluster reads run in parallel.
     pub fn check(&self, stage: &Stage, targets: &[Target], show_secrets: bool) -> Result<Checked> {
         let options = diff::Options { ignore: Vec::new(), show_secrets };
-        let (states, cluster) = std::thread::scope(|scope| {
+        let (states, cluster, isolation) = std::thread::scope(|scope| {
             let cluster = scope.spawn(|| gates::cluster(&self.kubectl, stage));
+            let isolation = scope.spawn(|| gates::isolation(&self.kubectl, self.project, stage));
             let states = against_installed(self.project, &self.helm, targets, &options);
-            (states, joined(cluster))
+            (states, joined(cluster), isolation.join().ok().flatten())
         });
         let states = states?;
-        let mut checks: Vec<Gate> = cluster?.into_iter().collect();
+        let mut checks: Vec<Gate> = cluster?.into_iter().chain(isolation).collect();
         let mut manifests = Vec::new();
         for (target, state) in targets.iter().zip(&states) {
             manifests.push((target.release, parse_rendered(&state.rendered, target)?));

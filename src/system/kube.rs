@@ -111,6 +111,30 @@ impl Kubectl {
         objects(&out, stage)
     }
 
+    /// The objects of one kind in a namespace (`kubectl get networkpolicies -o json`).
+    pub fn list(&self, stage: &Stage, namespace: &str, resource: &'static str) -> Result<Vec<Value>> {
+        let mut args = vec!["get".to_string(), resource.into(), "--namespace".into(), namespace.to_string()];
+        args.extend(context_args(&stage.kube_context));
+        args.extend(["--output".into(), "json".into()]);
+        let out = self.run("list the namespace's isolation objects", stage, namespace, args, None)?;
+        objects(&out, stage)
+    }
+
+    /// A namespace's labels; `None` when it does not exist.
+    pub fn namespace_labels(&self, stage: &Stage, namespace: &str) -> Result<Option<BTreeMap<String, String>>> {
+        let mut args = vec!["get".to_string(), "namespace".into(), namespace.to_string()];
+        args.extend(context_args(&stage.kube_context));
+        args.extend(["--ignore-not-found".into(), "--output".into(), "json".into()]);
+        let out = self.run("read the namespace's labels", stage, namespace, args, None)?;
+        if out.trim().is_empty() {
+            return Ok(None);
+        }
+        let object: Value = serde_json::from_str(&out)
+            .map_err(|_| Error::Other(anyhow::anyhow!("kubectl printed a namespace that is not JSON")))?;
+        let labels = object["metadata"]["labels"].as_object().cloned().unwrap_or_default();
+        Ok(Some(labels.into_iter().map(|(k, v)| (k, v.as_str().unwrap_or_default().to_string())).collect()))
+    }
+
     /// Create an object (an Event) from its JSON (`kubectl create -f -`).
     pub fn create(&self, stage: &Stage, namespace: &str, object: &Value) -> Result<()> {
         let text = object.to_string();

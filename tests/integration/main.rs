@@ -13,6 +13,7 @@ mod drift;
 mod exec;
 mod health;
 mod init;
+mod isolation;
 mod list;
 mod nodes;
 mod plugin;
