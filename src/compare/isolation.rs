@@ -161,7 +161,7 @@ pub fn judge_namespace(namespace: &str, policies: &[Value], quotas: &[Value], ot
     let mut problems = Vec::new();
     let ingress = |p: &&Value| {
         let types = p["spec"]["policyTypes"].as_array();
-        types.map_or(true, |t| t.iter().any(|t| t == "Ingress"))
+        types.is_none_or(|t| t.iter().any(|t| t == "Ingress"))
     };
     let ingress_policies: Vec<&Value> = policies.iter().filter(ingress).collect();
     if ingress_policies.is_empty() {

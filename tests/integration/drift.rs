@@ -69,7 +69,14 @@ fn clean_after_apply_then_a_manual_set_and_a_kubectl_edit_are_found() {
     assert_eq!(edited[0]["fields"][0]["live"], "acme/web:hotfix");
     assert_eq!(edited[0]["fields"][0]["release"], "registry.acme.example.com/acme/web:2.7.0");
     assert_eq!(edited[0]["managers"][0]["name"], "kubectl-set");
-    assert_eq!(kinds(&json), vec![("production".into(), "edited".into())], "status and managedFields are noise");
+    // The hotfix image is not on the node: the new Pod cannot start, and drift says so too.
+    assert_eq!(
+        kinds(&json),
+        vec![("production".into(), "edited".into()), ("production".into(), "health".into())],
+        "status and managedFields are noise"
+    );
+    let health = findings(&json, "production", "health");
+    assert!(health[0]["workloads"].to_string().contains("web"), "{json:#}");
 
     // The hint restores it (Helm 4 needs --force-conflicts: kubectl-set owns the field).
     let details = stdout_of(&run(&project, &["drift", "--live", "--details", "--stage", "production"]));
@@ -84,6 +91,9 @@ fn clean_after_apply_then_a_manual_set_and_a_kubectl_edit_are_found() {
     args.extend(["--kube-context", "production", "--namespace", &ns.production]);
     let output = project.helm(&args).output().expect("helm");
     assert!(output.status.success(), "{}", stderr_of(&output));
+    // helm rollback does not wait; the rollout back to the release's image does.
+    let rollout = ["rollout", "status", "deployment/web", "--timeout", "120s"];
+    kubectl_ok(&project, &[&deployment[..], &rollout[..]].concat());
     let output = run(&project, &["drift", "--live", "--stage", "production"]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout_of(&output));
 }
