@@ -9,7 +9,8 @@ use crate::cli::ApplyArgs;
 use crate::config::stages::{Approval, Project, Target};
 use crate::error::{Detail, Error, Result};
 use crate::output::document::Document;
-use crate::pipeline::deploy::{Outcome, Record, Status, deploy_failed, outcomes_text};
+use crate::pipeline::deploy::{Outcome, Status, deploy_failed, outcomes_text};
+use crate::pipeline::record::Record;
 use crate::pipeline::{self, Pipeline, StageRun};
 use crate::terminal::BOLD;
 

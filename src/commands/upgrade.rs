@@ -7,7 +7,8 @@ use crate::cli::UpgradeArgs;
 use crate::config::stages::{Project, Target};
 use crate::error::Result;
 use crate::output::document::Document;
-use crate::pipeline::deploy::{self, Outcome, Record};
+use crate::pipeline::deploy::{self, Outcome};
+use crate::pipeline::record::Record;
 use crate::pipeline::{self, Pipeline, StageRun};
 
 pub fn run(project: &Project, args: &UpgradeArgs) -> Result<u8> {

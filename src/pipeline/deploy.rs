@@ -15,7 +15,9 @@ use crate::error::{Detail, Error, Result};
 use crate::system::hooks;
 use crate::terminal::{self, NAME};
 
-use super::{Pipeline, StageRun, events};
+use super::events;
+use super::record::Record;
+use super::run::{Pipeline, StageRun};
 
 /// What happened to one release.
 #[derive(Debug, Clone)]
@@ -44,37 +46,6 @@ impl Outcome {
             Status::NotAttempted => ("not-attempted", None),
         };
         json!({"stage": self.stage, "release": self.release, "status": status, "revision": revision})
-    }
-}
-
-/// How the release metadata, and the Event in the stage's cluster, record the deploy.
-pub struct Record {
-    /// `helm upgrade --description`.
-    pub description: String,
-    /// Release labels (helm-envs' own and the stage's).
-    pub labels: Vec<(String, String)>,
-    /// The stage a promotion came from.
-    pub promoted_from: Option<String>,
-    /// A promotion's patch digest.
-    pub patch: Option<String>,
-}
-
-impl Record {
-    /// `promoted_from`: the stage the config came from; `None` for a plain upgrade, recorded as
-    /// `none` (helm merges a revision's labels with the previous one's, so leaving it out would
-    /// keep an older promotion's label).
-    pub fn new(stage: &Stage, description: String, promoted_from: Option<&str>) -> Record {
-        let mut labels = vec![
-            ("helm-envs/stage".to_string(), stage.name.clone()),
-            ("helm-envs/promoted-from".to_string(), promoted_from.unwrap_or("none").to_string()),
-        ];
-        labels.extend(stage.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
-        Record { description, labels, promoted_from: promoted_from.map(str::to_string), patch: None }
-    }
-
-    /// A promotion's patch digest, named in the Event.
-    pub fn with_patch(self, digest: &str) -> Record {
-        Record { patch: Some(digest.to_string()), ..self }
     }
 }
 

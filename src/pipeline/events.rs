@@ -12,7 +12,7 @@ use crate::error::Error;
 use crate::system::kube::Kubectl;
 use crate::terminal;
 
-use super::deploy::Record;
+use super::record::Record;
 
 /// Record the outcome of one release's deploy (`failure`: why it failed).
 pub fn record(kubectl: &Kubectl, target: &Target, record: &Record, revision: Option<u64>, failure: Option<&Error>) {

@@ -1,6 +1,7 @@
 //! The deploy pipeline, one stage at a time: check (diff against the cluster, cluster pin,
-//! Secrets), gate (show the plan, ask for approval), lock, write the promoted files, deploy,
-//! verify, and restore the files when the deploy fails.
+//! isolation, Secrets), gate (show the plan, ask for approval), lock, write the promoted files,
+//! deploy, wait until ready, record an Event, verify, and restore the files when the deploy
+//! fails.
 //!
 //! `upgrade`, `promote`, `apply` and `exec --gated` all go through it: a command describes what
 //! it wants in a [`StageRun`] and calls [`Pipeline::check`], [`Checked::gate`] and
@@ -10,6 +11,8 @@ pub mod deploy;
 pub mod events;
 pub mod gates;
 pub mod promote;
+pub mod record;
+pub mod run;
 pub mod writes;
 
 use crate::compare::diff;
@@ -19,64 +22,20 @@ use crate::error::{Error, Result};
 use crate::output::document::Document;
 use crate::output::report::{self, Report};
 use crate::system::files::ProjectLock;
-use crate::system::helm::Helm;
-use crate::system::kube::Kubectl;
 use crate::terminal::BOLD;
 
-use deploy::{Outcome, Record, Status};
+pub use run::{Checked, Options, Pipeline, StageRun};
+
+use deploy::{Outcome, Status};
 use gates::Gate;
-
-/// How a command wants the stage deployed (from the command line).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Options {
-    /// Evaluate everything and stop before writing or deploying.
-    pub dry_run: bool,
-    /// Approve stages with `approval: required` without a prompt.
-    pub yes: bool,
-    pub show_secrets: bool,
-    /// Lines of context around each change in the manifest diff.
-    pub context: usize,
-}
-
-/// One stage through the pipeline, as a command asks for it.
-pub struct StageRun<'a> {
-    pub stage: &'a Stage,
-    /// What a deploy installs, release by release.
-    pub targets: &'a [Target<'a>],
-    pub options: Options,
-    /// The approval prompt's question.
-    pub question: String,
-    /// Ask for approval even when nothing would be deployed (a promotion writes the stage's
-    /// files anyway; `exec` does not know what its command changes).
-    pub ask_even_if_unchanged: bool,
-    /// One line per changed resource instead of the field and line diff.
-    pub summary: bool,
-}
-
-/// The programs a deploy needs, found once.
-pub struct Pipeline<'p> {
-    pub project: &'p Project,
-    pub helm: Helm,
-    pub kubectl: Kubectl,
-}
-
-/// A stage checked for a deploy: what the deploy changes per release, and the gates that do
-/// not need a person (cluster pin, Secrets).
-pub struct Checked {
-    pub states: Vec<LiveState>,
-    pub gates: Vec<Gate>,
-}
+use record::Record;
 
 /// The project lock, unless this is a dry run (which writes nothing).
 pub fn lock(project: &Project, options: Options, purpose: &str) -> Result<Option<ProjectLock>> {
     if options.dry_run { Ok(None) } else { ProjectLock::acquire(&project.dir, purpose).map(Some) }
 }
 
-impl<'p> Pipeline<'p> {
-    pub fn new(project: &'p Project) -> Result<Pipeline<'p>> {
-        Ok(Pipeline { project, helm: Helm::locate()?, kubectl: Kubectl::locate()? })
-    }
-
+impl Pipeline<'_> {
     /// Diff every target against what is installed, check the cluster pin and the Secrets the
     /// config references; the cluster reads run in parallel.
     pub fn check(&self, stage: &Stage, targets: &[Target], show_secrets: bool) -> Result<Checked> {

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::terminal::note;
 
 use super::gates::{self, Gate};
-use super::{Checked, Pipeline};
+use super::run::{Checked, Pipeline};
 
 /// What a promotion asks of the clusters.
 pub struct PromotionCheck<'a> {
