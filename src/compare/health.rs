@@ -107,8 +107,10 @@ fn workload(object: &Value, pods: &[Value]) -> Option<Workload> {
             } else {
                 State::Progressing
             };
-            // Ready counts the new generation's Pods only: old ones still serving are not the deploy.
-            (available.min(updated).min(desired), desired, state)
+            // Ready counts the new generation's Pods only: old ones still serving (taken to be
+            // available) are not the deploy.
+            let new_available = available.saturating_sub(total.saturating_sub(updated)).min(updated);
+            (new_available.min(desired), desired, state)
         }
         "StatefulSet" => {
             let desired = object["spec"]["replicas"].as_u64().unwrap_or(1);
@@ -331,7 +333,7 @@ mod tests {
         // Old Pods still serving do not count as the deploy being ready.
         let rolling = json!({"observedGeneration": 4, "replicas": 3, "updatedReplicas": 1, "availableReplicas": 2});
         let health = judge(&[deployment(4, rolling)], &[]);
-        assert_eq!((health.counts(), health.is_ready()), ((1, 2), false));
+        assert_eq!((health.counts(), health.is_ready()), ((0, 2), false));
     }
 
     #[test]
