@@ -34,6 +34,8 @@ pub struct Workload {
     pub state: State,
     /// Why it is not ready: one line per cause (Pod, container, reason, message).
     pub why: Vec<String>,
+    /// The causes' reasons alone (`CreateContainerConfigError`, `Unschedulable`, ...).
+    pub reasons: Vec<String>,
     /// When its Pods stopped being ready (RFC 3339), if they say.
     pub not_ready_since: Option<String>,
 }
@@ -146,6 +148,7 @@ fn workload(object: &Value, pods: &[Value]) -> Option<Workload> {
         }
     };
     let mut why = Vec::new();
+    let mut reasons = Vec::new();
     let mut not_ready_since = None;
     if state != State::Ready {
         if let Some(c) = ["Progressing", "Failed", "Ready"]
@@ -154,10 +157,15 @@ fn workload(object: &Value, pods: &[Value]) -> Option<Workload> {
             .find(|c| c["status"] != "True" || c["reason"] == "ProgressDeadlineExceeded")
             && let Some(message) = c["message"].as_str()
         {
-            why.push(format!("{}: {message}", c["reason"].as_str().unwrap_or("condition")));
+            let reason = c["reason"].as_str().unwrap_or("condition");
+            why.push(format!("{reason}: {message}"));
+            reasons.push(reason.to_string());
         }
         for pod in pods.iter().filter(|pod| selects(object, pod)) {
-            why.extend(pod_problems(pod));
+            for (reason, line) in pod_problems(pod) {
+                reasons.push(reason);
+                why.push(line);
+            }
             let since = condition(&pod["status"], "Ready")
                 .filter(|c| c["status"] != "True")
                 .and_then(|c| c["lastTransitionTime"].as_str());
@@ -171,7 +179,7 @@ fn workload(object: &Value, pods: &[Value]) -> Option<Workload> {
             why.push("the controller has not seen the new spec yet".into());
         }
     }
-    Some(Workload { kind, name, ready, desired, state, why, not_ready_since })
+    Some(Workload { kind, name, ready, desired, state, why, reasons, not_ready_since })
 }
 
 fn condition<'v>(status: &'v Value, kind: &str) -> Option<&'v Value> {
@@ -196,16 +204,17 @@ fn selects(object: &Value, pod: &Value) -> bool {
 }
 
 /// What keeps a Pod from running: no node fits it, containers waiting (image pull, missing
-/// Secret or ConfigMap, crash loop), containers that ended with an error.
-fn pod_problems(pod: &Value) -> Vec<String> {
+/// Secret or ConfigMap, crash loop), containers that ended with an error; each with its
+/// reason alone.
+fn pod_problems(pod: &Value) -> Vec<(String, String)> {
     let name = pod["metadata"]["name"].as_str().unwrap_or("?");
     let status = &pod["status"];
     let mut out = Vec::new();
     if let Some(scheduled) = condition(status, "PodScheduled").filter(|c| c["status"] == "False") {
-        out.push(format!(
-            "pod {name}: {}: {}",
-            scheduled["reason"].as_str().unwrap_or("not scheduled"),
-            scheduled["message"].as_str().unwrap_or("")
+        let reason = scheduled["reason"].as_str().unwrap_or("not scheduled");
+        out.push((
+            reason.to_string(),
+            format!("pod {name}: {reason}: {}", scheduled["message"].as_str().unwrap_or("")),
         ));
     }
     let containers = ["initContainerStatuses", "containerStatuses"]
@@ -231,17 +240,23 @@ fn pod_problems(pod: &Value) -> Vec<String> {
                     last["reason"].as_str().unwrap_or("terminated")
                 ));
             }
-            out.push(line);
+            out.push((reason.to_string(), line));
         } else if let Some(terminated) = state["terminated"].as_object()
             && terminated.get("exitCode").and_then(Value::as_i64).unwrap_or(0) != 0
         {
-            out.push(format!(
-                "pod {name}: container {cname}: exited with code {} ({})",
-                terminated.get("exitCode").cloned().unwrap_or_default(),
-                terminated.get("reason").and_then(Value::as_str).unwrap_or("error")
+            let reason = terminated.get("reason").and_then(Value::as_str).unwrap_or("Error");
+            out.push((
+                reason.to_string(),
+                format!(
+                    "pod {name}: container {cname}: exited with code {} ({reason})",
+                    terminated.get("exitCode").cloned().unwrap_or_default()
+                ),
             ));
         } else if state["running"].is_object() && container["ready"] == false {
-            out.push(format!("pod {name}: container {cname}: running, not ready (readiness probe)"));
+            out.push((
+                "NotReady".into(),
+                format!("pod {name}: container {cname}: running, not ready (readiness probe)"),
+            ));
         }
     }
     out
@@ -287,6 +302,7 @@ pub fn read(kubectl: &Kubectl, stage: &Stage, namespace: &str, watched: &[&Resou
                 desired: 1,
                 state: State::Progressing,
                 why: vec!["not found in the cluster".into()],
+                reasons: vec!["NotFound".into()],
                 not_ready_since: None,
             });
         }
@@ -391,6 +407,7 @@ mod tests {
             ],
             "another workload's Pods are not this one's"
         );
+        assert_eq!(health.workloads[0].reasons, ["CreateContainerConfigError", "Unschedulable", "CrashLoopBackOff"]);
         assert_eq!(health.not_ready_since(), Some("2026-12-02T10:00:00Z"));
     }
 

@@ -224,10 +224,16 @@ impl Progress {
         Progress { name, bar, terminal, last: std::cell::RefCell::new(String::new()) }
     }
 
+    /// Counts and the first reason, short (`ImagePullBackOff`), so a line is printed when the
+    /// state changes, not each time kubelet retries.
     fn state(health: &Health) -> String {
         let (ready, desired) = health.counts();
-        let why = health.not_ready().flat_map(|w| w.why.first()).next().cloned().unwrap_or_default();
-        format!("{ready}/{desired} ready{}", if why.is_empty() { String::new() } else { format!(" ({why})") })
+        let reason = health.not_ready().flat_map(|w| w.reasons.first()).next();
+        match reason.map(String::as_str) {
+            None => format!("{ready}/{desired} ready"),
+            Some("ErrImagePull") => format!("{ready}/{desired} ready (ImagePullBackOff)"),
+            Some(reason) => format!("{ready}/{desired} ready ({reason})"),
+        }
     }
 
     fn show(&self, health: &Health, elapsed: Duration) {

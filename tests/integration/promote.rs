@@ -567,10 +567,13 @@ fn the_lock_lasts_until_the_helm_upgrade_it_started_has_ended() {
 fn an_interrupted_promotion_says_what_was_written_and_how_to_finish() {
     let (project, ns) = deployed_example("interrupted");
     // staging's deploy waits for Pods that never become ready: the promoted image does not exist.
+    // (dev does not wait for its own Pods, and the promotion takes dev as it is.)
     with_stage_settings(&project, "staging", "    helmArgs: [--wait, --timeout, 30s]\n");
+    with_stage_settings(&project, "dev", "    health: {timeout: 0s}\n");
     project.write("envs/dev/web.yaml", &(project.read("envs/dev/web.yaml") + "image:\n  tag: 0.0.0-missing\n"));
     ok(&project, &["upgrade", "dev", "--release", "web"]);
-    let envs = project.spawn_helm_envs(&["promote", "--from", "dev", "--to", "staging", "--release", "web"]);
+    let promote = ["promote", "--from", "dev", "--to", "staging", "--release", "web", "--allow-unhealthy-source"];
+    let envs = project.spawn_helm_envs(&promote);
     wait_until_pending(&project, "staging", &ns.staging, "web");
     let killed = std::process::Command::new("kill").args(["-TERM", &envs.id().to_string()]).status().expect("kill");
     assert!(killed.success());
