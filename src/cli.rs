@@ -222,6 +222,15 @@ pub enum ListFormat {
     Json,
 }
 
+/// The formats of a report a pull request can show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+    /// For a pull-request comment: a summary table, a collapsible section per stage or release
+    Markdown,
+}
+
 #[derive(Debug, Args)]
 pub struct RenderArgs {
     /// The stage to render (see `helm envs list`)
@@ -254,6 +263,10 @@ pub struct DiffArgs {
     #[arg(long, short, value_enum, default_value_t = DiffFormat::Text)]
     pub output: DiffFormat,
 
+    /// With -o markdown: the report's size limit in characters (whole sections are dropped)
+    #[arg(long, value_name = "CHARS", default_value_t = crate::output::markdown::DEFAULT_MAX_SIZE)]
+    pub max_size: usize,
+
     /// Lines of context around each change in the line diff
     #[arg(long, value_name = "N", default_value_t = 3)]
     pub context: usize,
@@ -280,6 +293,8 @@ pub enum DiffFormat {
     Json,
     /// One line per changed resource and a plan per release
     Summary,
+    /// For a pull-request comment: a summary table, a collapsible section per release
+    Markdown,
 }
 
 #[derive(Debug, Args)]
@@ -301,8 +316,12 @@ pub struct CheckSecretsArgs {
     pub details: bool,
 
     /// Output format
-    #[arg(long, short, value_enum, default_value_t = ListFormat::Text)]
-    pub output: ListFormat,
+    #[arg(long, short, value_enum, default_value_t = ReportFormat::Text)]
+    pub output: ReportFormat,
+
+    /// With -o markdown: the report's size limit in characters (whole sections are dropped)
+    #[arg(long, value_name = "CHARS", default_value_t = crate::output::markdown::DEFAULT_MAX_SIZE)]
+    pub max_size: usize,
 }
 
 #[derive(Debug, Args)]
@@ -332,8 +351,12 @@ pub struct DeployArgs {
     pub yes: bool,
 
     /// Output format
-    #[arg(long, short, value_enum, default_value_t = ListFormat::Text)]
-    pub output: ListFormat,
+    #[arg(long, short, value_enum, default_value_t = ReportFormat::Text)]
+    pub output: ReportFormat,
+
+    /// With -o markdown: the report's size limit in characters (whole sections are dropped)
+    #[arg(long, value_name = "CHARS", default_value_t = crate::output::markdown::DEFAULT_MAX_SIZE)]
+    pub max_size: usize,
 
     /// Lines of context around each change in the manifest diff
     #[arg(long, value_name = "N", default_value_t = 3)]
@@ -370,6 +393,11 @@ pub struct PromoteArgs {
     /// Commit the written files on a new branch `promote/<from>-to-<to>-<digest>`
     #[arg(long)]
     pub git_commit: bool,
+
+    /// With --git-commit: write a pull-request body (Markdown: the patch, what deploying the
+    /// target changes, the gates) to FILE; the title is the commit's subject
+    #[arg(long, value_name = "FILE", requires = "git_commit")]
+    pub pr_body: Option<std::path::PathBuf>,
 
     /// Allow promoting into a stage that is not the next one
     #[arg(long)]
@@ -434,8 +462,12 @@ pub struct DriftArgs {
     pub documented: bool,
 
     /// Output format
-    #[arg(long, short, value_enum, default_value_t = ListFormat::Text)]
-    pub output: ListFormat,
+    #[arg(long, short, value_enum, default_value_t = ReportFormat::Text)]
+    pub output: ReportFormat,
+
+    /// With -o markdown: the report's size limit in characters (whole sections are dropped)
+    #[arg(long, value_name = "CHARS", default_value_t = crate::output::markdown::DEFAULT_MAX_SIZE)]
+    pub max_size: usize,
 
     /// Print credential-like values and Secret data instead of redacting them
     #[arg(long)]
@@ -453,8 +485,12 @@ pub struct StatusArgs {
     pub release: Option<String>,
 
     /// Output format
-    #[arg(long, short, value_enum, default_value_t = ListFormat::Text)]
-    pub output: ListFormat,
+    #[arg(long, short, value_enum, default_value_t = ReportFormat::Text)]
+    pub output: ReportFormat,
+
+    /// With -o markdown: the report's size limit in characters (whole sections are dropped)
+    #[arg(long, value_name = "CHARS", default_value_t = crate::output::markdown::DEFAULT_MAX_SIZE)]
+    pub max_size: usize,
 }
 
 #[derive(Debug, Args)]
@@ -510,11 +546,14 @@ impl DeployArgs {
     }
 }
 
-impl From<ListFormat> for crate::output::document::Format {
-    fn from(format: ListFormat) -> Self {
-        match format {
-            ListFormat::Text => Self::Text,
-            ListFormat::Json => Self::Json,
+impl DeployArgs {
+    /// How the command's report is printed.
+    pub fn format(&self) -> crate::output::document::Format {
+        use crate::output::document::Format;
+        match self.output {
+            ReportFormat::Text => Format::Text,
+            ReportFormat::Json => Format::Json,
+            ReportFormat::Markdown => Format::Markdown { max_size: self.max_size },
         }
     }
 }

@@ -35,7 +35,7 @@ pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
     let _lock = pipeline::lock(project, options, "apply")?;
     let pipeline = Pipeline::new(project)?;
 
-    let mut doc = Document::new(deploy.output.into(), json!({"command": "apply"}));
+    let mut doc = Document::new(deploy.format(), json!({"command": "apply"})).titled("helm envs apply");
     let mut stages_json: Vec<Value> = Vec::new();
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut stopped: Option<Error> = None;
@@ -45,6 +45,7 @@ pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
             outcomes.extend(not_attempted(&targets));
             continue;
         }
+        doc.part(&format!("What deploying {} changes", stage.name), &format!("helm envs diff {}", stage.name));
         doc.push(&format!("{BOLD}== {} =={BOLD:#}\n", stage.name));
         doc.begin_section(json!({"stage": stage.name}));
         let run = StageRun {
@@ -77,6 +78,7 @@ pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
         }
     }
 
+    doc.part("Summary", "helm envs status");
     doc.push(&format!("\n{BOLD}Summary{BOLD:#}\n"));
     doc.push(&outcomes_text(&outcomes));
     if options.dry_run {

@@ -1,10 +1,10 @@
 //! `helm envs check-secrets STAGE | --all`: the Secrets gate, as a report.
 
-use crate::cli::{CheckSecretsArgs, ListFormat};
+use crate::cli::{CheckSecretsArgs, ReportFormat};
 use crate::compare::secrets::{self, StageReport};
 use crate::config::stages::Project;
 use crate::error::{EXIT_GATE, Result};
-use crate::output::secrets::{json, text};
+use crate::output::secrets::{json, markdown, text};
 use crate::system::helm::Helm;
 use crate::system::kube::Kubectl;
 use crate::terminal;
@@ -18,8 +18,9 @@ pub fn run(project: &Project, args: &CheckSecretsArgs) -> Result<u8> {
     let (helm, kubectl) = (Helm::locate()?, Kubectl::locate()?);
     let reports = secrets::check(project, &helm, &kubectl, &stages, &releases)?;
     let text = match args.output {
-        ListFormat::Text => text(&reports, args.details),
-        ListFormat::Json => terminal::json_text(&json(&reports))?,
+        ReportFormat::Text => text(&reports, args.details),
+        ReportFormat::Json => terminal::json_text(&json(&reports))?,
+        ReportFormat::Markdown => markdown(&reports).render(args.max_size),
     };
     terminal::stdout(&text);
     Ok(if reports.iter().all(StageReport::passed) { 0 } else { EXIT_GATE })

@@ -61,13 +61,22 @@ pub fn run(project: &Project, args: &DiffArgs) -> Result<u8> {
             NOTE = terminal::NOTE,
         );
     }
+    let changes = report.has_changes();
     let text = match args.output {
         DiffFormat::Text => report::text(&report, args.context),
         DiffFormat::Summary => report::summary(&report),
         DiffFormat::Json => terminal::json_text(&report::json(&report))?,
+        DiffFormat::Markdown => {
+            let show = |release: &str| match (&args.stage, &args.from, &args.to) {
+                (Some(stage), _, _) => format!("helm envs diff {stage} --release {release}"),
+                (_, Some(from), Some(to)) => format!("helm envs diff --from {from} --to {to} --release {release}"),
+                _ => String::new(),
+            };
+            report::markdown(report, args.context, &show).render(args.max_size)
+        }
     };
     terminal::stdout(&text);
-    Ok(if args.detailed_exitcode && report.has_changes() { EXIT_DIFFERENCES } else { 0 })
+    Ok(if args.detailed_exitcode && changes { EXIT_DIFFERENCES } else { 0 })
 }
 
 /// Every release of the stage as installed against its config rendered for the stage's cluster.

@@ -2,11 +2,11 @@
 //! one job per stage for its cluster), judged by [`crate::compare::drift`], printed as a table
 //! grouped by stage then kind of drift, or as JSON.
 
-use crate::cli::{DriftArgs, ListFormat};
+use crate::cli::{DriftArgs, ReportFormat};
 use crate::config::stages::{Project, Stage};
 use crate::error::{Detail, EXIT_DIFFERENCES, EXIT_ERROR, Error, Result};
 use crate::inspect::drift::{self, Options};
-use crate::output::drift::{TextOptions, json, text};
+use crate::output::drift::{TextOptions, json, markdown, text};
 use crate::terminal;
 
 pub fn run(project: &Project, args: &DriftArgs) -> Result<u8> {
@@ -22,11 +22,11 @@ pub fn run(project: &Project, args: &DriftArgs) -> Result<u8> {
         show_secrets: args.show_secrets,
     };
     let outcome = drift::find(project, &options)?;
+    let shown = TextOptions { details: args.details, live: args.live, documented: args.documented };
     let text = match args.output {
-        ListFormat::Text => {
-            text(&outcome, &TextOptions { details: args.details, live: args.live, documented: args.documented })
-        }
-        ListFormat::Json => terminal::json_text(&json(&outcome))?,
+        ReportFormat::Text => text(&outcome, &shown),
+        ReportFormat::Json => terminal::json_text(&json(&outcome))?,
+        ReportFormat::Markdown => markdown(&outcome, &shown).render(args.max_size),
     };
     terminal::stdout(&text);
     if outcome.stages.iter().all(|(_, unchecked)| unchecked.is_some()) {

@@ -16,6 +16,8 @@ use crate::pipeline::deploy::{self, Outcome};
 use crate::pipeline::promote::PromotionCheck;
 use crate::pipeline::record::Record;
 use crate::pipeline::{self, Pipeline, StageRun, writes};
+use crate::output::markdown::DEFAULT_MAX_SIZE;
+use crate::system::files;
 use crate::system::git::Git;
 use crate::system::interrupt;
 use crate::terminal::{BOLD, note};
@@ -44,8 +46,8 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
     for path in &plan.env_specific_only {
         note(&format!("--only {path}: the path is envSpecific (intended to differ per stage) and is never promoted"));
     }
-    let mut doc = Document::new(
-        args.deploy.output.into(),
+    let doc = Document::new(
+        args.deploy.format(),
         json!({
             "command": "promote",
             "from": from.name,
@@ -59,6 +61,13 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
             "files": plan.files.iter().map(|f| f.display.clone()).collect::<Vec<_>>(),
         }),
     );
+    let shown = format!("helm envs promote --from {} --to {} --dry-run", from.name, to.name);
+    let mut doc = doc.titled(format!("helm envs promote --from {} --to {}", from.name, to.name));
+    doc.summarize("From", from.name.clone());
+    doc.summarize("To", to.name.clone());
+    doc.summarize("Patch", plan.digest.clone());
+    doc.summarize("Files", plan.files.iter().map(|f| f.display.clone()).collect::<Vec<_>>().join(", "));
+    doc.part("Patch", &shown);
     doc.push(&patch_text(&plan, options.show_secrets));
     if plan.is_empty() {
         doc.push(&format!(
@@ -104,6 +113,7 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
     })?;
 
     doc.set("offline", json!(checked.offline));
+    doc.part(&format!("What deploying {} changes", to.name), &shown);
     doc.push(&match checked.offline {
         true => format!("\n{BOLD}What the promotion changes in {}'s rendered config{BOLD:#} (offline)\n", to.name),
         false => format!("\n{BOLD}What deploying {} will change{BOLD:#}\n", to.name),
@@ -136,6 +146,7 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
     }
 
     let restore = writes::write(project, &plan.files)?;
+    doc.part("Result", &format!("helm envs status --stage {}", to.name));
     for file in &plan.files {
         doc.push(&format!("wrote     {}\n", file.display));
     }
@@ -168,6 +179,14 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
         }
         doc.push(&format!("committed on branch {branch} (now checked out): push it and open a pull request\n"));
         doc.set("branch", json!(branch));
+        if let Some(file) = &args.pr_body {
+            let result = if args.no_deploy { "written" } else { "promoted" };
+            let title = commit_message(&plan).lines().next().unwrap_or_default().to_string();
+            files::write_atomic(file, doc.markdown(result, DEFAULT_MAX_SIZE).as_bytes())
+                .map_err(|e| Error::Other(e.context(format!("cannot write the pull-request body {}", file.display()))))?;
+            doc.push(&format!("pull request: title \"{title}\", body in {}\n", file.display()));
+            doc.set("pullRequest", json!({"title": title, "bodyFile": file.display().to_string()}));
+        }
     }
     if args.no_deploy {
         doc.push(&format!(

@@ -2,12 +2,12 @@
 //! helm status, when), whether it is the config, and the promotion it came from. Every query of
 //! every stage runs in parallel; a stage whose cluster cannot be read is shown as such.
 
-use crate::cli::{ListFormat, StatusArgs};
+use crate::cli::{ReportFormat, StatusArgs};
 use crate::compare::render::joined;
 use crate::config::stages::{Project, Stage};
 use crate::error::{Detail, EXIT_ERROR, Error, Result};
 use crate::inspect::status::{Readers, Row, stage_rows};
-use crate::output::status::{json, text};
+use crate::output::status::{json, markdown, text};
 use crate::system::helm::Helm;
 use crate::system::kube::Kubectl;
 use crate::terminal;
@@ -31,8 +31,9 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<u8> {
         handles.into_iter().map(joined).collect()
     });
     let text = match args.output {
-        ListFormat::Text => text(&stages, &results),
-        ListFormat::Json => terminal::json_text(&json(&stages, &results))?,
+        ReportFormat::Text => text(&stages, &results),
+        ReportFormat::Json => terminal::json_text(&json(&stages, &results))?,
+        ReportFormat::Markdown => markdown(&stages, &results).render(args.max_size),
     };
     terminal::stdout(&text);
     if results.iter().all(Result::is_err) {

@@ -27,7 +27,10 @@ pub fn run(project: &Project, args: &UpgradeArgs) -> Result<u8> {
         summary: false,
     };
     let checked = pipeline.check(stage, &targets, options.show_secrets)?;
-    let mut doc = Document::new(args.deploy.output.into(), json!({"command": "upgrade", "stage": stage.name}));
+    let mut doc = Document::new(args.deploy.format(), json!({"command": "upgrade", "stage": stage.name}))
+        .titled(format!("helm envs upgrade {}", stage.name));
+    doc.summarize("Stage", stage.name.clone());
+    doc.part(&format!("What deploying {} changes", stage.name), &format!("helm envs diff {}", stage.name));
     let needs = match checked.gate(&run, &mut doc) {
         Ok(needs) => needs,
         Err(err) => {
@@ -38,6 +41,7 @@ pub fn run(project: &Project, args: &UpgradeArgs) -> Result<u8> {
     let record = Record::new(stage, format!("helm-envs: upgrade of stage {}", stage.name), None);
     let (outcomes, error) = pipeline.deploy(&run, &needs, &record);
     doc.set("outcomes", outcomes.iter().map(Outcome::json).collect());
+    doc.part("Result", &format!("helm envs status --stage {}", stage.name));
     if options.dry_run {
         doc.push(&pipeline::dry_run_line("nothing deployed"));
     } else {

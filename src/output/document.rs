@@ -4,12 +4,15 @@
 
 use serde_json::{Value, json};
 
+use crate::output::markdown::{Markdown, Section, table};
 use crate::terminal;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Text,
     Json,
+    /// A pull-request comment: the text's parts as collapsible sections, within a size limit.
+    Markdown { max_size: usize },
 }
 
 pub struct Document {
@@ -19,12 +22,42 @@ pub struct Document {
     section: Option<Value>,
     format: Format,
     on_stderr: bool,
+    /// The text by part (`part`), for Markdown: (title, text, the command that shows it).
+    parts: Vec<(String, String, String)>,
+    /// Rows of the Markdown summary table.
+    summary: Vec<(String, String)>,
+    title: String,
 }
 
 impl Document {
     /// `json`: the document's first fields (`command`, ...).
     pub fn new(format: Format, json: Value) -> Document {
-        Document { text: String::new(), json, section: None, format, on_stderr: false }
+        Document {
+            text: String::new(),
+            json,
+            section: None,
+            format,
+            on_stderr: false,
+            parts: Vec::new(),
+            summary: Vec::new(),
+            title: String::new(),
+        }
+    }
+
+    /// The Markdown report's title, and the command that shows a part in full.
+    pub fn titled(self, title: impl Into<String>) -> Document {
+        Document { title: title.into(), ..self }
+    }
+
+    /// Start a part of the report (a collapsible section in Markdown): what follows belongs to
+    /// it; `command` shows it in full.
+    pub fn part(&mut self, title: &str, command: &str) {
+        self.parts.push((title.to_string(), String::new(), command.to_string()));
+    }
+
+    /// A row of the Markdown summary table.
+    pub fn summarize(&mut self, key: &str, value: impl Into<String>) {
+        self.summary.push((key.to_string(), value.into()));
     }
 
     /// A report on stderr, as text: `exec` keeps stdout for the command it runs.
@@ -38,6 +71,27 @@ impl Document {
 
     pub fn push(&mut self, text: &str) {
         self.text.push_str(text);
+        if let Some((_, part, _)) = self.parts.last_mut() {
+            part.push_str(text);
+        }
+    }
+
+    /// The report as Markdown: the summary table, then each part that has text.
+    pub fn markdown(&self, result: &str, max_size: usize) -> String {
+        let mut rows: Vec<Vec<String>> = self.summary.iter().map(|(k, v)| vec![k.clone(), v.clone()]).collect();
+        rows.push(vec!["Result".into(), result.into()]);
+        let sections = self
+            .parts
+            .iter()
+            .filter(|(_, text, _)| !text.trim().is_empty())
+            .map(|(title, text, command)| Section {
+                title: title.clone(),
+                body: text.clone(),
+                language: if text.lines().any(|l| l.starts_with("+ ") || l.starts_with("- ")) { "diff" } else { "text" },
+                command: command.clone(),
+            })
+            .collect();
+        Markdown { title: self.title.clone(), summary: table(&["", ""], &rows), sections }.render(max_size)
     }
 
     /// Set a field of the open section, or of the document.
@@ -75,6 +129,7 @@ impl Document {
                 json["result"] = json!(result);
                 terminal::stdout(&format!("{}\n", serde_json::to_string_pretty(&json).unwrap_or_default()));
             }
+            Format::Markdown { max_size } => terminal::stdout(&self.markdown(result, max_size)),
         }
     }
 

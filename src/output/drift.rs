@@ -7,12 +7,14 @@ use serde_json::{Value, json};
 
 use crate::compare::drift::{self, Finding, Item, Kind, Location};
 use crate::inspect::drift::Outcome;
+use crate::output::markdown::{Markdown, Section, table};
 use crate::terminal::{BOLD, DIM, ERROR, NAME, WARN, plural};
 
 /// Bumped only for incompatible changes to the JSON output.
 const JSON_SCHEMA_VERSION: u32 = 1;
 
 /// How much the text shows.
+#[derive(Debug, Clone, Copy)]
 pub struct TextOptions {
     /// Every finding's details and the commands that act on it (`--details`).
     pub details: bool,
@@ -325,4 +327,46 @@ fn finding_json(finding: &Finding) -> Value {
         out.extend(fields);
     }
     out
+}
+
+// ------------------------------------------------------------------ Markdown
+
+/// Drift for a pull request: a row per stage, each stage's findings in a collapsible section.
+pub fn markdown(outcome: &Outcome, args: &TextOptions) -> Markdown {
+    let mut rows = Vec::new();
+    let mut sections = Vec::new();
+    for (stage, unchecked) in &outcome.stages {
+        let findings: Vec<&Finding> = outcome.findings.iter().filter(|f| f.stage == stage.name).collect();
+        let drifted = findings.iter().filter(|f| f.item.is_drift()).count();
+        let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+        for finding in findings.iter().filter(|f| f.item.is_drift()) {
+            *kinds.entry(finding.item.kind().name()).or_default() += 1;
+        }
+        let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        let verdict = match (unchecked, drifted) {
+            (Some(why), _) => format!("not checked: {why}"),
+            (None, 0) => "no drift".to_string(),
+            (None, n) => format!("{n} drifted"),
+        };
+        rows.push(vec![stage.name.clone(), stage.kube_context.to_string(), verdict, kinds.join(", ")]);
+        if unchecked.is_none() && drifted > 0 {
+            let one = Outcome {
+                stages: vec![(*stage, None)],
+                findings: findings.into_iter().cloned().collect(),
+                rollback_flags: outcome.rollback_flags,
+            };
+            let details = TextOptions { details: true, ..*args };
+            sections.push(Section {
+                title: format!("{} ({drifted} drifted)", stage.name),
+                body: text(&one, &details),
+                language: "text",
+                command: format!("helm envs drift --stage {} --details", stage.name),
+            });
+        }
+    }
+    Markdown {
+        title: "helm envs drift".into(),
+        summary: table(&["Stage", "Context", "Drift", "Findings"], &rows),
+        sections,
+    }
 }

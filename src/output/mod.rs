@@ -7,3 +7,4 @@ pub mod promotion;
 pub mod report;
 pub mod secrets;
 pub mod status;
+pub mod markdown;

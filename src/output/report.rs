@@ -12,6 +12,7 @@ use crate::compare::diff::{
 };
 use crate::compare::render::LiveState;
 use crate::config::stages::{Stage, Target};
+use crate::output::markdown::{Markdown, Section, table};
 use crate::system::helm::Installed;
 use crate::terminal::{BOLD, DIM};
 
@@ -56,7 +57,7 @@ impl Report {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Mode {
     /// The live releases of a stage against its rendered config.
     Live { stage: String },
@@ -306,6 +307,66 @@ fn write_keys(out: &mut String, comparison: &Comparison, suffix: &str) {
         let (mark, style) = marker(change.kind);
         let _ = writeln!(out, "  {style}{mark} {}{style:#}{DIM}{suffix}{DIM:#}", change.key);
     }
+}
+
+// ------------------------------------------------------------------------------ Markdown
+
+/// The report for a pull request: a plan per release in a table, each release's diff in a
+/// collapsible section; `show` is the command that shows one release's diff in full.
+pub fn markdown(report: Report, context: usize, show: &dyn Fn(&str) -> String) -> Markdown {
+    let (title, headers) = match &report.mode {
+        Mode::Live { stage } => (
+            format!("helm envs diff {stage}: what a deploy of {stage} changes"),
+            vec!["Release", "Namespace", "Add", "Change", "Destroy", "Unchanged"],
+        ),
+        Mode::Stages { from, to } => (
+            format!("helm envs diff --from {from} --to {to}"),
+            vec!["Release", "Namespace", "Undocumented", "Documented"],
+        ),
+    };
+    let rows = report
+        .releases
+        .iter()
+        .map(|release| match &release.sections {
+            Sections::Live { comparison, values, .. } => {
+                let plan = comparison.plan();
+                let change = if comparison.is_empty() && !values.is_empty() {
+                    format!("values: {}", values.join(", "))
+                } else {
+                    plan.change.to_string()
+                };
+                vec![
+                    release.release.clone(),
+                    release.namespace.clone(),
+                    plan.add.to_string(),
+                    change,
+                    plan.destroy.to_string(),
+                    plan.unchanged.to_string(),
+                ]
+            }
+            Sections::Stages { undocumented, documented, .. } => vec![
+                release.release.clone(),
+                release.namespace.clone(),
+                undocumented.changes.len().to_string(),
+                documented.changes.len().to_string(),
+            ],
+        })
+        .collect::<Vec<_>>();
+    let summary = table(&headers, &rows);
+    let Report { mode, releases, ignored, .. } = report;
+    let sections = releases
+        .into_iter()
+        .filter(|release| match &release.sections {
+            Sections::Live { comparison, values, .. } => !comparison.is_empty() || !values.is_empty(),
+            Sections::Stages { undocumented, documented, .. } => !undocumented.is_empty() || !documented.is_empty(),
+        })
+        .map(|release| {
+            let name = release.release.clone();
+            let one = Report { mode: mode.clone(), releases: vec![release], unmanaged: Vec::new(), ignored: ignored.clone() };
+            Section { title: name.clone(), body: text(&one, context), language: "diff", command: show(&name) }
+        })
+        .collect();
+    Markdown { title, summary, sections }
 }
 
 // ------------------------------------------------------------------------------ JSON

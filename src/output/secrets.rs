@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 
 use crate::compare::secrets::{self, Finding, NamespaceReport, Reference, StageReport};
+use crate::output::markdown::{Markdown, Section, table};
 use crate::terminal::{self, BOLD, DIM, ERROR, NAME, WARN};
 
 /// One line per Secret (what is wrong, and how many references need it); every reference with
@@ -148,4 +149,34 @@ pub fn json(reports: &[StageReport]) -> Value {
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
     })
+}
+
+/// The Secret check for a pull request: a row per stage, each failing stage's report (with
+/// every reference) in a collapsible section.
+pub fn markdown(reports: &[StageReport]) -> Markdown {
+    let count = |n: &NamespaceReport| (n.missing.len(), n.missing_keys.len());
+    let rows = reports
+        .iter()
+        .map(|report| {
+            let (missing, keys) =
+                report.namespaces.iter().map(count).fold((0, 0), |(a, b), (c, d)| (a + c, b + d));
+            let verdict = if report.passed() { "every referenced Secret is present" } else { "Secrets are missing" };
+            vec![report.stage.clone(), verdict.to_string(), missing.to_string(), keys.to_string()]
+        })
+        .collect::<Vec<_>>();
+    let sections = reports
+        .iter()
+        .filter(|report| !report.passed())
+        .map(|report| Section {
+            title: format!("{}: Secrets are missing", report.stage),
+            body: text(std::slice::from_ref(report), true),
+            language: "text",
+            command: format!("helm envs check-secrets {} --details", report.stage),
+        })
+        .collect();
+    Markdown {
+        title: "helm envs check-secrets".into(),
+        summary: table(&["Stage", "Result", "Missing Secrets", "Secrets missing keys"], &rows),
+        sections,
+    }
 }

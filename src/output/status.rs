@@ -10,6 +10,7 @@ use crate::error::Result;
 use crate::terminal::{BOLD, DIM, ERROR, NAME, WARN, plural};
 
 use crate::inspect::status::{Row, short_time};
+use crate::output::markdown::{Markdown, Section, table};
 
 /// Bumped only for incompatible changes to the JSON output.
 const JSON_SCHEMA_VERSION: u32 = 1;
@@ -199,4 +200,46 @@ fn row_json(row: &Row) -> Value {
             "health": health_json(row),
         }),
     }
+}
+
+/// Status for a pull request: a row per stage and release, and why each release that is not
+/// ready is not, in a collapsible section.
+pub fn markdown(stages: &[&Stage], results: &[Result<Vec<Row>>]) -> Markdown {
+    let mut rows = Vec::new();
+    let mut sections = Vec::new();
+    for (stage, result) in stages.iter().zip(results) {
+        match result {
+            Err(err) => rows.push(vec![
+                stage.name.clone(),
+                "-".into(),
+                format!("not read: {}", err.one_line()),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ]),
+            Ok(list) => {
+                for row in list {
+                    let [release, revision, chart, _app, status, ready, _deployed, config, promotion] = cells(row);
+                    rows.push(vec![stage.name.clone(), release, revision, chart, status, ready, config, promotion]);
+                    if let Some(health) = row.health.as_ref().filter(|h| !h.is_ready()) {
+                        let body = health
+                            .not_ready()
+                            .flat_map(|w| std::iter::once(w.headline()).chain(w.why.iter().map(|y| format!("  {y}"))))
+                            .collect::<Vec<_>>()
+                            .join("\n");
+                        sections.push(Section {
+                            title: format!("{}/{} not ready", stage.name, row.release),
+                            body,
+                            language: "text",
+                            command: format!("helm envs status --stage {} --release {}", stage.name, row.release),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    let headers = ["Stage", "Release", "Revision", "Chart", "Status", "Ready", "Config", "Last promotion"];
+    Markdown { title: "helm envs status".into(), summary: table(&headers, &rows), sections }
 }

@@ -92,6 +92,7 @@ impl Checked {
             false => report::text(&diff_report, run.options.context),
         });
         doc.set("diff", report::json(&diff_report));
+        doc.part(&format!("Gates for {}", stage.name), &format!("helm envs upgrade {} --dry-run", stage.name));
         doc.push(&gates::text(stage, &gates));
         doc.set("gates", gates.iter().map(Gate::json).collect());
         if let Some(refused) = gates::refusal(stage, &gates) {

@@ -15,6 +15,7 @@ mod health;
 mod init;
 mod isolation;
 mod list;
+mod markdown;
 mod nodes;
 mod plugin;
 mod promote;

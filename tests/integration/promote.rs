@@ -589,3 +589,33 @@ fn an_interrupted_promotion_says_what_was_written_and_how_to_finish() {
     );
     assert!(stderr.contains("finish it: `helm envs upgrade staging`"), "{stderr}");
 }
+
+#[test]
+fn git_commit_writes_a_pull_request_body_a_reviewer_reads() {
+    let (project, ns) = Project::isolated_example("promote-pr");
+    provision(&project, "staging", &ns.staging, &[]);
+    git_repository(&project);
+    project.write("envs/dev/web.yaml", &(project.read("envs/dev/web.yaml") + RC_IN_DEV));
+    git(&project, &["add", "."]);
+    git(&project, &["commit", "--quiet", "-m", "dev runs 2.8.0"]);
+    let body = project.path("pr-body.md");
+    let args = ["promote", "--from", "dev", "--to", "staging", "--no-deploy", "--git-commit", "--skip-source-check"];
+    let out = ok(&project, &[&args[..], &["--pr-body", &body.display().to_string(), "-o", "json"]].concat());
+    let json: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    let subject = git(&project, &["log", "-1", "--format=%s"]);
+    assert_eq!(json["pullRequest"]["title"], subject.trim(), "the title is the commit's subject");
+    let body = std::fs::read_to_string(&body).expect("the body is written");
+    assert!(body.starts_with("### helm envs promote --from dev --to staging\n"), "{body}");
+    assert!(body.contains("| Patch | ") && body.contains("| Files | envs/staging/web.yaml |"), "{body}");
+    assert!(body.contains("| Result | written |"), "{body}");
+    assert!(body.contains("<details><summary>Patch</summary>") && body.contains("+ image.tag: \"2.8.0\""), "{body}");
+    assert!(body.contains("<details><summary>What deploying staging changes</summary>"), "{body}");
+    assert!(body.contains("<details><summary>Gates for staging</summary>"), "{body}");
+    assert!(body.contains("skipped secrets") || body.contains("passed  secrets"), "{body}");
+    assert!(!body.contains('\u{1b}'), "no terminal colours in Markdown");
+
+    // Only with --git-commit: a body without a pull request is refused by the parser.
+    let alone = run(&project, &["promote", "--from", "dev", "--to", "staging", "--pr-body", "x.md"]);
+    assert_eq!(alone.status.code(), Some(1));
+    assert!(stderr_of(&alone).contains("--git-commit"), "{}", stderr_of(&alone));
+}
