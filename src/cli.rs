@@ -289,7 +289,7 @@ pub struct DiffArgs {
 pub enum DiffFormat {
     /// Per resource and field, with a line diff; coloured on a terminal
     Text,
-    /// A stable schema for tools (docs/diff-json.md)
+    /// A stable schema for tools (docs/ci.md)
     Json,
     /// One line per changed resource and a plan per release
     Summary,

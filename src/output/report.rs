@@ -1,5 +1,5 @@
 //! A diff as people and tools read it: coloured text, a one-line-per-resource summary, or JSON
-//! with a stable schema (docs/diff-json.md). Everything here works on comparisons whose Secret
+//! with a stable schema (docs/ci.md). Everything here works on comparisons whose Secret
 //! data is already redacted.
 
 use std::fmt::Write as _;

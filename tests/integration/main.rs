@@ -7,6 +7,7 @@ mod architecture;
 mod bad_input;
 mod charts;
 mod check_secrets;
+mod ci;
 mod cli;
 mod diff;
 mod drift;
