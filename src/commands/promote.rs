@@ -11,12 +11,12 @@ use crate::config::stages::{Project, Stage, Target};
 use crate::config::values::ValuePath;
 use crate::error::{Detail, Error, Result};
 use crate::output::document::Document;
+use crate::output::markdown::DEFAULT_MAX_SIZE;
 use crate::output::promotion::{commit_message, patch_text, redacted_ops};
 use crate::pipeline::deploy::{self, Outcome};
 use crate::pipeline::promote::PromotionCheck;
 use crate::pipeline::record::Record;
 use crate::pipeline::{self, Pipeline, StageRun, writes};
-use crate::output::markdown::DEFAULT_MAX_SIZE;
 use crate::system::files;
 use crate::system::git::Git;
 use crate::system::interrupt;
@@ -182,8 +182,9 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
         if let Some(file) = &args.pr_body {
             let result = if args.no_deploy { "written" } else { "promoted" };
             let title = commit_message(&plan).lines().next().unwrap_or_default().to_string();
-            files::write_atomic(file, doc.markdown(result, DEFAULT_MAX_SIZE).as_bytes())
-                .map_err(|e| Error::Other(e.context(format!("cannot write the pull-request body {}", file.display()))))?;
+            files::write_atomic(file, doc.markdown(result, DEFAULT_MAX_SIZE).as_bytes()).map_err(|e| {
+                Error::Other(e.context(format!("cannot write the pull-request body {}", file.display())))
+            })?;
             doc.push(&format!("pull request: title \"{title}\", body in {}\n", file.display()));
             doc.set("pullRequest", json!({"title": title, "bodyFile": file.display().to_string()}));
         }

@@ -12,7 +12,9 @@ pub enum Format {
     Text,
     Json,
     /// A pull-request comment: the text's parts as collapsible sections, within a size limit.
-    Markdown { max_size: usize },
+    Markdown {
+        max_size: usize,
+    },
 }
 
 pub struct Document {
@@ -87,7 +89,11 @@ impl Document {
             .map(|(title, text, command)| Section {
                 title: title.clone(),
                 body: text.clone(),
-                language: if text.lines().any(|l| l.starts_with("+ ") || l.starts_with("- ")) { "diff" } else { "text" },
+                language: if text.lines().any(|l| l.starts_with("+ ") || l.starts_with("- ")) {
+                    "diff"
+                } else {
+                    "text"
+                },
                 command: command.clone(),
             })
             .collect();

@@ -128,7 +128,10 @@ mod tests {
             }],
         };
         let out = report.render(DEFAULT_MAX_SIZE);
-        assert!(out.starts_with("### diff &lt;dev&gt;\n\n| Release | Plan |\n| --- | --- |\n| web | 1 to add \\| 0 |\n"), "{out}");
+        assert!(
+            out.starts_with("### diff &lt;dev&gt;\n\n| Release | Plan |\n| --- | --- |\n| web | 1 to add \\| 0 |\n"),
+            "{out}"
+        );
         assert!(out.contains("<details><summary>dev/web</summary>\n\n````diff\n+ a\n```\n````\n\n</details>"), "{out}");
     }
 

@@ -3,8 +3,8 @@
 pub mod document;
 pub mod drift;
 pub mod isolation;
+pub mod markdown;
 pub mod promotion;
 pub mod report;
 pub mod secrets;
 pub mod status;
-pub mod markdown;

@@ -362,7 +362,8 @@ pub fn markdown(report: Report, context: usize, show: &dyn Fn(&str) -> String) -
         })
         .map(|release| {
             let name = release.release.clone();
-            let one = Report { mode: mode.clone(), releases: vec![release], unmanaged: Vec::new(), ignored: ignored.clone() };
+            let one =
+                Report { mode: mode.clone(), releases: vec![release], unmanaged: Vec::new(), ignored: ignored.clone() };
             Section { title: name.clone(), body: text(&one, context), language: "diff", command: show(&name) }
         })
         .collect();

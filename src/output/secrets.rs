@@ -158,8 +158,7 @@ pub fn markdown(reports: &[StageReport]) -> Markdown {
     let rows = reports
         .iter()
         .map(|report| {
-            let (missing, keys) =
-                report.namespaces.iter().map(count).fold((0, 0), |(a, b), (c, d)| (a + c, b + d));
+            let (missing, keys) = report.namespaces.iter().map(count).fold((0, 0), |(a, b), (c, d)| (a + c, b + d));
             let verdict = if report.passed() { "every referenced Secret is present" } else { "Secrets are missing" };
             vec![report.stage.clone(), verdict.to_string(), missing.to_string(), keys.to_string()]
         })

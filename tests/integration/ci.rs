@@ -27,7 +27,7 @@ fn helm_envs_lines(scripts: Vec<String>) -> Vec<String> {
 fn the_recipes_parse_and_every_helm_envs_command_in_them_works_as_written() {
     let github = recipe("github-actions.yml");
     let jobs = github["jobs"].as_object().expect("jobs");
-    assert_eq!(jobs.keys().collect::<Vec<_>>(), ["report", "promote", "deploy"]);
+    assert_eq!(jobs.keys().collect::<Vec<_>>(), ["deploy", "promote", "report"]);
     let mut scripts = Vec::new();
     for job in jobs.values() {
         assert!(job["runs-on"].is_string() && job["if"].is_string(), "{job}");
@@ -50,7 +50,9 @@ fn the_recipes_parse_and_every_helm_envs_command_in_them_works_as_written() {
     project.write("envs/dev/web.yaml", &(project.read("envs/dev/web.yaml") + "image:\n  tag: \"2.8.0\"\n"));
     ok(&project, &["upgrade", "dev", "--release", "web"]);
     for args in [&["init", "--quiet", "--initial-branch", "main"][..], &["add", "."]] {
-        assert!(std::process::Command::new("git").args(args).current_dir(&project.dir).status().expect("git").success());
+        assert!(
+            std::process::Command::new("git").args(args).current_dir(&project.dir).status().expect("git").success()
+        );
     }
     let commit = ["-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "--quiet", "-m", "start"];
     assert!(std::process::Command::new("git").args(commit).current_dir(&project.dir).status().expect("git").success());
@@ -63,6 +65,11 @@ fn the_recipes_parse_and_every_helm_envs_command_in_them_works_as_written() {
             .env("RUNNER_TEMP", temp.path())
             .env("FROM", "dev")
             .env("TO", "staging")
+            // The recipe's `git config user.name/user.email` line, which this test does not run.
+            .env("GIT_AUTHOR_NAME", "helm-envs")
+            .env("GIT_AUTHOR_EMAIL", "helm-envs@example.com")
+            .env("GIT_COMMITTER_NAME", "helm-envs")
+            .env("GIT_COMMITTER_EMAIL", "helm-envs@example.com")
             .output()
             .expect("sh runs");
         assert!(output.status.success(), "`{command}` failed:\n{}\n{}", stdout_of(&output), stderr_of(&output));
@@ -72,6 +79,9 @@ fn the_recipes_parse_and_every_helm_envs_command_in_them_works_as_written() {
     let promote: Value =
         serde_json::from_str(&std::fs::read_to_string(temp.path().join("promote.json")).expect("promote.json"))
             .expect("JSON");
-    assert!(promote["pullRequest"]["title"].as_str().is_some_and(|t| t.starts_with("Promote dev to staging")), "{promote}");
+    assert!(
+        promote["pullRequest"]["title"].as_str().is_some_and(|t| t.starts_with("Promote dev to staging")),
+        "{promote}"
+    );
     assert!(std::fs::read_to_string(temp.path().join("pr.md")).expect("pr.md").contains("<details>"));
 }

@@ -41,7 +41,10 @@ fn diff_drift_status_and_check_secrets_as_markdown_within_a_size_limit() {
     assert!(!text.contains("hunter2"), "{text}");
 
     let status = stdout_of(&run(&project, &["status", "-o", "markdown"]));
-    assert!(status.contains("| Stage | Release | Revision | Chart | Status | Ready | Config | Last promotion |"), "{status}");
+    assert!(
+        status.contains("| Stage | Release | Revision | Chart | Status | Ready | Config | Last promotion |"),
+        "{status}"
+    );
     assert!(status.contains("| production | web | 1 | acme-web-1.4.2 | deployed | 3/3 | in sync |"), "{status}");
 
     kubectl_ok(&project, &["--context", "production", "--namespace", &ns.production, "delete", "secret", "acme-db"]);
