@@ -85,7 +85,7 @@ fn helm_completes_subcommands_flags_stages_and_releases() {
     assert!(complete(&["promote", "--from", ""]).starts_with("dev\nstaging\nproduction\n:4\n"));
     assert!(complete(&["promote", "--from", "dev", "--to", "s"]).starts_with("staging\n:4\n"));
     assert!(complete(&["diff", "staging", "--release", ""]).starts_with("web\nworker\n:4\n"));
-    assert!(complete(&["diff", "staging", "-o", ""]).starts_with("text\njson\nsummary\n:4\n"));
+    assert!(complete(&["diff", "staging", "-o", ""]).starts_with("text\njson\nsummary\nmarkdown\n:4\n"));
     assert!(complete(&["promote", "--dr"]).starts_with("--dry-run\n:4\n"));
     // After `exec STAGE --`, the shell completes the command's own words (files).
     assert!(complete(&["exec", "dev", "--", ""]).starts_with(":0\n"), "{}", complete(&["exec", "dev", "--", ""]));
