@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
+use crate::compare::drift::utc_date;
 use crate::config::stages::Target;
 use crate::error::Error;
 use crate::system::kube::Kubectl;
@@ -97,19 +98,11 @@ fn now_rfc3339() -> String {
     rfc3339(secs)
 }
 
-/// Seconds since the epoch as RFC 3339 in UTC (Howard Hinnant's days-to-civil algorithm).
+/// Seconds since the epoch as RFC 3339 in UTC.
 fn rfc3339(secs: u64) -> String {
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
+    let rest = secs % 86_400;
+    let date = utc_date(i64::try_from(secs).unwrap_or(i64::MAX));
+    format!("{date}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
 }
 
 #[cfg(test)]
