@@ -45,6 +45,20 @@ fn events(project: &Project, stage: &str, namespace: &str) -> Vec<(String, Strin
         .collect()
 }
 
+/// Polls until a Pod in the dev namespace waits for `reason`: the kubelet reports it a few
+/// seconds after the Pods are recreated, and the test must read health only after that.
+fn until_pods_wait_for(project: &Project, namespace: &str, reason: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    loop {
+        let reasons = live(project, "dev", namespace, "pods", "{..state.waiting.reason}");
+        if reasons.contains(reason) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "no Pod waits for {reason} after 90s: {reasons:?}");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
 fn all_stages(ns: &Namespaces) -> [(&'static str, &String); 3] {
     [("dev", &ns.dev), ("staging", &ns.staging), ("production", &ns.production)]
 }
@@ -143,6 +157,7 @@ fn an_unhealthy_source_refuses_the_promotion_unless_overridden_and_shows_in_stat
     let dev = ["--context", "dev", "--namespace", ns.dev.as_str()];
     kubectl_ok(&project, &[&dev[..], &["delete", "secret", "acme-db"]].concat());
     kubectl_ok(&project, &[&dev[..], &["delete", "pods", "--all", "--wait=false"]].concat());
+    until_pods_wait_for(&project, &ns.dev, "CreateContainerConfigError");
 
     let status = ok(&project, &["status", "--stage", "dev", "-o", "json"]);
     let status: Value = serde_json::from_str(&status).expect("JSON");
