@@ -1,6 +1,7 @@
 //! The diff engine on a large release: two renderings of 10,000 Deployments (~7.6 MB each) of
-//! which 100 differ. Times parse + match + diff + format (text and JSON), reports peak memory
-//! (VmHWM), and times `diff -u` on the same pair for scale.
+//! which 100 differ. Times parse + match + diff + format (text and JSON), in one namespace and
+//! across two (as `diff --from --to` compares stages), reports peak memory (VmHWM), and times
+//! `diff -u` on the same pair for scale.
 //!
 //!   cargo bench --bench diff_engine            (prints figures; no assertions)
 
@@ -9,14 +10,14 @@
 use std::time::{Duration, Instant};
 
 use helm_envs::compare::diff::{self, Comparison};
-use helm_envs::compare::manifest;
+use helm_envs::compare::manifest::{self, Namespaces};
 use helm_envs::output::report::{self, Mode, ReleaseReport, Report, Sections};
 
 const RESOURCES: usize = 10_000;
 const CHANGED_EVERY: usize = 100;
 const RUNS: usize = 5;
 
-fn deployment(i: usize, tag: &str) -> String {
+fn deployment(i: usize, tag: &str, namespace: &str) -> String {
     format!(
         "---
 # Source: fleet/templates/deployment.yaml
@@ -24,7 +25,7 @@ apiVersion: apps/v1
 kind: Deployment
 metadata:
   name: svc-{i:05}
-  namespace: fleet
+  namespace: {namespace}
   labels:
     app.kubernetes.io/name: svc-{i:05}
     app.kubernetes.io/instance: fleet
@@ -54,9 +55,12 @@ spec:
     )
 }
 
-fn generate() -> (String, String) {
-    let old = (0..RESOURCES).map(|i| deployment(i, "1.0.0")).collect();
-    let new = (0..RESOURCES).map(|i| deployment(i, if i % CHANGED_EVERY == 0 { "1.1.0" } else { "1.0.0" })).collect();
+/// Two renderings, the old one for namespace `old_namespace`, the new one for `fleet`.
+fn generate(old_namespace: &str) -> (String, String) {
+    let old = (0..RESOURCES).map(|i| deployment(i, "1.0.0", old_namespace)).collect();
+    let new = (0..RESOURCES)
+        .map(|i| deployment(i, if i % CHANGED_EVERY == 0 { "1.1.0" } else { "1.0.0" }, "fleet"))
+        .collect();
     (old, new)
 }
 
@@ -75,8 +79,8 @@ fn report(comparison: Comparison) -> Report {
 }
 
 /// Parse both sides, match, diff, and format as text and JSON; returns the output sizes.
-fn diff_pair(old: &str, new: &str) -> (usize, usize) {
-    let pair = manifest::parse_pair(old, new, "fleet").unwrap();
+fn diff_pair(old: &str, new: &str, old_namespace: &str) -> (usize, usize) {
+    let pair = manifest::parse_pair_across(old, new, Namespaces { old: old_namespace, new: "fleet" }).unwrap();
     let mut comparison = diff::compare(pair.old, pair.new, &diff::Options::default());
     comparison.unchanged += pair.identical;
     assert_eq!(comparison.plan().change, RESOURCES / CHANGED_EVERY);
@@ -121,7 +125,7 @@ fn peak_mib() -> Option<f64> {
 }
 
 fn main() {
-    let (old, new) = generate();
+    let (old, new) = generate("fleet");
     let baseline = peak_mib().unwrap_or(0.0);
     println!(
         "diff engine: {RESOURCES} Deployments per side ({:.1} MB and {:.1} MB), {} changed; median of {RUNS} runs, {} cores",
@@ -131,7 +135,7 @@ fn main() {
         std::thread::available_parallelism().map_or(1, usize::from)
     );
 
-    let (elapsed, (text, json)) = time(RUNS, || diff_pair(&old, &new));
+    let (elapsed, (text, json)) = time(RUNS, || diff_pair(&old, &new, "fleet"));
     let peak = peak_mib().unwrap_or(0.0);
     println!(
         "  parse + match + diff + text + JSON   {:>7.1} ms   (text {} KB, JSON {} KB)",
@@ -140,6 +144,13 @@ fn main() {
         json / 1000
     );
     println!("  peak memory (VmHWM)                  {peak:>7.1} MiB (of which {baseline:.1} MiB the two inputs)");
+
+    // Two stages' renderings (`diff --from --to`): the old side in a namespace of its own.
+    let (dev, _) = generate("fleet-dev");
+    let (elapsed, _) = time(RUNS, || diff_pair(&dev, &new, "fleet-dev"));
+    println!("  same, the two sides' namespaces differ {:>5.1} ms", ms(elapsed));
+    println!("  peak memory (VmHWM)                  {:>7.1} MiB", peak_mib().unwrap_or(0.0));
+    drop(dev);
 
     let (elapsed, _) = time(1, || diff_full_parse(&old, &new));
     println!("  same, every document parsed          {:>7.1} ms   (no identical-document shortcut)", ms(elapsed));

@@ -8,6 +8,9 @@
 #                                     proxy (cached outside the repo, keyed by version), containerd,
 #                                     runc, CNI plugins, umoci and the chart registry from Debian,
 #                                     and the test images (built locally, never pulled)
+#   scripts/testbed.sh peers          the tools the scale benchmark compares against, built from the
+#                                     Go module proxy: helmfile, and helm-diff (a helm plugin
+#                                     directory, for HELM_PLUGINS)
 #   scripts/testbed.sh up NAME...     one cluster with one node per NAME, and the chart registry and
 #                                     repository; one kubeconfig with a context per NAME
 #   scripts/testbed.sh down           stop exactly what `up` started, by PID; remove the node's
@@ -37,6 +40,10 @@ K8S_BIN="$CACHE/kubernetes-$K8S_VERSION/bin"
 ETCD_BIN="$CACHE/etcd-$ETCD_VERSION/bin"
 HELM4_BIN="$CACHE/helm-$HELM4_VERSION/bin"
 HELM3_BIN="$CACHE/helm-$HELM3_VERSION/bin"
+# The peers of the scale benchmark. helm-diff: the newest v3 release the module proxy serves here.
+HELMFILE_VERSION=v1.8.0
+HELM_DIFF_VERSION=v3.9.14
+PEERS="$CACHE/peers-$HELMFILE_VERSION-$HELM_DIFF_VERSION"
 # Keyed by the recipe, so a changed image is rebuilt.
 IMAGES="$CACHE/images-$(sed -n '/^web_rootfs()/,/^}/p; /^install_images()/,/^}/p' "${BASH_SOURCE[0]}" | sha256sum | cut -c1-12)"
 RUN="${TESTBED_DIR:-$TOOLS/testbed}"
@@ -160,6 +167,40 @@ install_helm() {
          -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=$minor
          -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=1 -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=$minor" \
         helm.sh/helm/v3/cmd/helm
+}
+
+# helmfile's binary, and a helm plugin directory holding helm-diff (plugin.yaml and bin/diff),
+# as `helm plugin install` would lay it out.
+cmd_peers() {
+    # helmfile's go.mod pins dependencies with `replace` lines, which hold only inside its own
+    # module: build it there (a writable copy of the module's source), not as a dependency.
+    local out="$CACHE/helmfile-$HELMFILE_VERSION/bin" src="$CACHE/build/helmfile-$HELMFILE_VERSION" dir
+    if [ ! -x "$out/helmfile" ]; then
+        command -v go >/dev/null || { step="build helmfile" fail "go is required (Go 1.26 or newer)"; }
+        dir=$(cd "$CACHE" && GOFLAGS=-mod=mod go mod download -json "github.com/helmfile/helmfile@$HELMFILE_VERSION" |
+            python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+        rm -rf "$src" && mkdir -p "$(dirname "$src")" && cp -R "$dir" "$src" && chmod -R u+w "$src"
+        mkdir -p "$out.tmp"
+        (cd "$src" && run "build helmfile $HELMFILE_VERSION (several minutes the first time)" "$LOGS/helmfile-build.log" \
+            go build -mod=mod -trimpath -ldflags "-s -w -X go.szostok.io/version.version=$HELMFILE_VERSION" -o "$out.tmp/helmfile" .)
+        rm -rf "$out" && mv "$out.tmp" "$out" && rm -rf "$src"
+    fi
+    go_install helm-diff "$HELM_DIFF_VERSION" "github.com/databus23/helm-diff/v3@$HELM_DIFF_VERSION" \
+        "-X github.com/databus23/helm-diff/v3/cmd.Version=${HELM_DIFF_VERSION#v}" github.com/databus23/helm-diff/v3
+    local plugin="$PEERS/plugins/helm-diff"
+    if [ ! -x "$plugin/bin/diff" ]; then
+        dir=$(cd "$CACHE" && GOFLAGS=-mod=mod go mod download -json "github.com/databus23/helm-diff/v3@$HELM_DIFF_VERSION" |
+            python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+        rm -rf "$plugin" && mkdir -p "$plugin/bin"
+        # The published plugin.yaml runs install hooks that download a release; the binary is
+        # built here, so the hooks go.
+        sed '/^hooks:/,$d' "$dir/plugin.yaml" >"$plugin/plugin.yaml"
+        cp "$CACHE/helm-diff-$HELM_DIFF_VERSION/bin/v3" "$plugin/bin/diff"
+    fi
+    mkdir -p "$PEERS/bin"
+    ln -sf "$CACHE/helmfile-$HELMFILE_VERSION/bin/helmfile" "$PEERS/bin/helmfile"
+    echo "export PATH=\"$PEERS/bin:\$PATH\""
+    echo "export HELM_PLUGINS=\"$PEERS/plugins\""
 }
 
 # Debian's container runtime, CNI plugins, image tool and registry. busybox-static is unpacked
@@ -846,6 +887,7 @@ cmd_status() {
 
 case "${1:-}" in
 install) cmd_install ;;
+peers) cmd_peers ;;
 up) shift; cmd_up "$@" ;;
 down) cmd_down ;;
 env) cmd_env ;;

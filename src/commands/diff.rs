@@ -6,9 +6,9 @@ use std::io::Write as _;
 
 use crate::cli::{DiffArgs, DiffFormat};
 use crate::compare::diff::{self, IgnorePattern};
-use crate::compare::manifest::Manifest;
+use crate::compare::manifest::{self, Namespaces, Side};
 use crate::compare::render::{
-    against_installed, all_or_errors, in_parallel, joined, parse_rendered, promoted_target, render_all,
+    against_installed, all_or_errors, in_parallel, joined, promoted_target, render_all, rendered_manifest_error,
 };
 use crate::config::stages::{Project, Release, Stage, Target};
 use crate::error::{EXIT_DIFFERENCES, Error, Result};
@@ -148,31 +148,32 @@ fn between(
     let rendered = all_or_errors(render_all(helm, &renders))?;
     drop(promoted_files);
 
-    let parse = |index: usize| {
-        let target = &renders[index];
-        parse_rendered(&rendered[index], target)
+    // Each pair is parsed for itself, so documents the same on both sides (after the move into
+    // the target's namespace) are counted, not parsed.
+    let compare = |old: usize, new: usize| -> Result<diff::Comparison> {
+        let namespaces = Namespaces { old: &renders[old].namespace, new: &renders[new].namespace };
+        let pair = manifest::parse_pair_across(&rendered[old], &rendered[new], namespaces).map_err(|(side, error)| {
+            let target = &renders[if side == Side::Old { old } else { new }];
+            rendered_manifest_error(target, error)
+        })?;
+        let mut comparison = diff::compare(pair.old, pair.new, options);
+        comparison.unchanged += pair.identical;
+        Ok(comparison)
     };
     let mut reports = Vec::new();
     let mut base = 0;
     for promoted_index in promoted_at {
         let (source, target) = (&renders[base], &renders[base + 1]);
-        let from_manifest: Manifest = parse(base)?
-            .into_values()
-            .map(|mut resource| {
-                resource.move_namespace(&source.namespace, &target.namespace);
-                (resource.key.clone(), resource)
-            })
-            .collect();
-        let to_manifest = parse(base + 1)?;
-        let promoted_manifest = if promoted_index == base + 1 { to_manifest.clone() } else { parse(promoted_index)? };
+        // The source first, so that a template broken on both sides is named in `from`.
+        let documented = compare(base, promoted_index)?;
         reports.push(ReleaseReport {
             release: target.release.name.clone(),
             namespace: target.namespace.clone(),
             context: to.kube_context.to_string(),
             sections: Sections::Stages {
                 from_namespace: source.namespace.clone(),
-                undocumented: diff::compare(promoted_manifest.clone(), to_manifest, options),
-                documented: diff::compare(from_manifest, promoted_manifest, options),
+                undocumented: compare(promoted_index, base + 1)?,
+                documented,
             },
         });
         base = promoted_index + 1;

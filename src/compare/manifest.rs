@@ -115,7 +115,7 @@ pub enum Side {
     New,
 }
 
-/// Two renderings of one release in one namespace, ready to compare.
+/// Two renderings of one release, ready to compare.
 #[derive(Debug, Default)]
 pub struct Pair {
     pub old: Manifest,
@@ -124,39 +124,72 @@ pub struct Pair {
     pub identical: usize,
 }
 
+/// The namespaces two renderings were made for. The old side's resources in `old` are moved
+/// to `new` (key and `metadata.namespace`), so that two stages' renderings match although each
+/// lives in its own namespace.
+#[derive(Debug, Clone, Copy)]
+pub struct Namespaces<'a> {
+    pub old: &'a str,
+    pub new: &'a str,
+}
+
+/// Parse two renderings of one namespace for comparison. See [`parse_pair_across`].
+pub fn parse_pair(old: &str, new: &str, namespace: &str) -> Result<Pair, (Side, ManifestError)> {
+    parse_pair_across(old, new, Namespaces { old: namespace, new: namespace })
+}
+
 /// Parse two renderings for comparison. A document whose text occurs once on each side is the
 /// same resource, unchanged; it is counted rather than parsed, because parsing YAML is most of a
-/// diff's cost and a deploy usually changes few resources. Identical documents still take part
-/// in the duplicate check (by a quick read of their identity, or a full parse when that is not
-/// plain).
-pub fn parse_pair(old: &str, new: &str, namespace: &str) -> Result<Pair, (Side, ManifestError)> {
+/// diff's cost and a deploy usually changes few resources. Across namespaces, an old document's
+/// text is compared as it reads once moved (its `metadata.namespace` line rewritten), so two
+/// stages' renderings take the same shortcut. Identical documents still take part in the
+/// duplicate check (by a quick read of their identity, or a full parse when that is not plain).
+pub fn parse_pair_across(old: &str, new: &str, namespaces: Namespaces<'_>) -> Result<Pair, (Side, ManifestError)> {
     let (old_docs, new_docs) = (split_documents(old), split_documents(new));
-    fn count<'d>(docs: &'d [Document<'_>]) -> HashMap<&'d str, usize> {
-        let mut counts = HashMap::new();
-        for doc in docs {
-            *counts.entry(&*doc.text).or_default() += 1;
-        }
-        counts
+    // The old side's texts as they read in the new namespace; `None` where that cannot be told
+    // without a parser (such a document is parsed, never taken as identical).
+    let moved: Vec<Option<Cow<'_, str>>> = old_docs
+        .iter()
+        .map(|doc| match namespaces.old == namespaces.new {
+            true => Some(Cow::Borrowed(&*doc.text)),
+            false => moved_text(&doc.text, namespaces),
+        })
+        .collect();
+    let mut old_counts: HashMap<&str, usize> = HashMap::new();
+    for text in moved.iter().flatten() {
+        *old_counts.entry(text).or_default() += 1;
     }
-    let (old_counts, new_counts) = (count(&old_docs), count(&new_docs));
-    let identical =
-        |doc: &Document<'_>| old_counts.get(&*doc.text) == Some(&1) && new_counts.get(&*doc.text) == Some(&1);
+    let mut new_counts: HashMap<&str, usize> = HashMap::new();
+    for doc in &new_docs {
+        *new_counts.entry(&doc.text).or_default() += 1;
+    }
+    let identical = |text: &str| old_counts.get(text) == Some(&1) && new_counts.get(text) == Some(&1);
+    let moved_resources = |manifest: Manifest| -> Manifest {
+        manifest
+            .into_values()
+            .map(|mut resource| {
+                resource.move_namespace(namespaces.old, namespaces.new);
+                (resource.key.clone(), resource)
+            })
+            .collect()
+    };
     let full = || -> Result<Pair, (Side, ManifestError)> {
         Ok(Pair {
-            old: build(&old_docs, namespace).map_err(|e| (Side::Old, e))?,
-            new: build(&new_docs, namespace).map_err(|e| (Side::New, e))?,
+            old: moved_resources(build(&old_docs, namespaces.old).map_err(|e| (Side::Old, e))?),
+            new: build(&new_docs, namespaces.new).map_err(|e| (Side::New, e))?,
             identical: 0,
         })
     };
-    let (shared, old_rest): (Vec<_>, Vec<_>) = old_docs.iter().partition(|d| identical(d));
-    let new_rest: Vec<_> = new_docs.iter().filter(|d| !identical(d)).collect();
-    let old_manifest = build_refs(&old_rest, namespace).map_err(|e| (Side::Old, e))?;
-    let new_manifest = build_refs(&new_rest, namespace).map_err(|e| (Side::New, e))?;
+    let old_rest: Vec<_> =
+        old_docs.iter().zip(&moved).filter(|(_, text)| !text.as_deref().is_some_and(identical)).map(|(d, _)| d).collect();
+    let (shared, new_rest): (Vec<_>, Vec<_>) = new_docs.iter().partition(|d| identical(&d.text));
+    let old_manifest = moved_resources(build_refs(&old_rest, namespaces.old).map_err(|e| (Side::Old, e))?);
+    let new_manifest = build_refs(&new_rest, namespaces.new).map_err(|e| (Side::New, e))?;
     let mut shared_keys = HashSet::new();
     for doc in &shared {
-        let keys = match quick_key(&doc.text, namespace) {
+        let keys = match scan(&doc.text).and_then(|identity| identity.key(namespaces.new)) {
             Some(key) => vec![key],
-            None => doc.resources(namespace).map_err(|e| (Side::Old, e))?.into_iter().map(|r| r.key).collect(),
+            None => doc.resources(namespaces.new).map_err(|e| (Side::New, e))?.into_iter().map(|r| r.key).collect(),
         };
         for key in keys {
             let clash = old_manifest.contains_key(&key) || new_manifest.contains_key(&key);
@@ -167,6 +200,24 @@ pub fn parse_pair(old: &str, new: &str, namespace: &str) -> Result<Pair, (Side, 
         }
     }
     Ok(Pair { identical: shared_keys.len(), old: old_manifest, new: new_manifest })
+}
+
+/// A document's text as it reads once moved from one namespace to another: its
+/// `metadata.namespace` rewritten when it names the old one (a document without it takes the
+/// namespace helm is given, and reads the same). `None` when the document is not plain enough
+/// to tell without a parser.
+fn moved_text<'t>(text: &'t str, namespaces: Namespaces<'_>) -> Option<Cow<'t, str>> {
+    let identity = scan(text)?;
+    // A cluster-scoped object keeps whatever namespace field it carries, as a move does.
+    let namespaced = identity.key(namespaces.old)?.namespace.is_some();
+    match identity.namespace {
+        Some(namespace) if namespaced && namespace == namespaces.old => {
+            // `namespace` is a slice of `text`: its offset locates the value to rewrite.
+            let at = namespace.as_ptr() as usize - text.as_ptr() as usize;
+            Some(Cow::Owned(format!("{}{}{}", &text[..at], namespaces.new, &text[at + namespace.len()..])))
+        }
+        _ => Some(Cow::Borrowed(text)),
+    }
 }
 
 fn build(documents: &[Document<'_>], default_namespace: &str) -> Result<Manifest, ManifestError> {
@@ -220,10 +271,31 @@ fn build_refs(documents: &[&Document<'_>], default_namespace: &str) -> Result<Ma
     Ok(manifest)
 }
 
+/// What identifies a document, as written in it (each a slice of the document's text).
+struct Identity<'t> {
+    api_version: &'t str,
+    kind: &'t str,
+    name: &'t str,
+    namespace: Option<&'t str>,
+}
+
+impl Identity<'_> {
+    /// The resource key; `None` for a list kind (the caller parses it).
+    fn key(&self, default_namespace: &str) -> Option<ResourceKey> {
+        if self.kind.ends_with("List") {
+            return None;
+        }
+        let group = api_group(self.api_version);
+        let namespace =
+            (!is_cluster_scoped(group, self.kind)).then(|| self.namespace.unwrap_or(default_namespace).to_string());
+        Some(ResourceKey { group: group.to_string(), kind: self.kind.to_string(), namespace, name: self.name.to_string() })
+    }
+}
+
 /// The identity of a document in the block style helm's templates produce, read without a
 /// YAML parser; `None` whenever the document is not that plain (flow maps, quotes with escapes,
-/// anchors, tags, lists of objects), and the caller parses it instead.
-fn quick_key(text: &str, default_namespace: &str) -> Option<ResourceKey> {
+/// anchors, tags), and the caller parses it instead.
+fn scan(text: &str) -> Option<Identity<'_>> {
     fn plain(value: &str) -> Option<&str> {
         let value = value.trim();
         let value = match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
@@ -286,13 +358,7 @@ fn quick_key(text: &str, default_namespace: &str) -> Option<ResourceKey> {
             }
         }
     }
-    let (api_version, kind, name) = (api_version?, kind?, name?);
-    if kind.ends_with("List") {
-        return None;
-    }
-    let group = api_group(api_version);
-    let namespace = (!is_cluster_scoped(group, kind)).then(|| namespace.unwrap_or(default_namespace).to_string());
-    Some(ResourceKey { group: group.to_string(), kind: kind.to_string(), namespace, name: name.to_string() })
+    Some(Identity { api_version: api_version?, kind: kind?, name: name?, namespace })
 }
 
 fn describe_source(source: &Option<String>) -> String {
@@ -636,6 +702,75 @@ mod tests {
         assert_eq!(keys(&pair.new), ["apps/Deployment acme/web"]);
     }
 
+    /// One stage's rendering: a ConfigMap in the stage's namespace, one naming it elsewhere, a
+    /// Deployment relying on the default, and a ClusterRole.
+    fn stage_rendering(namespace: &str, replicas: u32) -> String {
+        format!(
+            "---\n# Source: web/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n  \
+             namespace: \"{namespace}\"\ndata:\n  host: web.{namespace}.svc\n---\n# Source: web/templates/mon.yaml\n\
+             apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: m\n  namespace: monitoring\n---\n\
+             # Source: web/templates/role.yaml\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n\
+             metadata:\n  name: r\n  namespace: {namespace}\n{}",
+            DEPLOYMENT.replace("replicas: 2", &format!("replicas: {replicas}"))
+        )
+    }
+
+    #[test]
+    fn across_namespaces_moved_documents_are_counted_and_the_rest_compare_as_a_full_parse_does() {
+        let namespaces = Namespaces { old: "dev", new: "staging" };
+        let (old, new) = (stage_rendering("dev", 2), stage_rendering("staging", 3));
+        let pair = parse_pair_across(&old, &new, namespaces).expect("valid");
+        // The ConfigMap `c` differs in its data (the host names its namespace), the Deployment
+        // in its replicas, the ClusterRole in the namespace field it carries (a move leaves a
+        // cluster-scoped object alone): all parsed. `m` reads the same once moved.
+        assert_eq!(pair.identical, 1);
+        assert_eq!(
+            keys(&pair.old),
+            ["ConfigMap staging/c", "apps/Deployment staging/web", "rbac.authorization.k8s.io/ClusterRole r"]
+        );
+        assert_eq!(pair.old.values().next().expect("c").object["metadata"]["namespace"], json!("staging"));
+        assert_eq!(keys(&pair.new), keys(&pair.old));
+
+        // The same answer as parsing everything and moving the old side: what was parsed is
+        // the same, and what was counted is equal on both sides.
+        let moved: Manifest = parse(&old, "dev")
+            .expect("valid")
+            .into_values()
+            .map(|mut r| {
+                r.move_namespace("dev", "staging");
+                (r.key.clone(), r)
+            })
+            .collect();
+        let full_new = parse(&new, "staging").expect("valid");
+        assert_eq!(keys(&moved), keys(&full_new));
+        for (key, resource) in &moved {
+            match pair.old.get(key) {
+                Some(parsed) => assert_eq!(parsed.object, resource.object, "{key}"),
+                None => assert_eq!(resource.object, full_new[key].object, "{key} counted as identical"),
+            }
+        }
+    }
+
+    #[test]
+    fn across_namespaces_only_metadata_namespace_is_rewritten() {
+        // A field named namespace outside metadata is content: it must still show as changed.
+        let doc = |namespace: &str| {
+            format!(
+                "apiVersion: example.com/v1\nkind: Route\nmetadata:\n  name: a\n  namespace: {namespace}\nspec:\n  \
+                 namespace: {namespace}\n"
+            )
+        };
+        let pair = parse_pair_across(&doc("dev"), &doc("staging"), Namespaces { old: "dev", new: "staging" })
+            .expect("valid");
+        assert_eq!(pair.identical, 0);
+        assert_eq!(pair.old.values().next().expect("a").object["spec"]["namespace"], json!("dev"));
+        // A document too involved to read without a parser is parsed, and still moved.
+        let flow = |namespace: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: f, namespace: {namespace}}}\n");
+        let pair = parse_pair_across(&flow("dev"), &flow("staging"), Namespaces { old: "dev", new: "staging" })
+            .expect("valid");
+        assert_eq!((pair.identical, keys(&pair.old)), (0, vec!["ConfigMap staging/f".to_string()]));
+    }
+
     #[test]
     fn a_duplicate_of_an_identical_document_is_still_found() {
         let config = "---\n# Source: web/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n";
@@ -646,8 +781,8 @@ mod tests {
     }
 
     #[test]
-    fn quick_key_reads_plain_documents_and_declines_the_rest() {
-        let key = |text: &str| quick_key(text, "ns").map(|k| k.to_string());
+    fn scan_reads_plain_documents_and_declines_the_rest() {
+        let key = |text: &str| scan(text).and_then(|identity| identity.key("ns")).map(|k| k.to_string());
         assert_eq!(key(DEPLOYMENT).as_deref(), Some("apps/Deployment ns/web"));
         assert_eq!(
             key("apiVersion: v1\nkind: Secret\nmetadata:\n    labels:\n      name: not-this\n    name: \"db\"\n    namespace: x\n")
