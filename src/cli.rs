@@ -35,6 +35,11 @@ pub struct GlobalArgs {
     /// When to use colors
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+
+    /// How many helm and kubectl processes run at once [default: 4 per core, 4 to 32]
+    #[arg(long, short = 'j', global = true, value_name = "N", env = "HELM_ENVS_JOBS",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -36,6 +36,9 @@ pub fn main() -> ExitCode {
         ColorChoice::Auto => {}
     }
     terminal::set_verbose(cli.global.verbose);
+    if let Some(jobs) = cli.global.jobs {
+        system::slots::set_limit(usize::from(jobs));
+    }
     system::interrupt::watch();
     match run(&cli) {
         Ok(code) => ExitCode::from(code),

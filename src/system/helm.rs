@@ -242,6 +242,7 @@ impl Helm {
         {
             expression = expression.stdin_file(lock);
         }
+        let slot = crate::system::slots::take();
         let out = expression.run().map_err(|err| {
             anyhow::Error::new(err).context(format!(
                 "could not start {} (for stage `{}`)",
@@ -249,6 +250,7 @@ impl Helm {
                 call.stage.name
             ))
         })?;
+        drop(slot);
         if out.status.success() {
             String::from_utf8(out.stdout).map_err(|_| {
                 Error::Other(anyhow::anyhow!(

@@ -150,6 +150,7 @@ impl Kubectl {
     pub fn context_names(&self) -> Result<Vec<String>> {
         let args = ["config", "get-contexts", "--output", "name"].map(String::from).to_vec();
         terminal::debug(&format!("running {}", display_command(&args)));
+        let _slot = crate::system::slots::take();
         let out = duct::cmd(&self.bin, &args)
             .stdout_capture()
             .stderr_capture()
@@ -188,6 +189,7 @@ impl Kubectl {
         if let Some(input) = stdin {
             expression = expression.stdin_bytes(input.text.as_bytes().to_vec());
         }
+        let slot = crate::system::slots::take();
         let out = expression.stdout_capture().stderr_capture().unchecked().run().map_err(|err| {
             anyhow::Error::new(err).context(format!(
                 "could not start {} (for stage `{}`)",
@@ -195,6 +197,7 @@ impl Kubectl {
                 stage.name
             ))
         })?;
+        drop(slot);
         if out.status.success() {
             return String::from_utf8(out.stdout).map_err(|_| {
                 Error::Other(anyhow::anyhow!("kubectl printed output that is not UTF-8 (stage `{}`)", stage.name))

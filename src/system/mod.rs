@@ -7,3 +7,4 @@ pub mod helm;
 pub mod hooks;
 pub mod interrupt;
 pub mod kube;
+pub mod slots;
