@@ -169,33 +169,41 @@ install_helm() {
         helm.sh/helm/v3/cmd/helm
 }
 
+# go_build_module NAME VERSION MODULE LDFLAGS: build a module's main package inside a writable
+# copy of the module itself (where its own `replace` lines and go.sum hold) into
+# $CACHE/NAME-VERSION/bin/NAME. helm-diff is not in the checksum database: its go.sum and the
+# proxy's copy are what the build trusts.
+go_build_module() {
+    local name=$1 version=$2 module=$3 ldflags=$4
+    local out="$CACHE/$name-$version/bin" src="$CACHE/build/$name-$version" dir
+    [ -x "$out/$name" ] && return
+    command -v go >/dev/null || { step="build $name" fail "go is required (Go 1.26 or newer)"; }
+    dir=$(cd "$CACHE" && GONOSUMDB="$module" GOFLAGS=-mod=mod go mod download -json "$module@$version" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])') ||
+        { step="download $module@$version" fail "the Go module proxy did not serve it"; }
+    rm -rf "$src" && mkdir -p "$(dirname "$src")" && cp -R "$dir" "$src" && chmod -R u+w "$src"
+    mkdir -p "$out.tmp"
+    (cd "$src" && run "build $name $version (several minutes the first time)" "$LOGS/$name-build.log" \
+        env GONOSUMDB="$module" go build -mod=mod -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp/$name" .)
+    rm -rf "$out" && mv "$out.tmp" "$out" && rm -rf "$src"
+}
+
 # helmfile's binary, and a helm plugin directory holding helm-diff (plugin.yaml and bin/diff),
 # as `helm plugin install` would lay it out.
 cmd_peers() {
-    # helmfile's go.mod pins dependencies with `replace` lines, which hold only inside its own
-    # module: build it there (a writable copy of the module's source), not as a dependency.
-    local out="$CACHE/helmfile-$HELMFILE_VERSION/bin" src="$CACHE/build/helmfile-$HELMFILE_VERSION" dir
-    if [ ! -x "$out/helmfile" ]; then
-        command -v go >/dev/null || { step="build helmfile" fail "go is required (Go 1.26 or newer)"; }
-        dir=$(cd "$CACHE" && GOFLAGS=-mod=mod go mod download -json "github.com/helmfile/helmfile@$HELMFILE_VERSION" |
-            python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
-        rm -rf "$src" && mkdir -p "$(dirname "$src")" && cp -R "$dir" "$src" && chmod -R u+w "$src"
-        mkdir -p "$out.tmp"
-        (cd "$src" && run "build helmfile $HELMFILE_VERSION (several minutes the first time)" "$LOGS/helmfile-build.log" \
-            go build -mod=mod -trimpath -ldflags "-s -w -X go.szostok.io/version.version=$HELMFILE_VERSION" -o "$out.tmp/helmfile" .)
-        rm -rf "$out" && mv "$out.tmp" "$out" && rm -rf "$src"
-    fi
-    go_install helm-diff "$HELM_DIFF_VERSION" "github.com/databus23/helm-diff/v3@$HELM_DIFF_VERSION" \
-        "-X github.com/databus23/helm-diff/v3/cmd.Version=${HELM_DIFF_VERSION#v}" github.com/databus23/helm-diff/v3
-    local plugin="$PEERS/plugins/helm-diff"
+    go_build_module helmfile "$HELMFILE_VERSION" github.com/helmfile/helmfile \
+        "-X go.szostok.io/version.version=$HELMFILE_VERSION"
+    go_build_module helm-diff "$HELM_DIFF_VERSION" github.com/databus23/helm-diff/v3 \
+        "-X github.com/databus23/helm-diff/v3/cmd.Version=${HELM_DIFF_VERSION#v}"
+    local plugin="$PEERS/plugins/helm-diff" dir
     if [ ! -x "$plugin/bin/diff" ]; then
-        dir=$(cd "$CACHE" && GOFLAGS=-mod=mod go mod download -json "github.com/databus23/helm-diff/v3@$HELM_DIFF_VERSION" |
+        dir=$(cd "$CACHE" && GONOSUMDB=github.com/databus23/helm-diff/v3 GOFLAGS=-mod=mod go mod download -json "github.com/databus23/helm-diff/v3@$HELM_DIFF_VERSION" |
             python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
         rm -rf "$plugin" && mkdir -p "$plugin/bin"
         # The published plugin.yaml runs install hooks that download a release; the binary is
         # built here, so the hooks go.
         sed '/^hooks:/,$d' "$dir/plugin.yaml" >"$plugin/plugin.yaml"
-        cp "$CACHE/helm-diff-$HELM_DIFF_VERSION/bin/v3" "$plugin/bin/diff"
+        cp "$CACHE/helm-diff-$HELM_DIFF_VERSION/bin/helm-diff" "$plugin/bin/diff"
     fi
     mkdir -p "$PEERS/bin"
     ln -sf "$CACHE/helmfile-$HELMFILE_VERSION/bin/helmfile" "$PEERS/bin/helmfile"

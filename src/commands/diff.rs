@@ -96,7 +96,7 @@ fn live(
                 namespaces.iter().map(|namespace| move || helm.releases_in(stage, namespace)).collect(),
             ))
         });
-        let states = against_installed(project, helm, &targets, options);
+        let states = against_installed(project, helm, &targets, options, false);
         (states, joined(listing))
     });
     let states = states?;

@@ -9,7 +9,7 @@ use crate::config::stages::{Project, Target, ValuesFile};
 use crate::config::values;
 use crate::error::ManifestError;
 use crate::error::{Error, Result};
-use crate::system::helm::{Helm, Installed, UserValues};
+use crate::system::helm::{Helm, Installed, Revision};
 use crate::terminal;
 
 /// Render every target, concurrently; results come back in the order of `targets`.
@@ -114,6 +114,8 @@ pub struct LiveState {
     /// User-supplied values of the deployed revision that are not what the values files give
     /// (unredacted): a deploy records them, even when the manifest stays the same.
     pub values: Vec<values::Difference>,
+    /// The release's revisions, oldest first, when asked for.
+    pub history: Vec<Revision>,
 }
 
 impl LiveState {
@@ -126,45 +128,36 @@ impl LiveState {
     }
 }
 
-/// Every target as installed (`helm get all`, `helm get values`) and as rendered against its
-/// cluster, compared; all helm calls in parallel.
+/// Every target as installed (helm's records, see `Helm::current_all`, with each release's
+/// history when asked) and as rendered against its cluster, compared; the reads and the
+/// renders run in parallel.
 pub fn against_installed(
     project: &Project,
     helm: &Helm,
     targets: &[Target],
     options: &diff::Options,
+    with_history: bool,
 ) -> Result<Vec<LiveState>> {
-    enum Fetched {
-        Installed(Option<Installed>),
-        Rendered((String, bool)),
-        Values(UserValues),
-    }
-    let mut jobs: Vec<Box<dyn FnOnce() -> Result<Fetched> + Send + '_>> = Vec::new();
-    for target in targets {
-        jobs.push(Box::new(move || helm.installed(target).map(Fetched::Installed)));
-        jobs.push(Box::new(move || rendered_for_cluster(helm, target).map(Fetched::Rendered)));
-        jobs.push(Box::new(move || helm.user_values(target).map(Fetched::Values)));
-    }
-    let mut fetched = all_or_errors(in_parallel(jobs))?.into_iter();
-    let mut releases = Vec::new();
-    for _ in targets {
-        let (
-            Some(Fetched::Installed(installed)),
-            Some(Fetched::Rendered((rendered, first_install))),
-            Some(Fetched::Values(deployed_values)),
-        ) = (fetched.next(), fetched.next(), fetched.next())
-        else {
-            unreachable!("three results per target, in order");
-        };
-        releases.push((installed, rendered, first_install, deployed_values));
-    }
+    let (current, rendered) = std::thread::scope(|scope| {
+        let current = scope.spawn(|| all_or_errors(helm.current_all(targets, with_history)));
+        let rendered = all_or_errors(in_parallel(
+            targets.iter().map(|target| move || rendered_for_cluster(helm, target)).collect(),
+        ));
+        (joined(current), rendered)
+    });
+    let (current, rendered) = (current?, rendered?);
+    let releases: Vec<_> = current
+        .into_iter()
+        .zip(rendered)
+        .map(|(current, (rendered, first_install))| (current.installed, rendered, first_install, current.values, current.history))
+        .collect();
     // Helm installs the CRDs of `crds/` on a first install only, and never upgrades them. A
     // release not installed yet: does its chart bring CRDs that an install creates first? (In
     // parallel: a new stage asks it of every release.)
     let renders = releases
         .iter()
         .zip(targets)
-        .map(|((installed, rendered, first_install, _), target)| {
+        .map(|((installed, rendered, first_install, _, _), target)| {
             move || match installed {
                 Some(_) => Ok(manifest::without_crds_dir(rendered)),
                 None if *first_install => Ok(rendered.clone()),
@@ -180,7 +173,7 @@ pub fn against_installed(
         .collect();
     let renders = all_or_errors(in_parallel(renders))?;
     let mut states = Vec::new();
-    for ((target, (installed, _, _, deployed_values)), rendered) in targets.iter().zip(releases).zip(renders) {
+    for ((target, (installed, _, _, deployed_values, history)), rendered) in targets.iter().zip(releases).zip(renders) {
         let live_text = installed.as_ref().map(Installed::rendered).unwrap_or_default();
         let pair =
             manifest::parse_pair(&live_text, &rendered, &target.namespace).map_err(|(side, error)| match side {
@@ -193,7 +186,7 @@ pub fn against_installed(
             Some(deployed) => values::differences(&deployed, &project.merged_values(target)),
             None => Vec::new(),
         };
-        states.push(LiveState { installed, rendered, comparison, values });
+        states.push(LiveState { installed, rendered, comparison, values, history });
     }
     Ok(states)
 }

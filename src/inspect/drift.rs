@@ -338,7 +338,7 @@ fn in_cluster(
     live: bool,
 ) -> Result<(Vec<Finding>, Vec<Option<String>>)> {
     let targets: Vec<Target> = releases.iter().map(|release| project.target(stage, release)).collect();
-    let states = against_installed(project, helm, &targets, options)?;
+    let states = against_installed(project, helm, &targets, options, false)?;
 
     let mut findings = Vec::new();
     let mut rendered = Vec::new();

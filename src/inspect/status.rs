@@ -4,7 +4,7 @@
 use crate::compare::diff;
 use crate::compare::drift::{self, Item};
 use crate::compare::health::{self, Health};
-use crate::compare::render::{LiveState, against_installed, all_or_errors, in_parallel, joined};
+use crate::compare::render::{LiveState, against_installed, all_or_errors, in_parallel};
 use crate::config::stages::{Project, Release, Stage, Target};
 use crate::error::Result;
 use crate::system::helm::{Helm, Revision};
@@ -43,12 +43,7 @@ pub struct Readers<'a> {
 pub fn stage_rows(project: &Project, readers: &Readers, stage: &Stage, releases: &[&Release]) -> Result<Vec<Row>> {
     let Readers { helm, kubectl } = *readers;
     let targets: Vec<Target> = releases.iter().map(|release| project.target(stage, release)).collect();
-    let (states, histories) = std::thread::scope(|scope| {
-        let histories = scope
-            .spawn(|| all_or_errors(in_parallel(targets.iter().map(|target| move || helm.history(target)).collect())));
-        (against_installed(project, helm, &targets, &diff::Options::default()), joined(histories))
-    });
-    let (states, histories) = (states?, histories?);
+    let states = against_installed(project, helm, &targets, &diff::Options::default(), true)?;
     let healths = all_or_errors(in_parallel(
         targets
             .iter()
@@ -61,16 +56,11 @@ pub fn stage_rows(project: &Project, readers: &Readers, stage: &Stage, releases:
             })
             .collect(),
     ))?;
-    Ok(targets
-        .iter()
-        .zip(states)
-        .zip(histories)
-        .zip(healths)
-        .map(|(((target, state), history), health)| Row { health, ..row(target, &state, history) })
-        .collect())
+    Ok(targets.iter().zip(states).zip(healths).map(|((target, state), health)| Row { health, ..row(target, &state) }).collect())
 }
 
-fn row(target: &Target, state: &LiveState, history: Vec<Revision>) -> Row {
+fn row(target: &Target, state: &LiveState) -> Row {
+    let history = &state.history;
     // The chart shows in its own column; CONFIG says which of these differ.
     let items = drift::against_config(state, None, false);
     let out_of_sync: Vec<&'static str> = [

@@ -43,7 +43,7 @@ impl Pipeline<'_> {
         let (states, cluster, isolation) = std::thread::scope(|scope| {
             let cluster = scope.spawn(|| gates::cluster(&self.kubectl, stage));
             let isolation = scope.spawn(|| gates::isolation(&self.kubectl, self.project, stage));
-            let states = against_installed(self.project, &self.helm, targets, &options);
+            let states = against_installed(self.project, &self.helm, targets, &options, false);
             (states, joined(cluster), isolation.join().ok().flatten())
         });
         let states = states?;

@@ -47,7 +47,7 @@ impl Pipeline<'_> {
             let source = check.check_source.then(|| {
                 scope.spawn(|| {
                     let options = diff::Options { ignore: Vec::new(), show_secrets: false };
-                    let states = against_installed(self.project, &self.helm, &sources, &options)?;
+                    let states = against_installed(self.project, &self.helm, &sources, &options, false)?;
                     let healths = sources
                         .iter()
                         .zip(&states)
@@ -111,7 +111,13 @@ impl Pipeline<'_> {
                 .map_err(|(_, error)| render::rendered_manifest_error(target, error))?;
             let mut comparison = diff::compare(pair.old, pair.new, &diff::Options::default());
             comparison.unchanged += pair.identical;
-            states.push(LiveState { installed: None, rendered: after.clone(), comparison, values: Vec::new() });
+            states.push(LiveState {
+                installed: None,
+                rendered: after.clone(),
+                comparison,
+                values: Vec::new(),
+                history: Vec::new(),
+            });
         }
         let unreachable = format!("{}'s cluster cannot be reached", to.name);
         let mut gates = vec![Gate::skipped("secrets", unreachable.clone())];

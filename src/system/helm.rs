@@ -2,12 +2,15 @@
 //! namespace, and the caller's HELM_KUBE* / HELM_NAMESPACE variables are removed from helm's
 //! environment so they can never redirect one stage's call to another cluster or namespace.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::config::stages::{KubeContext, Stage, Target};
 use crate::error::{Error, HelmFailure, Result};
+use crate::system::kube::Kubectl;
+use crate::system::records;
 use crate::terminal;
 
 /// Variables helm reads to pick a cluster, namespace or identity. Helm sets several of them for
@@ -30,6 +33,18 @@ pub struct Helm {
     /// Asked of helm once, when a call first depends on it (held while asking, so parallel
     /// calls wait for the one answer).
     major: Arc<Mutex<Option<Major>>>,
+    /// Reads helm's release records straight from their Secrets, when helm keeps them there
+    /// and kubectl is at hand (see `system::records`).
+    records: Option<Kubectl>,
+}
+
+/// A release as deployed now: the latest revision (`None`: not installed), its user-supplied
+/// values, and its history oldest first (empty unless asked for).
+#[derive(Debug)]
+pub struct Current {
+    pub installed: Option<Installed>,
+    pub values: UserValues,
+    pub history: Vec<Revision>,
 }
 
 /// The major version of helm: the flags that do one thing differ between them.
@@ -111,7 +126,75 @@ impl Helm {
     }
 
     fn at(bin: PathBuf) -> Helm {
-        Helm { bin, major: Arc::default() }
+        let records = records::in_secrets().then(|| Kubectl::locate().ok()).flatten();
+        Helm { bin, major: Arc::default(), records }
+    }
+
+    /// Every target's release as deployed now, in the order of `targets`. Where helm keeps its
+    /// records in Secrets, one kubectl read per namespace answers for all its releases;
+    /// otherwise, or when that read fails, `helm get` (and `helm history` when `with_history`)
+    /// per release, whose own errors say what is wrong.
+    pub fn current_all(&self, targets: &[Target], with_history: bool) -> Vec<Result<Current>> {
+        let mut groups: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
+        for (index, target) in targets.iter().enumerate() {
+            groups.entry((&target.stage.name, &target.namespace)).or_default().push(index);
+        }
+        let mut results: Vec<Option<Result<Current>>> = targets.iter().map(|_| None).collect();
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = groups
+                .values()
+                .map(|indexes| scope.spawn(move || self.current_in_namespace(targets, indexes, with_history)))
+                .collect();
+            for (indexes, handle) in groups.values().zip(handles) {
+                let group = handle.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                for (&index, result) in indexes.iter().zip(group) {
+                    results[index] = Some(result);
+                }
+            }
+        });
+        results.into_iter().map(|result| result.unwrap_or_else(|| unreachable!("every target is in a group"))).collect()
+    }
+
+    /// The targets at `indexes`, all of one stage and namespace.
+    fn current_in_namespace(&self, targets: &[Target], indexes: &[usize], with_history: bool) -> Vec<Result<Current>> {
+        let first = &targets[indexes[0]];
+        if let Some(kubectl) = &self.records {
+            let names: Vec<&str> = indexes.iter().map(|&i| targets[i].release.name.as_str()).collect();
+            let read = kubectl.helm_records(first.stage, &first.namespace, &names).and_then(|lines| {
+                lines.iter().map(|line| records::decode(line)).collect::<Result<Vec<_>, _>>().map_err(|why| {
+                    Error::Other(anyhow::anyhow!("a release record in namespace {} is unreadable: {why}", first.namespace))
+                })
+            });
+            match read {
+                Ok(mut all) => {
+                    return names
+                        .iter()
+                        .map(|name| {
+                            let (own, rest) = all.drain(..).partition(|r| r.name == *name);
+                            all = rest;
+                            Ok(match records::deployed(own) {
+                                Some(d) => Current { installed: Some(d.installed), values: Some(d.values), history: d.history },
+                                None => Current { installed: None, values: None, history: Vec::new() },
+                            })
+                        })
+                        .collect();
+                }
+                Err(err) => terminal::debug(&format!("{err:#}; asking helm release by release instead")),
+            }
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> =
+                indexes.iter().map(|&i| scope.spawn(move || self.current(&targets[i], with_history))).collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+        })
+    }
+
+    fn current(&self, target: &Target, with_history: bool) -> Result<Current> {
+        let history = match with_history {
+            true => self.history(target)?,
+            false => Vec::new(),
+        };
+        Ok(Current { installed: self.installed(target)?, values: self.user_values(target)?, history })
     }
 
     /// Helm's major version, asked once (`helm version`).

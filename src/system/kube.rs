@@ -17,6 +17,9 @@ use crate::terminal;
 const SECRET_KEYS_TEMPLATE: &str =
     "{{range .items}}{{.metadata.name}}{{range $key, $value := .data}} {{$key}}{{end}}{{\"\\n\"}}{{end}}";
 
+/// Prints the `release` data of each of helm's record Secrets, one per line.
+const HELM_RECORDS_TEMPLATE: &str = "{{range .items}}{{index .data \"release\"}}{{\"\\n\"}}{{end}}";
+
 #[derive(Debug, Clone)]
 pub struct Kubectl {
     bin: PathBuf,
@@ -59,6 +62,23 @@ impl Kubectl {
             return Ok(None);
         }
         Ok(Some(secrets))
+    }
+
+    /// The `release` data of helm's records of `releases` in a namespace (every revision; see
+    /// `system::records`), one per line: base64 text, which kubectl prints as stored.
+    pub fn helm_records(&self, stage: &Stage, namespace: &str, releases: &[&str]) -> Result<Vec<String>> {
+        let mut args = vec!["get".to_string(), "secrets".into(), "--namespace".into(), namespace.to_string()];
+        args.extend(context_args(&stage.kube_context));
+        args.extend([
+            "--selector".into(),
+            format!("owner=helm,name in ({})", releases.join(",")),
+            "--field-selector".into(),
+            "type=helm.sh/release.v1".into(),
+            "--output".into(),
+            format!("go-template={HELM_RECORDS_TEMPLATE}"),
+        ]);
+        let out = self.run("read helm's release records", stage, namespace, args, None)?;
+        Ok(out.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect())
     }
 
     /// The UID of namespace `kube-system` in the stage's cluster: what `clusterId` pins.

@@ -7,4 +7,5 @@ pub mod helm;
 pub mod hooks;
 pub mod interrupt;
 pub mod kube;
+pub mod records;
 pub mod slots;
