@@ -22,5 +22,6 @@ mod plugin;
 mod promote;
 mod readme;
 mod render;
+mod scale;
 mod schema;
 mod values;
