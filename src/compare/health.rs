@@ -3,6 +3,8 @@
 //! generation, Jobs complete, any other object with a `Ready` condition Ready. When something
 //! is not ready, its Pods say why (image pull, missing Secret, crash loop, no node fits).
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
 use crate::compare::manifest::{Manifest, Resource};
@@ -283,19 +285,35 @@ fn is_builtin_group(group: &str) -> bool {
 /// Read and judge the health of a release's objects in `namespace`: one read of the objects,
 /// and one of the namespace's Pods when something is not ready (to say why).
 pub fn read(kubectl: &Kubectl, stage: &Stage, namespace: &str, watched: &[&Resource]) -> Result<Health> {
-    if watched.is_empty() {
-        return Ok(Health::default());
+    Ok(read_releases(kubectl, stage, namespace, &[watched.to_vec()])?.remove(0))
+}
+
+/// The same for several releases of one namespace at once: one read of all their objects, at
+/// most one of the Pods, and a health per release.
+fn read_releases(kubectl: &Kubectl, stage: &Stage, namespace: &str, releases: &[Vec<&Resource>]) -> Result<Vec<Health>> {
+    let all: Vec<&Resource> = releases.iter().flatten().copied().collect();
+    if all.is_empty() {
+        return Ok(vec![Health::default(); releases.len()]);
     }
-    let text: String = watched.iter().map(|r| format!("---\n{}\n", r.object)).collect();
-    let stdin = Stdin { text: &text, what: format!("{} workload(s) of the release", watched.len()) };
-    let objects = kubectl.live_objects(stage, namespace, &stdin)?;
-    let mut health = judge(&objects, &[]);
-    // An object not found in the cluster is not ready (it was deleted, or not created yet).
-    for resource in watched {
-        let found =
-            objects.iter().any(|o| o["kind"] == resource.key.kind && o["metadata"]["name"] == resource.key.name);
-        if !found && (WORKLOAD_KINDS.contains(&resource.key.kind.as_str())) {
-            health.workloads.push(Workload {
+    let text: String = all.iter().map(|r| format!("---\n{}\n", r.object)).collect();
+    let what = match releases.len() {
+        1 => format!("{} workload(s) of the release", all.len()),
+        n => format!("{} workload(s) of {n} releases", all.len()),
+    };
+    let objects = kubectl.live_objects(stage, namespace, &Stdin { text: &text, what })?;
+    let is = |object: &Value, resource: &Resource| {
+        object["kind"] == resource.key.kind && object["metadata"]["name"] == resource.key.name
+    };
+    let mut pods: Option<Vec<Value>> = None;
+    let mut healths = Vec::new();
+    for watched in releases {
+        let own: Vec<Value> = objects.iter().filter(|o| watched.iter().any(|r| is(o, r))).cloned().collect();
+        let mut health = judge(&own, &[]);
+        // An object not found in the cluster is not ready (it was deleted, or not created yet).
+        let missing: Vec<Workload> = watched
+            .iter()
+            .filter(|r| WORKLOAD_KINDS.contains(&r.key.kind.as_str()) && !own.iter().any(|o| is(o, r)))
+            .map(|resource| Workload {
                 kind: resource.key.kind.clone(),
                 name: resource.key.name.clone(),
                 ready: 0,
@@ -304,23 +322,64 @@ pub fn read(kubectl: &Kubectl, stage: &Stage, namespace: &str, watched: &[&Resou
                 why: vec!["not found in the cluster".into()],
                 reasons: vec!["NotFound".into()],
                 not_ready_since: None,
-            });
+            })
+            .collect();
+        health.workloads.extend(missing.iter().cloned());
+        if !health.is_ready() {
+            let pods = match &mut pods {
+                Some(pods) => pods,
+                None => pods.insert(kubectl.pods(stage, namespace)?),
+            };
+            health = judge(&own, pods);
+            health.workloads.extend(missing);
         }
+        healths.push(health);
     }
-    if health.is_ready() {
-        return Ok(health);
-    }
-    let pods = kubectl.pods(stage, namespace)?;
-    let mut judged = judge(&objects, &pods);
-    judged.workloads.extend(health.workloads.into_iter().filter(|w| w.why == ["not found in the cluster"]));
-    Ok(judged)
+    Ok(healths)
 }
 
 /// The health of a release as installed: its manifest's workloads, read from the cluster.
 pub fn of_installed(kubectl: &Kubectl, target: &Target, installed: &Installed) -> Result<Health> {
-    let manifest = crate::compare::manifest::parse(&installed.manifest, &target.namespace)
-        .map_err(|error| crate::compare::render::installed_manifest_error(target, error))?;
-    read(kubectl, target.stage, &target.namespace, &watched(&manifest))
+    Ok(of_installed_all(kubectl, &[(target, Some(installed))])?.remove(0).unwrap_or_default())
+}
+
+/// The health of releases as installed (`None` where not installed), in order: one read per
+/// stage and namespace for all its releases, the namespaces in parallel.
+pub fn of_installed_all(kubectl: &Kubectl, releases: &[(&Target, Option<&Installed>)]) -> Result<Vec<Option<Health>>> {
+    let mut manifests = Vec::new();
+    for (target, installed) in releases {
+        let manifest = match installed {
+            Some(installed) => Some(
+                crate::compare::manifest::parse(&installed.manifest, &target.namespace)
+                    .map_err(|error| crate::compare::render::installed_manifest_error(target, error))?,
+            ),
+            None => None,
+        };
+        manifests.push(manifest);
+    }
+    let mut groups: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
+    for (index, ((target, _), manifest)) in releases.iter().zip(&manifests).enumerate() {
+        if manifest.is_some() {
+            groups.entry((&target.stage.name, &target.namespace)).or_default().push(index);
+        }
+    }
+    let jobs: Vec<_> = groups
+        .values()
+        .map(|indexes| {
+            let watched: Vec<Vec<&Resource>> =
+                indexes.iter().map(|&i| manifests[i].as_ref().map(watched).unwrap_or_default()).collect();
+            let target = releases[indexes[0]].0;
+            move || read_releases(kubectl, target.stage, &target.namespace, &watched)
+        })
+        .collect();
+    let read = crate::compare::render::all_or_errors(crate::compare::render::in_parallel(jobs))?;
+    let mut healths: Vec<Option<Health>> = vec![None; releases.len()];
+    for (indexes, group) in groups.values().zip(read) {
+        for (&index, health) in indexes.iter().zip(group) {
+            healths[index] = Some(health);
+        }
+    }
+    Ok(healths)
 }
 
 #[cfg(test)]

@@ -356,24 +356,20 @@ fn in_cluster(
     let (secrets, edits, healths) = std::thread::scope(|scope| {
         let secrets = scope.spawn(|| secrets::check_manifests(kubectl, stage, &rendered));
         let healths = scope.spawn(|| {
-            let jobs: Vec<_> = targets
-                .iter()
-                .zip(&states)
-                .filter_map(|(target, state)| state.installed.as_ref().map(|installed| (target, installed)))
-                .map(|(target, installed)| {
-                    move || health::of_installed(kubectl, target, installed).map(|h| (target.release.name.clone(), h))
-                })
-                .collect();
-            all_or_errors(in_parallel(jobs))
+            let installed: Vec<_> =
+                targets.iter().zip(&states).map(|(target, state)| (target, state.installed.as_ref())).collect();
+            let healths = health::of_installed_all(kubectl, &installed)?;
+            Ok::<_, crate::error::Error>(
+                targets.iter().zip(healths).filter_map(|(t, h)| Some((t.release.name.clone(), h?))).collect::<Vec<_>>(),
+            )
         });
         let edits = if live {
-            let jobs: Vec<_> = targets
+            let installed: Vec<_> = targets
                 .iter()
                 .zip(&states)
                 .filter_map(|(target, state)| state.installed.as_ref().map(|installed| (target, installed)))
-                .map(|(target, installed)| move || edits_in_cluster(kubectl, target, installed, options))
                 .collect();
-            all_or_errors(in_parallel(jobs))
+            edits_in_cluster(kubectl, &installed, options)
         } else {
             Ok(Vec::new())
         };
@@ -426,31 +422,60 @@ fn in_cluster(
     Ok((findings, charts))
 }
 
-/// A release's objects in the cluster against its manifest applied to them (server-side dry
-/// run); both reads in parallel.
+/// Releases' objects in the cluster against their manifests applied to them (server-side dry
+/// run): per stage and namespace, one read and one dry run of all its releases' manifests
+/// together (the two in parallel, the namespaces too). Returns each release's edits.
 fn edits_in_cluster(
     kubectl: &Kubectl,
-    target: &Target,
-    installed: &Installed,
+    releases: &[(&Target, &Installed)],
     options: &diff::Options,
-) -> Result<(String, Vec<Item>)> {
-    let release = target.release.name.clone();
-    let namespace = &target.namespace;
-    let manifest =
-        manifest::parse(&installed.manifest, namespace).map_err(|error| installed_manifest_error(target, error))?;
-    if manifest.is_empty() {
-        return Ok((release, Vec::new()));
+) -> Result<Vec<(String, Vec<Item>)>> {
+    let mut groups: BTreeMap<(&str, &str), Vec<Deployed>> = BTreeMap::new();
+    for &(target, installed) in releases {
+        let manifest = manifest::parse(&installed.manifest, &target.namespace)
+            .map_err(|error| installed_manifest_error(target, error))?;
+        groups.entry((&target.stage.name, &target.namespace)).or_default().push((target, installed, manifest));
     }
-    let stdin = Stdin { text: &installed.manifest, what: format!("the manifest of release {release}") };
-    let (live, applied) = std::thread::scope(|scope| {
-        let applied = scope.spawn(|| kubectl.applied_dry_run(target.stage, namespace, &stdin));
-        (kubectl.live_objects(target.stage, namespace, &stdin), joined(applied))
-    });
-    let objects = |objects: Vec<Value>, what: &str| {
-        manifest::from_objects(objects, namespace).map_err(|message| {
-            Error::Other(anyhow::anyhow!("kubectl returned {what} that are not Kubernetes objects: {message}"))
-        })
+    let jobs: Vec<_> = groups.into_values().map(|group| move || edits_in_namespace(kubectl, &group, options)).collect();
+    Ok(all_or_errors(in_parallel(jobs))?.into_iter().flatten().collect())
+}
+
+/// A release as installed, with its manifest parsed.
+type Deployed<'a> = (&'a Target<'a>, &'a Installed, Manifest);
+
+fn edits_in_namespace(
+    kubectl: &Kubectl,
+    group: &[Deployed],
+    options: &diff::Options,
+) -> Result<Vec<(String, Vec<Item>)>> {
+    let (stage, namespace) = (group[0].0.stage, &group[0].0.namespace);
+    let names: Vec<&str> =
+        group.iter().filter(|(_, _, m)| !m.is_empty()).map(|(t, _, _)| t.release.name.as_str()).collect();
+    let (live, applied) = if names.is_empty() {
+        (Manifest::new(), Manifest::new())
+    } else {
+        let text: String = group.iter().map(|(_, installed, _)| format!("---\n{}\n", installed.manifest)).collect();
+        let what = match names.as_slice() {
+            [one] => format!("the manifest of release {one}"),
+            many => format!("the manifests of releases {}", many.join(", ")),
+        };
+        let stdin = Stdin { text: &text, what };
+        let (live, applied) = std::thread::scope(|scope| {
+            let applied = scope.spawn(|| kubectl.applied_dry_run(stage, namespace, &stdin));
+            (kubectl.live_objects(stage, namespace, &stdin), joined(applied))
+        });
+        let objects = |objects: Vec<Value>, what: &str| {
+            manifest::from_objects(objects, namespace).map_err(|message| {
+                Error::Other(anyhow::anyhow!("kubectl returned {what} that are not Kubernetes objects: {message}"))
+            })
+        };
+        (objects(live?, "live objects")?, objects(applied?, "dry-run objects")?)
     };
-    let (live, applied) = (objects(live?, "live objects")?, objects(applied?, "dry-run objects")?);
-    Ok((release, drift::edited(&manifest, &live, &applied, installed.revision, options)))
+    Ok(group
+        .iter()
+        .map(|(target, installed, manifest)| {
+            let edits = drift::edited(manifest, &live, &applied, installed.revision, options);
+            (target.release.name.clone(), edits)
+        })
+        .collect())
 }

@@ -4,7 +4,7 @@
 use crate::compare::diff;
 use crate::compare::drift::{self, Item};
 use crate::compare::health::{self, Health};
-use crate::compare::render::{LiveState, against_installed, all_or_errors, in_parallel};
+use crate::compare::render::{LiveState, against_installed};
 use crate::config::stages::{Project, Release, Stage, Target};
 use crate::error::Result;
 use crate::system::helm::{Helm, Revision};
@@ -44,18 +44,8 @@ pub fn stage_rows(project: &Project, readers: &Readers, stage: &Stage, releases:
     let Readers { helm, kubectl } = *readers;
     let targets: Vec<Target> = releases.iter().map(|release| project.target(stage, release)).collect();
     let states = against_installed(project, helm, &targets, &diff::Options::default(), true)?;
-    let healths = all_or_errors(in_parallel(
-        targets
-            .iter()
-            .zip(&states)
-            .map(|(target, state)| {
-                move || match &state.installed {
-                    Some(installed) => health::of_installed(kubectl, target, installed).map(Some),
-                    None => Ok(None),
-                }
-            })
-            .collect(),
-    ))?;
+    let installed: Vec<_> = targets.iter().zip(&states).map(|(target, state)| (target, state.installed.as_ref())).collect();
+    let healths = health::of_installed_all(kubectl, &installed)?;
     Ok(targets.iter().zip(states).zip(healths).map(|((target, state), health)| Row { health, ..row(target, &state) }).collect())
 }
 
