@@ -152,10 +152,11 @@ fn between(
     // the target's namespace) are counted, not parsed.
     let compare = |old: usize, new: usize| -> Result<diff::Comparison> {
         let namespaces = Namespaces { old: &renders[old].namespace, new: &renders[new].namespace };
-        let pair = manifest::parse_pair_across(&rendered[old], &rendered[new], namespaces).map_err(|(side, error)| {
-            let target = &renders[if side == Side::Old { old } else { new }];
-            rendered_manifest_error(target, error)
-        })?;
+        let pair =
+            manifest::parse_pair_across(&rendered[old], &rendered[new], namespaces).map_err(|(side, error)| {
+                let target = &renders[if side == Side::Old { old } else { new }];
+                rendered_manifest_error(target, error)
+            })?;
         let mut comparison = diff::compare(pair.old, pair.new, options);
         comparison.unchanged += pair.identical;
         Ok(comparison)

@@ -290,7 +290,12 @@ pub fn read(kubectl: &Kubectl, stage: &Stage, namespace: &str, watched: &[&Resou
 
 /// The same for several releases of one namespace at once: one read of all their objects, at
 /// most one of the Pods, and a health per release.
-fn read_releases(kubectl: &Kubectl, stage: &Stage, namespace: &str, releases: &[Vec<&Resource>]) -> Result<Vec<Health>> {
+fn read_releases(
+    kubectl: &Kubectl,
+    stage: &Stage,
+    namespace: &str,
+    releases: &[Vec<&Resource>],
+) -> Result<Vec<Health>> {
     let all: Vec<&Resource> = releases.iter().flatten().copied().collect();
     if all.is_empty() {
         return Ok(vec![Health::default(); releases.len()]);

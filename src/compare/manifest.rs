@@ -180,8 +180,12 @@ pub fn parse_pair_across(old: &str, new: &str, namespaces: Namespaces<'_>) -> Re
             identical: 0,
         })
     };
-    let old_rest: Vec<_> =
-        old_docs.iter().zip(&moved).filter(|(_, text)| !text.as_deref().is_some_and(identical)).map(|(d, _)| d).collect();
+    let old_rest: Vec<_> = old_docs
+        .iter()
+        .zip(&moved)
+        .filter(|(_, text)| !text.as_deref().is_some_and(identical))
+        .map(|(d, _)| d)
+        .collect();
     let (shared, new_rest): (Vec<_>, Vec<_>) = new_docs.iter().partition(|d| identical(&d.text));
     let old_manifest = moved_resources(build_refs(&old_rest, namespaces.old).map_err(|e| (Side::Old, e))?);
     let new_manifest = build_refs(&new_rest, namespaces.new).map_err(|e| (Side::New, e))?;
@@ -288,7 +292,12 @@ impl Identity<'_> {
         let group = api_group(self.api_version);
         let namespace =
             (!is_cluster_scoped(group, self.kind)).then(|| self.namespace.unwrap_or(default_namespace).to_string());
-        Some(ResourceKey { group: group.to_string(), kind: self.kind.to_string(), namespace, name: self.name.to_string() })
+        Some(ResourceKey {
+            group: group.to_string(),
+            kind: self.kind.to_string(),
+            namespace,
+            name: self.name.to_string(),
+        })
     }
 }
 
@@ -760,12 +769,14 @@ mod tests {
                  namespace: {namespace}\n"
             )
         };
-        let pair = parse_pair_across(&doc("dev"), &doc("staging"), Namespaces { old: "dev", new: "staging" })
-            .expect("valid");
+        let pair =
+            parse_pair_across(&doc("dev"), &doc("staging"), Namespaces { old: "dev", new: "staging" }).expect("valid");
         assert_eq!(pair.identical, 0);
         assert_eq!(pair.old.values().next().expect("a").object["spec"]["namespace"], json!("dev"));
         // A document too involved to read without a parser is parsed, and still moved.
-        let flow = |namespace: &str| format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: f, namespace: {namespace}}}\n");
+        let flow = |namespace: &str| {
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: f, namespace: {namespace}}}\n")
+        };
         let pair = parse_pair_across(&flow("dev"), &flow("staging"), Namespaces { old: "dev", new: "staging" })
             .expect("valid");
         assert_eq!((pair.identical, keys(&pair.old)), (0, vec!["ConfigMap staging/f".to_string()]));

@@ -149,7 +149,9 @@ pub fn against_installed(
     let releases: Vec<_> = current
         .into_iter()
         .zip(rendered)
-        .map(|(current, (rendered, first_install))| (current.installed, rendered, first_install, current.values, current.history))
+        .map(|(current, (rendered, first_install))| {
+            (current.installed, rendered, first_install, current.values, current.history)
+        })
         .collect();
     // Helm installs the CRDs of `crds/` on a first install only, and never upgrades them. A
     // release not installed yet: does its chart bring CRDs that an install creates first? (In

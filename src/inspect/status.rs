@@ -44,9 +44,15 @@ pub fn stage_rows(project: &Project, readers: &Readers, stage: &Stage, releases:
     let Readers { helm, kubectl } = *readers;
     let targets: Vec<Target> = releases.iter().map(|release| project.target(stage, release)).collect();
     let states = against_installed(project, helm, &targets, &diff::Options::default(), true)?;
-    let installed: Vec<_> = targets.iter().zip(&states).map(|(target, state)| (target, state.installed.as_ref())).collect();
+    let installed: Vec<_> =
+        targets.iter().zip(&states).map(|(target, state)| (target, state.installed.as_ref())).collect();
     let healths = health::of_installed_all(kubectl, &installed)?;
-    Ok(targets.iter().zip(states).zip(healths).map(|((target, state), health)| Row { health, ..row(target, &state) }).collect())
+    Ok(targets
+        .iter()
+        .zip(states)
+        .zip(healths)
+        .map(|((target, state), health)| Row { health, ..row(target, &state) })
+        .collect())
 }
 
 fn row(target: &Target, state: &LiveState) -> Row {

@@ -162,7 +162,10 @@ impl Helm {
             let names: Vec<&str> = indexes.iter().map(|&i| targets[i].release.name.as_str()).collect();
             let read = kubectl.helm_records(first.stage, &first.namespace, &names).and_then(|lines| {
                 lines.iter().map(|line| records::decode(line)).collect::<Result<Vec<_>, _>>().map_err(|why| {
-                    Error::Other(anyhow::anyhow!("a release record in namespace {} is unreadable: {why}", first.namespace))
+                    Error::Other(anyhow::anyhow!(
+                        "a release record in namespace {} is unreadable: {why}",
+                        first.namespace
+                    ))
                 })
             });
             match read {
@@ -173,7 +176,9 @@ impl Helm {
                             let (own, rest) = all.drain(..).partition(|r| r.name == *name);
                             all = rest;
                             Ok(match records::deployed(own) {
-                                Some(d) => Current { installed: Some(d.installed), values: Some(d.values), history: d.history },
+                                Some(d) => {
+                                    Current { installed: Some(d.installed), values: Some(d.values), history: d.history }
+                                }
                                 None => Current { installed: None, values: None, history: Vec::new() },
                             })
                         })

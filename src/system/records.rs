@@ -170,7 +170,10 @@ mod tests {
             .collect();
         let deployed = deployed(records).expect("installed");
         assert_eq!(deployed.installed.revision, 2);
-        assert_eq!((deployed.installed.status.as_str(), deployed.installed.chart.as_str()), ("deployed", "acme-web-1.4.2"));
+        assert_eq!(
+            (deployed.installed.status.as_str(), deployed.installed.chart.as_str()),
+            ("deployed", "acme-web-1.4.2")
+        );
         assert_eq!(deployed.installed.hooks, "\n---\n# Source: acme-web/templates/job.yaml\nkind: Job\n");
         assert_eq!(deployed.values["replicaCount"], 2);
         let history: Vec<(u64, &str)> = deployed.history.iter().map(|r| (r.revision, r.status.as_str())).collect();

@@ -51,6 +51,20 @@ fn each_namespace_s_release_records_are_read_once_and_say_what_helm_says() {
     }
     let dev_web = &status["stages"][0]["releases"][0];
     assert_eq!((dev_web["release"].as_str(), dev_web["revision"].as_u64()), (Some("web"), Some(2)));
+
+    // One process at a time: the same answer (parallel reads wait for a slot, never for each other).
+    let one_at_a_time = ok(&project, &["status", "-o", "json", "--jobs", "1"]);
+    assert_eq!(one_at_a_time, stdout_of(&output));
+    let drift = project.helm_envs(&["drift", "--live", "-j", "1"]).output().expect("runs");
+    assert_eq!(drift.status.code(), Some(2), "dev is ahead of staging: {}", stderr_of(&drift));
+}
+
+#[test]
+fn a_jobs_limit_of_zero_is_refused() {
+    let (project, _) = Project::isolated_example("jobs0");
+    let output = project.helm_envs(&["status", "--jobs", "0"]).output().expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr_of(&output).contains("invalid value '0' for '--jobs <N>'"), "{}", stderr_of(&output));
 }
 
 #[test]
