@@ -11,6 +11,7 @@ use crate::config::stages::{KubeContext, Stage, Target};
 use crate::error::{Error, HelmFailure, Result};
 use crate::system::kube::Kubectl;
 use crate::system::records;
+pub use crate::system::records::{Installed, Revision};
 use crate::terminal;
 
 /// Variables helm reads to pick a cluster, namespace or identity. Helm sets several of them for
@@ -250,7 +251,7 @@ impl Helm {
         args.insert(1, "all".into());
         args.extend(["--template".into(), INSTALLED_TEMPLATE.into()]);
         match self.run(&Call::release("get", target), args) {
-            Ok(output) => Installed::parse(&output).map(Some).ok_or_else(|| unreadable("get all", target)),
+            Ok(output) => parse_installed(&output).map(Some).ok_or_else(|| unreadable("get all", target)),
             Err(Error::Helm(failure)) if failure.stderr.contains("release: not found") => Ok(None),
             Err(err) => Err(err),
         }
@@ -379,21 +380,6 @@ fn unreadable(action: &str, target: &Target) -> Error {
 /// The user-supplied values of a deployed revision; `None` when the release is not installed.
 pub type UserValues = Option<serde_json::Map<String, serde_json::Value>>;
 
-/// One entry of `helm history -o json`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-pub struct Revision {
-    pub revision: u64,
-    /// RFC 3339.
-    pub updated: String,
-    pub status: String,
-    /// `name-version`.
-    pub chart: String,
-    #[serde(default)]
-    pub app_version: String,
-    #[serde(default)]
-    pub description: String,
-}
-
 /// What a helm call is for, to say so when it fails.
 struct Call<'a> {
     action: &'static str,
@@ -434,33 +420,14 @@ const INSTALLED_TEMPLATE: &str = "{{.Release.Version}}\n{{.Release.Info.Status}}
     {{.Release.Chart.Metadata.Name}}-{{.Release.Chart.Metadata.Version}}\n{{.Release.Manifest}}\x1e\
     {{range .Release.Hooks}}\n---\n# Source: {{.Path}}\n{{.Manifest}}\n{{end}}";
 
-/// A release as installed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Installed {
-    pub revision: u64,
-    pub status: String,
-    /// `name-version` of the deployed chart.
-    pub chart: String,
-    /// The release's objects (what `helm get manifest` prints).
-    pub manifest: String,
-    /// Its hooks, each under its `# Source:` line.
-    pub hooks: String,
-}
-
-impl Installed {
-    fn parse(output: &str) -> Option<Installed> {
-        let mut parts = output.splitn(4, '\n');
-        let revision = parts.next()?.trim().parse().ok()?;
-        let status = parts.next()?.trim().to_string();
-        let chart = parts.next()?.trim().to_string();
-        let (manifest, hooks) = parts.next().unwrap_or_default().split_once('\x1e')?;
-        Some(Installed { revision, status, chart, manifest: manifest.to_string(), hooks: hooks.to_string() })
-    }
-
-    /// Manifest and hooks: everything the release renders, as `helm template` prints it.
-    pub fn rendered(&self) -> String {
-        format!("{}{}", self.manifest, self.hooks)
-    }
+/// `helm get all --template INSTALLED_TEMPLATE` output.
+fn parse_installed(output: &str) -> Option<Installed> {
+    let mut parts = output.splitn(4, '\n');
+    let revision = parts.next()?.trim().parse().ok()?;
+    let status = parts.next()?.trim().to_string();
+    let chart = parts.next()?.trim().to_string();
+    let (manifest, hooks) = parts.next().unwrap_or_default().split_once('\x1e')?;
+    Some(Installed { revision, status, chart, manifest: manifest.to_string(), hooks: hooks.to_string() })
 }
 
 /// Arguments of `helm template` for a target.

@@ -10,8 +10,6 @@ use flate2::read::GzDecoder;
 use serde::Deserialize;
 use std::io::Read as _;
 
-use crate::system::helm::{Installed, Revision};
-
 /// `helm history` shows at most this many revisions (its `--max` default).
 const HISTORY_MAX: usize = 256;
 
@@ -19,6 +17,41 @@ const HISTORY_MAX: usize = 256;
 /// another (configmap, memory, sql), which only helm itself can read.
 pub fn in_secrets() -> bool {
     std::env::var("HELM_DRIVER").map_or(true, |driver| matches!(driver.as_str(), "" | "secret" | "secrets"))
+}
+
+/// One entry of `helm history -o json`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Revision {
+    pub revision: u64,
+    /// RFC 3339.
+    pub updated: String,
+    pub status: String,
+    /// `name-version`.
+    pub chart: String,
+    #[serde(default)]
+    pub app_version: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A release as installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Installed {
+    pub revision: u64,
+    pub status: String,
+    /// `name-version` of the deployed chart.
+    pub chart: String,
+    /// The release's objects (what `helm get manifest` prints).
+    pub manifest: String,
+    /// Its hooks, each under its `# Source:` line.
+    pub hooks: String,
+}
+
+impl Installed {
+    /// Manifest and hooks: everything the release renders, as `helm template` prints it.
+    pub fn rendered(&self) -> String {
+        format!("{}{}", self.manifest, self.hooks)
+    }
 }
 
 /// One revision of a release, as stored.
