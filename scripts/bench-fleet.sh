@@ -74,7 +74,7 @@ cp -R charts/big "$work/big/chart"
 printf 'stages:\n  - {name: dev, kubeContext: dev, namespace: big-dev}\n  - {name: staging, kubeContext: staging, namespace: big-staging}\nreleases:\n  - name: big\n    chart: ./chart\n    values: ["envs/{stage}/big.yaml"]\nenvSpecific: [logLevel]\n' >"$work/big/helm-envs.yaml"
 printf 'logLevel: debug\nimage: {tag: "2.8.0"}\n' >"$work/big/envs/dev/big.yaml"
 printf 'logLevel: info\n' >"$work/big/envs/staging/big.yaml"
-echo "cd $work/big && helm template big ./chart --namespace big-dev -f envs/dev/big.yaml >/tmp/fleet-big-dev.yaml && helm template big ./chart --namespace big-staging -f envs/staging/big.yaml >/tmp/fleet-big-staging.yaml && diff -u /tmp/fleet-big-dev.yaml /tmp/fleet-big-staging.yaml >/dev/null; true" >"$work/loops/big.sh"
+echo "cd $work/big && helm template big ./chart --namespace big-dev -f envs/dev/big.yaml >$work/big-dev.yaml && helm template big ./chart --namespace big-staging -f envs/staging/big.yaml >$work/big-staging.yaml && diff -u $work/big-dev.yaml $work/big-staging.yaml >/dev/null; true" >"$work/loops/big.sh"
 
 start=$(date +%s%N)
 helm-envs apply --yes >/dev/null
