@@ -83,33 +83,35 @@ echo "helm $(helm version --template '{{.Version}}'), helmfile $(helmfile --vers
 echo
 
 tab=$'\t'
+# One line of the measurement's input: a label, then the command (the command itself by default).
+row() { echo "$1$tab${2:-$1}"; }
 {
     echo "# helm-envs, all stages and each stage alone"
     for command in drift "drift --live" status "check-secrets --all" "apply --dry-run" "apply --yes"; do
-        echo "helm-envs $command${tab}helm-envs $command"
+        row "helm-envs $command"
     done
     for pair in $stages; do
         stage=${pair%%:*}
-        echo "helm-envs drift --stage $stage${tab}helm-envs drift --stage $stage"
-        echo "helm-envs drift --live --stage $stage${tab}helm-envs drift --live --stage $stage"
-        echo "helm-envs status --stage $stage${tab}helm-envs status --stage $stage"
-        echo "helm-envs check-secrets $stage${tab}helm-envs check-secrets $stage"
-        echo "helm-envs upgrade $stage --dry-run${tab}helm-envs upgrade $stage --dry-run"
-        echo "helm-envs upgrade $stage --yes (nothing to change)${tab}helm-envs upgrade $stage --yes"
+        row "helm-envs drift --stage $stage"
+        row "helm-envs drift --live --stage $stage"
+        row "helm-envs status --stage $stage"
+        row "helm-envs check-secrets $stage"
+        row "helm-envs upgrade $stage --dry-run"
+        row "helm-envs upgrade $stage --yes (nothing to change)" "helm-envs upgrade $stage --yes"
     done
     echo "# diff STAGE against helmfile diff (helm-diff) and the hand loop; status against helmfile"
     for pair in $stages; do
         stage=${pair%%:*}
-        echo "helm-envs diff $stage${tab}helm-envs diff $stage"
-        echo "helmfile -f helmfile-$stage.yaml diff --skip-deps${tab}helmfile -f helmfile-$stage.yaml diff --skip-deps"
-        echo "loop: helm template | kubectl diff, per release${tab}bash $work/loops/diff-$stage.sh"
-        echo "loop: helm get manifest | kubectl diff, per release${tab}bash $work/loops/drift-live-$stage.sh"
-        echo "helmfile -f helmfile-$stage.yaml status${tab}helmfile -f helmfile-$stage.yaml status"
-        echo "helmfile -f helmfile-$stage.yaml list${tab}helmfile -f helmfile-$stage.yaml list"
-        echo "loop: helm status, per release${tab}bash $work/loops/status-$stage.sh"
+        row "helm-envs diff $stage"
+        row "helmfile -f helmfile-$stage.yaml diff --skip-deps"
+        row "loop: helm template | kubectl diff, per release" "bash $work/loops/diff-$stage.sh"
+        row "loop: helm get manifest | kubectl diff, per release" "bash $work/loops/drift-live-$stage.sh"
+        row "helmfile -f helmfile-$stage.yaml status"
+        row "helmfile -f helmfile-$stage.yaml list"
+        row "loop: helm status, per release" "bash $work/loops/status-$stage.sh"
     done
     echo "# two stages' config"
-    echo "helm-envs diff --from dev --to staging ($count releases)${tab}helm-envs diff --from dev --to staging"
-    echo "helm-envs diff --from dev --to staging (210 resources)${tab}helm-envs --config $work/big/helm-envs.yaml diff --from dev --to staging"
-    echo "two helm template + diff -u (210 resources)${tab}bash $work/loops/big.sh"
+    row "helm-envs diff --from dev --to staging ($count releases)" "helm-envs diff --from dev --to staging"
+    row "helm-envs diff --from dev --to staging (210 resources)" "helm-envs --config $work/big/helm-envs.yaml diff --from dev --to staging"
+    row "two helm template + diff -u (210 resources)" "bash $work/loops/big.sh"
 } | python3 "$repo/scripts/bench_measure.py" "$runs"

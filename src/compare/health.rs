@@ -3,12 +3,10 @@
 //! generation, Jobs complete, any other object with a `Ready` condition Ready. When something
 //! is not ready, its Pods say why (image pull, missing Secret, crash loop, no node fits).
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 
 use crate::compare::manifest::{Manifest, Resource};
-use crate::config::stages::{Stage, Target};
+use crate::config::stages::{self, Stage, Target};
 use crate::error::Result;
 use crate::system::helm::Installed;
 use crate::system::kube::{Kubectl, Stdin};
@@ -362,12 +360,8 @@ pub fn of_installed_all(kubectl: &Kubectl, releases: &[(&Target, Option<&Install
         };
         manifests.push(manifest);
     }
-    let mut groups: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
-    for (index, ((target, _), manifest)) in releases.iter().zip(&manifests).enumerate() {
-        if manifest.is_some() {
-            groups.entry((&target.stage.name, &target.namespace)).or_default().push(index);
-        }
-    }
+    let installed = releases.iter().enumerate().filter(|&(i, _)| manifests[i].is_some());
+    let groups = stages::by_namespace(installed.map(|(i, (target, _))| (i, *target)));
     let jobs: Vec<_> = groups
         .values()
         .map(|indexes| {

@@ -337,6 +337,18 @@ pub struct ValuesFile {
     pub shared: bool,
 }
 
+/// Indexes of targets (given with their index) per stage and namespace: for reads that answer
+/// for all of a namespace's releases at once.
+pub fn by_namespace<'t, 'p: 't>(
+    targets: impl IntoIterator<Item = (usize, &'t Target<'p>)>,
+) -> BTreeMap<(&'t str, &'t str), Vec<usize>> {
+    let mut groups: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
+    for (index, target) in targets {
+        groups.entry((&target.stage.name, &target.namespace)).or_default().push(index);
+    }
+    groups
+}
+
 /// Everything needed to run helm for one release in one stage.
 #[derive(Debug, Clone)]
 pub struct Target<'p> {

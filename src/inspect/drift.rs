@@ -16,7 +16,7 @@ use crate::compare::render::{
 };
 use crate::compare::secrets;
 use crate::config::edit;
-use crate::config::stages::{Project, Release, Stage, Target};
+use crate::config::stages::{self, Project, Release, Stage, Target};
 use crate::error::{Error, Result};
 use crate::system::git::Git;
 use crate::system::helm::{Helm, Installed};
@@ -430,13 +430,17 @@ fn edits_in_cluster(
     releases: &[(&Target, &Installed)],
     options: &diff::Options,
 ) -> Result<Vec<(String, Vec<Item>)>> {
-    let mut groups: BTreeMap<(&str, &str), Vec<Deployed>> = BTreeMap::new();
+    let mut deployed: Vec<Option<Deployed>> = Vec::new();
     for &(target, installed) in releases {
         let manifest = manifest::parse(&installed.manifest, &target.namespace)
             .map_err(|error| installed_manifest_error(target, error))?;
-        groups.entry((&target.stage.name, &target.namespace)).or_default().push((target, installed, manifest));
+        deployed.push(Some((target, installed, manifest)));
     }
-    let jobs: Vec<_> = groups.into_values().map(|group| move || edits_in_namespace(kubectl, &group, options)).collect();
+    let groups: Vec<Vec<Deployed>> = stages::by_namespace(releases.iter().map(|(target, _)| *target).enumerate())
+        .into_values()
+        .map(|indexes| indexes.into_iter().filter_map(|i| deployed[i].take()).collect())
+        .collect();
+    let jobs: Vec<_> = groups.into_iter().map(|group| move || edits_in_namespace(kubectl, &group, options)).collect();
     Ok(all_or_errors(in_parallel(jobs))?.into_iter().flatten().collect())
 }
 

@@ -2,12 +2,11 @@
 //! namespace, and the caller's HELM_KUBE* / HELM_NAMESPACE variables are removed from helm's
 //! environment so they can never redirect one stage's call to another cluster or namespace.
 
-use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::config::stages::{KubeContext, Stage, Target};
+use crate::config::stages::{self, KubeContext, Stage, Target};
 use crate::error::{Error, HelmFailure, Result};
 use crate::system::kube::Kubectl;
 use crate::system::records;
@@ -136,10 +135,7 @@ impl Helm {
     /// otherwise, or when that read fails, `helm get` (and `helm history` when `with_history`)
     /// per release, whose own errors say what is wrong.
     pub fn current_all(&self, targets: &[Target], with_history: bool) -> Vec<Result<Current>> {
-        let mut groups: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
-        for (index, target) in targets.iter().enumerate() {
-            groups.entry((&target.stage.name, &target.namespace)).or_default().push(index);
-        }
+        let groups = stages::by_namespace(targets.iter().enumerate());
         let mut results: Vec<Option<Result<Current>>> = targets.iter().map(|_| None).collect();
         std::thread::scope(|scope| {
             let handles: Vec<_> = groups
