@@ -144,7 +144,7 @@ impl Pipeline<'_> {
             }
             if health.failed() || started.elapsed() >= timeout {
                 progress.clear();
-                return Err(not_ready(target, &health, started.elapsed(), health.failed()));
+                return Err(not_ready(target, &health, timeout, health.failed()));
             }
             progress.show(&health, started.elapsed());
             std::thread::sleep(POLL.min(timeout.saturating_sub(started.elapsed())).max(Duration::from_millis(100)));
@@ -190,15 +190,16 @@ const POLL: Duration = Duration::from_secs(1);
 /// Piped, a wait shorter than this prints nothing: logs show the waits that matter.
 const QUIET: Duration = Duration::from_secs(5);
 
-/// A release that is not ready: what, and why.
-fn not_ready(target: &Target, health: &Health, waited: Duration, failed: bool) -> Error {
+/// A release that is not ready: what, and why. The headline names the configured timeout, not
+/// the time measured, which the last read of the cluster can take a second past it.
+fn not_ready(target: &Target, health: &Health, timeout: Duration, failed: bool) -> Error {
     let headline = match failed {
         true => format!("release {} of stage {} failed to become ready", target.release.name, target.stage.name),
         false => format!(
             "release {} of stage {} is not ready after {}s (health.timeout)",
             target.release.name,
             target.stage.name,
-            waited.as_secs()
+            timeout.as_secs()
         ),
     };
     let mut details = Vec::new();
