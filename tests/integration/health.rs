@@ -134,7 +134,9 @@ fn pods_that_never_become_ready_stop_the_promotion_name_the_secret_and_restore_t
 #[test]
 fn an_unready_release_is_rolled_back_when_the_stage_asks() {
     let (project, ns) = deployed_example("rollback");
-    with_stage_settings(&project, "dev", "    health: {timeout: 10s, rollback: true}\n");
+    // The kubelet reports the failed pull seconds after the new Pod is scheduled; the timeout
+    // leaves room for that on a loaded machine.
+    with_stage_settings(&project, "dev", "    health: {timeout: 20s, rollback: true}\n");
     let dev_values = project.read("envs/dev/web.yaml");
     project.write("envs/dev/web.yaml", &format!("{dev_values}\nimage:\n  tag: \"0.0.0-missing\"\n"));
 
