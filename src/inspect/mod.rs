@@ -1,4 +1,6 @@
-//! Reading a project's stages and clusters to report on them: drift and status. Reads only.
+//! Reading a project's stages and clusters to report on them: drift, status, and what `init`
+//! infers from a project's layout. Reads only.
 
 pub mod drift;
+pub mod scaffold;
 pub mod status;

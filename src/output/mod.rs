@@ -6,5 +6,6 @@ pub mod isolation;
 pub mod markdown;
 pub mod promotion;
 pub mod report;
+pub mod scaffold;
 pub mod secrets;
 pub mod status;

@@ -45,6 +45,32 @@ pub fn create_new(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
     write_through_temp(path, contents, Some(permissions), Replace::No)
 }
 
+/// Create each file with its contents (and the directories it needs), failing if one exists;
+/// on a failure the files created so far are removed again. Returns the paths created.
+pub fn create_all(files: &[(PathBuf, String)]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut created = Vec::new();
+    for (path, contents) in files {
+        let result = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .map_err(anyhow::Error::new)
+            .and_then(|()| create_new(path, contents.as_bytes()));
+        if let Err(err) = result {
+            remove_created(&created);
+            return Err(err.context(format!("cannot create {}", path.display())));
+        }
+        created.push(path.clone());
+    }
+    Ok(created)
+}
+
+/// Take back files this run created (best effort: they are new and nobody else's).
+pub fn remove_created(created: &[PathBuf]) {
+    for path in created {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 #[derive(PartialEq, Eq)]
 enum Replace {
     Yes,
