@@ -368,7 +368,7 @@ mod tests {
             json!({"resources": {"cpu": cpu, "memory": memory}, "ingress": {"enabled": true, "host": host}})
                 .as_object()
                 .cloned()
-                .unwrap()
+                .expect("an object")
         };
         let merged = [stage("1", "1Gi", "dev.example.com"), stage("2", "2Gi", "example.com")];
         let paths = vec![names(&["resources", "cpu"]), names(&["resources", "memory"]), names(&["ingress", "host"])];
