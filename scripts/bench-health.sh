@@ -2,7 +2,8 @@
 # What the readiness wait adds to a deploy: the median wall time of a first `apply --yes` of the
 # example (3 stages x 2 releases, each release's Pods started from nothing) with every stage's
 # `health.timeout: 0s` (helm returns, nothing waits) against the default wait, and of an
-# `upgrade dev` that rolls dev's web Deployment to a new image. Each run uses fresh namespaces.
+# `upgrade dev` that rolls dev's web Deployment to a new image. Each run uses fresh namespaces,
+# deleted when it ends.
 #   scripts/bench-health.sh [RUNS]   (default 3; starts three clusters of its own in
 #                                     .tools/bench-testbed and stops them; builds --release)
 set -euo pipefail
@@ -36,6 +37,12 @@ run_once() {
     ustart=$(date +%s%N)
     helm-envs upgrade dev --release web >/dev/null 2>&1
     uend=$(date +%s%N)
+    # The run's Pods leave the nodes, so the next run's fit (production's CPU requests alone
+    # fill most of a 2-CPU node).
+    kubectl --context dev delete namespace "acme-dev-$suffix" >/dev/null 2>&1 &
+    kubectl --context staging delete namespace "acme-staging-$suffix" >/dev/null 2>&1 &
+    kubectl --context production delete namespace "acme-$suffix" >/dev/null 2>&1 &
+    wait
     echo "$(( (end - start) / 1000000 )) $(( (uend - ustart) / 1000000 ))"
 }
 

@@ -95,6 +95,7 @@ impl Document {
                     "text"
                 },
                 command: command.clone(),
+                essential: false,
             })
             .collect();
         Markdown { title: self.title.clone(), summary: table(&["", ""], &rows), sections }.render(max_size)

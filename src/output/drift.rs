@@ -361,6 +361,7 @@ pub fn markdown(outcome: &Outcome, args: &TextOptions) -> Markdown {
                 body: text(&one, &details),
                 language: "text",
                 command: format!("helm envs drift --stage {} --details", stage.name),
+                essential: false,
             });
         }
     }

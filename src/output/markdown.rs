@@ -1,8 +1,8 @@
 //! Reports as Markdown for pull-request comments: a summary table first, then a collapsible
 //! section (`<details>`) per stage or release with its text in a fence. Secrets are masked as in
 //! the text (the sections are the text reports, without colour). A size limit (GitHub refuses
-//! comments over 65,536 characters) drops whole sections, the largest first, and says what was
-//! dropped and the command that shows it.
+//! comments over 65,536 characters) drops whole sections, the largest first and essential ones
+//! last, and says what was dropped and the command that shows it.
 
 use std::fmt::Write as _;
 
@@ -24,6 +24,9 @@ pub struct Section {
     pub language: &'static str,
     /// The command that shows the section in full.
     pub command: String,
+    /// What a reviewer must see (a release whose stages differ outside envSpecific): dropped
+    /// for size only after every other section.
+    pub essential: bool,
 }
 
 impl Section {
@@ -52,10 +55,10 @@ impl Markdown {
             if out.chars().count() <= max_size || !shown.iter().any(|s| *s) {
                 return out;
             }
-            // The largest section still shown; of equal ones, the last.
+            // The largest section still shown, essential ones last; of equal ones, the last.
             let largest = (0..rendered.len())
                 .filter(|&i| shown[i])
-                .max_by_key(|&i| (rendered[i].chars().count(), i))
+                .max_by_key(|&i| (!self.sections[i].essential, rendered[i].chars().count(), i))
                 .unwrap_or_default();
             shown[largest] = false;
         }
@@ -112,7 +115,13 @@ mod tests {
     use super::*;
 
     fn section(title: &str, size: usize) -> Section {
-        Section { title: title.into(), body: "x".repeat(size), language: "diff", command: format!("show {title}") }
+        Section {
+            title: title.into(),
+            body: "x".repeat(size),
+            language: "diff",
+            command: format!("show {title}"),
+            essential: false,
+        }
     }
 
     #[test]
@@ -125,6 +134,7 @@ mod tests {
                 body: "\u{1b}[1m+ a\u{1b}[0m\n```\n".into(),
                 language: "diff",
                 command: "c".into(),
+                essential: false,
             }],
         };
         let out = report.render(DEFAULT_MAX_SIZE);
@@ -153,5 +163,18 @@ mod tests {
         assert!(limited.contains("- b (") && limited.contains("`show b`") && limited.contains("`show d`"));
         let only_d = report.render(full.chars().count() - 10);
         assert!(only_d.contains("summary>b<") && !only_d.contains("summary>d<"), "{only_d}");
+    }
+
+    #[test]
+    fn essential_sections_are_dropped_after_all_others() {
+        let report = Markdown {
+            title: "t".into(),
+            summary: String::new(),
+            sections: vec![Section { essential: true, ..section("undocumented", 3000) }, section("documented", 1000)],
+        };
+        let limited = report.render(3500);
+        assert!(limited.contains("summary>undocumented<") && !limited.contains("summary>documented<"), "{limited}");
+        let tiny = report.render(100);
+        assert!(tiny.contains("**2 sections not shown**"), "{tiny}");
     }
 }

@@ -362,9 +362,12 @@ pub fn markdown(report: Report, context: usize, show: &dyn Fn(&str) -> String) -
         })
         .map(|release| {
             let name = release.release.clone();
+            let essential =
+                matches!(&release.sections, Sections::Stages { undocumented, .. } if !undocumented.is_empty());
             let one =
                 Report { mode: mode.clone(), releases: vec![release], unmanaged: Vec::new(), ignored: ignored.clone() };
-            Section { title: name.clone(), body: text(&one, context), language: "diff", command: show(&name) }
+            let (body, command) = (text(&one, context), show(&name));
+            Section { title: name, body, language: "diff", command, essential }
         })
         .collect();
     Markdown { title, summary, sections }

@@ -171,6 +171,7 @@ pub fn markdown(reports: &[StageReport]) -> Markdown {
             body: text(std::slice::from_ref(report), true),
             language: "text",
             command: format!("helm envs check-secrets {} --details", report.stage),
+            essential: false,
         })
         .collect();
     Markdown {

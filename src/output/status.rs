@@ -234,6 +234,7 @@ pub fn markdown(stages: &[&Stage], results: &[Result<Vec<Row>>]) -> Markdown {
                             body,
                             language: "text",
                             command: format!("helm envs status --stage {} --release {}", stage.name, row.release),
+                            essential: false,
                         });
                     }
                 }

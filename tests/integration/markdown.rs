@@ -28,6 +28,14 @@ fn diff_drift_status_and_check_secrets_as_markdown_within_a_size_limit() {
 
     let between = stdout_of(&run(&project, &["diff", "--from", "staging", "--to", "production", "-o", "markdown"]));
     assert!(between.contains("| Release | Namespace | Undocumented | Documented |"), "{between}");
+    // Cut for size, a release that differs outside envSpecific (web, dev's new image) is kept
+    // over a larger or smaller one that differs only as documented (worker).
+    let full = stdout_of(&run(&project, &["diff", "--from", "dev", "--to", "staging", "-o", "markdown"]));
+    assert!(full.contains("<summary>web</summary>") && full.contains("<summary>worker</summary>"), "{full}");
+    let limit = (full.chars().count() - 10).to_string();
+    let cut = stdout_of(&run(&project, &["diff", "--from", "dev", "--to", "staging", "-o", "markdown", "--max-size", &limit]));
+    assert!(cut.contains("<summary>web</summary>") && !cut.contains("<summary>worker</summary>"), "{cut}");
+    assert!(cut.contains("`helm envs diff --from dev --to staging --release worker`"), "{cut}");
 
     // Drift: dev's config is not what dev runs (the change above is not deployed).
     let drift = run(&project, &["drift", "-o", "markdown"]);
