@@ -33,7 +33,10 @@ fn diff_drift_status_and_check_secrets_as_markdown_within_a_size_limit() {
     let full = stdout_of(&run(&project, &["diff", "--from", "dev", "--to", "staging", "-o", "markdown"]));
     assert!(full.contains("<summary>web</summary>") && full.contains("<summary>worker</summary>"), "{full}");
     let limit = (full.chars().count() - 10).to_string();
-    let cut = stdout_of(&run(&project, &["diff", "--from", "dev", "--to", "staging", "-o", "markdown", "--max-size", &limit]));
+    let cut = stdout_of(&run(
+        &project,
+        &["diff", "--from", "dev", "--to", "staging", "-o", "markdown", "--max-size", &limit],
+    ));
     assert!(cut.contains("<summary>web</summary>") && !cut.contains("<summary>worker</summary>"), "{cut}");
     assert!(cut.contains("`helm envs diff --from dev --to staging --release worker`"), "{cut}");
 
