@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use helm_envs::compare::diff::{self, Comparison};
 use helm_envs::compare::manifest::{self, Namespaces};
-use helm_envs::output::report::{self, Mode, ReleaseReport, Report, Sections};
+use helm_envs::inspect::diff::{Mode, ReleaseReport, Report, Sections};
+use helm_envs::output::report;
 
 const RESOURCES: usize = 10_000;
 const CHANGED_EVERY: usize = 100;

@@ -55,8 +55,15 @@ pub fn find<'p>(project: &'p Project, options: &Options<'p>) -> Result<Outcome<'
         let clusters: Vec<_> = selected
             .iter()
             .map(|stage| {
-                let (helm, kubectl, diff_options) = (&helm, &kubectl, &diff_options);
-                scope.spawn(move || in_cluster(project, helm, kubectl, stage, releases, diff_options, options.live))
+                let reads = ClusterReads {
+                    project,
+                    helm: &helm,
+                    kubectl: &kubectl,
+                    releases,
+                    options: &diff_options,
+                    live: options.live,
+                };
+                scope.spawn(move || reads.in_cluster(stage))
             })
             .collect();
         (joined(config), clusters.into_iter().map(joined).collect::<Vec<_>>())
@@ -326,100 +333,110 @@ fn locate_and_date(project: &Project, findings: &mut [Finding], differences: &[(
 
 // ------------------------------------------------------------------ one stage's cluster
 
-/// A stage's releases as deployed against its config, its Secrets, and with `live`, its
-/// objects in the cluster. Every query in parallel.
-fn in_cluster(
-    project: &Project,
-    helm: &Helm,
-    kubectl: &Kubectl,
-    stage: &Stage,
-    releases: &[&Release],
-    options: &diff::Options,
+/// What drift reads of each stage's cluster, and how.
+struct ClusterReads<'a> {
+    project: &'a Project,
+    helm: &'a Helm,
+    kubectl: &'a Kubectl,
+    releases: &'a [&'a Release],
+    options: &'a diff::Options,
+    /// Also the objects in the cluster (`--live`).
     live: bool,
-) -> Result<(Vec<Finding>, Vec<Option<String>>)> {
-    let targets: Vec<Target> = releases.iter().map(|release| project.target(stage, release)).collect();
-    let states = against_installed(project, helm, &targets, options, false)?;
+}
 
-    let mut findings = Vec::new();
-    let mut rendered = Vec::new();
-    for (target, state) in targets.iter().zip(&states) {
-        let items = drift::against_config(state, target.configured_chart(), options.show_secrets);
-        let release = Some(target.release.name.clone());
-        findings.extend(items.into_iter().map(|item| Finding {
-            stage: stage.name.clone(),
-            release: release.clone(),
-            item,
-        }));
-        rendered.push((target.release, parse_rendered(&state.rendered, target)?));
-    }
+impl ClusterReads<'_> {
+    /// A stage's releases as deployed against its config, its Secrets, and with `live`, its
+    /// objects in the cluster. Every query in parallel.
+    fn in_cluster(&self, stage: &Stage) -> Result<(Vec<Finding>, Vec<Option<String>>)> {
+        let ClusterReads { project, helm, kubectl, releases, options, live } = *self;
+        let targets: Vec<Target> = releases.iter().map(|release| project.target(stage, release)).collect();
+        let states = against_installed(project, helm, &targets, options, false)?;
 
-    let (secrets, edits, healths) = std::thread::scope(|scope| {
-        let secrets = scope.spawn(|| secrets::check_manifests(kubectl, stage, &rendered));
-        let healths = scope.spawn(|| {
-            let installed: Vec<_> =
-                targets.iter().zip(&states).map(|(target, state)| (target, state.installed.as_ref())).collect();
-            let healths = health::of_installed_all(kubectl, &installed)?;
-            Ok::<_, crate::error::Error>(
-                targets.iter().zip(healths).filter_map(|(t, h)| Some((t.release.name.clone(), h?))).collect::<Vec<_>>(),
-            )
-        });
-        let edits = if live {
-            let installed: Vec<_> = targets
-                .iter()
-                .zip(&states)
-                .filter_map(|(target, state)| state.installed.as_ref().map(|installed| (target, installed)))
-                .collect();
-            edits_in_cluster(kubectl, &installed, options)
-        } else {
-            Ok(Vec::new())
-        };
-        (joined(secrets), edits, joined(healths))
-    });
-    for (release, health) in healths? {
-        if health.is_ready() {
-            continue;
+        let mut findings = Vec::new();
+        let mut rendered = Vec::new();
+        for (target, state) in targets.iter().zip(&states) {
+            let items = drift::against_config(state, target.configured_chart(), options.show_secrets);
+            let release = Some(target.release.name.clone());
+            findings.extend(items.into_iter().map(|item| Finding {
+                stage: stage.name.clone(),
+                release: release.clone(),
+                item,
+            }));
+            rendered.push((target.release, parse_rendered(&state.rendered, target)?));
         }
-        findings.push(Finding {
-            stage: stage.name.clone(),
-            release: Some(release),
-            item: Item::Unhealthy {
-                workloads: health.not_ready().map(|w| (w.headline(), w.why.clone())).collect(),
-                since: health.not_ready_since().map(str::to_string),
-            },
+
+        let (secrets, edits, healths) = std::thread::scope(|scope| {
+            let secrets = scope.spawn(|| secrets::check_manifests(kubectl, stage, &rendered));
+            let healths = scope.spawn(|| {
+                let installed: Vec<_> =
+                    targets.iter().zip(&states).map(|(target, state)| (target, state.installed.as_ref())).collect();
+                let healths = health::of_installed_all(kubectl, &installed)?;
+                Ok::<_, crate::error::Error>(
+                    targets
+                        .iter()
+                        .zip(healths)
+                        .filter_map(|(t, h)| Some((t.release.name.clone(), h?)))
+                        .collect::<Vec<_>>(),
+                )
+            });
+            let edits = if live {
+                let installed: Vec<_> = targets
+                    .iter()
+                    .zip(&states)
+                    .filter_map(|(target, state)| state.installed.as_ref().map(|installed| (target, installed)))
+                    .collect();
+                edits_in_cluster(kubectl, &installed, options)
+            } else {
+                Ok(Vec::new())
+            };
+            (joined(secrets), edits, joined(healths))
         });
-    }
-    for (release, items) in edits? {
-        findings.extend(items.into_iter().map(|item| Finding {
-            stage: stage.name.clone(),
-            release: Some(release.clone()),
-            item,
-        }));
-    }
-    for namespace in secrets?.namespaces {
-        for (finding, whole) in
-            namespace.missing.iter().map(|f| (f, true)).chain(namespace.missing_keys.iter().map(|f| (f, false)))
-        {
-            let mut needed_by: Vec<String> = finding
-                .needed_by
-                .iter()
-                .map(|r| format!("{} ({}) in release {}", r.resource, r.detail, r.release))
-                .collect();
-            needed_by.dedup();
+        for (release, health) in healths? {
+            if health.is_ready() {
+                continue;
+            }
             findings.push(Finding {
                 stage: stage.name.clone(),
-                release: None,
-                item: Item::Secret {
-                    namespace: namespace.namespace.clone(),
-                    name: finding.name.clone(),
-                    keys: finding.keys.iter().cloned().collect(),
-                    whole,
-                    needed_by,
+                release: Some(release),
+                item: Item::Unhealthy {
+                    workloads: health.not_ready().map(|w| (w.headline(), w.why.clone())).collect(),
+                    since: health.not_ready_since().map(str::to_string),
                 },
             });
         }
+        for (release, items) in edits? {
+            findings.extend(items.into_iter().map(|item| Finding {
+                stage: stage.name.clone(),
+                release: Some(release.clone()),
+                item,
+            }));
+        }
+        for namespace in secrets?.namespaces {
+            for (finding, whole) in
+                namespace.missing.iter().map(|f| (f, true)).chain(namespace.missing_keys.iter().map(|f| (f, false)))
+            {
+                let mut needed_by: Vec<String> = finding
+                    .needed_by
+                    .iter()
+                    .map(|r| format!("{} ({}) in release {}", r.resource, r.detail, r.release))
+                    .collect();
+                needed_by.dedup();
+                findings.push(Finding {
+                    stage: stage.name.clone(),
+                    release: None,
+                    item: Item::Secret {
+                        namespace: namespace.namespace.clone(),
+                        name: finding.name.clone(),
+                        keys: finding.keys.iter().cloned().collect(),
+                        whole,
+                        needed_by,
+                    },
+                });
+            }
+        }
+        let charts = states.iter().map(|state| state.installed.as_ref().map(|i| i.chart.clone())).collect();
+        Ok((findings, charts))
     }
-    let charts = states.iter().map(|state| state.installed.as_ref().map(|i| i.chart.clone())).collect();
-    Ok((findings, charts))
 }
 
 /// Releases' objects in the cluster against their manifests applied to them (server-side dry

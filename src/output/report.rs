@@ -10,10 +10,8 @@ use serde_json::{Value, json};
 use crate::compare::diff::{
     ChangeKind, Comparison, FieldChange, LineTag, Plan, ResourceChange, canonical_yaml, line_diff,
 };
-use crate::compare::render::LiveState;
-use crate::config::stages::{Stage, Target};
+use crate::inspect::diff::{Mode, Report, Sections};
 use crate::output::markdown::{Markdown, Section, table};
-use crate::system::helm::Installed;
 use crate::terminal::{BOLD, DIM};
 
 const ADDED: Style = AnsiColor::Green.on_default();
@@ -23,93 +21,6 @@ const HUNK: Style = AnsiColor::Cyan.on_default();
 
 /// Bumped only for incompatible changes to the JSON output.
 pub const JSON_SCHEMA_VERSION: u32 = 1;
-
-/// Everything one `helm envs diff` found.
-#[derive(Debug)]
-pub struct Report {
-    pub mode: Mode,
-    pub releases: Vec<ReleaseReport>,
-    /// Releases installed in a stage's namespaces that the stages file does not define.
-    pub unmanaged: Vec<Unmanaged>,
-    /// The `--ignore` patterns, as given.
-    pub ignored: Vec<String>,
-}
-
-impl Report {
-    /// A stage's releases as installed against their config (`diff STAGE`, and what a deploy
-    /// would change), one entry per target, in order.
-    pub fn live(stage: &Stage, targets: &[Target], states: Vec<LiveState>) -> Report {
-        let releases = targets
-            .iter()
-            .zip(states)
-            .map(|(target, state)| ReleaseReport {
-                release: target.release.name.clone(),
-                namespace: target.namespace.clone(),
-                context: stage.kube_context.to_string(),
-                sections: Sections::Live {
-                    installed: state.installed,
-                    comparison: state.comparison,
-                    values: state.values.iter().map(|d| crate::compare::drift::path_text(&d.keys)).collect(),
-                },
-            })
-            .collect();
-        Report { mode: Mode::Live { stage: stage.name.clone() }, releases, unmanaged: Vec::new(), ignored: Vec::new() }
-    }
-}
-
-#[derive(Debug, Clone)]
-pub enum Mode {
-    /// The live releases of a stage against its rendered config.
-    Live { stage: String },
-    /// One stage's rendered config against another's.
-    Stages { from: String, to: String },
-}
-
-#[derive(Debug)]
-pub struct ReleaseReport {
-    pub release: String,
-    /// The namespace of the stage diffed (of `to` between stages).
-    pub namespace: String,
-    pub context: String,
-    pub sections: Sections,
-}
-
-#[derive(Debug)]
-pub enum Sections {
-    Live {
-        /// `None`: not installed yet.
-        installed: Option<Installed>,
-        comparison: Comparison,
-        /// Paths of user-supplied values the deployed revision has other than the values files
-        /// give: a deploy records them even when the manifest stays the same.
-        values: Vec<String>,
-    },
-    Stages {
-        from_namespace: String,
-        /// Differences a promotion would carry (shown from `from` to `to`).
-        undocumented: Comparison,
-        /// Differences that come from envSpecific values and the stages' own settings.
-        documented: Comparison,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unmanaged {
-    pub stage: String,
-    pub namespace: String,
-    pub release: String,
-}
-
-impl Report {
-    /// What `--detailed-exitcode` reports: a deploy would change something (live), or the
-    /// stages differ outside envSpecific (between stages; documented differences are intended).
-    pub fn has_changes(&self) -> bool {
-        self.releases.iter().any(|r| match &r.sections {
-            Sections::Live { comparison, values, .. } => !comparison.is_empty() || !values.is_empty(),
-            Sections::Stages { undocumented, .. } => !undocumented.is_empty(),
-        })
-    }
-}
 
 /// A promotion applies the undocumented differences the other way round: what `to` has and
 /// `from` lacks is destroyed.

@@ -19,8 +19,9 @@ use crate::compare::diff;
 use crate::compare::render::{LiveState, against_installed, joined, parse_rendered};
 use crate::config::stages::{Approval, Project, Stage, Target};
 use crate::error::{Error, Result};
+use crate::inspect::diff::Report;
 use crate::output::document::Document;
-use crate::output::report::{self, Report};
+use crate::output::report;
 use crate::system::files::ProjectLock;
 use crate::terminal::BOLD;
 
