@@ -21,12 +21,9 @@ pub fn run(project: &Project, args: &DiffArgs) -> Result<u8> {
         .map_err(|message| Error::Other(anyhow::anyhow!("invalid --ignore: {message}")))?;
     let options = diff::Options { ignore, show_secrets: args.show_secrets };
     let releases = project.select_releases(args.release.as_deref())?;
-    let mut report = match (&args.stage, &args.from, &args.to) {
-        (Some(name), _, _) => {
-            let stage = project.stage(name)?;
-            let helm = Helm::locate()?;
-            Query { project, helm: &helm, releases: &releases, options: &options }.live(stage)?
-        }
+    // The stages asked for, checked before helm is looked for.
+    let stages = match (&args.stage, &args.from, &args.to) {
+        (Some(name), _, _) => (None, project.stage(name)?),
         (None, Some(from), Some(to)) => {
             let (from_stage, to_stage) = (project.stage(from)?, project.stage(to)?);
             if from == to {
@@ -34,8 +31,7 @@ pub fn run(project: &Project, args: &DiffArgs) -> Result<u8> {
                     "--from and --to are both `{from}`; name two different stages"
                 )));
             }
-            let helm = Helm::locate()?;
-            Query { project, helm: &helm, releases: &releases, options: &options }.between(from_stage, to_stage)?
+            (Some(from_stage), to_stage)
         }
         _ => {
             return Err(Error::Other(anyhow::anyhow!(
@@ -43,6 +39,12 @@ pub fn run(project: &Project, args: &DiffArgs) -> Result<u8> {
                  (`helm envs diff --from dev --to staging`)"
             )));
         }
+    };
+    let helm = Helm::locate()?;
+    let query = Query { project, helm: &helm, releases: &releases, options: &options };
+    let mut report = match stages {
+        (None, stage) => query.live(stage)?,
+        (Some(from), to) => query.between(from, to)?,
     };
 
     report.ignored = args.ignore.clone();

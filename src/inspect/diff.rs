@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use crate::compare::diff::{self, Comparison};
+use crate::compare::drift::path_text;
 use crate::compare::manifest::{self, Namespaces, Side};
 use crate::compare::render::{
     LiveState, against_installed, all_or_errors, in_parallel, joined, promoted_target, render_all,
@@ -47,11 +48,20 @@ impl Report {
                 sections: Sections::Live {
                     installed: state.installed,
                     comparison: state.comparison,
-                    values: state.values.iter().map(|d| crate::compare::drift::path_text(&d.keys)).collect(),
+                    values: state.values.iter().map(|d| path_text(&d.keys)).collect(),
                 },
             })
             .collect();
         Report { mode: Mode::Live { stage: stage.name.clone() }, releases, unmanaged: Vec::new(), ignored: Vec::new() }
+    }
+
+    /// What `--detailed-exitcode` reports: a deploy would change something (live), or the
+    /// stages differ outside envSpecific (between stages; documented differences are intended).
+    pub fn has_changes(&self) -> bool {
+        self.releases.iter().any(|r| match &r.sections {
+            Sections::Live { comparison, values, .. } => !comparison.is_empty() || !values.is_empty(),
+            Sections::Stages { undocumented, .. } => !undocumented.is_empty(),
+        })
     }
 }
 
@@ -96,17 +106,6 @@ pub struct Unmanaged {
     pub stage: String,
     pub namespace: String,
     pub release: String,
-}
-
-impl Report {
-    /// What `--detailed-exitcode` reports: a deploy would change something (live), or the
-    /// stages differ outside envSpecific (between stages; documented differences are intended).
-    pub fn has_changes(&self) -> bool {
-        self.releases.iter().any(|r| match &r.sections {
-            Sections::Live { comparison, values, .. } => !comparison.is_empty() || !values.is_empty(),
-            Sections::Stages { undocumented, .. } => !undocumented.is_empty(),
-        })
-    }
 }
 
 impl Query<'_> {
