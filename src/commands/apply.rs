@@ -9,9 +9,10 @@ use crate::cli::ApplyArgs;
 use crate::config::stages::{Approval, Project, Target};
 use crate::error::{Detail, Error, Result};
 use crate::output::document::Document;
-use crate::pipeline::deploy::{Outcome, Status, deploy_failed, outcomes_text};
+use crate::pipeline::deploy::{Outcome, StageDeploy, Status, deploy_failed, outcomes_text};
 use crate::pipeline::record::Record;
 use crate::pipeline::{self, Pipeline, StageRun};
+use crate::system::interrupt;
 use crate::terminal::BOLD;
 
 pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
@@ -41,6 +42,9 @@ pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
     let mut stopped: Option<Error> = None;
     for stage in &project.stages {
         let targets: Vec<Target> = releases.iter().map(|r| project.target(stage, r)).collect();
+        if stopped.is_none() {
+            stopped = interrupt::check(Vec::new).err();
+        }
         if stopped.is_some() {
             outcomes.extend(not_attempted(&targets));
             continue;
@@ -66,7 +70,7 @@ pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
             }
         };
         let record = Record::new(stage, format!("helm-envs: apply (stage {})", stage.name), None);
-        let (stage_outcomes, error) = pipeline.deploy(&run, &needs, &record);
+        let StageDeploy { outcomes: stage_outcomes, error, .. } = pipeline.deploy(&run, &needs, &record);
         if !options.dry_run {
             doc.push(&outcomes_text(&stage_outcomes));
         }
@@ -74,7 +78,10 @@ pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
         stages_json.push(doc.end_section());
         outcomes.extend(stage_outcomes);
         if let Some(err) = error {
-            stopped = Some(deploy_failed("apply", err, &[]));
+            stopped = Some(match err {
+                Error::Interrupted { .. } => err,
+                err => deploy_failed("apply", err, &[]),
+            });
         }
     }
 
@@ -88,6 +95,7 @@ pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
     doc.set("outcomes", outcomes.iter().map(Outcome::json).collect());
     doc.emit(match &stopped {
         Some(Error::Refused { .. }) => "refused",
+        Some(Error::Interrupted { .. }) => "interrupted",
         Some(_) => "failed",
         None if options.dry_run => "dry-run",
         None => "deployed",
@@ -99,29 +107,33 @@ pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
 }
 
 fn not_attempted(targets: &[Target]) -> Vec<Outcome> {
-    targets
-        .iter()
-        .map(|t| Outcome { stage: t.stage.name.clone(), release: t.release.name.clone(), status: Status::NotAttempted })
-        .collect()
+    targets.iter().map(|t| Outcome::new(t, Status::NotAttempted)).collect()
 }
 
 /// The error that stopped the run, with what was deployed and what was not attempted.
 fn summarised(err: Error, outcomes: &[Outcome]) -> Error {
-    let list = |wanted: fn(&Status) -> bool| -> String {
+    let list = |wanted: fn(&Outcome) -> bool| -> String {
         let names: Vec<String> =
-            outcomes.iter().filter(|o| wanted(&o.status)).map(|o| format!("{}/{}", o.stage, o.release)).collect();
+            outcomes.iter().filter(|o| wanted(o)).map(|o| format!("{}/{}", o.stage, o.release)).collect();
         if names.is_empty() { "none".into() } else { names.join(", ") }
     };
-    let summary = vec![
-        Detail::Note(format!("deployed: {}", list(|s| matches!(s, Status::Deployed(_))))),
-        Detail::Note(format!("failed: {}", list(|s| *s == Status::Failed))),
-        Detail::Note(format!("not attempted: {}", list(|s| *s == Status::NotAttempted))),
+    let mut summary = vec![
+        Detail::Note(format!("deployed: {}", list(|o| matches!(o.status, Status::Deployed(_)) && o.undone.is_none()))),
+        Detail::Note(format!("failed: {}", list(|o| o.status == Status::Failed))),
+        Detail::Note(format!("not attempted: {}", list(|o| o.status == Status::NotAttempted))),
     ];
+    if outcomes.iter().any(|o| o.undone.is_some()) {
+        summary.push(Detail::Note(format!("taken back (onFailure: rollback): {}", list(|o| o.undone.is_some()))));
+    }
     match err {
         Error::Refused { headline, mut details } => {
             details.retain(|d| !matches!(d, Detail::Help(h) if h == "nothing was written or deployed"));
             details.extend(summary);
             Error::Refused { headline, details }
+        }
+        Error::Interrupted { signal, mut details } => {
+            details.extend(summary);
+            Error::Interrupted { signal, details }
         }
         other => {
             let headline = other.to_string();

@@ -6,7 +6,7 @@ use crate::cli::ExecArgs;
 use crate::config::stages::{Project, Stage, Target};
 use crate::error::Result;
 use crate::output::document::Document;
-use crate::pipeline::{Options, Pipeline, StageRun};
+use crate::pipeline::{Options, Pipeline, StageRun, gates};
 use crate::system::files::ProjectLock;
 use crate::system::hooks;
 use crate::terminal::{self, BOLD};
@@ -45,7 +45,14 @@ pub fn run(project: &Project, args: &ExecArgs) -> Result<u8> {
 /// command changes is not known.
 fn pass_gates(project: &Project, stage: &Stage, targets: &[Target], args: &ExecArgs, shown: &str) -> Result<()> {
     let pipeline = Pipeline::new(project)?;
-    let checked = pipeline.check(stage, targets, false)?;
+    let mut checked = pipeline.check(stage, targets, false)?;
+    // The command deploys, not helm-envs: creating a namespace is its business.
+    for gate in &mut checked.gates {
+        if let gates::Details::MissingNamespaces(missing) = &gate.details {
+            let missing: Vec<String> = missing.iter().map(|n| format!("`{n}`")).collect();
+            *gate = gates::own_command_creates(stage, &missing.join(", "));
+        }
+    }
     let run = StageRun {
         stage,
         targets,

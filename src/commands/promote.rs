@@ -13,13 +13,12 @@ use crate::error::{Detail, Error, Result};
 use crate::output::document::Document;
 use crate::output::markdown::DEFAULT_MAX_SIZE;
 use crate::output::promotion::{commit_message, patch_text, redacted_ops};
-use crate::pipeline::deploy::{self, Outcome};
+use crate::pipeline::deploy::{self, Outcome, StageDeploy};
 use crate::pipeline::promote::PromotionCheck;
 use crate::pipeline::record::Record;
 use crate::pipeline::{self, Pipeline, StageRun, writes};
 use crate::system::files;
 use crate::system::git::Git;
-use crate::system::interrupt;
 use crate::terminal::{BOLD, note};
 
 pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
@@ -151,29 +150,39 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
         doc.push(&format!("wrote     {}\n", file.display));
     }
     if !args.no_deploy {
-        let _pending = interrupt::pending(interrupted(&plan, from, to));
         let record = Record::new(
             to,
             format!("helm-envs: promoted {} -> {} (patch {})", from.name, to.name, plan.digest),
             Some(&from.name),
         )
         .with_patch(&plan.digest);
-        let (outcomes, error) = pipeline.deploy(&run, &needs, &record);
+        let StageDeploy { outcomes, error, cluster_unchanged } = pipeline.deploy(&run, &needs, &record);
         doc.set("outcomes", outcomes.iter().map(Outcome::json).collect());
         doc.push(&deploy::outcomes_text(&outcomes));
         if let Some(err) = error {
-            let unrestored = restore.restore();
-            doc.set("filesRestored", json!(unrestored.is_empty()));
-            doc.emit("failed");
+            let status = if matches!(err, Error::Interrupted { .. }) { "interrupted" } else { "failed" };
             let failed = deploy::deploy_failed("promote", err, &outcomes);
-            return Err(writes::with_restore_report(failed, &plan.files, &unrestored));
+            // The failure rule: files go back only with the cluster; otherwise they stay
+            // with what it runs now.
+            let failed = if cluster_unchanged {
+                let written = restore.paths();
+                let unrestored = restore.restore();
+                doc.set("filesRestored", json!(unrestored.is_empty()));
+                writes::with_restore_report(failed, &plan.files, &written, &unrestored)
+            } else {
+                doc.set("filesRestored", json!(false));
+                with_details(failed, files_kept(&plan, from, to))
+            };
+            doc.emit(status);
+            return Err(failed);
         }
     }
     if args.git_commit {
         if let Err(err) = git.commit_on_branch(&branch, &written, &commit_message(&plan)) {
             if args.no_deploy {
+                let written = restore.paths();
                 let unrestored = restore.restore();
-                return Err(writes::with_restore_report(err, &plan.files, &unrestored));
+                return Err(writes::with_restore_report(err, &plan.files, &written, &unrestored));
             }
             return Err(err);
         }
@@ -202,22 +211,35 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
     Ok(0)
 }
 
-/// What an interrupt during the deploy leaves behind, and the command that finishes the job.
-fn interrupted(plan: &Promotion, from: &Stage, to: &Stage) -> Vec<Detail> {
+/// What a deploy that stopped with part of the stage changed leaves behind: the files as
+/// written, and the command that finishes the job.
+fn files_kept(plan: &Promotion, from: &Stage, to: &Stage) -> Vec<Detail> {
     let names: Vec<&str> = plan.files.iter().map(|f| f.display.as_str()).collect();
     vec![
         Detail::Note(format!(
-            "{} {} written for the promotion {} -> {}, and its deploy did not finish (a helm upgrade may still \
-             be running: the project stays locked until it ends)",
+            "{} {} written for the promotion {} -> {} and {} kept: the cluster runs part of it (above)",
             names.join(", "),
             if names.len() == 1 { "was" } else { "were" },
             from.name,
-            to.name
+            to.name,
+            if names.len() == 1 { "is" } else { "are" },
         )),
         Detail::Help(format!(
-            "finish it: `helm envs upgrade {}`; or take the promotion back: restore {} from version control",
+            "finish it: `helm envs upgrade {}`; or take the promotion back: restore {} from version control, then \
+             `helm envs upgrade {}`",
             to.name,
-            names.join(", ")
+            names.join(", "),
+            to.name
         )),
     ]
+}
+
+fn with_details(err: Error, more: Vec<Detail>) -> Error {
+    let headline = err.to_string();
+    let mut details = err.details();
+    details.extend(more);
+    match err {
+        Error::Interrupted { signal, .. } => Error::Interrupted { signal, details },
+        _ => Error::Failed { headline, details },
+    }
 }

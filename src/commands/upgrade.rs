@@ -5,9 +5,9 @@ use serde_json::json;
 
 use crate::cli::UpgradeArgs;
 use crate::config::stages::{Project, Target};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::output::document::Document;
-use crate::pipeline::deploy::{self, Outcome};
+use crate::pipeline::deploy::{self, Outcome, StageDeploy};
 use crate::pipeline::record::Record;
 use crate::pipeline::{self, Pipeline, StageRun};
 
@@ -39,7 +39,7 @@ pub fn run(project: &Project, args: &UpgradeArgs) -> Result<u8> {
         }
     };
     let record = Record::new(stage, format!("helm-envs: upgrade of stage {}", stage.name), None);
-    let (outcomes, error) = pipeline.deploy(&run, &needs, &record);
+    let StageDeploy { outcomes, error, .. } = pipeline.deploy(&run, &needs, &record);
     doc.set("outcomes", outcomes.iter().map(Outcome::json).collect());
     doc.part("Result", &format!("helm envs status --stage {}", stage.name));
     if options.dry_run {
@@ -48,6 +48,7 @@ pub fn run(project: &Project, args: &UpgradeArgs) -> Result<u8> {
         doc.push(&deploy::outcomes_text(&outcomes));
     }
     doc.emit(match (&error, options.dry_run) {
+        (Some(Error::Interrupted { .. }), _) => "interrupted",
         (Some(_), _) => "failed",
         (None, true) => "dry-run",
         (None, false) => "deployed",

@@ -95,6 +95,28 @@ struct RawStage {
     /// namespaces has a NetworkPolicy keeping the other stages' namespaces out, and a
     /// ResourceQuota). `helm envs check-isolation` reports either way.
     isolation: Option<Isolation>,
+    /// What a failed deploy, health wait or verify command leaves behind: `rollback` (the
+    /// default) rolls the releases this run deployed in the stage back to the last revision
+    /// each had deployed successfully (a first install is uninstalled), then restores the
+    /// promotion's files; `keep` keeps the new revisions and the written files, and the message
+    /// says what the cluster runs. Either way files and cluster agree.
+    on_failure: Option<OnFailure>,
+    /// Create the stage's namespaces when they do not exist (helm's --create-namespace).
+    /// Without it, a deploy into a namespace that does not exist is refused before anything is
+    /// written.
+    #[serde(default)]
+    create_namespace: bool,
+}
+
+/// What a failed deploy leaves behind (a stage's `onFailure`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    /// Roll back what the run deployed, restore the files.
+    #[default]
+    Rollback,
+    /// Keep the new revisions and the files as written.
+    Keep,
 }
 
 #[derive(Debug, Default, Deserialize, JsonSchema)]
@@ -105,9 +127,8 @@ struct RawHealth {
     /// wait. Default `5m`.
     #[schemars(with = "Option<String>", regex(pattern = r"^([0-9]+[hms])+$"))]
     timeout: Option<Spanned<String>>,
-    /// Roll a release that is not ready in time back to its previous revision.
-    #[serde(default)]
-    rollback: bool,
+    /// The older spelling of the stage's `onFailure`: `true` is `rollback`, `false` is `keep`.
+    rollback: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -252,6 +273,9 @@ pub struct Stage {
     pub health: Health,
     /// The isolation the stage requires before a deploy (`None`: reported, not required).
     pub isolation: Option<Isolation>,
+    pub on_failure: OnFailure,
+    /// `createNamespace`: helm creates missing namespaces.
+    pub create_namespace: bool,
 }
 
 /// What a deploy waits for after helm returns.
@@ -259,8 +283,6 @@ pub struct Stage {
 pub struct Health {
     /// Zero: do not wait.
     pub timeout: std::time::Duration,
-    /// Roll a release that is not ready in time back to its previous revision.
-    pub rollback: bool,
 }
 
 /// The wait for readiness when a stage does not set `health.timeout`.
@@ -724,6 +746,11 @@ impl Checker<'_> {
                 DEFAULT_HEALTH_TIMEOUT
             }),
         };
+        if s.on_failure.is_some() && s.health.rollback.is_some() {
+            self.problem(raw, format!("stage `{name}`: both onFailure and health.rollback are set")).help = Some(
+                "health.rollback is the older spelling of onFailure: keep only onFailure (rollback or keep)".into(),
+            );
+        }
         Stage {
             name,
             kube_context,
@@ -734,8 +761,14 @@ impl Checker<'_> {
             labels: s.labels.clone(),
             deploy_command: s.deploy.as_ref().map(|d| d.command.clone()),
             verify: s.verify.clone(),
-            health: Health { timeout, rollback: s.health.rollback },
+            health: Health { timeout },
             isolation: s.isolation,
+            on_failure: match (s.on_failure, s.health.rollback) {
+                (Some(on_failure), _) => on_failure,
+                (None, Some(false)) => OnFailure::Keep,
+                (None, _) => OnFailure::Rollback,
+            },
+            create_namespace: s.create_namespace,
         }
     }
 

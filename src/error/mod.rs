@@ -68,6 +68,10 @@ pub enum Error {
     #[error("{headline}")]
     NotStarted { headline: String, details: Vec<Detail>, code: u8 },
 
+    /// A signal stopped the run (Ctrl-C, SIGTERM, SIGHUP): exit 128 + the signal.
+    #[error("interrupted ({})", crate::system::interrupt::name(*signal))]
+    Interrupted { signal: i32, details: Vec<Detail> },
+
     #[error(transparent)]
     Other(#[from] anyhow::Error),
 }
@@ -77,6 +81,7 @@ impl Error {
         match self {
             Error::Refused { .. } => EXIT_GATE,
             Error::NotStarted { code, .. } => *code,
+            Error::Interrupted { signal, .. } => u8::try_from(128 + signal).unwrap_or(EXIT_ERROR),
             _ => EXIT_ERROR,
         }
     }
@@ -206,9 +211,10 @@ impl Error {
             Error::Several { failures, .. } => {
                 failures.iter().map(|f| Detail::Nested(f.to_string(), f.details())).collect()
             }
-            Error::Refused { details, .. } | Error::Failed { details, .. } | Error::NotStarted { details, .. } => {
-                details.clone()
-            }
+            Error::Refused { details, .. }
+            | Error::Failed { details, .. }
+            | Error::NotStarted { details, .. }
+            | Error::Interrupted { details, .. } => details.clone(),
             Error::Locked { lock, holder } => vec![
                 Detail::Note(format!("{} is locked by {holder}", lock.display())),
                 Detail::Help(

@@ -10,9 +10,10 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 
 use crate::compare::health::{self, Health};
-use crate::config::stages::{Project, Stage, Target};
+use crate::config::stages::{OnFailure, Project, Stage, Target};
 use crate::error::{Detail, Error, Result};
-use crate::system::hooks;
+use crate::system::helm::Revision;
+use crate::system::{hooks, interrupt};
 use crate::terminal::{self, NAME};
 
 use super::events;
@@ -25,6 +26,8 @@ pub struct Outcome {
     pub stage: String,
     pub release: String,
     pub status: Status,
+    /// What the failure rule did to it afterwards (`onFailure: rollback`).
+    pub undone: Option<Undone>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,7 +40,20 @@ pub enum Status {
     NotAttempted,
 }
 
+/// How a release this run changed was taken back after the stage failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undone {
+    /// Rolled back to this revision, the last one deployed successfully before the run.
+    RolledBack(u64),
+    /// A first install, uninstalled.
+    Uninstalled,
+}
+
 impl Outcome {
+    pub fn new(target: &Target, status: Status) -> Outcome {
+        Outcome { stage: target.stage.name.clone(), release: target.release.name.clone(), status, undone: None }
+    }
+
     pub fn json(&self) -> Value {
         let (status, revision) = match self.status {
             Status::Deployed(revision) => ("deployed", revision),
@@ -45,59 +61,171 @@ impl Outcome {
             Status::Failed => ("failed", None),
             Status::NotAttempted => ("not-attempted", None),
         };
-        json!({"stage": self.stage, "release": self.release, "status": status, "revision": revision})
+        let mut json = json!({"stage": self.stage, "release": self.release, "status": status, "revision": revision});
+        match self.undone {
+            Some(Undone::RolledBack(to)) => json["rolledBackTo"] = json!(to),
+            Some(Undone::Uninstalled) => json["uninstalled"] = json!(true),
+            None => {}
+        }
+        json
     }
+}
+
+/// A stage's deploy as it ended.
+#[derive(Debug)]
+pub struct StageDeploy {
+    pub outcomes: Vec<Outcome>,
+    /// What stopped the stage, with what the failure rule did.
+    pub error: Option<Error>,
+    /// Every release runs what it ran before the run (nothing was deployed, or all of it was
+    /// taken back): the files the run wrote go back too.
+    pub cluster_unchanged: bool,
+}
+
+/// A release this run gave a new revision (or tried to): its history before the run.
+struct Changed<'t> {
+    index: usize,
+    target: &'t Target<'t>,
+    before: Vec<Revision>,
 }
 
 impl Pipeline<'_> {
     /// Deploy the targets of one stage (`needs_deploy[i]`: whether target `i` has anything to
     /// deploy), each followed by the wait until it is ready and an Event in its namespace; then
-    /// run the stage's verify commands. Returns every release's outcome, and the error that
-    /// stopped the stage, if one did.
-    pub(super) fn deploy_releases(
-        &self,
-        run: &StageRun,
-        needs_deploy: &[bool],
-        record: &Record,
-    ) -> (Vec<Outcome>, Option<Error>) {
-        let stage = run.stage;
-        let outcome = |target: &Target, status| Outcome {
-            stage: stage.name.clone(),
-            release: target.release.name.clone(),
-            status,
-        };
+    /// run the stage's verify commands. A failure stops the stage and the failure rule
+    /// (`onFailure`) applies; a signal stops it before the next release, with nothing undone.
+    pub(super) fn deploy_releases(&self, run: &StageRun, needs_deploy: &[bool], record: &Record) -> StageDeploy {
         let mut outcomes = Vec::new();
+        let mut changed: Vec<Changed> = Vec::new();
         let mut failure = None;
         for (target, needed) in run.targets.iter().zip(needs_deploy) {
+            if failure.is_none() {
+                failure = interrupt::check(Vec::new).err();
+            }
             if failure.is_some() {
-                outcomes.push(outcome(target, Status::NotAttempted));
+                outcomes.push(Outcome::new(target, Status::NotAttempted));
                 continue;
             }
             if !needed {
-                outcomes.push(outcome(target, Status::Unchanged));
+                outcomes.push(Outcome::new(target, Status::Unchanged));
                 continue;
             }
-            let deployed = self.deploy_one(target, record).and_then(|revision| {
-                self.wait_until_ready(target).map(|()| revision).map_err(|unready| self.roll_back(target, unready))
-            });
-            let revision = match &deployed {
-                Ok(revision) => *revision,
-                Err(_) => self.helm.installed(target).ok().flatten().map(|i| i.revision),
-            };
-            events::record(&self.kubectl, target, record, revision, deployed.as_ref().err());
-            match deployed {
-                Ok(revision) => outcomes.push(outcome(target, Status::Deployed(revision))),
+            let before = match self.helm.history(target) {
+                Ok(before) => before,
                 Err(err) => {
-                    outcomes.push(outcome(target, Status::Failed));
+                    outcomes.push(Outcome::new(target, Status::NotAttempted));
+                    failure = Some(err);
+                    continue;
+                }
+            };
+            let upgraded = self.deploy_one(target, record);
+            let helm_failed = upgraded.is_err();
+            let deployed = upgraded.and_then(|revision| self.wait_until_ready(target).map(|()| revision));
+            let after = match &deployed {
+                Ok(Some(revision)) => vec![Revision { revision: *revision, ..Revision::default() }],
+                _ => self.helm.history(target).unwrap_or_default(),
+            };
+            let newest = |history: &[Revision]| history.last().map(|r| r.revision);
+            let revision = newest(&after);
+            events::record(&self.kubectl, target, record, revision, deployed.as_ref().err());
+            let index = outcomes.len();
+            match deployed {
+                Ok(revision) => {
+                    outcomes.push(Outcome::new(target, Status::Deployed(revision.or(newest(&after)))));
+                    changed.push(Changed { index, target, before });
+                }
+                Err(err) => {
+                    outcomes.push(Outcome::new(target, Status::Failed));
+                    let mut err = err;
+                    if newest(&after) > newest(&before) {
+                        match after.last().filter(|r| helm_failed && !failed_or_pending(r)) {
+                            // Our helm failed, and a revision that did deploy is newer than
+                            // what we read before: another run deployed it meanwhile.
+                            Some(theirs) => err = with_detail(err, Detail::Note(by_another_run(target, theirs))),
+                            None => {
+                                if let Some(pending) = after.last().filter(|r| r.status.starts_with("pending")) {
+                                    err = with_detail(err, Detail::Note(left_pending(target, pending)));
+                                }
+                                changed.push(Changed { index, target, before });
+                            }
+                        }
+                    }
                     failure = Some(err);
                 }
             }
         }
-        let deployed_any = outcomes.iter().any(|o| matches!(o.status, Status::Deployed(_)));
-        if failure.is_none() && deployed_any {
-            failure = verify(self.project, stage).err();
+        if failure.is_none() && !changed.is_empty() {
+            failure = verify(self.project, run.stage).err();
         }
-        (outcomes, failure)
+        let Some(error) = failure else {
+            return StageDeploy { outcomes, error: None, cluster_unchanged: changed.is_empty() };
+        };
+        if matches!(error, Error::Interrupted { .. }) || changed.is_empty() {
+            return StageDeploy { outcomes, error: Some(error), cluster_unchanged: changed.is_empty() };
+        }
+        let (error, cluster_unchanged) = match run.stage.on_failure {
+            OnFailure::Keep => (with_detail(error, Detail::Note(kept(run.stage, &changed, &outcomes))), false),
+            OnFailure::Rollback => self.take_back(error, &changed, &mut outcomes),
+        };
+        StageDeploy { outcomes, error: Some(error), cluster_unchanged }
+    }
+
+    /// The failure rule's `rollback`: every release this run changed, last first, back to the
+    /// last revision it had deployed successfully before the run (never a failed or pending
+    /// one), or uninstalled when the run installed it; each waited for as after a deploy.
+    /// Returns the error with what was done, and whether all of it went back.
+    fn take_back(&self, error: Error, changed: &[Changed], outcomes: &mut [Outcome]) -> (Error, bool) {
+        let mut notes = Vec::new();
+        let mut all_back = true;
+        for change in changed.iter().rev() {
+            let (target, name) = (change.target, &change.target.release.name);
+            let last_good = change.before.iter().rev().find(|r| !failed_or_pending(r));
+            let undone = match (last_good, change.before.is_empty()) {
+                (Some(good), _) => {
+                    self.helm.rollback(target, good.revision).map(|()| Undone::RolledBack(good.revision))
+                }
+                (None, true) => self.helm.uninstall(target).map(|()| Undone::Uninstalled),
+                (None, false) => {
+                    all_back = false;
+                    notes.push(Detail::Note(format!(
+                        "{name} had no revision that deployed successfully before this run; it is left as it is"
+                    )));
+                    continue;
+                }
+            };
+            match undone {
+                Ok(undone) => {
+                    outcomes[change.index].undone = Some(undone);
+                    notes.push(Detail::Note(match undone {
+                        Undone::RolledBack(to) => {
+                            format!(
+                                "rolled {name} back to revision {to}, its last successful deploy (onFailure: rollback)"
+                            )
+                        }
+                        Undone::Uninstalled => {
+                            format!("uninstalled {name}: this run installed it (onFailure: rollback)")
+                        }
+                    }));
+                    if let (Undone::RolledBack(_), Err(unready)) = (undone, self.wait_until_ready(target)) {
+                        notes.push(Detail::Note(format!("  after the rollback: {}", unready.one_line())));
+                    }
+                }
+                Err(err) => {
+                    all_back = false;
+                    notes.push(Detail::Note(format!("could not take {name} back: {}", err.one_line())));
+                }
+            }
+        }
+        let stage = changed.first().map_or("", |c| c.target.stage.name.as_str());
+        notes.push(Detail::Help(match all_back {
+            true => format!("stage {stage} runs what it ran before this run; fix the cause and run again"),
+            false => format!(
+                "stage {stage} is partly changed: `helm envs status --stage {stage}` shows each release's revision; \
+                 `helm history` and `helm rollback` finish by hand"
+            ),
+        }));
+        let error = notes.into_iter().fold(error, with_detail);
+        (error, all_back)
     }
 
     /// `helm upgrade --install` (or the stage's deploy command); the revision when helm says.
@@ -127,7 +255,8 @@ impl Pipeline<'_> {
     }
 
     /// Wait until the deployed release's workloads are ready, up to the stage's
-    /// `health.timeout`; progress on a spinner (a terminal) or a line per change (piped).
+    /// `health.timeout`; progress on a spinner (a terminal) or a line per change (piped). A
+    /// signal ends the wait.
     fn wait_until_ready(&self, target: &Target) -> Result<()> {
         let (stage, timeout) = (target.stage, target.stage.health.timeout);
         if timeout.is_zero() {
@@ -146,42 +275,84 @@ impl Pipeline<'_> {
                 progress.clear();
                 return Err(not_ready(target, &health, timeout, health.failed()));
             }
+            if let Err(interrupted) = interrupt::check(|| {
+                vec![Detail::Note(format!(
+                    "the wait for {}/{} to be ready was cut short: {}",
+                    stage.name,
+                    target.release.name,
+                    Progress::state(&health)
+                ))]
+            }) {
+                progress.clear();
+                return Err(interrupted);
+            }
             progress.show(&health, started.elapsed());
             std::thread::sleep(POLL.min(timeout.saturating_sub(started.elapsed())).max(Duration::from_millis(100)));
         }
     }
+}
 
-    /// With `health.rollback`, roll a release that is not ready back to its previous revision;
-    /// the error says what became of it either way.
-    fn roll_back(&self, target: &Target, unready: Error) -> Error {
-        let Error::Failed { headline, mut details } = unready else { return unready };
-        if !target.stage.health.rollback {
-            details.push(Detail::Help(format!(
-                "the new revision stays installed; `health: {{rollback: true}}` in stage `{}` rolls back \
-                 automatically, `helm rollback {} --kube-context … --namespace {}` does it by hand",
-                target.stage.name, target.release.name, target.namespace
-            )));
-            return Error::Failed { headline, details };
+/// A revision that never deployed successfully: not one to go back to.
+fn failed_or_pending(revision: &Revision) -> bool {
+    revision.status == "failed" || revision.status.starts_with("pending")
+}
+
+fn with_detail(error: Error, detail: Detail) -> Error {
+    match error {
+        Error::Failed { headline, mut details } => {
+            details.push(detail);
+            Error::Failed { headline, details }
         }
-        let current = self.helm.installed(target).ok().flatten().map(|i| i.revision);
-        details.push(match current {
-            Some(revision) if revision > 1 => match self.helm.rollback(target, revision - 1) {
-                Ok(()) => Detail::Note(format!(
-                    "rolled {} back to revision {} (health.rollback)",
-                    target.release.name,
-                    revision - 1
-                )),
-                Err(err) => {
-                    Detail::Note(format!("the rollback to revision {} failed: {}", revision - 1, err.one_line()))
-                }
-            },
-            _ => Detail::Note(format!(
-                "{} has no previous revision to roll back to (first install); `helm uninstall` removes it",
-                target.release.name
-            )),
-        });
-        Error::Failed { headline, details }
+        Error::Interrupted { signal, mut details } => {
+            details.push(detail);
+            Error::Interrupted { signal, details }
+        }
+        other => {
+            let headline = other.to_string();
+            let mut details = other.details();
+            details.push(detail);
+            Error::Failed { headline, details }
+        }
     }
+}
+
+/// Two runs deploying the same release at once (two CI jobs): what the other one did.
+fn by_another_run(target: &Target, theirs: &Revision) -> String {
+    let by = match theirs.description.as_str() {
+        "" => String::new(),
+        description => format!(" (\"{description}\")"),
+    };
+    format!(
+        "another run deployed {}/{} meanwhile: revision {} is `{}`{by}, deployed {}; this run changed nothing of it. \
+         `helm envs diff {}` shows whether it runs this config",
+        target.stage.name, target.release.name, theirs.revision, theirs.status, theirs.updated, target.stage.name
+    )
+}
+
+/// A release a failed helm call left pending (its connection to the cluster was lost).
+fn left_pending(target: &Target, pending: &Revision) -> String {
+    format!(
+        "{}/{} is left `{}` at revision {}: helm lost the cluster before it could record the outcome, and \
+         helm refuses every further upgrade or rollback of it while it stays so",
+        target.stage.name, target.release.name, pending.status, pending.revision
+    )
+}
+
+/// The failure rule's `keep`: what the cluster runs now.
+fn kept(stage: &Stage, changed: &[Changed], outcomes: &[Outcome]) -> String {
+    let releases: Vec<String> = changed
+        .iter()
+        .map(|c| match &outcomes[c.index].status {
+            Status::Deployed(Some(revision)) => format!("{} (revision {revision})", c.target.release.name),
+            Status::Failed => format!("{} (its failed revision)", c.target.release.name),
+            _ => c.target.release.name.clone(),
+        })
+        .collect();
+    format!(
+        "kept (onFailure: keep in stage `{}`): the new revisions of {} stay installed, and the files as written",
+        stage.name,
+        releases.join(", ")
+    )
 }
 
 /// How often the readiness wait reads the cluster.
@@ -316,6 +487,11 @@ pub fn outcomes_text(outcomes: &[Outcome]) -> String {
             Status::NotAttempted => format!("not attempted {}/{}", o.stage, o.release),
         };
         out.push_str(&line);
+        match o.undone {
+            Some(Undone::RolledBack(to)) => out.push_str(&format!(", then rolled back to revision {to}")),
+            Some(Undone::Uninstalled) => out.push_str(", then uninstalled"),
+            None => {}
+        }
         out.push('\n');
     }
     out
@@ -323,30 +499,30 @@ pub fn outcomes_text(outcomes: &[Outcome]) -> String {
 
 /// A deploy that failed, with what was and was not deployed.
 pub fn deploy_failed(command: &str, err: Error, outcomes: &[Outcome]) -> Error {
-    let mut details = vec![Detail::Nested(err.to_string(), err.details())];
-    let deployed: Vec<String> = outcomes
-        .iter()
-        .filter(|o| matches!(o.status, Status::Deployed(_)))
-        .map(|o| format!("{}/{}", o.stage, o.release))
-        .collect();
-    if !deployed.is_empty() {
-        details.push(Detail::Note(format!("deployed before the failure: {}", deployed.join(", "))));
+    if let Error::Interrupted { signal, mut details } = err {
+        details.extend(summary(outcomes));
+        return Error::Interrupted { signal, details };
     }
-    let skipped: Vec<String> = outcomes
-        .iter()
-        .filter(|o| o.status == Status::NotAttempted)
-        .map(|o| format!("{}/{}", o.stage, o.release))
-        .collect();
+    let mut details = vec![Detail::Nested(err.to_string(), err.details())];
+    details.extend(summary(outcomes));
+    Error::Failed { headline: format!("{command} failed"), details }
+}
+
+/// Which releases were deployed (and kept) and which were not attempted.
+pub fn summary(outcomes: &[Outcome]) -> Vec<Detail> {
+    let names = |wanted: &dyn Fn(&Outcome) -> bool| -> Vec<String> {
+        outcomes.iter().filter(|o| wanted(o)).map(|o| format!("{}/{}", o.stage, o.release)).collect()
+    };
+    let deployed = names(&|o| matches!(o.status, Status::Deployed(_)) && o.undone.is_none());
+    let skipped = names(&|o| o.status == Status::NotAttempted);
+    let mut details = Vec::new();
+    if !deployed.is_empty() {
+        details.push(Detail::Note(format!("deployed and kept: {}", deployed.join(", "))));
+    }
     if !skipped.is_empty() {
         details.push(Detail::Note(format!("not attempted: {}", skipped.join(", "))));
     }
-    details.push(Detail::Help(
-        "helm keeps a failed release at its new revision unless the stage's helmArgs include --atomic \
-         (--rollback-on-failure in Helm 4; either is spelled for the helm in use); `helm history` shows it \
-         and `helm rollback` returns to the previous one"
-            .into(),
-    ));
-    Error::Failed { headline: format!("{command} failed"), details }
+    details
 }
 
 #[cfg(test)]

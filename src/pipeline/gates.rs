@@ -16,6 +16,7 @@ use crate::compare::secrets::{self, StageReport};
 use crate::config::stages::{Approval, Project, Release, Stage, Target};
 use crate::error::{Detail, Error, Result};
 use crate::output;
+use crate::system::interrupt;
 use crate::system::kube::Kubectl;
 use crate::terminal::{BOLD, DIM, ERROR, NAME};
 
@@ -37,6 +38,8 @@ pub enum Details {
     None,
     /// The Secret check's report, when Secrets are missing.
     Secrets(StageReport),
+    /// The namespaces that do not exist (shown in the message).
+    MissingNamespaces(Vec<String>),
 }
 
 impl Gate {
@@ -198,6 +201,57 @@ pub fn cluster(kubectl: &Kubectl, stage: &Stage) -> Result<Option<Gate>> {
     }))
 }
 
+/// The stage's namespaces exist, or the stage lets helm create them (`createNamespace`).
+pub fn namespaces(kubectl: &Kubectl, stage: &Stage, targets: &[Target]) -> Result<Gate> {
+    let mut names: Vec<&str> = targets.iter().map(|t| t.namespace.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    let mut missing = Vec::new();
+    for name in &names {
+        if !kubectl.namespace_exists(stage, name)? {
+            missing.push(*name);
+        }
+    }
+    let listed = |names: &[&str]| names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+    let created_by_helm = stage.create_namespace;
+    let created_by_script = stage.deploy_command.is_some();
+    Ok(match (missing.as_slice(), created_by_helm) {
+        (missing, false) if !missing.is_empty() && created_by_script => own_command_creates(stage, &listed(missing)),
+        ([], _) => {
+            Gate::new("namespace", true, format!("{} exist{}", listed(&names), if names.len() == 1 { "s" } else { "" }))
+        }
+        (missing, true) => {
+            Gate::new("namespace", true, format!("{} will be created by the deploy (createNamespace)", listed(missing)))
+        }
+        (missing, false) => {
+            let context = stage.kube_context.name().map(|c| format!(" --context {c}")).unwrap_or_default();
+            let mut gate = Gate::new(
+                "namespace",
+                false,
+                format!(
+                    "{} does not exist in the cluster of stage `{}`: create it (`kubectl{context} create namespace {}`), \
+                     or set `createNamespace: true` on the stage to let the deploy create it",
+                    listed(missing),
+                    stage.name,
+                    missing[0]
+                ),
+            );
+            gate.details = Details::MissingNamespaces(missing.iter().map(|n| n.to_string()).collect());
+            gate
+        }
+    })
+}
+
+/// A stage deployed by its own command (or `exec`'s): a missing namespace is the command's to
+/// create.
+pub fn own_command_creates(stage: &Stage, missing: &str) -> Gate {
+    Gate::new(
+        "namespace",
+        true,
+        format!("{missing} does not exist yet in stage `{}`; the deploy command must create it", stage.name),
+    )
+}
+
 /// Every Secret the rendered manifests reference exists in the stage.
 pub fn secrets(kubectl: &Kubectl, stage: &Stage, manifests: &[(&Release, Manifest)]) -> Result<Gate> {
     let report = secrets::check_manifests(kubectl, stage, manifests)?;
@@ -205,11 +259,16 @@ pub fn secrets(kubectl: &Kubectl, stage: &Stage, manifests: &[(&Release, Manifes
         let count: usize = report.namespaces.iter().map(|n| n.satisfied.len()).sum();
         Gate::new("secrets", true, format!("every referenced Secret is present ({count})"))
     } else {
+        let absent: Vec<&str> = report.namespaces.iter().filter(|n| !n.exists).map(|n| n.namespace.as_str()).collect();
+        let why = match absent.as_slice() {
+            [] => String::new(),
+            absent => format!(" (namespace {} does not exist, so no Secret is there yet)", absent.join(", ")),
+        };
         Gate::new(
             "secrets",
             false,
             format!(
-                "Secrets are missing in {}: create them before deploying (`helm envs check-secrets {}`)",
+                "Secrets are missing in {}{why}: create them before deploying (`helm envs check-secrets {}`)",
                 stage.name, stage.name
             ),
         )
@@ -245,16 +304,34 @@ pub fn approval(stage: &Stage, yes: bool, action: &str) -> Result<Gate> {
         stage.name, stage.name
     );
     let _ = err.flush();
-    let mut answer = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| Error::Other(anyhow::Error::new(e).context("cannot read the confirmation")))?;
+    let answer = read_answer()?;
     Ok(if answer.trim() == stage.name {
         Gate::new("approval", true, "confirmed at the prompt")
     } else {
         Gate::new("approval", false, format!("not confirmed (expected `{}`)", stage.name))
     })
+}
+
+/// A line typed at the prompt. Read on a thread of its own, so that Ctrl-C at the prompt
+/// stops the run at once (a read of the terminal is not cut short by a signal).
+fn read_answer() -> Result<String> {
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut answer = String::new();
+        let _ = send.send(std::io::stdin().lock().read_line(&mut answer).map(|_| answer));
+    });
+    loop {
+        interrupt::check(|| {
+            vec![Detail::Note("stopped at the approval prompt: nothing was written or deployed".into())]
+        })?;
+        match receive.recv_timeout(std::time::Duration::from_millis(100)) {
+            Ok(answer) => {
+                return answer.map_err(|e| Error::Other(anyhow::Error::new(e).context("cannot read the confirmation")));
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(String::new()),
+        }
+    }
 }
 
 pub fn text(stage: &Stage, gates: &[Gate]) -> String {
@@ -276,6 +353,7 @@ pub fn line(gate: &Gate) -> String {
     let details = match &gate.details {
         Details::None => String::new(),
         Details::Secrets(report) => output::secrets::text(std::slice::from_ref(report), false),
+        Details::MissingNamespaces(_) => String::new(),
     };
     for detail in details.lines() {
         let _ = writeln!(out, "    {detail}");

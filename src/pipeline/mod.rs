@@ -18,16 +18,17 @@ pub mod writes;
 use crate::compare::diff;
 use crate::compare::render::{LiveState, against_installed, joined, parse_rendered};
 use crate::config::stages::{Approval, Project, Stage, Target};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::inspect::diff::Report;
 use crate::output::document::Document;
 use crate::output::report;
 use crate::system::files::ProjectLock;
+use crate::system::interrupt;
 use crate::terminal::BOLD;
 
 pub use run::{Checked, Options, Pipeline, StageRun};
 
-use deploy::{Outcome, Status};
+use deploy::{Outcome, StageDeploy, Status};
 use gates::Gate;
 use record::Record;
 
@@ -41,14 +42,15 @@ impl Pipeline<'_> {
     /// config references; the cluster reads run in parallel.
     pub fn check(&self, stage: &Stage, targets: &[Target], show_secrets: bool) -> Result<Checked> {
         let options = diff::Options { ignore: Vec::new(), show_secrets };
-        let (states, cluster, isolation) = std::thread::scope(|scope| {
+        let (states, cluster, isolation, namespaces) = std::thread::scope(|scope| {
             let cluster = scope.spawn(|| gates::cluster(&self.kubectl, stage));
             let isolation = scope.spawn(|| gates::isolation(&self.kubectl, self.project, stage));
+            let namespaces = scope.spawn(|| gates::namespaces(&self.kubectl, stage, targets));
             let states = against_installed(self.project, &self.helm, targets, &options, false);
-            (states, joined(cluster), isolation.join().ok().flatten())
+            (states, joined(cluster), isolation.join().ok().flatten(), joined(namespaces))
         });
         let states = states?;
-        let mut checks: Vec<Gate> = cluster?.into_iter().chain(isolation).collect();
+        let mut checks: Vec<Gate> = cluster?.into_iter().chain(isolation).chain([namespaces?]).collect();
         let mut manifests = Vec::new();
         for (target, state) in targets.iter().zip(&states) {
             manifests.push((target.release, parse_rendered(&state.rendered, target)?));
@@ -58,21 +60,17 @@ impl Pipeline<'_> {
     }
 
     /// Deploy the releases of a gated stage that have something to deploy (`needs[i]`), then
-    /// run its verify commands; nothing in a dry run. Returns every release's outcome, and the
-    /// error that stopped the stage, if one did.
-    pub fn deploy(&self, run: &StageRun, needs: &[bool], record: &Record) -> (Vec<Outcome>, Option<Error>) {
+    /// run its verify commands; nothing in a dry run. Returns every release's outcome, the
+    /// error that stopped the stage, if one did, and whether the cluster is as before.
+    pub fn deploy(&self, run: &StageRun, needs: &[bool], record: &Record) -> StageDeploy {
         if run.options.dry_run || !needs.iter().any(|n| *n) {
             let outcomes = run
                 .targets
                 .iter()
                 .zip(needs)
-                .map(|(t, needed)| Outcome {
-                    stage: run.stage.name.clone(),
-                    release: t.release.name.clone(),
-                    status: if *needed { Status::NotAttempted } else { Status::Unchanged },
-                })
+                .map(|(t, needed)| Outcome::new(t, if *needed { Status::NotAttempted } else { Status::Unchanged }))
                 .collect();
-            return (outcomes, None);
+            return StageDeploy { outcomes, error: None, cluster_unchanged: true };
         }
         self.deploy_releases(run, needs, record)
     }
@@ -99,6 +97,7 @@ impl Checked {
         if let Some(refused) = gates::refusal(stage, &gates) {
             return Err(refused);
         }
+        interrupt::check(nothing_done)?;
         let approval = if !run.ask_even_if_unchanged && !needs.iter().any(|n| *n) {
             Gate::new("approval", true, "not needed: nothing to deploy")
         } else if run.options.dry_run {
@@ -115,9 +114,13 @@ impl Checked {
         doc.set("gates", gates.iter().map(Gate::json).collect());
         match gates::refusal(stage, &gates) {
             Some(refused) => Err(refused),
-            None => Ok(needs),
+            None => interrupt::check(nothing_done).map(|()| needs),
         }
     }
+}
+
+fn nothing_done() -> Vec<crate::error::Detail> {
+    vec![crate::error::Detail::Note("stopped before anything was written or deployed".into())]
 }
 
 /// The line that ends a dry run's report.

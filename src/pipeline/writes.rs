@@ -48,40 +48,52 @@ pub fn write(project: &Project, edits: &[FileEdit]) -> Result<Restore> {
     }
     let mut restore = Restore::default();
     for edit in edits {
-        let current = std::fs::read_to_string(&edit.path).unwrap_or_default();
-        if current != edit.before {
+        let stopped = match std::fs::read_to_string(&edit.path) {
+            Ok(current) if current == edit.before => None,
+            Ok(_) => Some(Error::Failed {
+                headline: format!("{} changed while the promotion was being prepared", edit.display),
+                details: vec![Detail::Help("run the promotion again".into())],
+            }),
+            Err(err) => Some(Error::Failed {
+                headline: format!("cannot read {} again before writing it", edit.display),
+                details: vec![
+                    Detail::Cause(err.to_string()),
+                    Detail::Help("check the file, then run the promotion again".into()),
+                ],
+            }),
+        };
+        let stopped = stopped.or_else(|| {
+            files::write_atomic(&edit.path, edit.after.as_bytes())
+                .err()
+                .map(|err| Error::Other(err.context(format!("cannot write {}", edit.display))))
+        });
+        if let Some(err) = stopped {
+            let written = restore.paths();
             let unrestored = restore.restore();
-            return Err(with_restore_report(
-                Error::Failed {
-                    headline: format!("{} changed while the promotion was being prepared", edit.display),
-                    details: vec![Detail::Help("run the promotion again".into())],
-                },
-                edits,
-                &unrestored,
-            ));
-        }
-        if let Err(err) = files::write_atomic(&edit.path, edit.after.as_bytes()) {
-            let unrestored = restore.restore();
-            return Err(with_restore_report(
-                Error::Other(err.context(format!("cannot write {}", edit.display))),
-                edits,
-                &unrestored,
-            ));
+            return Err(with_restore_report(err, edits, &written, &unrestored));
         }
         restore.remember(&edit.path, &edit.before, &edit.after);
     }
     Ok(restore)
 }
 
-/// Add to an error what became of the files the promotion had written.
-pub fn with_restore_report(err: Error, edits: &[FileEdit], unrestored: &[(PathBuf, anyhow::Error)]) -> Error {
+/// Add to an error what became of the files the promotion had written (`written`).
+pub fn with_restore_report(
+    err: Error,
+    edits: &[FileEdit],
+    written: &[PathBuf],
+    unrestored: &[(PathBuf, anyhow::Error)],
+) -> Error {
     let headline = err.to_string();
     let mut details = err.details();
-    if unrestored.is_empty() {
-        let names: Vec<&str> = edits.iter().map(|f| f.display.as_str()).collect();
+    if written.is_empty() {
+        details.push(Detail::Note("no file was written: nothing of the promotion was kept".into()));
+    } else if unrestored.is_empty() {
+        let names: Vec<&str> = edits.iter().filter(|f| written.contains(&f.path)).map(|f| f.display.as_str()).collect();
         details.push(Detail::Note(format!(
-            "{} restored as they were: nothing of the promotion was kept",
-            names.join(", ")
+            "{} restored as {}: nothing of the promotion was kept",
+            names.join(", "),
+            if names.len() == 1 { "it was" } else { "they were" }
         )));
     } else {
         for (path, why) in unrestored {
@@ -91,6 +103,9 @@ pub fn with_restore_report(err: Error, edits: &[FileEdit], unrestored: &[(PathBu
             )));
         }
     }
-    let code_is_gate = matches!(err, Error::Refused { .. });
-    if code_is_gate { Error::Refused { headline, details } } else { Error::Failed { headline, details } }
+    match err {
+        Error::Refused { .. } => Error::Refused { headline, details },
+        Error::Interrupted { signal, .. } => Error::Interrupted { signal, details },
+        _ => Error::Failed { headline, details },
+    }
 }

@@ -184,6 +184,11 @@ impl Restore {
         self.files.push((path.to_path_buf(), original.to_string(), written.to_string()));
     }
 
+    /// The files written so far.
+    pub fn paths(&self) -> Vec<PathBuf> {
+        self.files.iter().map(|(path, ..)| path.clone()).collect()
+    }
+
     /// Write every remembered file back; returns the ones that could not be restored. A file
     /// that no longer holds what was written (someone edited it meanwhile) is kept as it is:
     /// restoring it would delete their edit.

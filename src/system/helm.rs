@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::config::stages::{self, KubeContext, Stage, Target};
 use crate::error::{Error, HelmFailure, Result};
+use crate::system::interrupt;
 use crate::system::kube::Kubectl;
 use crate::system::records;
 pub use crate::system::records::{Installed, Revision};
@@ -298,6 +299,11 @@ impl Helm {
         self.run(&Call::release("rollback", target), args).map(|_| ())
     }
 
+    /// `helm uninstall` of a target's release (a first install that failed, taken back).
+    pub fn uninstall(&self, target: &Target) -> Result<()> {
+        self.run(&Call::release("uninstall", target), release_query("uninstall", target)).map(|_| ())
+    }
+
     /// The names of the releases installed in a namespace of a stage (any status).
     pub fn releases_in(&self, stage: &Stage, namespace: &str) -> Result<Vec<String>> {
         let mut args = vec!["list".to_string(), "--namespace".into(), namespace.to_string()];
@@ -328,13 +334,17 @@ impl Helm {
             expression = expression.stdin_file(lock);
         }
         let slot = crate::system::slots::take();
-        let out = expression.run().map_err(|err| {
+        let could_not_start = |err: std::io::Error| {
             anyhow::Error::new(err).context(format!(
                 "could not start {} (for stage `{}`)",
                 self.bin.display(),
                 call.stage.name
             ))
-        })?;
+        };
+        let handle = expression.start().map_err(could_not_start)?;
+        let running = interrupt::running(&handle.pids(), interrupt::Child::Tool);
+        let out = handle.into_output().map_err(could_not_start)?;
+        drop(running);
         drop(slot);
         if out.status.success() {
             String::from_utf8(out.stdout).map_err(|_| {
@@ -455,6 +465,9 @@ pub fn upgrade_args(target: &Target, major: Major, description: &str, labels: &[
     if !labels.is_empty() {
         let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
         args.extend(["--labels".into(), labels.join(",")]);
+    }
+    if target.stage.create_namespace {
+        args.push("--create-namespace".into());
     }
     args.extend(target.stage.helm_args.iter().map(|arg| major.spelled(arg)));
     args

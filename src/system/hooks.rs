@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::config::stages::{Stage, Target};
 use crate::error::{Detail, Error, Result};
 use crate::system::helm::SCRUBBED_ENV;
+use crate::system::interrupt;
 use crate::terminal;
 
 /// The environment a stage's command sees. `HELM_ENVS_VALUES` lists the values files in
@@ -88,8 +89,7 @@ pub fn run(dir: &Path, command: &[String], env: &[(String, String)], what: &str)
     let expression =
         with_environment(duct::cmd(program, args.iter().map(OsString::from)).dir(dir).stdout_to_stderr(), env)
             .unchecked();
-    let status = expression
-        .run()
+    let status = run_watched(&expression)
         .map_err(|err| Error::Failed {
             headline: format!("{what} could not be started"),
             details: vec![
@@ -118,7 +118,7 @@ pub fn exec(command: &[OsString], env: &[(String, String)]) -> Result<u8> {
     let shown = terminal::os_command_line(command);
     terminal::debug(&format!("running {shown}"));
     let expression = with_environment(duct::cmd(program, args), env).unchecked();
-    let finished = expression.run().map_err(|err| Error::NotStarted {
+    let finished = run_watched(&expression).map_err(|err| Error::NotStarted {
         headline: format!("{} could not be started", program.to_string_lossy()),
         details: vec![
             Detail::Note(format!("command: {shown}")),
@@ -128,6 +128,14 @@ pub fn exec(command: &[OsString], env: &[(String, String)]) -> Result<u8> {
         code: if err.kind() == std::io::ErrorKind::NotFound { 127 } else { 126 },
     })?;
     Ok(exit_status(&finished.status))
+}
+
+/// Run the user's command to its end, known to the signal handling meanwhile (an interrupt is
+/// passed on to it, and it is waited for).
+fn run_watched(expression: &duct::Expression) -> std::io::Result<std::process::Output> {
+    let handle = expression.start()?;
+    let _running = interrupt::running(&handle.pids(), interrupt::Child::Command);
+    handle.into_output()
 }
 
 fn not_started_help(program: &OsStr) -> &'static str {

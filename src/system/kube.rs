@@ -92,7 +92,7 @@ impl Kubectl {
             .to_string())
     }
 
-    fn namespace_exists(&self, stage: &Stage, namespace: &str) -> Result<bool> {
+    pub fn namespace_exists(&self, stage: &Stage, namespace: &str) -> Result<bool> {
         let mut args = vec!["get".to_string(), "namespace".into(), namespace.to_string()];
         args.extend(context_args(&stage.kube_context));
         args.extend(["--ignore-not-found".into(), "--output".into(), "name".into()]);

@@ -20,7 +20,7 @@ pub fn in_secrets() -> bool {
 }
 
 /// One entry of `helm history -o json`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
 pub struct Revision {
     pub revision: u64,
     /// RFC 3339.
