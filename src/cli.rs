@@ -214,6 +214,22 @@ pub enum Command {
     Completion(CompletionArgs),
 }
 
+impl Command {
+    /// `--show-secrets`, or a command whose output is the manifests themselves (`render`):
+    /// stdout shows secrets as they are.
+    pub fn reveals_secrets(&self) -> bool {
+        match self {
+            Command::Render(_) => true,
+            Command::Diff(args) => args.show_secrets,
+            Command::Drift(args) => args.show_secrets,
+            Command::Promote(args) => args.deploy.show_secrets,
+            Command::Upgrade(args) => args.deploy.show_secrets,
+            Command::Apply(args) => args.deploy.show_secrets,
+            _ => false,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ListArgs {
     /// Output format

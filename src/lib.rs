@@ -14,6 +14,7 @@ pub mod error;
 pub mod inspect;
 pub mod output;
 pub mod pipeline;
+pub mod redaction;
 pub mod system;
 pub mod terminal;
 
@@ -36,6 +37,9 @@ pub fn main() -> ExitCode {
         ColorChoice::Auto => {}
     }
     terminal::set_verbose(cli.global.verbose);
+    if cli.command.reveals_secrets() {
+        redaction::reveal();
+    }
     if let Some(jobs) = cli.global.jobs {
         system::slots::set_limit(usize::from(jobs));
     }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anstyle::{AnsiColor, Style};
 
 use crate::error::{Detail, Error};
+use crate::redaction;
 
 static VERBOSE: AtomicBool = AtomicBool::new(false);
 
@@ -25,12 +26,16 @@ pub fn set_verbose(on: bool) {
 /// A trace line on stderr when `--verbose` is on (e.g. every helm command line).
 pub fn debug(message: &str) {
     if VERBOSE.load(Ordering::Relaxed) {
-        let _ = writeln!(anstream::stderr(), "{DIM}helm-envs: {message}{DIM:#}");
+        let _ = writeln!(anstream::stderr(), "{DIM}helm-envs: {}{DIM:#}", redaction::scrub(message));
     }
 }
 
 /// Write to stdout; a closed pipe (`| head`) is not an error worth reporting.
 pub fn stdout(text: &str) {
+    let text = match redaction::revealed() {
+        true => std::borrow::Cow::Borrowed(text),
+        false => redaction::scrub(text),
+    };
     let mut out = anstream::stdout().lock();
     let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
@@ -39,10 +44,11 @@ pub fn stdout(text: &str) {
 /// `note: MESSAGE` on stderr: something the user should know that is not an error.
 pub fn note(message: &str) {
     use std::io::Write as _;
-    let _ = writeln!(anstream::stderr(), "{NOTE}note{NOTE:#}: {message}");
+    let _ = writeln!(anstream::stderr(), "{NOTE}note{NOTE:#}: {}", redaction::scrub(message));
 }
 
 pub fn stderr(text: &str) {
+    let text = redaction::scrub(text);
     let mut err = anstream::stderr().lock();
     let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
 }
@@ -101,7 +107,7 @@ fn shell_quote(arg: &str) -> String {
 pub fn report_error(err: &Error) {
     let mut text = format!("{ERROR}error{ERROR:#}: {BOLD}{err}{BOLD:#}\n");
     write_details(&mut text, &err.details(), "  ");
-    let _ = anstream::stderr().write_all(text.as_bytes());
+    let _ = anstream::stderr().write_all(redaction::scrub(&text).as_bytes());
 }
 
 fn write_details(text: &mut String, details: &[Detail], indent: &str) {

@@ -191,7 +191,8 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
         if let Some(file) = &args.pr_body {
             let result = if args.no_deploy { "written" } else { "promoted" };
             let title = commit_message(&plan).lines().next().unwrap_or_default().to_string();
-            files::write_atomic(file, doc.markdown(result, DEFAULT_MAX_SIZE).as_bytes()).map_err(|e| {
+            let body = doc.markdown(result, DEFAULT_MAX_SIZE);
+            files::write_atomic(file, crate::redaction::scrub(&body).as_bytes()).map_err(|e| {
                 Error::Other(e.context(format!("cannot write the pull-request body {}", file.display())))
             })?;
             doc.push(&format!("pull request: title \"{title}\", body in {}\n", file.display()));

@@ -16,6 +16,7 @@ use crate::config::stages::{Project, Release, Stage, Target};
 use crate::config::values::{self, Segment, ValuePath};
 use crate::config::yaml;
 use crate::error::{Detail, Error, Result};
+use crate::redaction;
 
 /// Everything a promotion changes.
 #[derive(Debug)]
@@ -377,34 +378,17 @@ pub fn redact_at(path: &str, value: &Value) -> Value {
     redact_below(value, looks_secret(path))
 }
 
-/// `secret`: the value is under a credential-like key.
+/// `secret`: the value is under a credential-like key. A value the chart keeps in a Secret is
+/// redacted wherever it is.
 fn redact_below(value: &Value, secret: bool) -> Value {
     match value {
         Value::Object(map) => {
             Value::Object(map.iter().map(|(k, v)| (k.clone(), redact_below(v, secret || looks_secret(k)))).collect())
         }
         Value::Array(items) => Value::Array(items.iter().map(|v| redact_below(v, secret)).collect()),
-        other if secret => redacted(other),
+        other if secret || redaction::in_a_secret(other) => redacted(other),
         other => other.clone(),
     }
-}
-
-/// The credential-like values of a values tree (strings and numbers at credential-like paths,
-/// 4 characters or longer: shorter ones would take out ordinary words).
-pub fn credentials(values: &serde_json::Map<String, Value>) -> Vec<String> {
-    fn walk(path: &str, value: &Value, secret: bool, out: &mut Vec<String>) {
-        let secret = secret || looks_secret(path);
-        match value {
-            Value::Object(map) => map.iter().for_each(|(k, v)| walk(k, v, secret, out)),
-            Value::Array(items) => items.iter().for_each(|v| walk(path, v, secret, out)),
-            Value::String(text) if secret && text.len() >= 4 => out.push(text.clone()),
-            Value::Number(n) if secret && n.to_string().len() >= 4 => out.push(n.to_string()),
-            _ => {}
-        }
-    }
-    let mut out = Vec::new();
-    values.iter().for_each(|(k, v)| walk(k, v, false, &mut out));
-    out
 }
 
 /// What is shown instead of a credential: its size.
@@ -412,35 +396,17 @@ pub fn redacted(value: &Value) -> Value {
     Value::String(format!("(redacted, {} characters)", serde_json::to_string(value).map_or(0, |t| t.len())))
 }
 
-/// Whether a value at this path is probably a credential (shown redacted): any key of the path
-/// looks like one, so `db.password.value` is as secret as `db.password`.
+/// Whether a value at this path is probably a credential (shown redacted): a key of the path
+/// names one (`redaction::is_credential_key`), so `db.password.value` is as secret as
+/// `db.password`, and `tls.secretName` is not.
 pub fn looks_secret(path: &str) -> bool {
-    path.split(['.', '[']).any(|segment| {
-        let segment = segment.to_ascii_lowercase();
-        // `secretName`, `existingSecret`, `tokenSecretRef`: the name of a Secret, not a
-        // credential; `secretsEnabled`: a switch.
-        if ["name", "ref", "existingsecret", "enabled"].iter().any(|suffix| segment.ends_with(suffix)) {
-            return false;
-        }
-        ["password", "passwd", "secret", "token", "apikey", "api_key", "credential", "privatekey", "private_key"]
-            .iter()
-            .any(|word| segment.contains(word))
-    })
+    path.split(['.', '[']).any(redaction::is_credential_key)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn credentials_are_the_values_at_credential_like_paths() {
-        let values = json!({"db": {"password": "hunter2", "host": "db.local", "auth": {"token": ["abcd", "ef"]}},
-            "apiKey": 123456, "image": {"tag": "2.7.0"}});
-        let mut found = credentials(values.as_object().expect("map"));
-        found.sort();
-        assert_eq!(found, ["123456", "abcd", "hunter2"]);
-    }
 
     #[test]
     fn everything_under_a_credential_like_key_is_redacted() {

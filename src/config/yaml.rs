@@ -43,7 +43,10 @@ pub fn parse_values(text: &str, file: &Path) -> Result<Map<String, Value>, Diagn
     let value: Option<HelmValue> = from_str(text, file)?;
     match value.map(|v| v.0) {
         None | Some(Value::Null) => Ok(Map::new()),
-        Some(Value::Object(map)) => Ok(map),
+        Some(Value::Object(map)) => {
+            crate::redaction::values_file(&map);
+            Ok(map)
+        }
         Some(other) => Err(Diagnostic::new(
             file,
             Some((1, 1)),

@@ -69,7 +69,7 @@ pub enum Error {
     NotStarted { headline: String, details: Vec<Detail>, code: u8 },
 
     /// A signal stopped the run (Ctrl-C, SIGTERM, SIGHUP): exit 128 + the signal.
-    #[error("interrupted ({})", crate::system::interrupt::name(*signal))]
+    #[error("interrupted ({})", signal_name(*signal))]
     Interrupted { signal: i32, details: Vec<Detail> },
 
     #[error(transparent)]
@@ -224,6 +224,17 @@ impl Error {
             ],
             Error::Other(err) => err.chain().skip(1).map(|cause| Detail::Cause(cause.to_string())).collect(),
         }
+    }
+}
+
+/// A signal's name, for messages.
+pub fn signal_name(signal: i32) -> &'static str {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    match signal {
+        SIGINT => "SIGINT",
+        SIGTERM => "SIGTERM",
+        SIGHUP => "SIGHUP",
+        _ => "a signal",
     }
 }
 

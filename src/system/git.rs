@@ -55,7 +55,8 @@ impl Git {
         let mut add = vec!["add".to_string(), "--".into()];
         add.extend(paths.clone());
         self.run(&add)?;
-        let mut commit = vec!["commit".to_string(), "--quiet".into(), "--message".into(), message.into(), "--".into()];
+        let message = crate::redaction::scrub(message).into_owned();
+        let mut commit = vec!["commit".to_string(), "--quiet".into(), "--message".into(), message, "--".into()];
         commit.extend(paths);
         self.run(&commit)?;
         Ok(())

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::config::stages::{self, KubeContext, Stage, Target};
 use crate::error::{Error, HelmFailure, Result};
+use crate::redaction;
 use crate::system::interrupt;
 use crate::system::kube::Kubectl;
 use crate::system::records;
@@ -347,6 +348,9 @@ impl Helm {
         drop(running);
         drop(slot);
         if out.status.success() {
+            if matches!(call.action, "template" | "get") {
+                redaction::rendered(&String::from_utf8_lossy(&out.stdout));
+            }
             String::from_utf8(out.stdout).map_err(|_| {
                 Error::Other(anyhow::anyhow!(
                     "helm {} for stage `{}` printed output that is not UTF-8",
@@ -401,22 +405,19 @@ impl<'a> Call<'a> {
     }
 }
 
-/// Helm's message with the credentials of the target's values files taken out: a template's
-/// `fail` or a type error can print a value, and helm's output reaches people and logs.
+/// Helm's message with the secrets of the target's values files taken out: a template's
+/// `fail` or a type error can print a value, and helm's output reaches people and logs. The
+/// files are read here (which shows their credentials to `redaction`) in case nothing read them
+/// before.
 fn without_credentials(stderr: String, target: Option<&Target>) -> String {
-    let Some(target) = target else { return stderr };
-    let mut credentials: Vec<String> = target
-        .values_files
-        .iter()
-        .filter_map(|file| {
-            let text = std::fs::read_to_string(&file.path).ok()?;
-            crate::config::yaml::parse_values(&text, &file.path).ok()
-        })
-        .flat_map(|values| crate::config::promotion::credentials(&values))
-        .collect();
-    // Longest first, so a credential that contains another is taken out whole.
-    credentials.sort_by_key(|c| std::cmp::Reverse(c.len()));
-    credentials.iter().fold(stderr, |text, credential| text.replace(credential.as_str(), "(redacted)"))
+    if let Some(target) = target {
+        for file in &target.values_files {
+            if let Ok(text) = std::fs::read_to_string(&file.path) {
+                let _ = crate::config::yaml::parse_values(&text, &file.path);
+            }
+        }
+    }
+    redaction::scrub(&stderr).into_owned()
 }
 
 /// `helm get all --template`: revision, status and chart on three lines, then the manifest,

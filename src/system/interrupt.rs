@@ -15,7 +15,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::{Pid, getpgrp, tcgetpgrp};
 use signal_hook::consts::{SIGHUP, SIGINT, SIGKILL, SIGTERM};
 
-use crate::error::{Detail, Error, Result};
+use crate::error::{Detail, Error, Result, signal_name};
 use crate::terminal;
 
 /// The first signal received (0: none).
@@ -57,27 +57,20 @@ pub fn watch() {
                 (1, true) => format!(
                     "{}: no new deploy will start; waiting for the running helm call to finish (the project stays \
                      locked until it does; {} again passes the signal on to it)",
-                    name(signal),
-                    name(signal)
+                    signal_name(signal),
+                    signal_name(signal)
                 ),
-                (1, false) => format!("{}: stopping after the current step", name(signal)),
+                (1, false) => format!("{}: stopping after the current step", signal_name(signal)),
                 (2, _) => {
-                    format!("{}: passed on to the running helm and commands; waiting for them to end", name(signal))
+                    format!(
+                        "{}: passed on to the running helm and commands; waiting for them to end",
+                        signal_name(signal)
+                    )
                 }
-                _ => format!("{}: killing the running helm and commands", name(signal)),
+                _ => format!("{}: killing the running helm and commands", signal_name(signal)),
             });
         }
     });
-}
-
-/// The signal's name, for messages.
-pub fn name(signal: i32) -> &'static str {
-    match signal {
-        SIGINT => "SIGINT",
-        SIGTERM => "SIGTERM",
-        SIGHUP => "SIGHUP",
-        _ => "a signal",
-    }
 }
 
 /// The signal received so far, if any.

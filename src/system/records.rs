@@ -136,7 +136,9 @@ pub fn deployed(mut records: Vec<Record>) -> Option<Deployed> {
     let history = history[history.len().saturating_sub(HISTORY_MAX)..].to_vec();
     let latest = records.pop()?;
     // As `helm get all --template` prints the hooks (see INSTALLED_TEMPLATE).
-    let hooks = latest.hooks.iter().map(|h| format!("\n---\n# Source: {}\n{}\n", h.path, h.manifest)).collect();
+    let hooks: String = latest.hooks.iter().map(|h| format!("\n---\n# Source: {}\n{}\n", h.path, h.manifest)).collect();
+    crate::redaction::rendered(&latest.manifest);
+    crate::redaction::rendered(&hooks);
     Some(Deployed {
         installed: Installed {
             revision: latest.revision,

@@ -7,6 +7,7 @@ use std::path::Path;
 /// The layers from the bottom up; a module may import its own layer and the ones before it.
 const LAYERS: &[&[&str]] = &[
     &["error"],
+    &["redaction"],
     &["terminal"],
     &["config"],
     &["system"],

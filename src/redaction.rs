@@ -1,0 +1,285 @@
+//! What counts as a secret, and taking secrets out of everything helm-envs prints or writes.
+//!
+//! A value is a secret when
+//! - its key, or a key above it, names a credential by its own name (`password`, `token`,
+//!   `bearer`, `apiKey`, `signingKey`, `privateKey`, `clientSecret`, `credentials`, ...), never a
+//!   key that names a Secret object (`tlsSecretName`, `existingSecret`, `secretRef`,
+//!   `tlsSecretPerReplica`);
+//! - or the chart renders it into a Secret's `data` (after base64) or `stringData`, whatever its
+//!   key is called.
+//!
+//! Values files and rendered manifests are shown to this module as they are read
+//! ([`values_file`], [`rendered`]); every line helm-envs prints, and every commit message and
+//! pull-request body it writes, goes through [`scrub`], which replaces whole occurrences of the
+//! secrets seen so far (a short common word is never taken out of other words).
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use base64::Engine as _;
+use serde_json::Value;
+
+/// Shorter values are not taken out of free text: they would take out ordinary words.
+const MIN_LEN: usize = 5;
+
+/// What is printed instead of a secret in free text.
+const REDACTED: &str = "(redacted)";
+
+#[derive(Default)]
+struct Seen {
+    /// Values under credential-like keys: secrets wherever they appear.
+    credentials: HashSet<String>,
+    /// Every string of the values files read (candidates: a secret when a Secret holds it).
+    values: HashSet<String>,
+    /// What the rendered and deployed Secrets hold, decoded.
+    secret_data: HashSet<String>,
+    /// The secrets to take out of free text, longest first (rebuilt when the sets change).
+    scrubbed: Option<Vec<String>>,
+}
+
+static SEEN: Mutex<Option<Seen>> = Mutex::new(None);
+static REVEAL: AtomicBool = AtomicBool::new(false);
+
+fn with_seen<T>(f: impl FnOnce(&mut Seen) -> T) -> T {
+    let mut seen = SEEN.lock().unwrap_or_else(PoisonError::into_inner);
+    f(seen.get_or_insert_with(Seen::default))
+}
+
+/// `--show-secrets`, and commands whose output is the manifests themselves (`render`): print
+/// everything as it is.
+pub fn reveal() {
+    REVEAL.store(true, Ordering::Relaxed);
+}
+
+/// Whether stdout shows secrets as they are (`reveal`). Errors and notes never do.
+pub fn revealed() -> bool {
+    REVEAL.load(Ordering::Relaxed)
+}
+
+/// Whether a key names a credential by its own name. Keys are split into words (camelCase,
+/// snake_case, kebab-case).
+pub fn is_credential_key(key: &str) -> bool {
+    let words = words(key);
+    let has = |w: &str| words.iter().any(|x| x == w);
+    let pair = |a: &str, b: &str| words.windows(2).any(|p| p[0] == a && p[1] == b);
+    // Keys that name a Secret object, or a key inside one, or switch something: not the secret.
+    let last = words.last().map_or("", String::as_str);
+    if has("existing") || ["name", "names", "ref", "refs", "enabled", "file", "path", "namespace"].contains(&last) {
+        return false;
+    }
+    const WORDS: &[&str] = &[
+        "password",
+        "passwd",
+        "passphrase",
+        "token",
+        "bearer",
+        "credential",
+        "credentials",
+        "apikey",
+        "secretkey",
+        "privatekey",
+        "signingkey",
+    ];
+    words.iter().any(|w| WORDS.contains(&w.as_str()))
+        || pair("api", "key")
+        || pair("private", "key")
+        || pair("signing", "key")
+        || (has("secret") && last == "key")
+        || last == "secret"
+        || last == "secrets"
+        // all-lowercase compounds: `clientsecret`, `dbpassword`
+        || (words.len() == 1 && (last.ends_with("secret") || WORDS.iter().any(|w| last.contains(w))))
+}
+
+/// `tlsSecretPerReplica` -> [tls, secret, per, replica]; `API_KEY` -> [api, key].
+fn words(key: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut current = String::new();
+    let mut previous_lower = false;
+    for c in key.chars() {
+        if !c.is_ascii_alphanumeric() {
+            words.extend((!current.is_empty()).then(|| std::mem::take(&mut current)));
+            previous_lower = false;
+            continue;
+        }
+        if c.is_ascii_uppercase() && previous_lower {
+            words.push(std::mem::take(&mut current));
+        }
+        previous_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        current.push(c.to_ascii_lowercase());
+    }
+    words.extend((!current.is_empty()).then_some(current));
+    words
+}
+
+/// A values file as read: its credentials, and its strings (candidates for Secret data).
+pub fn values_file(values: &serde_json::Map<String, Value>) {
+    fn walk(key: &str, value: &Value, secret: bool, seen: &mut Seen) {
+        let secret = secret || is_credential_key(key);
+        match value {
+            Value::Object(map) => map.iter().for_each(|(k, v)| walk(k, v, secret, seen)),
+            Value::Array(items) => items.iter().for_each(|v| walk(key, v, secret, seen)),
+            Value::String(text) => {
+                if secret {
+                    seen.credentials.insert(text.clone());
+                } else if !seen.values.contains(text) {
+                    seen.values.insert(text.clone());
+                }
+            }
+            Value::Number(n) if secret => {
+                seen.credentials.insert(n.to_string());
+            }
+            _ => {}
+        }
+    }
+    with_seen(|seen| {
+        values.iter().for_each(|(k, v)| walk(k, v, false, seen));
+        seen.scrubbed = None;
+    });
+}
+
+/// Rendered or deployed manifests: what their Secrets hold. A light scan: only documents that
+/// say `kind: Secret` are parsed.
+pub fn rendered(manifests: &str) {
+    let mut data = Vec::new();
+    for document in manifests.split("\n---") {
+        if !document.lines().any(|l| l.trim() == "kind: Secret" || l.trim() == "kind: \"Secret\"") {
+            continue;
+        }
+        let Ok(object) = serde_saphyr::from_str::<Value>(document.trim_start_matches("---")) else { continue };
+        if object["kind"] != "Secret" {
+            continue;
+        }
+        let engine = base64::engine::general_purpose::STANDARD;
+        for value in object["data"].as_object().into_iter().flat_map(|m| m.values()) {
+            let decoded = value.as_str().and_then(|v| engine.decode(v.trim()).ok());
+            data.extend(decoded.and_then(|bytes| String::from_utf8(bytes).ok()));
+        }
+        for value in object["stringData"].as_object().into_iter().flat_map(|m| m.values()) {
+            data.extend(value.as_str().map(str::to_string));
+        }
+    }
+    if data.is_empty() {
+        return;
+    }
+    with_seen(|seen| {
+        seen.secret_data.extend(data.into_iter().filter(|d| !d.trim().is_empty()));
+        seen.scrubbed = None;
+    });
+}
+
+/// Whether a value (from a values file) is one the chart keeps in a Secret.
+pub fn in_a_secret(value: &Value) -> bool {
+    let text = match value {
+        Value::String(text) => Cow::Borrowed(text.as_str()),
+        Value::Number(n) => Cow::Owned(n.to_string()),
+        _ => return false,
+    };
+    with_seen(|seen| seen.secret_data.contains(text.as_ref()) || seen.credentials.contains(text.as_ref()))
+}
+
+/// `text` with every whole occurrence of a secret seen so far replaced.
+pub fn scrub(text: &str) -> Cow<'_, str> {
+    let secrets = with_seen(|seen| {
+        if seen.scrubbed.is_none() {
+            let in_secrets = seen.secret_data.iter().filter(|d| seen.values.contains(*d));
+            let mut all: Vec<String> =
+                seen.credentials.iter().chain(in_secrets).filter(|s| s.len() >= MIN_LEN).cloned().collect();
+            all.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+            all.dedup();
+            seen.scrubbed = Some(all);
+        }
+        seen.scrubbed.clone().unwrap_or_default()
+    });
+    let mut out = Cow::Borrowed(text);
+    for secret in &secrets {
+        if out.contains(secret.as_str()) {
+            out = Cow::Owned(replace_whole(&out, secret));
+        }
+    }
+    out
+}
+
+/// Replace the occurrences of `needle` that are not part of a longer word.
+fn replace_whole(text: &str, needle: &str) -> String {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-');
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut before: Option<char> = None;
+    while let Some(at) = rest.find(needle) {
+        let (head, tail) = rest.split_at(at);
+        let prior = head.chars().last().or(before);
+        let after = tail[needle.len()..].chars().next();
+        out.push_str(head);
+        if word(prior) || word(after) {
+            out.push_str(needle);
+        } else {
+            out.push_str(REDACTED);
+        }
+        before = needle.chars().last();
+        rest = &tail[needle.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_keys_are_known_by_their_own_name() {
+        for key in [
+            "password",
+            "dbPassword",
+            "signingKey",
+            "bearer",
+            "apiKey",
+            "api_key",
+            "API_KEY",
+            "privateKey",
+            "clientSecret",
+            "secret",
+            "secretKey",
+            "secretAccessKey",
+            "credentials",
+            "token",
+            "clientsecret",
+        ] {
+            assert!(is_credential_key(key), "{key}");
+        }
+        for key in [
+            "tlsSecretName",
+            "existingSecret",
+            "secretRef",
+            "tlsSecretPerReplica",
+            "prefix",
+            "secretsEnabled",
+            "existingSecretPasswordKey",
+            "host",
+            "passwordFile",
+            "keySecretName",
+        ] {
+            assert!(!is_credential_key(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn only_whole_occurrences_are_taken_out() {
+        assert_eq!(
+            replace_whole("Job monitoring-kube-prometheus-admission failed: prometheus", "prometheus"),
+            "Job monitoring-kube-prometheus-admission failed: (redacted)"
+        );
+        assert_eq!(replace_whole("pw=hunter22, hunter222", "hunter22"), "pw=(redacted), hunter222");
+        assert_eq!(replace_whole("\"hunter22\".", "hunter22"), "\"(redacted)\".");
+    }
+
+    #[test]
+    fn words_split_like_people_read_keys() {
+        assert_eq!(words("tlsSecretPerReplica"), ["tls", "secret", "per", "replica"]);
+        assert_eq!(words("API_KEY"), ["api", "key"]);
+        assert_eq!(words("s3-access-key"), ["s3", "access", "key"]);
+    }
+}
