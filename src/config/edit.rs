@@ -56,16 +56,58 @@ fn cannot_edit(file: &Path, why: &str) -> Diagnostic {
 }
 
 /// The line (1-based) of the key that defines `path` (map keys from the root) in a values
-/// file's text, when the file spells it out.
+/// file's text, when the file spells it out. To look up many paths, build [`KeyLines`] once.
 pub fn line_of(text: &str, path: &[String]) -> Option<usize> {
-    let parsed = YamlFile::from_str(text).ok()?;
-    let mut mapping = parsed.documents().next().and_then(|doc| doc.as_mapping())?;
-    let (last, parents) = path.split_last()?;
-    for key in parents {
-        mapping = mapping.get_mapping(key.as_str())?;
+    KeyLines::new(text)?.line_of(path)
+}
+
+/// Every key path of a values file with the line that defines it: the file is parsed once,
+/// so looking up a thousand differences in a file of 100,000 keys stays linear.
+pub struct KeyLines {
+    lines: std::collections::HashMap<Vec<String>, usize>,
+}
+
+impl KeyLines {
+    pub fn new(text: &str) -> Option<KeyLines> {
+        let parsed = YamlFile::from_str(text).ok()?;
+        let root = parsed.documents().next().and_then(|doc| doc.as_mapping())?;
+        let starts: Vec<usize> = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
+        let mut lines = std::collections::HashMap::new();
+        let mut path = Vec::new();
+        index_lines(&root, &starts, &mut path, &mut lines);
+        Some(KeyLines { lines })
     }
-    let entry = mapping.find_entry_by_key(last.as_str())?;
-    Some(entry.start_position(text).line)
+
+    pub fn line_of(&self, path: &[String]) -> Option<usize> {
+        self.lines.get(path).copied()
+    }
+}
+
+fn index_lines(
+    mapping: &Mapping,
+    starts: &[usize],
+    path: &mut Vec<String>,
+    out: &mut std::collections::HashMap<Vec<String>, usize>,
+) {
+    for (key, entry) in entries_by_key(mapping) {
+        path.push(key);
+        let offset = entry.byte_range().start as usize;
+        // The first definition wins, as `find_entry_by_key` finds it.
+        out.entry(path.clone()).or_insert_with(|| starts.partition_point(|&start| start <= offset));
+        if let Some(child) = entry.value_node().and_then(|v| v.as_mapping().cloned()) {
+            index_lines(&child, starts, path, out);
+        }
+        path.pop();
+    }
+}
+
+/// A mapping's entries with their keys as plain strings (keys that are not scalars are left
+/// out: a values file's keys are strings).
+fn entries_by_key(mapping: &Mapping) -> impl Iterator<Item = (String, yaml_edit::MappingEntry)> {
+    mapping.entries().filter_map(|entry| {
+        let key = entry.key_node()?.as_scalar()?.as_string();
+        Some((key, entry))
+    })
 }
 
 /// Rewrite, in the text, every scalar whose new value is also a scalar.
@@ -96,17 +138,31 @@ fn scalar_splices(
     new: &Map<String, Value>,
     splices: &mut Vec<(std::ops::Range<usize>, String)>,
 ) {
+    // The mapping's entries by key, built once the first change needs one: a lookup by key
+    // scans the mapping, which in a file of many keys made an edit quadratic.
+    let mut entries: Option<std::collections::HashMap<String, yaml_edit::MappingEntry>> = None;
     for (key, after) in new {
         let Some(before) = old.get(key) else { continue };
+        if before == after || is_collection(before) != is_collection(after) {
+            continue;
+        }
+        let entries = entries.get_or_insert_with(|| {
+            let mut by_key = std::collections::HashMap::new();
+            for (key, entry) in entries_by_key(mapping) {
+                by_key.entry(key).or_insert(entry);
+            }
+            by_key
+        });
+        let Some(entry) = entries.get(key) else { continue };
         match (before, after) {
             (Value::Object(b), Value::Object(a)) => {
-                if let Some(child) = mapping.get_mapping(key.as_str()) {
+                if let Some(child) = entry.value_node().and_then(|v| v.as_mapping().cloned()) {
                     scalar_splices(text, &child, b, a, splices);
                 }
             }
-            (b, a) if b == a || is_collection(b) || is_collection(a) => {}
+            (b, a) if is_collection(b) || is_collection(a) => {}
             _ => {
-                let Some(node) = mapping.get(key.as_str()).filter(|n| n.is_scalar()) else { continue };
+                let Some(node) = entry.value_node().filter(|n| n.is_scalar()) else { continue };
                 let range = node.byte_range();
                 let range = range.start as usize..range.end as usize;
                 if let Some(replacement) = scalar_text(&text[range.clone()], after) {

@@ -270,7 +270,8 @@ fn between_stages(
 /// Where each side of each value difference is set (file and line), and which side changed
 /// it last, from `git blame` (one call per file, in parallel). Outside git: no dates.
 fn locate_and_date(project: &Project, findings: &mut [Finding], differences: &[(usize, Target, Target)]) {
-    let mut texts: HashMap<PathBuf, Option<String>> = HashMap::new();
+    // Each file parsed once for the lines of all its keys.
+    let mut texts: HashMap<PathBuf, Option<edit::KeyLines>> = HashMap::new();
     // Per difference: its index, each side's file and line, whether each side sets it at all.
     type Side = Option<(PathBuf, Location)>;
     let mut located: Vec<(usize, Side, Side, bool, bool)> = Vec::new();
@@ -282,8 +283,10 @@ fn locate_and_date(project: &Project, findings: &mut [Finding], differences: &[(
                     .file_values(&f.path)
                     .is_some_and(|v| crate::config::values::lookup(v, &difference.keys).is_some())
             })?;
-            let text = texts.entry(file.path.clone()).or_insert_with(|| std::fs::read_to_string(&file.path).ok());
-            let line = text.as_deref().and_then(|t| edit::line_of(t, &difference.keys));
+            let lines = texts.entry(file.path.clone()).or_insert_with(|| {
+                std::fs::read_to_string(&file.path).ok().and_then(|text| edit::KeyLines::new(&text))
+            });
+            let line = lines.as_ref().and_then(|lines| lines.line_of(&difference.keys));
             Some((file.path.clone(), line.map(|line| Location { file: file.display.clone(), line })))
         };
         let (b, h) = (side(before), side(here));
