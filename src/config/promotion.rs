@@ -246,6 +246,39 @@ fn merge_files<'a>(maps: impl Iterator<Item = &'a Map<String, Value>>) -> Map<St
     merged
 }
 
+/// The value at `keys` of the maps merged as helm merges them, without merging the rest: per
+/// operation, merging whole files made a promotion quadratic in their size.
+fn merged_at<'a>(maps: impl Iterator<Item = &'a Map<String, Value>>, keys: &[String]) -> Option<Value> {
+    let mut merged: Option<Value> = None;
+    for map in maps {
+        // What this map says at `keys`: a value, nothing, or a non-map above it that replaces
+        // the whole branch.
+        let mut here = Some(map);
+        let mut said: Option<Option<&Value>> = None;
+        for (i, key) in keys.iter().enumerate() {
+            let Some(value) = here.and_then(|m| m.get(key)) else { break };
+            if i + 1 == keys.len() {
+                said = Some(Some(value));
+            } else if let Value::Object(child) = value {
+                here = Some(child);
+            } else {
+                said = Some(None);
+                break;
+            }
+        }
+        merged = match (merged, said) {
+            (merged, None) => merged,
+            (_, Some(None)) => None,
+            (Some(Value::Object(mut base)), Some(Some(Value::Object(overlay)))) => {
+                values::merge(&mut base, overlay.clone());
+                Some(Value::Object(base))
+            }
+            (_, Some(Some(value))) => Some(value.clone()),
+        };
+    }
+    merged
+}
+
 type Placed = (String, Option<Value>, Option<Value>, Vec<PathBuf>);
 
 /// Write one operation into the files: a value into the last own file that defines it (Helm's
@@ -261,8 +294,7 @@ fn place(op: &PatchOperation, own: &[PathBuf], files: &mut BTreeMap<PathBuf, Fil
     let keys: Vec<String> = pointer.tokens().map(|t| t.decoded().into_owned()).collect();
     let segments: Vec<Segment> = keys.iter().cloned().map(Segment::Key).collect();
     let path = ValuePath(segments.clone()).to_string();
-    let old = merge_files(own.iter().map(|p| &files[p].values));
-    let old = ValuePath(segments.clone()).get(&old).cloned();
+    let old = merged_at(own.iter().map(|p| &files[p].values), &keys);
     let defining: Vec<PathBuf> =
         own.iter().filter(|p| ValuePath(segments.clone()).get(&files[*p].values).is_some()).cloned().collect();
     let written = match &value {
@@ -407,6 +439,26 @@ pub fn looks_secret(path: &str) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn the_value_at_a_path_is_the_one_helm_merges() {
+        let files = [
+            map(serde_json::json!({"a": {"b": 1, "m": {"x": 1}}, "c": 1})),
+            map(serde_json::json!({"a": {"m": {"y": 2}}, "c": {"d": 2}})),
+            map(serde_json::json!({"a": "replaced"})),
+        ];
+        let keys = |text: &str| text.split('.').map(str::to_string).collect::<Vec<_>>();
+        for path in ["a.b", "a.m", "a.m.x", "c", "c.d", "a", "missing"] {
+            let mut whole = Map::new();
+            for file in &files[..2] {
+                values::merge(&mut whole, file.clone());
+            }
+            let expected = ValuePath(keys(path).into_iter().map(Segment::Key).collect()).get(&whole).cloned();
+            assert_eq!(merged_at(files[..2].iter(), &keys(path)), expected, "{path}");
+        }
+        assert_eq!(merged_at(files.iter(), &keys("a.m")), None, "a later scalar replaces the branch");
+        assert_eq!(merged_at(files.iter(), &keys("a")), Some(serde_json::json!("replaced")));
+    }
 
     #[test]
     fn everything_under_a_credential_like_key_is_redacted() {
