@@ -14,6 +14,7 @@ use crate::output::document::Document;
 use crate::output::markdown::DEFAULT_MAX_SIZE;
 use crate::output::promotion::{commit_message, patch_text, redacted_ops};
 use crate::pipeline::deploy::{self, Outcome, StageDeploy};
+use crate::pipeline::gates::{self, Gate};
 use crate::pipeline::promote::PromotionCheck;
 use crate::pipeline::record::Record;
 use crate::pipeline::{self, Pipeline, StageRun, writes};
@@ -111,6 +112,20 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
         show_secrets: options.show_secrets,
     })?;
 
+    let mut checked = checked;
+    if args.no_deploy {
+        // Nothing is deployed: a namespace the deploy will need is not this run's concern.
+        for gate in &mut checked.checked.gates {
+            if let gates::Details::MissingNamespaces(missing) = &gate.details {
+                let missing: Vec<String> = missing.iter().map(|n| format!("`{n}`")).collect();
+                *gate = Gate::new(
+                    "namespace",
+                    true,
+                    format!("{} does not exist yet; --no-deploy deploys nothing", missing.join(", ")),
+                );
+            }
+        }
+    }
     doc.set("offline", json!(checked.offline));
     doc.part(&format!("What deploying {} changes", to.name), &shown);
     doc.push(&match checked.offline {

@@ -155,10 +155,18 @@ impl Pipeline<'_> {
             }
         }
         if failure.is_none() && !changed.is_empty() {
-            failure = verify(self.project, run.stage).err();
+            failure = interrupt::check(Vec::new).err().or_else(|| verify(self.project, run.stage).err());
         }
         let Some(error) = failure else {
             return StageDeploy { outcomes, error: None, cluster_unchanged: changed.is_empty() };
+        };
+        // A failure after a signal (helm cancelled by the same Ctrl-C): nothing more is started,
+        // not even a rollback.
+        let error = match (interrupt::received(), error) {
+            (Some(signal), error) if !matches!(error, Error::Interrupted { .. }) => {
+                Error::Interrupted { signal, details: vec![Detail::Nested(error.to_string(), error.details())] }
+            }
+            (_, error) => error,
         };
         if matches!(error, Error::Interrupted { .. }) || changed.is_empty() {
             return StageDeploy { outcomes, error: Some(error), cluster_unchanged: changed.is_empty() };
@@ -179,7 +187,7 @@ impl Pipeline<'_> {
         let mut all_back = true;
         for change in changed.iter().rev() {
             let (target, name) = (change.target, &change.target.release.name);
-            let last_good = change.before.iter().rev().find(|r| !failed_or_pending(r));
+            let last_good = last_good(&change.before);
             let undone = match (last_good, change.before.is_empty()) {
                 (Some(good), _) => {
                     self.helm.rollback(target, good.revision).map(|()| Undone::RolledBack(good.revision))
@@ -290,6 +298,14 @@ impl Pipeline<'_> {
             std::thread::sleep(POLL.min(timeout.saturating_sub(started.elapsed())).max(Duration::from_millis(100)));
         }
     }
+}
+
+/// The revision to go back to: the newest that deployed successfully and was not itself
+/// rolled back from (the revision after it is a `Rollback to N`), never a failed or pending one.
+fn last_good(history: &[Revision]) -> Option<&Revision> {
+    let rolled_away =
+        |index: usize| history.get(index + 1).is_some_and(|next| next.description.starts_with("Rollback to "));
+    history.iter().enumerate().rev().find(|(i, r)| !failed_or_pending(r) && !rolled_away(*i)).map(|(_, r)| r)
 }
 
 /// A revision that never deployed successfully: not one to go back to.
@@ -528,6 +544,26 @@ pub fn summary(outcomes: &[Outcome]) -> Vec<Detail> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rollback_target_is_the_last_revision_that_deployed_well() {
+        let revision = |revision, status: &str, description: &str| Revision {
+            revision,
+            status: status.into(),
+            description: description.into(),
+            ..Revision::default()
+        };
+        let history = [
+            revision(1, "superseded", "Install complete"),
+            revision(2, "superseded", "helm-envs: promoted"),
+            revision(3, "superseded", "Rollback to 1"),
+            revision(4, "failed", "Upgrade failed"),
+            revision(5, "pending-upgrade", "Preparing upgrade"),
+        ];
+        assert_eq!(last_good(&history).map(|r| r.revision), Some(3), "not 5 (pending), 4 (failed), 2 (rolled away)");
+        assert_eq!(last_good(&history[..2]).map(|r| r.revision), Some(2));
+        assert_eq!(last_good(&[revision(1, "failed", "")]), None);
+    }
 
     #[test]
     fn the_revision_comes_from_helms_output() {

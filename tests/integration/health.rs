@@ -123,7 +123,8 @@ fn pods_that_never_become_ready_stop_the_promotion_name_the_secret_and_restore_t
     assert!(stderr.contains("release web of stage staging is not ready after 15s"), "{stderr}");
     assert!(stderr.contains("Deployment/web"), "{stderr}");
     assert!(stderr.contains("CreateContainerConfigError") && stderr.contains("acme-db"), "{stderr}");
-    assert!(stderr.contains("restored as they were"), "{stderr}");
+    assert!(stderr.contains("envs/staging/web.yaml restored as it was"), "{stderr}");
+    assert!(stderr.contains("rolled web back to revision 1"), "the stage is rolled back with its files: {stderr}");
     assert_eq!(project.read("envs/staging/web.yaml"), staging_before, "the promotion's edit is taken back");
     let reasons: Vec<String> = events(&project, "staging", &ns.staging).into_iter().map(|e| e.0).collect();
     assert!(reasons.contains(&"DeployFailed".to_string()), "{reasons:?}");

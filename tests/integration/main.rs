@@ -12,6 +12,7 @@ mod cli;
 mod diff;
 mod drift;
 mod exec;
+mod hardening;
 mod health;
 mod init;
 mod isolation;

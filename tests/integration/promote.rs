@@ -104,7 +104,7 @@ fn a_deploy_the_cluster_rejects_restores_the_targets_files() {
     let err = stderr_of(&out);
     assert!(err.contains("promote failed"), "{err}");
     assert!(err.contains("70000"), "helm's message is shown: {err}");
-    assert!(err.contains("envs/staging/web.yaml restored as they were"), "{err}");
+    assert!(err.contains("envs/staging/web.yaml restored as it was"), "{err}");
     assert!(err.contains("not checking that dev is deployed"), "the skipped check is named: {err}");
     assert_eq!(project.read("envs/staging/web.yaml"), before);
     assert_eq!(live(&project, "staging", &ns.staging, "service/web", "{.spec.ports[0].port}"), "80");
@@ -561,8 +561,9 @@ fn the_lock_lasts_until_the_helm_upgrade_it_started_has_ended() {
     }
 }
 
-/// SIGTERM while the promoted stage deploys: helm-envs says which files were written and not
-/// deployed, and what finishes the job, and exits 143.
+/// SIGTERM while the promoted stage deploys: helm-envs waits for the helm it started (the lock
+/// held), starts nothing more, says which files were written and what finishes the job, and
+/// exits 143.
 #[test]
 fn an_interrupted_promotion_says_what_was_written_and_how_to_finish() {
     let (project, ns) = deployed_example("interrupted");
@@ -581,13 +582,21 @@ fn an_interrupted_promotion_says_what_was_written_and_how_to_finish() {
     assert_eq!(output.status.code(), Some(143));
     let stderr = stderr_of(&output);
     assert!(stderr.contains("error: interrupted (SIGTERM)"), "{stderr}");
+    // helm-envs waited for the helm it started (its 30 s): the release is no longer pending.
+    let history = stdout_of(
+        &project
+            .helm(&["history", "web", "--kube-context", "staging", "--namespace", &ns.staging, "--max", "1"])
+            .output()
+            .expect("helm"),
+    );
+    assert!(!history.contains("pending"), "{history}");
+    assert!(stderr.contains("waiting for the running helm call to finish"), "{stderr}");
     assert!(
-        stderr.contains(
-            "envs/staging/web.yaml was written for the promotion dev -> staging, and its deploy did not finish"
-        ),
+        stderr.contains("envs/staging/web.yaml was written for the promotion dev -> staging and is kept"),
         "{stderr}"
     );
     assert!(stderr.contains("finish it: `helm envs upgrade staging`"), "{stderr}");
+    assert!(!stderr.contains("rolled web back"), "nothing is started after the signal: {stderr}");
 }
 
 #[test]
