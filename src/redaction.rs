@@ -14,7 +14,7 @@
 //! secrets seen so far (a short common word is never taken out of other words).
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 
@@ -31,8 +31,9 @@ const REDACTED: &str = "(redacted)";
 struct Seen {
     /// Values under credential-like keys: secrets wherever they appear.
     credentials: HashSet<String>,
-    /// Every string of the values files read (candidates: a secret when a Secret holds it).
-    values: HashSet<String>,
+    /// Every string of the values files read, with the paths it is at (candidates: a secret
+    /// when a Secret holds it, and so is every value at the same path, in any stage).
+    values: HashMap<String, Vec<String>>,
     /// What the rendered and deployed Secrets hold, decoded.
     secret_data: HashSet<String>,
     /// The secrets to take out of free text, longest first (rebuilt when the sets change).
@@ -116,16 +117,28 @@ fn words(key: &str) -> Vec<String> {
 
 /// A values file as read: its credentials, and its strings (candidates for Secret data).
 pub fn values_file(values: &serde_json::Map<String, Value>) {
-    fn walk(key: &str, value: &Value, secret: bool, seen: &mut Seen) {
+    fn walk(path: &mut String, key: &str, value: &Value, secret: bool, seen: &mut Seen) {
         let secret = secret || is_credential_key(key);
         match value {
-            Value::Object(map) => map.iter().for_each(|(k, v)| walk(k, v, secret, seen)),
-            Value::Array(items) => items.iter().for_each(|v| walk(key, v, secret, seen)),
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let len = path.len();
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(k);
+                    walk(path, k, v, secret, seen);
+                    path.truncate(len);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(path, key, v, secret, seen)),
+            Value::String(text) if secret => {
+                seen.credentials.insert(text.clone());
+            }
             Value::String(text) => {
-                if secret {
-                    seen.credentials.insert(text.clone());
-                } else if !seen.values.contains(text) {
-                    seen.values.insert(text.clone());
+                let paths = seen.values.entry(text.clone()).or_default();
+                if !paths.contains(path) {
+                    paths.push(path.clone());
                 }
             }
             Value::Number(n) if secret => {
@@ -135,7 +148,9 @@ pub fn values_file(values: &serde_json::Map<String, Value>) {
         }
     }
     with_seen(|seen| {
-        values.iter().for_each(|(k, v)| walk(k, v, false, seen));
+        for (key, value) in values {
+            walk(&mut key.clone(), key, value, false, seen);
+        }
         seen.scrubbed = None;
     });
 }
@@ -184,7 +199,14 @@ pub fn in_a_secret(value: &Value) -> bool {
 pub fn scrub(text: &str) -> Cow<'_, str> {
     let secrets = with_seen(|seen| {
         if seen.scrubbed.is_none() {
-            let in_secrets = seen.secret_data.iter().filter(|d| seen.values.contains(*d));
+            // The paths whose value a Secret holds, and every value seen at them.
+            let secret_paths: HashSet<&String> =
+                seen.secret_data.iter().filter_map(|d| seen.values.get(d)).flatten().collect();
+            let in_secrets = seen
+                .values
+                .iter()
+                .filter(|(_, paths)| paths.iter().any(|p| secret_paths.contains(p)))
+                .map(|(value, _)| value);
             let mut all: Vec<String> =
                 seen.credentials.iter().chain(in_secrets).filter(|s| s.len() >= MIN_LEN).cloned().collect();
             all.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));

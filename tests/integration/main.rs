@@ -22,6 +22,7 @@ mod nodes;
 mod plugin;
 mod promote;
 mod readme;
+mod redaction;
 mod render;
 mod scale;
 mod schema;

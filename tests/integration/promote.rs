@@ -171,7 +171,7 @@ fn a_second_promotion_at_the_same_time_fails_fast_and_touches_nothing() {
     drop(lock);
 }
 
-fn git(project: &Project, args: &[&str]) -> String {
+pub fn git(project: &Project, args: &[&str]) -> String {
     let output = std::process::Command::new("git")
         .args(args)
         .current_dir(&project.dir)
@@ -186,7 +186,7 @@ fn git(project: &Project, args: &[&str]) -> String {
 }
 
 /// The project directory as a git repository on branch main.
-fn git_repository(project: &Project) {
+pub fn git_repository(project: &Project) {
     git(project, &["init", "--quiet", "--initial-branch", "main"]);
     git(project, &["config", "user.name", "t"]);
     git(project, &["config", "user.email", "t@example.com"]);
