@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 repo=$(pwd)
 
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
-run() { printf '\033[2m$ %s\033[0m\n' "$*"; "$@"; }
+run() { printf '\033[2m$ %s\033[0m\n' "$*" >&2; "$@"; }
 
 scripts/testbed.sh install
 say "Starting three fresh clusters: dev, staging, production (127.0.0.1 only)"

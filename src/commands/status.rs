@@ -36,9 +36,15 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<u8> {
         ReportFormat::Markdown => markdown(&stages, &results).render(args.max_size),
     };
     terminal::stdout(&text);
-    if results.iter().all(Result::is_err) {
+    // A stage that could not be read is not a stage in order: say so in the exit status too.
+    let unread: Vec<&str> =
+        stages.iter().zip(&results).filter(|(_, r)| r.is_err()).map(|(s, _)| s.name.as_str()).collect();
+    if !unread.is_empty() {
         terminal::report_error(&Error::Failed {
-            headline: "no stage's releases could be read".into(),
+            headline: match unread.len() == stages.len() {
+                true => "no stage's releases could be read".into(),
+                false => format!("the releases of stage {} could not be read", unread.join(", ")),
+            },
             details: vec![Detail::Help(
                 "check the stages' kube contexts (`kubectl config get-contexts`); the reasons are above".into(),
             )],

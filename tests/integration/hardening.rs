@@ -216,3 +216,15 @@ fn an_interrupted_apply_starts_no_further_stage_and_says_what_was_not_attempted(
     assert_eq!(history(&project, "staging", &ns.staging, "web"), staging_before, "staging was never deployed");
     kubectl_ok(&project, &["--context", "staging", "get", "namespace", &ns.staging]);
 }
+
+/// A stage whose cluster cannot be read makes `status` fail, after the report of the others.
+#[test]
+fn status_fails_when_a_stage_cannot_be_read() {
+    let project = Project::example();
+    let stages = project.read("helm-envs.yaml").replace("kubeContext: production", "kubeContext: no-such-context");
+    project.write("helm-envs.yaml", &stages);
+    let output = run(&project, &["status"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout_of(&output));
+    assert!(stdout_of(&output).contains("dev"), "the stages that could be read are reported");
+    assert!(stderr_of(&output).contains("the releases of stage production could not be read"), "{}", stderr_of(&output));
+}
