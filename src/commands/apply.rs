@@ -125,21 +125,12 @@ fn summarised(err: Error, outcomes: &[Outcome]) -> Error {
     if outcomes.iter().any(|o| o.undone.is_some()) {
         summary.push(Detail::Note(format!("taken back (onFailure: rollback): {}", list(|o| o.undone.is_some()))));
     }
-    match err {
+    let err = match err {
         Error::Refused { headline, mut details } => {
             details.retain(|d| !matches!(d, Detail::Help(h) if h == "nothing was written or deployed"));
-            details.extend(summary);
             Error::Refused { headline, details }
         }
-        Error::Interrupted { signal, mut details } => {
-            details.extend(summary);
-            Error::Interrupted { signal, details }
-        }
-        other => {
-            let headline = other.to_string();
-            let mut details = other.details();
-            details.extend(summary);
-            Error::Failed { headline, details }
-        }
-    }
+        other => other,
+    };
+    err.with_details(summary)
 }

@@ -186,7 +186,7 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
                 writes::with_restore_report(failed, &plan.files, &written, &unrestored)
             } else {
                 doc.set("filesRestored", json!(false));
-                with_details(failed, files_kept(&plan, from, to))
+                failed.with_details(files_kept(&plan, from, to))
             };
             doc.emit(status);
             return Err(failed);
@@ -248,14 +248,4 @@ fn files_kept(plan: &Promotion, from: &Stage, to: &Stage) -> Vec<Detail> {
             to.name
         )),
     ]
-}
-
-fn with_details(err: Error, more: Vec<Detail>) -> Error {
-    let headline = err.to_string();
-    let mut details = err.details();
-    details.extend(more);
-    match err {
-        Error::Interrupted { signal, .. } => Error::Interrupted { signal, details },
-        _ => Error::Failed { headline, details },
-    }
 }

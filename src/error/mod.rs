@@ -86,6 +86,28 @@ impl Error {
         }
     }
 
+    /// The error with `more` details under it, keeping what it is for the exit code: a refusal
+    /// stays a refusal, an interrupt an interrupt; anything else becomes a failure with its own
+    /// headline and details.
+    pub fn with_details(self, more: impl IntoIterator<Item = Detail>) -> Error {
+        match self {
+            Error::Refused { headline, mut details } => {
+                details.extend(more);
+                Error::Refused { headline, details }
+            }
+            Error::Interrupted { signal, mut details } => {
+                details.extend(more);
+                Error::Interrupted { signal, details }
+            }
+            other => {
+                let headline = other.to_string();
+                let mut details = other.details();
+                details.extend(more);
+                Error::Failed { headline, details }
+            }
+        }
+    }
+
     /// The headline and the last line helm or kubectl printed, on one line: why a stage could not
     /// be read, in a report that goes on with the other stages.
     pub fn one_line(&self) -> String {

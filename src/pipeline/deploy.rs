@@ -314,22 +314,7 @@ fn failed_or_pending(revision: &Revision) -> bool {
 }
 
 fn with_detail(error: Error, detail: Detail) -> Error {
-    match error {
-        Error::Failed { headline, mut details } => {
-            details.push(detail);
-            Error::Failed { headline, details }
-        }
-        Error::Interrupted { signal, mut details } => {
-            details.push(detail);
-            Error::Interrupted { signal, details }
-        }
-        other => {
-            let headline = other.to_string();
-            let mut details = other.details();
-            details.push(detail);
-            Error::Failed { headline, details }
-        }
-    }
+    error.with_details([detail])
 }
 
 /// Two runs deploying the same release at once (two CI jobs): what the other one did.

@@ -84,8 +84,7 @@ pub fn with_restore_report(
     written: &[PathBuf],
     unrestored: &[(PathBuf, anyhow::Error)],
 ) -> Error {
-    let headline = err.to_string();
-    let mut details = err.details();
+    let mut details = Vec::new();
     if written.is_empty() {
         details.push(Detail::Note("no file was written: nothing of the promotion was kept".into()));
     } else if unrestored.is_empty() {
@@ -103,9 +102,5 @@ pub fn with_restore_report(
             )));
         }
     }
-    match err {
-        Error::Refused { .. } => Error::Refused { headline, details },
-        Error::Interrupted { signal, .. } => Error::Interrupted { signal, details },
-        _ => Error::Failed { headline, details },
-    }
+    err.with_details(details)
 }

@@ -226,5 +226,9 @@ fn status_fails_when_a_stage_cannot_be_read() {
     let output = run(&project, &["status"]);
     assert_eq!(output.status.code(), Some(1), "{}", stdout_of(&output));
     assert!(stdout_of(&output).contains("dev"), "the stages that could be read are reported");
-    assert!(stderr_of(&output).contains("the releases of stage production could not be read"), "{}", stderr_of(&output));
+    assert!(
+        stderr_of(&output).contains("the releases of stage production could not be read"),
+        "{}",
+        stderr_of(&output)
+    );
 }
