@@ -322,3 +322,28 @@ fn credentials_in_helms_own_messages_are_redacted() {
         assert!(!stderr.contains(PLANTED), "{args:?}: {stderr}");
     }
 }
+
+#[test]
+fn a_failure_rule_given_twice_or_misspelled_is_refused_with_its_line() {
+    let project = Project::example();
+    let stages = project.read("helm-envs.yaml");
+    project.write(
+        "helm-envs.yaml",
+        &stages.replace(
+            "    namespace: acme-staging\n",
+            "    namespace: acme-staging\n    onFailure: keep\n    health: {rollback: true}\n",
+        ),
+    );
+    let stderr = fails(&project, &["list"]);
+    assert!(stderr.contains("helm-envs.yaml:"), "file and line: {stderr}");
+    assert!(stderr.contains("stage `staging`: both onFailure and health.rollback are set"), "{stderr}");
+    assert!(stderr.contains("keep only onFailure (rollback or keep)"), "{stderr}");
+
+    project.write(
+        "helm-envs.yaml",
+        &stages.replace("    namespace: acme-staging\n", "    namespace: acme-staging\n    onFailure: revert\n"),
+    );
+    let stderr = fails(&project, &["list"]);
+    assert!(stderr.contains("revert"), "{stderr}");
+    assert!(stderr.contains("rollback") && stderr.contains("keep"), "the values it takes: {stderr}");
+}
