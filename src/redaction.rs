@@ -36,6 +36,9 @@ struct Seen {
     values: HashMap<String, Vec<String>>,
     /// What the rendered and deployed Secrets hold, decoded.
     secret_data: HashSet<String>,
+    /// The names in rendered manifests (`name:`, `secretName:`): a value under a key such as
+    /// `webhookSecret` that names a Secret object is its name, not a credential.
+    names: HashSet<String>,
     /// The secrets to take out of free text, longest first (rebuilt when the sets change).
     scrubbed: Option<Vec<String>>,
 }
@@ -155,9 +158,10 @@ pub fn values_file(values: &serde_json::Map<String, Value>) {
     });
 }
 
-/// Rendered or deployed manifests: what their Secrets hold. A light scan: only documents that
-/// say `kind: Secret` are parsed.
+/// Rendered or deployed manifests: what their Secrets hold, and the names they use. A light
+/// scan: only documents that say `kind: Secret` are parsed; names are read from the lines.
 pub fn rendered(manifests: &str) {
+    let names: Vec<String> = manifests.lines().flat_map(names_in).collect();
     let mut data = Vec::new();
     for document in manifests.split("\n---") {
         if !document.lines().any(|l| l.trim() == "kind: Secret" || l.trim() == "kind: \"Secret\"") {
@@ -176,13 +180,36 @@ pub fn rendered(manifests: &str) {
             data.extend(value.as_str().map(str::to_string));
         }
     }
-    if data.is_empty() {
-        return;
-    }
     with_seen(|seen| {
         seen.secret_data.extend(data.into_iter().filter(|d| !d.trim().is_empty()));
+        seen.names.extend(names);
         seen.scrubbed = None;
     });
+}
+
+/// The values of `name:` and `...Name:` keys (block or flow style) and `--...name=` arguments
+/// in a line of a manifest.
+fn names_in(line: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for marker in ["name:", "Name:", "name="] {
+        for (at, _) in line.match_indices(marker) {
+            let rest = line[at + marker.len()..].trim_start();
+            let value = match rest.chars().next() {
+                Some(quote @ ('"' | '\'')) => rest[1..].split(quote).next().unwrap_or_default(),
+                _ => rest.split([',', '}', ']', ' ', '#']).next().unwrap_or_default(),
+            };
+            if !value.is_empty() {
+                names.push(value.to_string());
+            }
+        }
+    }
+    names
+}
+
+/// Whether a string is the name of an object (a Secret's, most often) in the rendered
+/// manifests seen so far: shown even under a credential-like key.
+pub fn is_object_name(value: &Value) -> bool {
+    value.as_str().is_some_and(|text| with_seen(|seen| seen.names.contains(text)))
 }
 
 /// Whether a value (from a values file) is one the chart keeps in a Secret.
@@ -207,8 +234,13 @@ pub fn scrub(text: &str) -> Cow<'_, str> {
                 .iter()
                 .filter(|(_, paths)| paths.iter().any(|p| secret_paths.contains(p)))
                 .map(|(value, _)| value);
-            let mut all: Vec<String> =
-                seen.credentials.iter().chain(in_secrets).filter(|s| s.len() >= MIN_LEN).cloned().collect();
+            let mut all: Vec<String> = seen
+                .credentials
+                .iter()
+                .chain(in_secrets)
+                .filter(|s| s.len() >= MIN_LEN && !seen.names.contains(*s))
+                .cloned()
+                .collect();
             all.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
             all.dedup();
             seen.scrubbed = Some(all);
@@ -296,6 +328,18 @@ mod tests {
         );
         assert_eq!(replace_whole("pw=hunter22, hunter222", "hunter22"), "pw=(redacted), hunter222");
         assert_eq!(replace_whole("\"hunter22\".", "hunter22"), "\"(redacted)\".");
+    }
+
+    #[test]
+    fn names_are_read_from_block_and_flow_style_and_arguments() {
+        assert_eq!(names_in("  - name: web"), ["web"]);
+        assert_eq!(names_in("  secretName: \"acme-tls\""), ["acme-tls"]);
+        assert_eq!(
+            names_in("- {name: PASSWORD, valueFrom: {secretKeyRef: {name: app-initial-password, key: password}}}"),
+            ["PASSWORD", "app-initial-password"]
+        );
+        assert_eq!(names_in("args: [create, --secret-name=app-webhook-cert]"), ["app-webhook-cert"]);
+        assert!(names_in("  password: hunter22").is_empty());
     }
 
     #[test]

@@ -418,7 +418,7 @@ fn redact_below(value: &Value, secret: bool) -> Value {
             Value::Object(map.iter().map(|(k, v)| (k.clone(), redact_below(v, secret || looks_secret(k)))).collect())
         }
         Value::Array(items) => Value::Array(items.iter().map(|v| redact_below(v, secret)).collect()),
-        other if secret || redaction::in_a_secret(other) => redacted(other),
+        other if (secret || redaction::in_a_secret(other)) && !redaction::is_object_name(other) => redacted(other),
         other => other.clone(),
     }
 }

@@ -270,8 +270,14 @@ fn an_unreachable_stage_is_reported_as_not_checked_and_the_others_still_are() {
     assert_eq!(output.status.code(), Some(1), "nothing could be checked");
     assert!(stderr_of(&output).contains("no stage's cluster could be checked (production)"), "{}", stderr_of(&output));
 
+    // A stage that could not be read fails `status` (exit 1), after the report of the others.
     let output = run(&project, &["status"]);
-    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr_of(&output).contains("the releases of stage production could not be read"),
+        "{}",
+        stderr_of(&output)
+    );
     let text = stdout_of(&output);
     assert!(text.contains("not deployed"), "{text}");
     assert!(text.contains("not read: helm"), "{text}");
