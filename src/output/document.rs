@@ -89,11 +89,7 @@ impl Document {
             .map(|(title, text, command)| Section {
                 title: title.clone(),
                 body: text.clone(),
-                language: if text.lines().any(|l| l.starts_with("+ ") || l.starts_with("- ")) {
-                    "diff"
-                } else {
-                    "text"
-                },
+                language: if crate::output::markdown::is_diff(text) { "diff" } else { "text" },
                 command: command.clone(),
                 essential: false,
             })

@@ -29,6 +29,15 @@ pub struct Section {
     pub essential: bool,
 }
 
+/// Whether a report's text shows changes (its lines, colour stripped and indentation aside,
+/// start with `+` or `-`, as a patch's and a manifest diff's do): a `diff` fence then.
+pub fn is_diff(text: &str) -> bool {
+    anstream::adapter::strip_str(text).to_string().lines().any(|line| {
+        let line = line.trim_start();
+        (line.starts_with('+') || line.starts_with('-')) && !line.starts_with("---") && !line.starts_with("--")
+    })
+}
+
 impl Section {
     fn render(&self) -> String {
         let body = anstream::adapter::strip_str(&self.body).to_string();
@@ -122,6 +131,14 @@ mod tests {
             command: format!("show {title}"),
             essential: false,
         }
+    }
+
+    #[test]
+    fn indented_and_coloured_changes_are_a_diff() {
+        assert!(is_diff("  \u{1b}[32m+ image.tag: \"2.8.0\"\u{1b}[0m  envs/staging/web.yaml\n"));
+        assert!(is_diff("web\n    -  replicas: 1\n    +  replicas: 2\n"));
+        assert!(!is_diff("  passed  order    staging is the stage after dev\n---\n"));
+        assert!(!is_diff("helm envs upgrade staging --dry-run\n"));
     }
 
     #[test]

@@ -106,6 +106,8 @@ fn credentials_and_values_kept_in_secrets_never_reach_any_output_or_written_file
     assert_no_canary("the commit message", &message);
     assert_no_canary("the pull-request body", &pr_body);
     // What is not a secret stays readable: a key naming a Secret object, and the change itself.
+    let (_, markdown, _) = &outputs[8];
+    assert!(markdown.contains("```diff\n"), "the changes are fenced as a diff (issue item 6): {markdown}");
     let (_, drift_details, _) = &outputs[1];
     assert!(drift_details.contains("session.cookie"), "the key is shown, not its value: {drift_details}");
     assert!(message.contains("session.cookie"), "{message}");
