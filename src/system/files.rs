@@ -2,6 +2,7 @@
 //! never half of one), with the file's permissions kept, through symlinks; and one run at a
 //! time per project (a lock file).
 
+use sha2::Digest as _;
 use std::fs::{File, OpenOptions};
 use std::io::{Read as _, Seek as _, Write as _};
 use std::path::{Path, PathBuf};
@@ -138,10 +139,39 @@ impl Drop for ProjectLock {
 
 pub const LOCK_FILE: &str = ".helm-envs.lock";
 
+/// Where a project's lock lives: inside the git directory of the repository holding it, one
+/// file per project directory (so it never shows in `git status` nor gets committed by
+/// `git add -A`); `.helm-envs.lock` in the project directory outside git.
+fn lock_path(dir: &Path) -> PathBuf {
+    let Some(git_dir) = git_dir(dir) else { return dir.join(LOCK_FILE) };
+    // The same project reached by another path (a symlink) must find the same lock.
+    let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
+    let digest = sha2::Sha256::digest(canonical.as_os_str().as_encoded_bytes());
+    let name: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    let locks = git_dir.join("helm-envs");
+    match std::fs::create_dir_all(&locks) {
+        Ok(()) => locks.join(format!("{name}.lock")),
+        Err(_) => dir.join(LOCK_FILE),
+    }
+}
+
+/// The git directory of the work tree holding `dir`: `.git` itself, or where a `.git` file
+/// (a linked work tree, a submodule) points.
+fn git_dir(dir: &Path) -> Option<PathBuf> {
+    let dot_git = dir.ancestors().map(|d| d.join(".git")).find(|p| p.exists())?;
+    if dot_git.is_dir() {
+        return Some(dot_git);
+    }
+    let text = std::fs::read_to_string(&dot_git).ok()?;
+    let pointed = PathBuf::from(text.strip_prefix("gitdir:")?.trim());
+    let pointed = if pointed.is_absolute() { pointed } else { dot_git.parent()?.join(pointed) };
+    pointed.is_dir().then_some(pointed)
+}
+
 impl ProjectLock {
     /// Take the lock of the project in `dir`, or fail at once if another run holds it.
     pub fn acquire(dir: &Path, purpose: &str) -> Result<ProjectLock> {
-        let path = dir.join(LOCK_FILE);
+        let path = lock_path(dir);
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)

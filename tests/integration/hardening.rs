@@ -232,3 +232,22 @@ fn status_fails_when_a_stage_cannot_be_read() {
         stderr_of(&output)
     );
 }
+
+/// In a git repository the project lock lives in the git directory: `git status` stays clean
+/// and `git add -A` never commits it.
+#[test]
+fn the_project_lock_stays_out_of_the_users_repository() {
+    let (project, _ns) = Project::isolated_example("gitlock");
+    crate::promote::git_repository(&project);
+    crate::promote::git(&project, &["add", "-A"]);
+    crate::promote::git(&project, &["commit", "--quiet", "-m", "the platform"]);
+    set_dev_web_tag(&project, "2.8.0");
+    crate::promote::git(&project, &["commit", "--quiet", "-am", "dev runs 2.8.0"]);
+    // Refused at the Secrets gate (staging has none), after the lock was taken.
+    let output = run(&project, &["promote", "--from", "dev", "--to", "staging", "--skip-source-check"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr_of(&output));
+    assert_eq!(crate::promote::git(&project, &["status", "--porcelain"]), "", "nothing new in the work tree");
+    let locks = std::fs::read_dir(project.path(".git/helm-envs")).expect("the lock's directory").count();
+    assert_eq!(locks, 1, "one lock for the project, in the git directory");
+    assert!(!project.path(".helm-envs.lock").exists());
+}
