@@ -256,7 +256,7 @@ fn dry_run_json_shows_patch_diff_and_gates_and_writes_nothing() {
     assert_eq!(json["files"][0], "envs/staging/web.yaml");
     let gates: Vec<&str> =
         json["gates"].as_array().expect("gates").iter().map(|g| g["gate"].as_str().expect("name")).collect();
-    assert_eq!(gates, ["order", "source", "health", "secrets", "approval"]);
+    assert_eq!(gates, ["order", "source", "health", "namespace", "secrets", "approval"]);
     assert_eq!(json["diff"]["releases"][0]["plan"]["change"], 1, "{out}");
     assert_eq!(project.files(), files);
 }
