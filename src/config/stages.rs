@@ -966,7 +966,12 @@ impl Checker<'_> {
     /// Read every values file of every (stage, release) once, with Helm's YAML semantics.
     fn read_values(&mut self, project: &mut Project, raw: &RawProject) {
         for (r, release) in project.releases.iter().enumerate() {
-            for stage in &project.stages {
+            // A stage or release whose name is already refused would only add follow-up errors
+            // about paths built from it (`envs/../x/web.yaml`).
+            if !is_dns_label(&release.name, 53) {
+                continue;
+            }
+            for stage in project.stages.iter().filter(|s| is_dns_label(&s.name, 53)) {
                 for (entry, file) in raw.releases[r].value.values.iter().zip(release.values_in(stage, &project.dir)) {
                     if project.values.contains_key(&file.path) {
                         continue;

@@ -347,3 +347,13 @@ fn a_failure_rule_given_twice_or_misspelled_is_refused_with_its_line() {
     assert!(stderr.contains("revert"), "{stderr}");
     assert!(stderr.contains("rollback") && stderr.contains("keep"), "the values it takes: {stderr}");
 }
+
+#[test]
+fn a_stage_name_that_is_a_path_is_one_error_without_follow_ups() {
+    let project = Project::example();
+    let stages = project.read("helm-envs.yaml").replace("  - name: staging\n", "  - name: ../x\n");
+    project.write("helm-envs.yaml", &stages);
+    let stderr = fails(&project, &["list"]);
+    assert!(stderr.contains("`../x` is not a valid stage name"), "{stderr}");
+    assert!(!stderr.contains("envs/../x"), "no follow-up error about paths built from it: {stderr}");
+}
