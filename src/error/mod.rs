@@ -180,7 +180,9 @@ impl Error {
                 let HelmFailure { command, stderr, context, .. } = failure.as_ref();
                 let mut details =
                     vec![Detail::Note(format!("command: {command}")), Detail::Output(stderr.trim_end().to_string())];
-                if stderr.contains("cluster unreachable") || stderr.contains("connection refused") {
+                if let Some(help) = credential_failure(stderr, context.as_deref()) {
+                    details.push(help);
+                } else if stderr.contains("cluster unreachable") || stderr.contains("connection refused") {
                     let context = context.as_deref().map_or("the current context".to_string(), |c| format!("`{c}`"));
                     details.push(Detail::Help(format!(
                         "the stage's kube context {context} does not reach a cluster: check it with \
@@ -249,6 +251,19 @@ impl Error {
     }
 }
 
+/// The help for a kubeconfig credential plugin (`exec`: a cloud CLI, `kubelogin`) that failed:
+/// the cluster was never asked, so "does not reach a cluster" would send the user the wrong way.
+fn credential_failure(stderr: &str, context: Option<&str>) -> Option<Detail> {
+    if !stderr.contains("getting credentials") {
+        return None;
+    }
+    let context = context.map_or("the current context".to_string(), |c| format!("context `{c}`"));
+    Some(Detail::Help(format!(
+        "the credential plugin of {context} failed (helm's message above says why): log in again, or check the \
+         `exec` command of its user in your kubeconfig; the cluster itself was not asked"
+    )))
+}
+
 /// A signal's name, for messages.
 pub fn signal_name(signal: i32) -> &'static str {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
@@ -312,7 +327,9 @@ impl KubectlFailure {
             Detail::Output(self.stderr.trim_end().to_string()),
         ];
         let context = self.context_name();
-        if self.is_forbidden() {
+        if let Some(help) = credential_failure(&self.stderr, self.context.as_deref()) {
+            details.push(help);
+        } else if self.is_forbidden() {
             details.push(Detail::Help(format!(
                 "the credentials of {context} may not list Secrets in `{}`; helm-envs reads only their names and \
                  key names, and needs a Role granting `list` on `secrets` there",

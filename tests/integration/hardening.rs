@@ -251,3 +251,21 @@ fn the_project_lock_stays_out_of_the_users_repository() {
     assert_eq!(locks, 1, "one lock for the project, in the git directory");
     assert!(!project.path(".helm-envs.lock").exists());
 }
+
+/// A kubeconfig credential plugin that fails is named as such, not as a cluster out of reach.
+#[test]
+fn a_failing_credential_plugin_is_named_not_an_unreachable_cluster() {
+    let project = Project::example();
+    project.add_kubeconfig(
+        "apiVersion: v1\nkind: Config\ncontexts:\n- name: broken\n  context: {cluster: dev, user: broken}\nusers:\n\
+         - name: broken\n  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: \"false\"\n      \
+         interactiveMode: Never\n",
+    );
+    let stages = project.read("helm-envs.yaml").replace("kubeContext: dev", "kubeContext: broken");
+    project.write("helm-envs.yaml", &stages);
+    let output = run(&project, &["diff", "dev"]);
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("the credential plugin of context `broken` failed"), "{stderr}");
+    assert!(!stderr.contains("does not reach a cluster"), "{stderr}");
+}
