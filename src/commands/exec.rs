@@ -47,12 +47,7 @@ fn pass_gates(project: &Project, stage: &Stage, targets: &[Target], args: &ExecA
     let pipeline = Pipeline::new(project)?;
     let mut checked = pipeline.check(stage, targets, false)?;
     // The command deploys, not helm-envs: creating a namespace is its business.
-    for gate in &mut checked.gates {
-        if let gates::Details::MissingNamespaces(missing) = &gate.details {
-            let missing: Vec<String> = missing.iter().map(|n| format!("`{n}`")).collect();
-            *gate = gates::own_command_creates(stage, &missing.join(", "));
-        }
-    }
+    gates::waive_missing_namespaces(&mut checked.gates, "the command must create it");
     let run = StageRun {
         stage,
         targets,

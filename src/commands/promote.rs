@@ -14,7 +14,7 @@ use crate::output::document::Document;
 use crate::output::markdown::DEFAULT_MAX_SIZE;
 use crate::output::promotion::{commit_message, patch_text, redacted_ops};
 use crate::pipeline::deploy::{self, Outcome, StageDeploy};
-use crate::pipeline::gates::{self, Gate};
+use crate::pipeline::gates;
 use crate::pipeline::promote::PromotionCheck;
 use crate::pipeline::record::Record;
 use crate::pipeline::{self, Pipeline, StageRun, writes};
@@ -114,17 +114,7 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
 
     let mut checked = checked;
     if args.no_deploy {
-        // Nothing is deployed: a namespace the deploy will need is not this run's concern.
-        for gate in &mut checked.checked.gates {
-            if let gates::Details::MissingNamespaces(missing) = &gate.details {
-                let missing: Vec<String> = missing.iter().map(|n| format!("`{n}`")).collect();
-                *gate = Gate::new(
-                    "namespace",
-                    true,
-                    format!("{} does not exist yet; --no-deploy deploys nothing", missing.join(", ")),
-                );
-            }
-        }
+        gates::waive_missing_namespaces(&mut checked.checked.gates, "--no-deploy deploys nothing");
     }
     doc.set("offline", json!(checked.offline));
     doc.part(&format!("What deploying {} changes", to.name), &shown);

@@ -121,34 +121,27 @@ impl Pipeline<'_> {
             let upgraded = self.deploy_one(target, record);
             let helm_failed = upgraded.is_err();
             let deployed = upgraded.and_then(|revision| self.wait_until_ready(target).map(|()| revision));
+            // helm's record after a deploy that did not say its revision (a deploy command) or failed.
             let after = match &deployed {
-                Ok(Some(revision)) => vec![Revision { revision: *revision, ..Revision::default() }],
+                Ok(Some(_)) => Vec::new(),
                 _ => self.helm.history(target).unwrap_or_default(),
             };
-            let newest = |history: &[Revision]| history.last().map(|r| r.revision);
-            let revision = newest(&after);
+            let revision = match &deployed {
+                Ok(Some(revision)) => Some(*revision),
+                _ => after.last().map(|r| r.revision),
+            };
             events::record(&self.kubectl, target, record, revision, deployed.as_ref().err());
             let index = outcomes.len();
             match deployed {
-                Ok(revision) => {
-                    outcomes.push(Outcome::new(target, Status::Deployed(revision.or(newest(&after)))));
+                Ok(_) => {
+                    outcomes.push(Outcome::new(target, Status::Deployed(revision)));
                     changed.push(Changed { index, target, before });
                 }
                 Err(err) => {
                     outcomes.push(Outcome::new(target, Status::Failed));
-                    let mut err = err;
-                    if newest(&after) > newest(&before) {
-                        match after.last().filter(|r| helm_failed && !failed_or_pending(r)) {
-                            // Our helm failed, and a revision that did deploy is newer than
-                            // what we read before: another run deployed it meanwhile.
-                            Some(theirs) => err = with_detail(err, Detail::Note(by_another_run(target, theirs))),
-                            None => {
-                                if let Some(pending) = after.last().filter(|r| r.status.starts_with("pending")) {
-                                    err = with_detail(err, Detail::Note(left_pending(target, pending)));
-                                }
-                                changed.push(Changed { index, target, before });
-                            }
-                        }
+                    let (err, ours) = judged_failure(target, err, &before, &after, helm_failed);
+                    if ours {
+                        changed.push(Changed { index, target, before });
                     }
                     failure = Some(err);
                 }
@@ -172,7 +165,7 @@ impl Pipeline<'_> {
             return StageDeploy { outcomes, error: Some(error), cluster_unchanged: changed.is_empty() };
         }
         let (error, cluster_unchanged) = match run.stage.on_failure {
-            OnFailure::Keep => (with_detail(error, Detail::Note(kept(run.stage, &changed, &outcomes))), false),
+            OnFailure::Keep => (error.with_details([Detail::Note(kept(run.stage, &changed, &outcomes))]), false),
             OnFailure::Rollback => self.take_back(error, &changed, &mut outcomes),
         };
         StageDeploy { outcomes, error: Some(error), cluster_unchanged }
@@ -232,7 +225,7 @@ impl Pipeline<'_> {
                  `helm history` and `helm rollback` finish by hand"
             ),
         }));
-        let error = notes.into_iter().fold(error, with_detail);
+        let error = error.with_details(notes);
         (error, all_back)
     }
 
@@ -308,13 +301,30 @@ fn last_good(history: &[Revision]) -> Option<&Revision> {
     history.iter().enumerate().rev().find(|(i, r)| !failed_or_pending(r) && !rolled_away(*i)).map(|(_, r)| r)
 }
 
+/// A failed deploy of one release, judged from helm's record before and after it: whether
+/// this run left a new revision (to take back), and the error with what the record says: a
+/// revision left pending, or one another run deployed meanwhile (not ours to take back).
+fn judged_failure(
+    target: &Target,
+    err: Error,
+    before: &[Revision],
+    after: &[Revision],
+    helm_failed: bool,
+) -> (Error, bool) {
+    let newest = |history: &[Revision]| history.last().map(|r| r.revision);
+    let Some(last) = after.last().filter(|_| newest(after) > newest(before)) else { return (err, false) };
+    if helm_failed && !failed_or_pending(last) {
+        return (err.with_details([Detail::Note(by_another_run(target, last))]), false);
+    }
+    match last.status.starts_with("pending") {
+        true => (err.with_details([Detail::Note(left_pending(target, last))]), true),
+        false => (err, true),
+    }
+}
+
 /// A revision that never deployed successfully: not one to go back to.
 fn failed_or_pending(revision: &Revision) -> bool {
     revision.status == "failed" || revision.status.starts_with("pending")
-}
-
-fn with_detail(error: Error, detail: Detail) -> Error {
-    error.with_details([detail])
 }
 
 /// Two runs deploying the same release at once (two CI jobs): what the other one did.

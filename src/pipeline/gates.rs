@@ -216,7 +216,9 @@ pub fn namespaces(kubectl: &Kubectl, stage: &Stage, targets: &[Target]) -> Resul
     let created_by_helm = stage.create_namespace;
     let created_by_script = stage.deploy_command.is_some();
     Ok(match (missing.as_slice(), created_by_helm) {
-        (missing, false) if !missing.is_empty() && created_by_script => own_command_creates(stage, &listed(missing)),
+        (missing, false) if !missing.is_empty() && created_by_script => {
+            missing_allowed(&listed(missing), "the deploy command must create it")
+        }
         ([], _) => {
             Gate::new("namespace", true, format!("{} exist{}", listed(&names), if names.len() == 1 { "s" } else { "" }))
         }
@@ -242,14 +244,21 @@ pub fn namespaces(kubectl: &Kubectl, stage: &Stage, targets: &[Target]) -> Resul
     })
 }
 
-/// A stage deployed by its own command (or `exec`'s): a missing namespace is the command's to
-/// create.
-pub fn own_command_creates(stage: &Stage, missing: &str) -> Gate {
-    Gate::new(
-        "namespace",
-        true,
-        format!("{missing} does not exist yet in stage `{}`; the deploy command must create it", stage.name),
-    )
+/// A namespace that does not exist, let through because this run does not create it itself:
+/// `why` says who does (the stage's deploy command, `exec`'s command) or that nothing deploys.
+fn missing_allowed(missing: &str, why: &str) -> Gate {
+    Gate::new("namespace", true, format!("{missing} does not exist yet; {why}"))
+}
+
+/// Turn a refusal for missing namespaces into a pass, for runs that leave creating them to
+/// someone else (`why`).
+pub fn waive_missing_namespaces(gates: &mut [Gate], why: &str) {
+    for gate in gates {
+        if let Details::MissingNamespaces(missing) = &gate.details {
+            let missing: Vec<String> = missing.iter().map(|n| format!("`{n}`")).collect();
+            *gate = missing_allowed(&missing.join(", "), why);
+        }
+    }
 }
 
 /// Every Secret the rendered manifests reference exists in the stage.
