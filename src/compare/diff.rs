@@ -109,6 +109,36 @@ pub fn compare(old: Manifest, new: Manifest, options: &Options) -> Comparison {
     comparison
 }
 
+/// A resource whose every difference is a value the chart generates anew at each render (a
+/// `randAlphaNum`, `genCA` or `now` that no `lookup` keeps): rendering the same config twice
+/// already changes those fields.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Regenerated {
+    pub resource: String,
+    pub fields: Vec<String>,
+}
+
+/// Take out of `comparison` the changed resources whose every changed field also differs
+/// between two renders of the same config (`again`, the first render against the second),
+/// counting them as unchanged; they are returned. A resource with any other change stays, whole.
+pub fn take_regenerated(comparison: &mut Comparison, again: &Comparison) -> Vec<Regenerated> {
+    let mut regenerated = Vec::new();
+    comparison.changes.retain(|change| {
+        let Some(moving) = again.changes.iter().find(|c| c.key == change.key && c.kind == ChangeKind::Changed) else {
+            return true;
+        };
+        let all_moving = change.kind == ChangeKind::Changed
+            && change.fields.iter().all(|field| moving.fields.iter().any(|m| m.path == field.path));
+        if all_moving {
+            let fields = change.fields.iter().map(|f| f.path.to_string()).collect();
+            regenerated.push(Regenerated { resource: change.key.to_string(), fields });
+        }
+        !all_moving
+    });
+    comparison.unchanged += regenerated.len();
+    regenerated
+}
+
 fn compare_resource(old: Option<Resource>, new: Option<Resource>, options: &Options) -> Option<ResourceChange> {
     let prepare = |resource: Option<Resource>| {
         resource.map(|mut r| {
@@ -602,6 +632,26 @@ mod tests {
         assert_eq!(web.fields[0].path.to_string(), "spec.replicas");
         assert_eq!((web.fields[0].old.clone(), web.fields[0].new.clone()), (Some(json!(1)), Some(json!(3))));
         assert!(comparison.changes[0].old.is_none() && comparison.changes[0].new.is_some());
+    }
+
+    #[test]
+    fn resources_that_change_at_every_render_are_told_apart_from_changes_of_config() {
+        let secret = |key: &str| format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: tls}}\ndata: {{ca.crt: {key}}}\n");
+        let deployed = format!("{WEB}---\n{}", secret("AAAA"));
+        let first = format!("{}---\n{}", WEB.replace("replicas: 1", "replicas: 2"), secret("BBBB"));
+        let second = format!("{}---\n{}", WEB.replace("replicas: 1", "replicas: 2"), secret("CCCC"));
+        let mut live = compare_texts(&deployed, &first, &Options::default());
+        let again = compare_texts(&first, &second, &Options::default());
+        let regenerated = take_regenerated(&mut live, &again);
+        assert_eq!(regenerated, [Regenerated { resource: "Secret ns/tls".into(), fields: vec!["data.ca.crt".into()] }]);
+        let left: Vec<String> = live.changes.iter().map(|c| c.key.to_string()).collect();
+        assert_eq!(left, ["apps/Deployment ns/web"], "a change of config stays");
+        assert_eq!(live.unchanged, 1);
+        // A resource with a change beside the regenerated field stays whole.
+        let mixed = secret("BBBB").replace("metadata: {name: tls}", "metadata: {name: tls, labels: {a: b}}");
+        let mut live = compare_texts(&secret("AAAA"), &mixed, &Options::default());
+        assert!(take_regenerated(&mut live, &compare_texts(&mixed, &mixed.replace("BBBB", "CCCC"), &Options::default())).is_empty());
+        assert_eq!(live.changes.len(), 1);
     }
 
     #[test]

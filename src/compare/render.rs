@@ -5,6 +5,7 @@ use std::io::Write as _;
 
 use crate::compare::diff::{self, Comparison};
 use crate::compare::manifest::{self, Manifest, Side};
+use crate::config::fingerprint;
 use crate::config::stages::{Project, Target, ValuesFile};
 use crate::config::values;
 use crate::error::ManifestError;
@@ -108,7 +109,8 @@ fn write_promoted_values(
 pub struct LiveState {
     /// `None`: not installed.
     pub installed: Option<Installed>,
-    /// The config rendered against the cluster (`helm template --validate` or `--dry-run=server`).
+    /// The config as it renders for the cluster (`helm template` as an upgrade renders it); the
+    /// deployed manifest itself when helm's record shows that it runs the config.
     pub rendered: String,
     pub comparison: Comparison,
     /// User-supplied values of the deployed revision that are not what the values files give
@@ -116,6 +118,14 @@ pub struct LiveState {
     pub values: Vec<values::Difference>,
     /// The release's revisions, oldest first, when asked for.
     pub history: Vec<Revision>,
+    /// Resources that differ only by values the chart generates at each render; not in
+    /// `comparison`.
+    pub regenerated: Vec<diff::Regenerated>,
+    /// Judged from helm's record, without a render (see `config::fingerprint`).
+    pub judged_by_record: bool,
+    /// The deployed chart (`name-version`) is not the configured one: a deploy records the new
+    /// version even when it renders the same.
+    pub chart_changed: bool,
 }
 
 impl LiveState {
@@ -124,81 +134,164 @@ impl LiveState {
     pub fn needs_deploy(&self) -> bool {
         !self.comparison.is_empty()
             || !self.values.is_empty()
+            || self.chart_changed
             || self.installed.as_ref().is_none_or(|i| i.status != "deployed")
     }
 }
 
-/// Every target as installed (helm's records, see `Helm::current_all`, with each release's
-/// history when asked) and as rendered against its cluster, compared; the reads and the
-/// renders run in parallel.
+/// How releases are read against their config.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reading {
+    /// Each release's history too.
+    pub history: bool,
+    /// A release whose record says helm-envs deployed exactly its config as the latest revision
+    /// is in sync without a render (`status`, the deploy decision, the source gate). `diff` and
+    /// `drift` compare with a render whatever the record says.
+    pub trust_records: bool,
+}
+
+/// Every target as installed (helm's records, see `Helm::current_all`) and, unless its record
+/// shows it runs its config, as rendered against its cluster, compared. The renders run in
+/// parallel.
 pub fn against_installed(
     project: &Project,
     helm: &Helm,
     targets: &[Target],
     options: &diff::Options,
-    with_history: bool,
+    reading: Reading,
 ) -> Result<Vec<LiveState>> {
-    let (current, rendered) = std::thread::scope(|scope| {
-        let current = scope.spawn(|| all_or_errors(helm.current_all(targets, with_history)));
-        let rendered = all_or_errors(in_parallel(
-            targets.iter().map(|target| move || rendered_for_cluster(helm, target)).collect(),
-        ));
-        (joined(current), rendered)
-    });
-    let (current, rendered) = (current?, rendered?);
-    let releases: Vec<_> = current
-        .into_iter()
-        .zip(rendered)
-        .map(|(current, (rendered, first_install))| {
-            (current.installed, rendered, first_install, current.values, current.history)
-        })
+    let current = all_or_errors(helm.current_all(targets, reading.history))?;
+    let in_sync: Vec<bool> = targets
+        .iter()
+        .zip(&current)
+        .map(|(target, current)| reading.trust_records && runs_config(target, current.installed.as_ref()))
         .collect();
     // Helm installs the CRDs of `crds/` on a first install only, and never upgrades them. A
-    // release not installed yet: does its chart bring CRDs that an install creates first? (In
-    // parallel: a new stage asks it of every release.)
-    let renders = releases
+    // release not installed yet: does its chart bring CRDs that an install creates first?
+    let renders = targets
         .iter()
-        .zip(targets)
-        .map(|((installed, rendered, first_install, _, _), target)| {
-            move || match installed {
-                Some(_) => Ok(manifest::without_crds_dir(rendered)),
-                None if *first_install => Ok(rendered.clone()),
-                None => {
-                    let offline = helm.template_offline_with_crds(target, &[])?;
-                    match manifest::crds_dir_api_versions(&offline).is_empty() {
-                        true => Ok(rendered.clone()),
-                        false => rendered_as_first_install(helm, target, Some(offline)),
-                    }
+        .zip(&current)
+        .zip(&in_sync)
+        .map(|((target, current), in_sync)| {
+            let installed = current.installed.is_some();
+            move || match (in_sync, installed) {
+                (true, _) => Ok(None),
+                (false, true) => {
+                    let (rendered, _) = rendered_for_cluster(helm, target, true)?;
+                    Ok(Some(manifest::without_crds_dir(&rendered)))
                 }
+                (false, false) => rendered_for_first_install(helm, target).map(Some),
             }
         })
         .collect();
     let renders = all_or_errors(in_parallel(renders))?;
     let mut states = Vec::new();
-    for ((target, (installed, _, _, deployed_values, history)), rendered) in targets.iter().zip(releases).zip(renders) {
-        let live_text = installed.as_ref().map(Installed::rendered).unwrap_or_default();
-        let pair =
-            manifest::parse_pair(&live_text, &rendered, &target.namespace).map_err(|(side, error)| match side {
-                Side::Old => installed_manifest_error(target, error),
-                Side::New => rendered_manifest_error(target, error),
-            })?;
-        let mut comparison = diff::compare(pair.old, pair.new, options);
-        comparison.unchanged += pair.identical;
-        let values = match deployed_values {
-            Some(deployed) => values::differences(&deployed, &project.merged_values(target)),
+    for ((target, current), rendered) in targets.iter().zip(current).zip(renders) {
+        let live_text = current.installed.as_ref().map(Installed::rendered).unwrap_or_default();
+        let Some(rendered) = rendered else {
+            let unchanged = manifest::parse(&live_text, &target.namespace)
+                .map_err(|error| installed_manifest_error(target, error))?
+                .len();
+            states.push(LiveState {
+                installed: current.installed,
+                rendered: live_text,
+                comparison: Comparison { changes: Vec::new(), unchanged },
+                values: Vec::new(),
+                history: current.history,
+                regenerated: Vec::new(),
+                judged_by_record: true,
+                chart_changed: false,
+            });
+            continue;
+        };
+        let mut comparison = compared(&live_text, &rendered, target, options)?;
+        let regenerated = match current.installed.is_some() && !comparison.is_empty() {
+            true => regenerated_at_each_render(helm, target, &rendered, &mut comparison, options)?,
+            false => Vec::new(),
+        };
+        let values = match &current.values {
+            Some(deployed) => values::differences(deployed, &project.merged_values(target)),
             None => Vec::new(),
         };
-        states.push(LiveState { installed, rendered, comparison, values, history });
+        let chart_changed = current.installed.as_ref().is_some_and(|installed| {
+            target.configured_chart().is_some_and(|configured| configured.to_string() != installed.chart)
+        });
+        states.push(LiveState {
+            installed: current.installed,
+            rendered,
+            comparison,
+            values,
+            history: current.history,
+            regenerated,
+            judged_by_record: false,
+            chart_changed,
+        });
     }
     Ok(states)
 }
 
-/// The config rendered against the target's cluster, as an upgrade would render it. A chart
-/// with custom resources of kinds the cluster does not serve cannot be validated against it:
-/// it is rendered as a first install sees it instead (see [`rendered_as_first_install`]).
-/// Returns the text, and whether it is the first-install rendering.
-fn rendered_for_cluster(helm: &Helm, target: &Target) -> Result<(String, bool)> {
-    match helm.template_for_cluster(target) {
+/// Whether the release's latest revision is, by its record, the target's config deployed by
+/// helm-envs (see `config::fingerprint`).
+fn runs_config(target: &Target, installed: Option<&Installed>) -> bool {
+    let Some(installed) = installed else { return false };
+    installed.config_label.is_some()
+        && fingerprint::of(target).is_some_and(|f| {
+            fingerprint::runs_config(installed.revision, &installed.status, installed.config_label.as_deref(), &f)
+        })
+}
+
+/// The deployed text against a render of the target, resource by resource.
+fn compared(live: &str, rendered: &str, target: &Target, options: &diff::Options) -> Result<Comparison> {
+    let pair = manifest::parse_pair(live, rendered, &target.namespace).map_err(|(side, error)| match side {
+        Side::Old => installed_manifest_error(target, error),
+        Side::New => rendered_manifest_error(target, error),
+    })?;
+    let mut comparison = diff::compare(pair.old, pair.new, options);
+    comparison.unchanged += pair.identical;
+    Ok(comparison)
+}
+
+/// A second render of the same config, when the first differs from what is deployed: what
+/// differs between the two renders is generated anew at each render and is not a change of
+/// config. Taken out of `comparison` and returned, so people can be told why the chart changes
+/// at every deploy.
+fn regenerated_at_each_render(
+    helm: &Helm,
+    target: &Target,
+    first: &str,
+    comparison: &mut Comparison,
+    options: &diff::Options,
+) -> Result<Vec<diff::Regenerated>> {
+    let (second, _) = rendered_for_cluster(helm, target, true)?;
+    let again = compared(first, &manifest::without_crds_dir(&second), target, options)?;
+    if again.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(diff::take_regenerated(comparison, &again))
+}
+
+/// A release not installed yet, rendered as its install will render it: against the cluster,
+/// or offline with the API versions its `crds/` bring when the chart has any (see
+/// [`rendered_as_first_install`]).
+fn rendered_for_first_install(helm: &Helm, target: &Target) -> Result<String> {
+    let (rendered, first_install) = rendered_for_cluster(helm, target, false)?;
+    if first_install {
+        return Ok(rendered);
+    }
+    let offline = helm.template_offline_with_crds(target, &[])?;
+    match manifest::crds_dir_api_versions(&offline).is_empty() {
+        true => Ok(rendered),
+        false => rendered_as_first_install(helm, target, Some(offline)),
+    }
+}
+
+/// The config rendered against the target's cluster, as an upgrade (`upgrade`) or an install
+/// would render it. A chart with custom resources of kinds the cluster does not serve cannot be
+/// validated against it: it is rendered as a first install sees it instead (see
+/// [`rendered_as_first_install`]). Returns the text, and whether it is the first-install
+/// rendering.
+fn rendered_for_cluster(helm: &Helm, target: &Target, upgrade: bool) -> Result<(String, bool)> {
+    match helm.template_for_cluster(target, upgrade) {
         Err(Error::Helm(failure)) if failure.stderr.contains("ensure CRDs are installed first") => {
             Ok((rendered_as_first_install(helm, target, None)?, true))
         }

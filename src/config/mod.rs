@@ -2,6 +2,7 @@
 //! promotion patches computed from them. Pure: no processes, no writes.
 
 pub mod edit;
+pub mod fingerprint;
 pub mod layout;
 pub mod promotion;
 pub mod stages;

@@ -8,7 +8,7 @@ use crate::compare::diff::{self, Comparison};
 use crate::compare::drift::path_text;
 use crate::compare::manifest::{self, Namespaces, Side};
 use crate::compare::render::{
-    LiveState, against_installed, all_or_errors, in_parallel, joined, promoted_target, render_all,
+    LiveState, Reading, against_installed, all_or_errors, in_parallel, joined, promoted_target, render_all,
     rendered_manifest_error,
 };
 use crate::config::stages::{Project, Release, Stage, Target};
@@ -49,6 +49,7 @@ impl Report {
                     installed: state.installed,
                     comparison: state.comparison,
                     values: state.values.iter().map(|d| path_text(&d.keys)).collect(),
+                    regenerated: state.regenerated,
                 },
             })
             .collect();
@@ -91,6 +92,8 @@ pub enum Sections {
         /// Paths of user-supplied values the deployed revision has other than the values files
         /// give: a deploy records them even when the manifest stays the same.
         values: Vec<String>,
+        /// Resources that differ only by what the chart generates at every render.
+        regenerated: Vec<diff::Regenerated>,
     },
     Stages {
         from_namespace: String,
@@ -122,7 +125,7 @@ impl Query<'_> {
                     namespaces.iter().map(|namespace| move || helm.releases_in(stage, namespace)).collect(),
                 ))
             });
-            let states = against_installed(project, helm, &targets, options, false);
+            let states = against_installed(project, helm, &targets, options, Reading::default());
             (states, joined(listing))
         });
         let states = states?;

@@ -11,7 +11,7 @@ use crate::compare::drift::{self, Finding, Item, LineTime, Location, ValueDiffer
 use crate::compare::health;
 use crate::compare::manifest::{self, Manifest};
 use crate::compare::render::{
-    against_installed, all_or_errors, in_parallel, installed_manifest_error, joined, parse_rendered, promoted_target,
+    Reading, against_installed, all_or_errors, in_parallel, installed_manifest_error, joined, parse_rendered, promoted_target,
     render_all,
 };
 use crate::compare::secrets;
@@ -353,11 +353,21 @@ impl ClusterReads<'_> {
     fn in_cluster(&self, stage: &Stage) -> Result<(Vec<Finding>, Vec<Option<String>>)> {
         let ClusterReads { project, helm, kubectl, releases, options, live } = *self;
         let targets: Vec<Target> = releases.iter().map(|release| project.target(stage, release)).collect();
-        let states = against_installed(project, helm, &targets, options, false)?;
+        let states = against_installed(project, helm, &targets, options, Reading::default())?;
 
         let mut findings = Vec::new();
         let mut rendered = Vec::new();
         for (target, state) in targets.iter().zip(&states) {
+            for resource in &state.regenerated {
+                crate::terminal::note(&format!(
+                    "{}/{}: {} ({}) is generated anew at every render (no `lookup` keeps it), so every deploy \
+                     changes it; not drift",
+                    stage.name,
+                    target.release.name,
+                    resource.resource,
+                    resource.fields.join(", ")
+                ));
+            }
             let items = drift::against_config(state, target.configured_chart(), options.show_secrets);
             let release = Some(target.release.name.clone());
             findings.extend(items.into_iter().map(|item| Finding {

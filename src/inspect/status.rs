@@ -4,7 +4,7 @@
 use crate::compare::diff;
 use crate::compare::drift::{self, Item};
 use crate::compare::health::{self, Health};
-use crate::compare::render::{LiveState, against_installed};
+use crate::compare::render::{LiveState, Reading, against_installed};
 use crate::config::stages::{Project, Release, Stage, Target};
 use crate::error::Result;
 use crate::system::helm::{Helm, Revision};
@@ -43,7 +43,7 @@ pub struct Readers<'a> {
 pub fn stage_rows(project: &Project, readers: &Readers, stage: &Stage, releases: &[&Release]) -> Result<Vec<Row>> {
     let Readers { helm, kubectl } = *readers;
     let targets: Vec<Target> = releases.iter().map(|release| project.target(stage, release)).collect();
-    let states = against_installed(project, helm, &targets, &diff::Options::default(), true)?;
+    let states = against_installed(project, helm, &targets, &diff::Options::default(), Reading { history: true, trust_records: true })?;
     let installed: Vec<_> =
         targets.iter().zip(&states).map(|(target, state)| (target, state.installed.as_ref())).collect();
     let healths = health::of_installed_all(kubectl, &installed)?;
@@ -57,10 +57,11 @@ pub fn stage_rows(project: &Project, readers: &Readers, stage: &Stage, releases:
 
 fn row(target: &Target, state: &LiveState) -> Row {
     let history = &state.history;
-    // The chart shows in its own column; CONFIG says which of these differ.
-    let items = drift::against_config(state, None, false);
+    // CONFIG says which of these differ.
+    let items = drift::against_config(state, target.configured_chart(), false);
     let out_of_sync: Vec<&'static str> = [
         ("status", items.iter().any(|i| matches!(i, Item::Status { .. }))),
+        ("chart", items.iter().any(|i| matches!(i, Item::Chart { .. }))),
         ("manifest", items.iter().any(|i| matches!(i, Item::Manifest { .. }))),
         ("values", items.iter().any(|i| matches!(i, Item::DeployedValue { .. }))),
     ]

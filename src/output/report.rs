@@ -38,7 +38,7 @@ pub fn text(report: &Report, context: usize) -> String {
             out.push('\n');
         }
         match &release.sections {
-            Sections::Live { installed, comparison, values } => {
+            Sections::Live { installed, comparison, values, regenerated } => {
                 let Mode::Live { stage } = &report.mode else { continue };
                 let from = installed.as_ref().map_or("not installed".to_string(), |i| {
                     format!("revision {} ({}, {})", i.revision, i.status, i.chart)
@@ -60,6 +60,15 @@ pub fn text(report: &Report, context: usize) -> String {
                     let _ = writeln!(out, "No changes to the manifest. {} unchanged.", resources(plan.unchanged));
                 } else {
                     let _ = writeln!(out, "{BOLD}Plan:{BOLD:#} {}.", plan_counts(&plan));
+                }
+                for resource in regenerated {
+                    let _ = writeln!(
+                        out,
+                        "{DIM}Generated anew at every render (no `lookup` keeps it; every deploy changes it, not a \
+                         change of config): {} ({}){DIM:#}",
+                        resource.resource,
+                        resource.fields.join(", ")
+                    );
                 }
             }
             Sections::Stages { from_namespace, undocumented, documented } => {
@@ -301,8 +310,9 @@ pub fn json(report: &Report) -> Value {
                 "context": release.context,
             });
             match &release.sections {
-                Sections::Live { installed, comparison, values } => {
+                Sections::Live { installed, comparison, values, regenerated } => {
                     entry["values"] = json!(values);
+                    entry["regenerated"] = json!(regenerated);
                     entry["installed"] = installed
                         .as_ref()
                         .map_or(Value::Null, |i| json!({"revision": i.revision, "status": i.status, "chart": i.chart}));

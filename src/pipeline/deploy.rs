@@ -118,7 +118,9 @@ impl Pipeline<'_> {
                     continue;
                 }
             };
-            let upgraded = self.deploy_one(target, record);
+            // helm numbers a deploy after the latest revision it keeps.
+            let labels = record.labels_for(target, before.last().map_or(1, |r| r.revision + 1));
+            let upgraded = self.deploy_one(target, record, &labels);
             let helm_failed = upgraded.is_err();
             let deployed = upgraded.and_then(|revision| self.wait_until_ready(target).map(|()| revision));
             // helm's record after a deploy that did not say its revision (a deploy command) or failed.
@@ -230,7 +232,7 @@ impl Pipeline<'_> {
     }
 
     /// `helm upgrade --install` (or the stage's deploy command); the revision when helm says.
-    fn deploy_one(&self, target: &Target, record: &Record) -> Result<Option<u64>> {
+    fn deploy_one(&self, target: &Target, record: &Record, labels: &[(String, String)]) -> Result<Option<u64>> {
         let stage = target.stage;
         let spinner = spinner(format!("deploying {} to {}", target.release.name, stage.name));
         let result = match &stage.deploy_command {
@@ -249,7 +251,7 @@ impl Pipeline<'_> {
                     })
                 })
                 .map(|()| None),
-            None => self.helm.upgrade(target, &record.description, &record.labels).map(|out| revision(&out)),
+            None => self.helm.upgrade(target, &record.description, labels).map(|out| revision(&out)),
         };
         spinner.finish_and_clear();
         result

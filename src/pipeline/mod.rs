@@ -16,7 +16,7 @@ pub mod run;
 pub mod writes;
 
 use crate::compare::diff;
-use crate::compare::render::{LiveState, against_installed, joined, parse_rendered};
+use crate::compare::render::{LiveState, Reading, against_installed, joined, parse_rendered};
 use crate::config::stages::{Approval, Project, Stage, Target};
 use crate::error::Result;
 use crate::inspect::diff::Report;
@@ -46,7 +46,7 @@ impl Pipeline<'_> {
             let cluster = scope.spawn(|| gates::cluster(&self.kubectl, stage));
             let isolation = scope.spawn(|| gates::isolation(&self.kubectl, self.project, stage));
             let namespaces = scope.spawn(|| gates::namespaces(&self.kubectl, stage, targets));
-            let states = against_installed(self.project, &self.helm, targets, &options, false);
+            let states = against_installed(self.project, &self.helm, targets, &options, Reading { history: false, trust_records: true });
             (states, joined(cluster), isolation.join().ok().flatten(), joined(namespaces))
         });
         let states = states?;

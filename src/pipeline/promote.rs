@@ -47,7 +47,7 @@ impl Pipeline<'_> {
             let source = check.check_source.then(|| {
                 scope.spawn(|| {
                     let options = diff::Options { ignore: Vec::new(), show_secrets: false };
-                    let states = against_installed(self.project, &self.helm, &sources, &options, false)?;
+                    let states = against_installed(self.project, &self.helm, &sources, &options, render::Reading { history: false, trust_records: true })?;
                     let healths = sources
                         .iter()
                         .zip(&states)
@@ -117,6 +117,9 @@ impl Pipeline<'_> {
                 comparison,
                 values: Vec::new(),
                 history: Vec::new(),
+                regenerated: Vec::new(),
+                judged_by_record: false,
+                chart_changed: false,
             });
         }
         let unreachable = format!("{}'s cluster cannot be reached", to.name);

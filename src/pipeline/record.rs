@@ -1,7 +1,8 @@
 //! How a deploy is recorded: helm's release description and labels, and the Event in the
 //! stage's cluster.
 
-use crate::config::stages::Stage;
+use crate::config::fingerprint;
+use crate::config::stages::{Stage, Target};
 
 /// How the release metadata, and the Event in the stage's cluster, record the deploy.
 pub struct Record {
@@ -26,6 +27,16 @@ impl Record {
         ];
         labels.extend(stage.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
         Record { description, labels, promoted_from: promoted_from.map(str::to_string), patch: None }
+    }
+
+    /// The labels of `target`'s deploy as `revision`: the record's, and the config's
+    /// fingerprint with that revision (see `config::fingerprint`); empty, which makes helm drop
+    /// the label an earlier revision carried, when there is no fingerprint.
+    pub fn labels_for(&self, target: &Target, revision: u64) -> Vec<(String, String)> {
+        let config = fingerprint::of(target).map(|f| fingerprint::label(&f, revision)).unwrap_or_default();
+        let mut labels = self.labels.clone();
+        labels.push((fingerprint::LABEL.to_string(), config));
+        labels
     }
 
     /// A promotion's patch digest, named in the Event.

@@ -66,13 +66,16 @@ impl Major {
         }
     }
 
-    /// The flag of `helm template` that renders against the cluster (its API versions, with
-    /// the server's validation): Helm 4 deprecates `--validate` for `--dry-run=server`, which
-    /// in Helm 3 does not contact the cluster at all.
-    fn template_against_cluster(self) -> &'static str {
+    /// The flags of `helm template` that render as an upgrade does: against the cluster (its
+    /// API versions, the server's validation) and with `lookup` answered by it, so a chart that
+    /// keeps a generated password or certificate through `lookup` renders the one it keeps.
+    /// Helm 4: `--dry-run=server` (`--validate` is deprecated). Helm 3: `--validate` alone
+    /// reaches the cluster without running `lookup`, `--dry-run=server` alone runs `lookup`
+    /// without the cluster's API versions; both together do both (Helm 3.13 and later).
+    fn template_against_cluster(self) -> &'static [&'static str] {
         match self {
-            Major::V3 => "--validate",
-            Major::V4 => "--dry-run=server",
+            Major::V3 => &["--validate", "--dry-run=server"],
+            Major::V4 => &["--dry-run=server"],
         }
     }
 
@@ -160,7 +163,7 @@ impl Helm {
         if let Some(kubectl) = &self.records {
             let names: Vec<&str> = indexes.iter().map(|&i| targets[i].release.name.as_str()).collect();
             let read = kubectl.helm_records(first.stage, &first.namespace, &names).and_then(|lines| {
-                lines.iter().map(|line| records::decode(line)).collect::<Result<Vec<_>, _>>().map_err(|why| {
+                lines.iter().map(|line| records::decode_line(line)).collect::<Result<Vec<_>, _>>().map_err(|why| {
                     Error::Other(anyhow::anyhow!(
                         "a release record in namespace {} is unreadable: {why}",
                         first.namespace
@@ -220,14 +223,19 @@ impl Helm {
         self.run(&Call::release("template", target), template_args(target))
     }
 
-    /// `helm template --validate`: rendered against the stage's cluster, with its real API
-    /// versions (`.Capabilities`), the way an upgrade would render it. Used where the result is
+    /// `helm template` rendered against the stage's cluster, with its real API versions
+    /// (`.Capabilities`) and `lookup`, the way an upgrade renders it. Used where the result is
     /// compared with what is deployed.
     /// Without the CRDs of `crds/`: helm validates them as objects of the release, which those
     /// installed before are not.
-    pub fn template_for_cluster(&self, target: &Target) -> Result<String> {
+    /// `upgrade`: the release is installed, so the render is an upgrade's (`--is-upgrade`:
+    /// `.Release.IsUpgrade`, which charts test to generate a value on install only).
+    pub fn template_for_cluster(&self, target: &Target, upgrade: bool) -> Result<String> {
         let mut args = template_args(target);
-        args.push(self.major(target.stage)?.template_against_cluster().into());
+        args.extend(self.major(target.stage)?.template_against_cluster().iter().map(|f| f.to_string()));
+        if upgrade {
+            args.push("--is-upgrade".into());
+        }
         self.run(&Call::release("template", target), args)
     }
 
@@ -434,7 +442,14 @@ fn parse_installed(output: &str) -> Option<Installed> {
     let status = parts.next()?.trim().to_string();
     let chart = parts.next()?.trim().to_string();
     let (manifest, hooks) = parts.next().unwrap_or_default().split_once('\x1e')?;
-    Some(Installed { revision, status, chart, manifest: manifest.to_string(), hooks: hooks.to_string() })
+    Some(Installed {
+        revision,
+        status,
+        chart,
+        manifest: manifest.to_string(),
+        hooks: hooks.to_string(),
+        config_label: None,
+    })
 }
 
 /// Arguments of `helm template` for a target.

@@ -18,7 +18,9 @@ const SECRET_KEYS_TEMPLATE: &str =
     "{{range .items}}{{.metadata.name}}{{range $key, $value := .data}} {{$key}}{{end}}{{\"\\n\"}}{{end}}";
 
 /// Prints the `release` data of each of helm's record Secrets, one per line.
-const HELM_RECORDS_TEMPLATE: &str = "{{range .items}}{{index .data \"release\"}}{{\"\\n\"}}{{end}}";
+/// Per record, one line: the `helm-envs/config` label (empty without it), a space, the data.
+const HELM_RECORDS_TEMPLATE: &str = "{{range .items}}{{with .metadata.labels}}{{with index . \"helm-envs/config\"}}\
+    {{.}}{{end}}{{end}} {{index .data \"release\"}}{{\"\\n\"}}{{end}}";
 
 #[derive(Debug, Clone)]
 pub struct Kubectl {
@@ -64,8 +66,9 @@ impl Kubectl {
         Ok(Some(secrets))
     }
 
-    /// The `release` data of helm's records of `releases` in a namespace (every revision; see
-    /// `system::records`), one per line: base64 text, which kubectl prints as stored.
+    /// helm's records of `releases` in a namespace (every revision; see `system::records`), one
+    /// per line: the `helm-envs/config` label and the `release` data (base64 text, which
+    /// kubectl prints as stored).
     pub fn helm_records(&self, stage: &Stage, namespace: &str, releases: &[&str]) -> Result<Vec<String>> {
         let mut args = vec!["get".to_string(), "secrets".into(), "--namespace".into(), namespace.to_string()];
         args.extend(context_args(&stage.kube_context));

@@ -45,6 +45,9 @@ pub struct Installed {
     pub manifest: String,
     /// Its hooks, each under its `# Source:` line.
     pub hooks: String,
+    /// The revision's `helm-envs/config` label: the config helm-envs deployed as it (see
+    /// `config::fingerprint`). `None` when read through helm, or not deployed by helm-envs.
+    pub config_label: Option<String>,
 }
 
 impl Installed {
@@ -70,6 +73,9 @@ pub struct Record {
     manifest: String,
     #[serde(default)]
     hooks: Vec<Hook>,
+    /// Not in the JSON: a label of the Secret that holds it.
+    #[serde(skip)]
+    config_label: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -104,6 +110,15 @@ struct Hook {
     path: String,
     #[serde(default)]
     manifest: String,
+}
+
+/// A record from a line of `Kubectl::helm_records`: the `helm-envs/config` label (maybe
+/// empty), a space, the `release` data.
+pub fn decode_line(line: &str) -> Result<Record, String> {
+    let (label, data) = line.split_once(' ').unwrap_or(("", line));
+    let mut record = decode(data)?;
+    record.config_label = Some(label.to_string()).filter(|l| !l.is_empty());
+    Ok(record)
 }
 
 /// A record from the Secret's `release` data as kubectl prints it: base64 (the Secret's
@@ -146,6 +161,7 @@ pub fn deployed(mut records: Vec<Record>) -> Option<Deployed> {
             chart: latest.chart_name(),
             manifest: latest.manifest,
             hooks,
+            config_label: latest.config_label,
         },
         values: latest.config.unwrap_or_default(),
         history,
@@ -205,6 +221,7 @@ mod tests {
             .collect();
         let deployed = deployed(records).expect("installed");
         assert_eq!(deployed.installed.revision, 2);
+        assert_eq!(deployed.installed.config_label, None);
         assert_eq!(
             (deployed.installed.status.as_str(), deployed.installed.chart.as_str()),
             ("deployed", "acme-web-1.4.2")
@@ -224,6 +241,9 @@ mod tests {
         let deployed = deployed(vec![decode(&stored(&bare)).expect("decodes")]).expect("installed");
         assert!(deployed.values.is_empty() && deployed.installed.hooks.is_empty());
         assert!(decode("not base64!").is_err());
+        let labelled = decode_line(&format!("1.abc {}", stored(&bare))).expect("decodes");
+        assert_eq!(labelled.config_label.as_deref(), Some("1.abc"));
+        assert_eq!(decode_line(&format!(" {}", stored(&bare))).expect("decodes").config_label, None);
         let engine = base64::engine::general_purpose::STANDARD;
         assert!(decode(&engine.encode(engine.encode(b"{\"not\": \"a release\"}"))).is_err());
     }

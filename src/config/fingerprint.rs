@@ -1,0 +1,126 @@
+//! What a deploy of a target is made of, as one digest: the chart (every file of a local
+//! chart, subcharts included; the reference and pinned version of a repository or OCI chart),
+//! the values files' contents in order, and the stage's helm arguments. helm-envs records it on
+//! each revision it deploys, with that revision's number (the release label `helm-envs/config`),
+//! so a later run can tell that a release runs its config from helm's record alone, without
+//! rendering the chart: the way Flux's helm-controller compares digests of chart and values.
+//!
+//! The judgment errs one way only: anything the digest cannot vouch for (an unpinned repository
+//! chart, an unreadable file, a revision someone else made, a label copied onto a later
+//! revision by `helm upgrade` or `helm rollback`) means "render and compare", never "in sync".
+
+use std::path::Path;
+
+use sha2::{Digest as _, Sha256};
+
+use crate::config::stages::{Chart, Target};
+
+/// The release label that carries `<revision>.<fingerprint>`.
+pub const LABEL: &str = "helm-envs/config";
+
+/// Hex digits kept: a label value holds at most 63 characters, with the revision.
+const DIGITS: usize = 40;
+
+/// The target's fingerprint; `None` when it cannot be computed (an unpinned repository chart,
+/// whose version helm picks at deploy time, or a file that cannot be read).
+pub fn of(target: &Target) -> Option<String> {
+    let mut hash = Sha256::new();
+    let mut field = |name: &str, bytes: &[u8]| {
+        hash.update(name.as_bytes());
+        hash.update((bytes.len() as u64).to_le_bytes());
+        hash.update(bytes);
+    };
+    field("release", target.release.name.as_bytes());
+    field("namespace", target.namespace.as_bytes());
+    match &target.release.chart {
+        Chart::Local(dir) => {
+            for (relative, contents) in chart_files(dir)? {
+                field(&format!("chart:{relative}"), &contents);
+            }
+        }
+        Chart::Repo(reference) | Chart::Oci(reference) => {
+            field("chart", reference.as_bytes());
+            let pinned = target.version.as_deref().or_else(|| reference.split_once('@').map(|(_, digest)| digest))?;
+            field("version", pinned.as_bytes());
+        }
+    }
+    for file in &target.values_files {
+        field("values", &std::fs::read(&file.path).ok()?);
+    }
+    for arg in &target.stage.helm_args {
+        field("arg", arg.as_bytes());
+    }
+    let hex: String = hash.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    Some(hex[..DIGITS].to_string())
+}
+
+/// The label value recorded on revision `revision` of a deploy with `fingerprint`.
+pub fn label(fingerprint: &str, revision: u64) -> String {
+    format!("{revision}.{fingerprint}")
+}
+
+/// Whether a release whose latest revision is `revision`, with `status` and the label value
+/// `recorded`, runs the config whose fingerprint is `fingerprint`: helm-envs deployed exactly
+/// this config as this very revision, and it deployed.
+pub fn runs_config(revision: u64, status: &str, recorded: Option<&str>, fingerprint: &str) -> bool {
+    status == "deployed" && recorded == Some(label(fingerprint, revision).as_str())
+}
+
+/// Every file under a chart directory, by path relative to it, sorted; `None` when one cannot
+/// be read. Symbolic links to directories are not followed (they could loop); links to files
+/// count with their target's contents, as helm reads them.
+fn chart_files(dir: &Path) -> Option<Vec<(String, Vec<u8>)>> {
+    fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, Vec<u8>)>) -> Option<()> {
+        let mut entries: Vec<_> = std::fs::read_dir(dir).ok()?.collect::<Result<_, _>>().ok()?;
+        entries.sort_by_key(std::fs::DirEntry::file_name);
+        for entry in entries {
+            let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
+            let kind = entry.file_type().ok()?;
+            if kind.is_dir() {
+                walk(&entry.path(), &format!("{name}/"), out)?;
+            } else if kind.is_file() || std::fs::metadata(entry.path()).ok()?.is_file() {
+                out.push((name, std::fs::read(entry.path()).ok()?));
+            }
+        }
+        Some(())
+    }
+    let mut out = Vec::new();
+    walk(dir, "", &mut out)?;
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_label_vouches_for_its_own_revision_of_a_deployed_release_only() {
+        let fingerprint = "0123456789abcdef0123456789abcdef01234567";
+        let recorded = label(fingerprint, 4);
+        assert_eq!(recorded, "4.0123456789abcdef0123456789abcdef01234567");
+        assert!(recorded.len() <= 63, "a label value holds 63 characters");
+        assert!(runs_config(4, "deployed", Some(&recorded), fingerprint));
+        // `helm upgrade` and `helm rollback` copy the labels onto the revision they make.
+        assert!(!runs_config(5, "deployed", Some(&recorded), fingerprint));
+        assert!(!runs_config(4, "failed", Some(&recorded), fingerprint));
+        assert!(!runs_config(4, "deployed", Some(&recorded), "another"));
+        assert!(!runs_config(4, "deployed", None, fingerprint));
+    }
+
+    #[test]
+    fn every_file_of_a_chart_counts_subcharts_included() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let write = |relative: &str, text: &str| {
+            let path = dir.path().join(relative);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, text).expect("write");
+        };
+        write("Chart.yaml", "name: c\nversion: 0.1.0\n");
+        write("templates/cm.yaml", "kind: ConfigMap\n");
+        write("charts/sub/templates/cm.yaml", "kind: ConfigMap\n");
+        let files = chart_files(dir.path()).expect("readable");
+        let names: Vec<&str> = files.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["Chart.yaml", "charts/sub/templates/cm.yaml", "templates/cm.yaml"]);
+        assert!(chart_files(&dir.path().join("missing")).is_none());
+    }
+}
