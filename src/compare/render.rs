@@ -123,9 +123,9 @@ pub struct LiveState {
     pub regenerated: Vec<diff::Regenerated>,
     /// Judged from helm's record, without a render (see `config::fingerprint`).
     pub judged_by_record: bool,
-    /// The deployed chart (`name-version`) is not the configured one: a deploy records the new
-    /// version even when it renders the same.
-    pub chart_changed: bool,
+    /// The configured chart (`name-version`) when the deployed one is another: a deploy
+    /// records the new version even when it renders the same.
+    pub chart_change: Option<String>,
 }
 
 impl LiveState {
@@ -134,7 +134,7 @@ impl LiveState {
     pub fn needs_deploy(&self) -> bool {
         !self.comparison.is_empty()
             || !self.values.is_empty()
-            || self.chart_changed
+            || self.chart_change.is_some()
             || self.installed.as_ref().is_none_or(|i| i.status != "deployed")
     }
 }
@@ -200,7 +200,7 @@ pub fn against_installed(
                 history: current.history,
                 regenerated: Vec::new(),
                 judged_by_record: true,
-                chart_changed: false,
+                chart_change: None,
             });
             continue;
         };
@@ -213,8 +213,8 @@ pub fn against_installed(
             Some(deployed) => values::differences(deployed, &project.merged_values(target)),
             None => Vec::new(),
         };
-        let chart_changed = current.installed.as_ref().is_some_and(|installed| {
-            target.configured_chart().is_some_and(|configured| configured.to_string() != installed.chart)
+        let chart_change = current.installed.as_ref().and_then(|installed| {
+            target.configured_chart().map(|c| c.to_string()).filter(|configured| *configured != installed.chart)
         });
         states.push(LiveState {
             installed: current.installed,
@@ -224,7 +224,7 @@ pub fn against_installed(
             history: current.history,
             regenerated,
             judged_by_record: false,
-            chart_changed,
+            chart_change,
         });
     }
     Ok(states)

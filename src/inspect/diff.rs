@@ -50,6 +50,7 @@ impl Report {
                     comparison: state.comparison,
                     values: state.values.iter().map(|d| path_text(&d.keys)).collect(),
                     regenerated: state.regenerated,
+                    chart_change: state.chart_change,
                 },
             })
             .collect();
@@ -60,7 +61,9 @@ impl Report {
     /// stages differ outside envSpecific (between stages; documented differences are intended).
     pub fn has_changes(&self) -> bool {
         self.releases.iter().any(|r| match &r.sections {
-            Sections::Live { comparison, values, .. } => !comparison.is_empty() || !values.is_empty(),
+            Sections::Live { comparison, values, chart_change, .. } => {
+                !comparison.is_empty() || !values.is_empty() || chart_change.is_some()
+            }
             Sections::Stages { undocumented, .. } => !undocumented.is_empty(),
         })
     }
@@ -94,6 +97,8 @@ pub enum Sections {
         values: Vec<String>,
         /// Resources that differ only by what the chart generates at every render.
         regenerated: Vec<diff::Regenerated>,
+        /// The configured chart, when the installed one is another.
+        chart_change: Option<String>,
     },
     Stages {
         from_namespace: String,

@@ -38,7 +38,7 @@ pub fn text(report: &Report, context: usize) -> String {
             out.push('\n');
         }
         match &release.sections {
-            Sections::Live { installed, comparison, values, regenerated } => {
+            Sections::Live { installed, comparison, values, regenerated, chart_change } => {
                 let Mode::Live { stage } = &report.mode else { continue };
                 let from = installed.as_ref().map_or("not installed".to_string(), |i| {
                     format!("revision {} ({}, {})", i.revision, i.status, i.chart)
@@ -49,12 +49,15 @@ pub fn text(report: &Report, context: usize) -> String {
                     release.release, release.context, release.namespace
                 );
                 write_changes(&mut out, comparison, context);
+                if let (Some(configured), Some(installed)) = (chart_change, installed) {
+                    let _ = writeln!(out, "{BOLD}Chart:{BOLD:#} {} → {configured}", installed.chart);
+                }
                 let plan = comparison.plan();
                 // Values that change the manifest show there; the line is for those that do not.
                 if comparison.is_empty() && !values.is_empty() {
                     let _ = writeln!(out, "{BOLD}Values:{BOLD:#} {}", values_line(values));
                 }
-                if comparison.is_empty() && values.is_empty() {
+                if comparison.is_empty() && values.is_empty() && chart_change.is_none() {
                     let _ = writeln!(out, "No changes. {} unchanged.", resources(plan.unchanged));
                 } else if comparison.is_empty() {
                     let _ = writeln!(out, "No changes to the manifest. {} unchanged.", resources(plan.unchanged));
@@ -191,7 +194,7 @@ pub fn summary(report: &Report) -> String {
     let mut out = String::new();
     for release in &report.releases {
         match (&release.sections, &report.mode) {
-            (Sections::Live { comparison, values, .. }, Mode::Live { stage }) => {
+            (Sections::Live { comparison, values, chart_change, .. }, Mode::Live { stage }) => {
                 let plan = comparison.plan();
                 let _ = writeln!(
                     out,
@@ -203,6 +206,9 @@ pub fn summary(report: &Report) -> String {
                 write_keys(&mut out, comparison, "");
                 if comparison.is_empty() && !values.is_empty() {
                     let _ = writeln!(out, "  {CHANGED}~ values{CHANGED:#}: {}", values_line(values));
+                }
+                if let Some(configured) = chart_change {
+                    let _ = writeln!(out, "  {CHANGED}~ chart{CHANGED:#}: {configured}");
                 }
             }
             (Sections::Stages { undocumented, documented, .. }, Mode::Stages { from, to }) => {
@@ -277,7 +283,9 @@ pub fn markdown(report: Report, context: usize, show: &dyn Fn(&str) -> String) -
     let sections = releases
         .into_iter()
         .filter(|release| match &release.sections {
-            Sections::Live { comparison, values, .. } => !comparison.is_empty() || !values.is_empty(),
+            Sections::Live { comparison, values, chart_change, .. } => {
+                !comparison.is_empty() || !values.is_empty() || chart_change.is_some()
+            }
             Sections::Stages { undocumented, documented, .. } => !undocumented.is_empty() || !documented.is_empty(),
         })
         .map(|release| {
@@ -310,9 +318,10 @@ pub fn json(report: &Report) -> Value {
                 "context": release.context,
             });
             match &release.sections {
-                Sections::Live { installed, comparison, values, regenerated } => {
+                Sections::Live { installed, comparison, values, regenerated, chart_change } => {
                     entry["values"] = json!(values);
                     entry["regenerated"] = json!(regenerated);
+                    entry["configuredChart"] = json!(chart_change);
                     entry["installed"] = installed
                         .as_ref()
                         .map_or(Value::Null, |i| json!({"revision": i.revision, "status": i.status, "chart": i.chart}));

@@ -119,7 +119,7 @@ impl Pipeline<'_> {
                 history: Vec::new(),
                 regenerated: Vec::new(),
                 judged_by_record: false,
-                chart_changed: false,
+                chart_change: None,
             });
         }
         let unreachable = format!("{}'s cluster cannot be reached", to.name);

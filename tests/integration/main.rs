@@ -15,6 +15,7 @@ mod exec;
 mod hardening;
 mod health;
 mod init;
+mod judging;
 mod isolation;
 mod list;
 mod markdown;
