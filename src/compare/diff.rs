@@ -636,7 +636,8 @@ mod tests {
 
     #[test]
     fn resources_that_change_at_every_render_are_told_apart_from_changes_of_config() {
-        let secret = |key: &str| format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: tls}}\ndata: {{ca.crt: {key}}}\n");
+        let secret =
+            |key: &str| format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: tls}}\ndata: {{ca.crt: {key}}}\n");
         let deployed = format!("{WEB}---\n{}", secret("AAAA"));
         let first = format!("{}---\n{}", WEB.replace("replicas: 1", "replicas: 2"), secret("BBBB"));
         let second = format!("{}---\n{}", WEB.replace("replicas: 1", "replicas: 2"), secret("CCCC"));
@@ -650,7 +651,10 @@ mod tests {
         // A resource with a change beside the regenerated field stays whole.
         let mixed = secret("BBBB").replace("metadata: {name: tls}", "metadata: {name: tls, labels: {a: b}}");
         let mut live = compare_texts(&secret("AAAA"), &mixed, &Options::default());
-        assert!(take_regenerated(&mut live, &compare_texts(&mixed, &mixed.replace("BBBB", "CCCC"), &Options::default())).is_empty());
+        assert!(
+            take_regenerated(&mut live, &compare_texts(&mixed, &mixed.replace("BBBB", "CCCC"), &Options::default()))
+                .is_empty()
+        );
         assert_eq!(live.changes.len(), 1);
     }
 

@@ -5,12 +5,16 @@ use std::io::Write as _;
 
 use crate::compare::diff::{self, Comparison};
 use crate::compare::manifest::{self, Manifest, Side};
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
 use crate::config::fingerprint;
-use crate::config::stages::{Project, Target, ValuesFile};
+use crate::config::stages::{Project, Stage, Target, ValuesFile};
 use crate::config::values;
 use crate::error::ManifestError;
 use crate::error::{Error, Result};
 use crate::system::helm::{Helm, Installed, Revision};
+use crate::system::kube::{Capabilities, Kubectl};
 use crate::terminal;
 
 /// Render every target, concurrently; results come back in the order of `targets`.
@@ -166,6 +170,7 @@ pub fn against_installed(
         .zip(&current)
         .map(|(target, current)| reading.trust_records && runs_config(target, current.installed.as_ref()))
         .collect();
+    let capabilities = Discovery::new(targets);
     // Helm installs the CRDs of `crds/` on a first install only, and never upgrades them. A
     // release not installed yet: does its chart bring CRDs that an install creates first?
     let renders = targets
@@ -173,13 +178,10 @@ pub fn against_installed(
         .zip(&current)
         .zip(&in_sync)
         .map(|((target, current), in_sync)| {
-            let installed = current.installed.is_some();
+            let (installed, capabilities) = (current.installed.is_some(), &capabilities);
             move || match (in_sync, installed) {
                 (true, _) => Ok(None),
-                (false, true) => {
-                    let (rendered, _) = rendered_for_cluster(helm, target, true)?;
-                    Ok(Some(manifest::without_crds_dir(&rendered)))
-                }
+                (false, true) => rendered_as_upgrade(helm, target, capabilities).map(Some),
                 (false, false) => rendered_for_first_install(helm, target).map(Some),
             }
         })
@@ -206,7 +208,10 @@ pub fn against_installed(
         };
         let mut comparison = compared(&live_text, &rendered, target, options)?;
         let regenerated = match current.installed.is_some() && !comparison.is_empty() {
-            true => regenerated_at_each_render(helm, target, &rendered, &mut comparison, options)?,
+            true => {
+                let second = rendered_as_upgrade(helm, target, &capabilities)?;
+                regenerated_at_each_render(target, (&rendered, &second), &mut comparison, options)?
+            }
             false => Vec::new(),
         };
         let values = match &current.values {
@@ -256,18 +261,54 @@ fn compared(live: &str, rendered: &str, target: &Target, options: &diff::Options
 /// config. Taken out of `comparison` and returned, so people can be told why the chart changes
 /// at every deploy.
 fn regenerated_at_each_render(
-    helm: &Helm,
     target: &Target,
-    first: &str,
+    (first, second): (&str, &str),
     comparison: &mut Comparison,
     options: &diff::Options,
 ) -> Result<Vec<diff::Regenerated>> {
-    let (second, _) = rendered_for_cluster(helm, target, true)?;
-    let again = compared(first, &manifest::without_crds_dir(&second), target, options)?;
+    let again = compared(first, second, target, options)?;
     if again.is_empty() {
         return Ok(Vec::new());
     }
     Ok(diff::take_regenerated(comparison, &again))
+}
+
+/// An installed release's config rendered as its upgrade will render it (without the CRDs of
+/// `crds/`, which an upgrade leaves alone). A chart that cannot call `lookup` renders offline
+/// with its cluster's capabilities, read once per cluster (the same text, without a cluster
+/// discovery in every helm process); any other against the cluster, so `lookup` is answered.
+fn rendered_as_upgrade(helm: &Helm, target: &Target, discovery: &Discovery) -> Result<String> {
+    let rendered = match fingerprint::may_call_lookup(target) {
+        false if let Some(capabilities) = discovery.of(target.stage) => helm.template_offline(target, capabilities)?,
+        _ => rendered_for_cluster(helm, target, true)?.0,
+    };
+    Ok(manifest::without_crds_dir(&rendered))
+}
+
+/// Each stage's cluster capabilities, read when a render first needs them, once per stage.
+/// `None` when they cannot be read: the render then goes to the cluster, whose error says why.
+struct Discovery<'a> {
+    kubectl: Option<Kubectl>,
+    stages: BTreeMap<&'a str, OnceLock<Option<Capabilities>>>,
+}
+
+impl<'a> Discovery<'a> {
+    fn new(targets: &[Target<'a>]) -> Self {
+        let stages = targets.iter().map(|t| (t.stage.name.as_str(), OnceLock::new())).collect();
+        Discovery { kubectl: Kubectl::locate().ok(), stages }
+    }
+
+    fn of(&self, stage: &Stage) -> Option<&Capabilities> {
+        let (kubectl, cell) = (self.kubectl.as_ref()?, self.stages.get(stage.name.as_str())?);
+        cell.get_or_init(|| match kubectl.capabilities(stage) {
+            Ok(capabilities) => Some(capabilities),
+            Err(err) => {
+                terminal::debug(&format!("{err:#}; rendering against the cluster instead"));
+                None
+            }
+        })
+        .as_ref()
+    }
 }
 
 /// A release not installed yet, rendered as its install will render it: against the cluster,

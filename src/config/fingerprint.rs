@@ -66,6 +66,38 @@ pub fn runs_config(revision: u64, status: &str, recorded: Option<&str>, fingerpr
     status == "deployed" && recorded == Some(label(fingerprint, revision).as_str())
 }
 
+/// Whether rendering the target may call `lookup`, which only a render against the cluster
+/// answers: decided conservatively, by the word anywhere in the chart (its subcharts and their
+/// archives included) or in a values file (a string that `tpl` may evaluate). A repository or
+/// OCI chart is not on disk to read: it may.
+pub fn may_call_lookup(target: &Target) -> bool {
+    let Chart::Local(dir) = &target.release.chart else { return true };
+    chart_files(dir).is_none_or(|files| mentions_lookup(&files))
+        || target.values_files.iter().any(|file| std::fs::read(&file.path).map_or(true, |b| mentions(&b)))
+}
+
+/// Whether a chart's files (an archive's, unpacked) mention `lookup`; an archive that cannot
+/// be unpacked may.
+fn mentions_lookup(files: &[(String, Vec<u8>)]) -> bool {
+    files.iter().any(|(name, contents)| match name.ends_with(".tgz") {
+        true => unpacked(contents).is_none_or(|tar| mentions(&tar)),
+        false => mentions(contents),
+    })
+}
+
+fn mentions(bytes: &[u8]) -> bool {
+    const WORD: &[u8] = b"lookup";
+    bytes.windows(WORD.len()).any(|w| w == WORD)
+}
+
+/// A gzipped archive's bytes, unpacked (a tar stream holds its files' contents as they are).
+fn unpacked(archive: &[u8]) -> Option<Vec<u8>> {
+    use std::io::Read as _;
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(archive).read_to_end(&mut out).ok()?;
+    Some(out)
+}
+
 /// Every file under a chart directory, by path relative to it, sorted; `None` when one cannot
 /// be read. Symbolic links to directories are not followed (they could loop); links to files
 /// count with their target's contents, as helm reads them.
@@ -105,6 +137,26 @@ mod tests {
         assert!(!runs_config(4, "failed", Some(&recorded), fingerprint));
         assert!(!runs_config(4, "deployed", Some(&recorded), "another"));
         assert!(!runs_config(4, "deployed", None, fingerprint));
+    }
+
+    #[test]
+    fn lookup_is_found_in_templates_and_in_subchart_archives() {
+        use std::io::Write as _;
+        let gzipped = |text: &str| {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            gz.write_all(text.as_bytes()).expect("gzip");
+            gz.finish().expect("gzip")
+        };
+        let file = |name: &str, contents: Vec<u8>| (name.to_string(), contents);
+        let plain = [file("templates/cm.yaml", b"kind: ConfigMap".to_vec())];
+        assert!(!mentions_lookup(&plain));
+        assert!(mentions_lookup(&[file("templates/s.yaml", b"{{ lookup \"v1\" \"Secret\" }}".to_vec())]));
+        assert!(mentions_lookup(&[file(
+            "charts/db-1.0.0.tgz",
+            gzipped("{{ (lookup \"v1\" \"Secret\" \"a\" \"b\") }}")
+        )]));
+        assert!(!mentions_lookup(&[file("charts/db-1.0.0.tgz", gzipped("kind: ConfigMap"))]));
+        assert!(mentions_lookup(&[file("charts/broken.tgz", b"not gzip".to_vec())]), "unreadable: it may");
     }
 
     #[test]

@@ -11,8 +11,8 @@ use crate::compare::drift::{self, Finding, Item, LineTime, Location, ValueDiffer
 use crate::compare::health;
 use crate::compare::manifest::{self, Manifest};
 use crate::compare::render::{
-    Reading, against_installed, all_or_errors, in_parallel, installed_manifest_error, joined, parse_rendered, promoted_target,
-    render_all,
+    Reading, against_installed, all_or_errors, in_parallel, installed_manifest_error, joined, parse_rendered,
+    promoted_target, render_all,
 };
 use crate::compare::secrets;
 use crate::config::edit;

@@ -43,7 +43,13 @@ pub struct Readers<'a> {
 pub fn stage_rows(project: &Project, readers: &Readers, stage: &Stage, releases: &[&Release]) -> Result<Vec<Row>> {
     let Readers { helm, kubectl } = *readers;
     let targets: Vec<Target> = releases.iter().map(|release| project.target(stage, release)).collect();
-    let states = against_installed(project, helm, &targets, &diff::Options::default(), Reading { history: true, trust_records: true })?;
+    let states = against_installed(
+        project,
+        helm,
+        &targets,
+        &diff::Options::default(),
+        Reading { history: true, trust_records: true },
+    )?;
     let installed: Vec<_> =
         targets.iter().zip(&states).map(|(target, state)| (target, state.installed.as_ref())).collect();
     let healths = health::of_installed_all(kubectl, &installed)?;

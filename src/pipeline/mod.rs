@@ -46,7 +46,13 @@ impl Pipeline<'_> {
             let cluster = scope.spawn(|| gates::cluster(&self.kubectl, stage));
             let isolation = scope.spawn(|| gates::isolation(&self.kubectl, self.project, stage));
             let namespaces = scope.spawn(|| gates::namespaces(&self.kubectl, stage, targets));
-            let states = against_installed(self.project, &self.helm, targets, &options, Reading { history: false, trust_records: true });
+            let states = against_installed(
+                self.project,
+                &self.helm,
+                targets,
+                &options,
+                Reading { history: false, trust_records: true },
+            );
             (states, joined(cluster), isolation.join().ok().flatten(), joined(namespaces))
         });
         let states = states?;

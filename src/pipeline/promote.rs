@@ -47,7 +47,13 @@ impl Pipeline<'_> {
             let source = check.check_source.then(|| {
                 scope.spawn(|| {
                     let options = diff::Options { ignore: Vec::new(), show_secrets: false };
-                    let states = against_installed(self.project, &self.helm, &sources, &options, render::Reading { history: false, trust_records: true })?;
+                    let states = against_installed(
+                        self.project,
+                        &self.helm,
+                        &sources,
+                        &options,
+                        render::Reading { history: false, trust_records: true },
+                    )?;
                     let healths = sources
                         .iter()
                         .zip(&states)

@@ -10,7 +10,7 @@ use crate::config::stages::{self, KubeContext, Stage, Target};
 use crate::error::{Error, HelmFailure, Result};
 use crate::redaction;
 use crate::system::interrupt;
-use crate::system::kube::Kubectl;
+use crate::system::kube::{Capabilities, Kubectl};
 use crate::system::records;
 pub use crate::system::records::{Installed, Revision};
 use crate::terminal;
@@ -235,6 +235,19 @@ impl Helm {
         args.extend(self.major(target.stage)?.template_against_cluster().iter().map(|f| f.to_string()));
         if upgrade {
             args.push("--is-upgrade".into());
+        }
+        self.run(&Call::release("template", target), args)
+    }
+
+    /// `helm template` without a cluster, as an upgrade renders for one whose `.Capabilities`
+    /// are `capabilities` (read once per cluster, `Kubectl::capabilities`): for charts that
+    /// cannot call `lookup`, the same text as a render against the cluster, without a cluster
+    /// discovery in each helm process.
+    pub fn template_offline(&self, target: &Target, capabilities: &Capabilities) -> Result<String> {
+        let mut args = template_args(target);
+        args.extend(["--is-upgrade".into(), "--kube-version".into(), capabilities.kube_version.clone()]);
+        for version in &capabilities.api_versions {
+            args.extend(["--api-versions".into(), version.clone()]);
         }
         self.run(&Call::release("template", target), args)
     }

@@ -84,6 +84,38 @@ impl Kubectl {
         Ok(out.lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect())
     }
 
+    /// What helm's `.Capabilities` holds for the stage's cluster, read once for many offline
+    /// renders: the server's version, every API version it serves, and each kind of the
+    /// preferred versions (`apps/v1/Deployment`), as helm's discovery lists them.
+    pub fn capabilities(&self, stage: &Stage) -> Result<Capabilities> {
+        let call = |what: &'static str, mut args: Vec<String>| {
+            args.extend(context_args(&stage.kube_context));
+            self.run(what, stage, "default", args, None)
+        };
+        let (version, groups, resources) = std::thread::scope(|scope| {
+            let version =
+                scope.spawn(|| call("read the cluster's version", vec!["version".into(), "--output=json".into()]));
+            let groups = scope.spawn(|| call("list the cluster's API versions", vec!["api-versions".into()]));
+            let resources = call("list the cluster's API resources", vec!["api-resources".into()]);
+            let joined = |h: std::thread::ScopedJoinHandle<'_, Result<String>>| {
+                h.join().unwrap_or_else(|_| Err(Error::Other(anyhow::anyhow!("a kubectl thread panicked"))))
+            };
+            (joined(version), joined(groups), resources)
+        });
+        let version: Value = serde_json::from_str(&version?).unwrap_or_default();
+        let kube_version = version["serverVersion"]["gitVersion"].as_str().unwrap_or_default().to_string();
+        if kube_version.is_empty() {
+            return Err(Error::Other(anyhow::anyhow!(
+                "`kubectl version` did not say the version of stage `{}`'s cluster",
+                stage.name
+            )));
+        }
+        let mut api_versions: BTreeSet<String> =
+            groups?.lines().map(str::trim).filter(|l| !l.is_empty()).map(str::to_string).collect();
+        api_versions.extend(kinds_of(&resources?));
+        Ok(Capabilities { kube_version, api_versions: api_versions.into_iter().collect() })
+    }
+
     /// The UID of namespace `kube-system` in the stage's cluster: what `clusterId` pins.
     pub fn cluster_id(&self, stage: &Stage) -> Result<String> {
         let mut args = vec!["get".to_string(), "namespace".into(), "kube-system".into()];
@@ -262,10 +294,47 @@ fn objects(output: &str, stage: &Stage) -> Result<Vec<Value>> {
 }
 
 /// No flag for the kubeconfig's current context, chosen explicitly by the stage.
+/// A cluster's version and API versions, as helm's `.Capabilities` sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    /// `v1.37.2`.
+    pub kube_version: String,
+    /// `apps/v1` and `apps/v1/Deployment` alike.
+    pub api_versions: Vec<String>,
+}
+
+/// `group/version/Kind` of each row of `kubectl api-resources`, whose columns are aligned under
+/// its header (SHORTNAMES may be empty, so the columns are found by the header's offsets).
+fn kinds_of(table: &str) -> Vec<String> {
+    let mut lines = table.lines();
+    let Some(header) = lines.next() else { return Vec::new() };
+    let (Some(version_at), Some(kind_at)) = (header.find("APIVERSION"), header.find("KIND")) else {
+        return Vec::new();
+    };
+    let word_at =
+        |line: &str, at: usize| line.get(at..).and_then(|rest| rest.split_whitespace().next()).map(str::to_string);
+    lines.filter_map(|line| Some(format!("{}/{}", word_at(line, version_at)?, word_at(line, kind_at)?))).collect()
+}
+
 fn context_args(context: &KubeContext) -> Vec<String> {
     context.name().map(|name| vec!["--context".into(), name.to_string()]).unwrap_or_default()
 }
 
 fn display_command(args: &[String]) -> String {
     terminal::command_line("kubectl", args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_read_under_the_header_even_without_short_names() {
+        let table = "NAME          SHORTNAMES   APIVERSION   NAMESPACED   KIND\n\
+                     bindings                   v1           true         Binding\n\
+                     deployments   deploy       apps/v1      true         Deployment\n";
+        assert_eq!(kinds_of(table), ["v1/Binding", "apps/v1/Deployment"]);
+        assert!(kinds_of("").is_empty());
+        assert!(kinds_of("NAME\nbindings\n").is_empty());
+    }
 }

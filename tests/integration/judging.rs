@@ -25,7 +25,10 @@ fn status(project: &Project) -> (u64, Vec<String>) {
     let json: Value = serde_json::from_str(&ok(project, &["status", "-o", "json"])).expect("status JSON");
     let release = &json["stages"][0]["releases"][0];
     let out_of_sync = release["outOfSync"].as_array().expect("outOfSync").iter();
-    (release["revision"].as_u64().expect("revision"), out_of_sync.map(|v| v.as_str().unwrap_or_default().into()).collect())
+    (
+        release["revision"].as_u64().expect("revision"),
+        out_of_sync.map(|v| v.as_str().unwrap_or_default().into()).collect(),
+    )
 }
 
 /// The helm processes a command started (`-v` names each), with its exit code.
@@ -106,8 +109,17 @@ fn every_change_is_still_found_by_status_diff_and_drift() {
 
     let values = project.path("values.yaml");
     let by_hand = [
-        "upgrade", "app", "chart", "--namespace", &namespace, "--kube-context", "dev", "--values",
-        values.to_str().expect("utf-8"), "--set", "message=by-hand",
+        "upgrade",
+        "app",
+        "chart",
+        "--namespace",
+        &namespace,
+        "--kube-context",
+        "dev",
+        "--values",
+        values.to_str().expect("utf-8"),
+        "--set",
+        "message=by-hand",
     ];
     let output = project.helm(&by_hand).output().expect("helm runs");
     assert!(output.status.success(), "{}", stderr_of(&output));
