@@ -235,7 +235,7 @@ fn status_after_promotions_and_chart_version_skew() {
         );
     }
     let status = ok(&project, &["status", "--stage", "staging"]);
-    assert!(status.contains("differs: manifest"), "{status}");
+    assert!(status.contains("differs: chart, manifest"), "{status}");
     assert_eq!(
         live(&project, "staging", &ns.staging, "deployment/web", "{.metadata.labels.helm\\.sh/chart}"),
         "acme-web-1.4.2"
