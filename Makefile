@@ -8,7 +8,7 @@ TESTBED := scripts/testbed.sh
 # Clusters for the test suite live apart from the demo's, so both can run side by side.
 TEST_TESTBED_DIR := $(CURDIR)/.tools/testbed-test
 
-.PHONY: all build install-tools demo demo-down test unit clean
+.PHONY: all build install-tools demo demo-down check test clean
 
 all: build
 
@@ -25,10 +25,18 @@ demo: install-tools
 demo-down:
 	$(TESTBED) down
 
-# Unit and integration tests against real helm and three real clusters: the whole suite with
-# Helm 4, then the integration tests again with Helm 3 (HELM_ENVS_HELM picks the major). The
-# clusters are stopped afterwards, whether the tests pass or not.
-test: install-tools
+# What needs no cluster, no helm and no root, in a few minutes, first: formatting, lints, the
+# unit tests, and the integration tests that read only the repository.
+check:
+	cargo fmt --check
+	cargo clippy --locked --all-targets -- -D warnings
+	cargo test --locked --lib
+	cargo test --locked --test integration -- architecture:: readme::wildcards readme::every_readme_setup
+
+# `make check`, then unit and integration tests against real helm and three real clusters: the
+# whole suite with Helm 4, then the integration tests again with Helm 3 (HELM_ENVS_HELM picks the
+# major). The clusters are stopped afterwards, whether the tests pass or not.
+test: check install-tools
 	@export TESTBED_DIR=$(TEST_TESTBED_DIR); \
 	$(TESTBED) up dev staging production || { $(TESTBED) down; exit 1; }; \
 	status=0; \
@@ -38,10 +46,6 @@ test: install-tools
 	  cargo test --locked --test integration ) || status=1; \
 	$(TESTBED) down; \
 	exit $$status
-
-# Unit tests only: no helm, no clusters.
-unit:
-	cargo test --locked --lib
 
 clean:
 	-$(TESTBED) down
