@@ -99,25 +99,31 @@ fn unpacked(archive: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Every file under a chart directory, by path relative to it, sorted; `None` when one cannot
-/// be read. Symbolic links to directories are not followed (they could loop); links to files
-/// count with their target's contents, as helm reads them.
+/// be read. Symbolic links count as what they point to, as helm loads them (a subchart linked
+/// from elsewhere in a monorepo is part of the chart); links nested deeper than helm-envs
+/// follows (a loop) make it `None`.
 fn chart_files(dir: &Path) -> Option<Vec<(String, Vec<u8>)>> {
-    fn walk(dir: &Path, prefix: &str, out: &mut Vec<(String, Vec<u8>)>) -> Option<()> {
+    const DEPTH: usize = 32;
+    fn walk(dir: &Path, prefix: &str, depth: usize, out: &mut Vec<(String, Vec<u8>)>) -> Option<()> {
+        if depth > DEPTH {
+            return None;
+        }
         let mut entries: Vec<_> = std::fs::read_dir(dir).ok()?.collect::<Result<_, _>>().ok()?;
         entries.sort_by_key(std::fs::DirEntry::file_name);
         for entry in entries {
             let name = format!("{prefix}{}", entry.file_name().to_string_lossy());
-            let kind = entry.file_type().ok()?;
-            if kind.is_dir() {
-                walk(&entry.path(), &format!("{name}/"), out)?;
-            } else if kind.is_file() || std::fs::metadata(entry.path()).ok()?.is_file() {
+            // Follows links: a dangling one cannot be read, and makes the chart unreadable.
+            let metadata = std::fs::metadata(entry.path()).ok()?;
+            if metadata.is_dir() {
+                walk(&entry.path(), &format!("{name}/"), depth + 1, out)?;
+            } else {
                 out.push((name, std::fs::read(entry.path()).ok()?));
             }
         }
         Some(())
     }
     let mut out = Vec::new();
-    walk(dir, "", &mut out)?;
+    walk(dir, "", 0, &mut out)?;
     Some(out)
 }
 
@@ -174,5 +180,16 @@ mod tests {
         let names: Vec<&str> = files.iter().map(|(name, _)| name.as_str()).collect();
         assert_eq!(names, ["Chart.yaml", "charts/sub/templates/cm.yaml", "templates/cm.yaml"]);
         assert!(chart_files(&dir.path().join("missing")).is_none());
+
+        // A subchart linked from elsewhere counts with its files; a link loop is not readable.
+        let elsewhere = tempfile::tempdir().expect("tempdir");
+        std::fs::write(elsewhere.path().join("Chart.yaml"), "name: common\n").expect("write");
+        std::os::unix::fs::symlink(elsewhere.path(), dir.path().join("charts/common")).expect("symlink");
+        let files = chart_files(dir.path()).expect("readable");
+        assert!(
+            files.iter().any(|(name, contents)| name == "charts/common/Chart.yaml" && contents == b"name: common\n")
+        );
+        std::os::unix::fs::symlink(dir.path(), dir.path().join("charts/loop")).expect("symlink");
+        assert!(chart_files(dir.path()).is_none());
     }
 }
