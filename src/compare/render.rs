@@ -181,7 +181,7 @@ pub fn against_installed(
             let (installed, capabilities) = (current.installed.is_some(), &capabilities);
             move || match (in_sync, installed) {
                 (true, _) => Ok(None),
-                (false, true) => rendered_as_upgrade(helm, target, capabilities).map(Some),
+                (false, true) => rendered_as_upgrade(helm, target, capabilities, false).map(Some),
                 (false, false) => rendered_for_first_install(helm, target).map(Some),
             }
         })
@@ -209,7 +209,7 @@ pub fn against_installed(
         let mut comparison = compared(&live_text, &rendered, target, options)?;
         let regenerated = match current.installed.is_some() && !comparison.is_empty() {
             true => {
-                let second = rendered_as_upgrade(helm, target, &capabilities)?;
+                let second = rendered_as_upgrade(helm, target, &capabilities, true)?;
                 regenerated_at_each_render(target, (&rendered, &second), &mut comparison, options)?
             }
             false => Vec::new(),
@@ -274,10 +274,16 @@ fn regenerated_at_each_render(
 }
 
 /// An installed release's config rendered as its upgrade will render it (without the CRDs of
-/// `crds/`, which an upgrade leaves alone). A chart that cannot call `lookup` renders offline
-/// with its cluster's capabilities, read once per cluster (the same text, without a cluster
-/// discovery in every helm process); any other against the cluster, so `lookup` is answered.
-fn rendered_as_upgrade(helm: &Helm, target: &Target, discovery: &Discovery) -> Result<String> {
+/// `crds/`, which an upgrade leaves alone). A chart that renders alike everywhere is rendered
+/// plainly (the same render `drift` makes between stages, made once); one that cannot call
+/// `lookup` renders offline with its cluster's capabilities, read once per cluster (the same
+/// text, without a cluster discovery in every helm process); any other against the cluster, so
+/// `lookup` is answered. `again`: a second render, never an earlier one's output.
+fn rendered_as_upgrade(helm: &Helm, target: &Target, discovery: &Discovery, again: bool) -> Result<String> {
+    if fingerprint::renders_alike_everywhere(target) {
+        let text = if again { helm.template_anew(target)? } else { helm.template(target)? };
+        return Ok(manifest::without_crds_dir(&text));
+    }
     let rendered = match fingerprint::may_call_lookup(target) {
         false if let Some(capabilities) = discovery.of(target.stage) => helm.template_offline(target, capabilities)?,
         _ => rendered_for_cluster(helm, target, true)?.0,

@@ -66,28 +66,46 @@ pub fn runs_config(revision: u64, status: &str, recorded: Option<&str>, fingerpr
     status == "deployed" && recorded == Some(label(fingerprint, revision).as_str())
 }
 
+/// What only a render against the cluster answers: `lookup`.
+const CLUSTER_WORDS: &[&str] = &["lookup"];
+
+/// What makes an upgrade's render differ from a plain offline `helm template`: the cluster
+/// (`lookup`, `.Capabilities`, a `kubeVersion` constraint checked against it) and the release
+/// (`.Release.IsUpgrade`, `.IsInstall`, `.Revision`).
+const RELEASE_WORDS: &[&str] = &["lookup", "Capabilities", "kubeVersion", "IsUpgrade", "IsInstall", "Revision"];
+
 /// Whether rendering the target may call `lookup`, which only a render against the cluster
 /// answers: decided conservatively, by the word anywhere in the chart (its subcharts and their
 /// archives included) or in a values file (a string that `tpl` may evaluate). A repository or
 /// OCI chart is not on disk to read: it may.
 pub fn may_call_lookup(target: &Target) -> bool {
-    let Chart::Local(dir) = &target.release.chart else { return true };
-    chart_files(dir).is_none_or(|files| mentions_lookup(&files))
-        || target.values_files.iter().any(|file| std::fs::read(&file.path).map_or(true, |b| mentions(&b)))
+    mentions_any(target, CLUSTER_WORDS)
 }
 
-/// Whether a chart's files (an archive's, unpacked) mention `lookup`; an archive that cannot
-/// be unpacked may.
-fn mentions_lookup(files: &[(String, Vec<u8>)]) -> bool {
+/// Whether the target renders the same text wherever and however it is rendered: a plain
+/// offline `helm template` is then exactly what its upgrade renders, and one render serves
+/// every comparison. Decided as conservatively as [`may_call_lookup`].
+pub fn renders_alike_everywhere(target: &Target) -> bool {
+    !mentions_any(target, RELEASE_WORDS)
+}
+
+fn mentions_any(target: &Target, words: &[&str]) -> bool {
+    let Chart::Local(dir) = &target.release.chart else { return true };
+    chart_files(dir).is_none_or(|files| chart_mentions(&files, words))
+        || target.values_files.iter().any(|file| std::fs::read(&file.path).map_or(true, |b| mentions(&b, words)))
+}
+
+/// Whether a chart's files (an archive's, unpacked) mention one of `words`; an archive that
+/// cannot be unpacked may.
+fn chart_mentions(files: &[(String, Vec<u8>)], words: &[&str]) -> bool {
     files.iter().any(|(name, contents)| match name.ends_with(".tgz") {
-        true => unpacked(contents).is_none_or(|tar| mentions(&tar)),
-        false => mentions(contents),
+        true => unpacked(contents).is_none_or(|tar| mentions(&tar, words)),
+        false => mentions(contents, words),
     })
 }
 
-fn mentions(bytes: &[u8]) -> bool {
-    const WORD: &[u8] = b"lookup";
-    bytes.windows(WORD.len()).any(|w| w == WORD)
+fn mentions(bytes: &[u8], words: &[&str]) -> bool {
+    words.iter().any(|word| bytes.windows(word.len()).any(|w| w == word.as_bytes()))
 }
 
 /// A gzipped archive's bytes, unpacked (a tar stream holds its files' contents as they are).
@@ -154,6 +172,7 @@ mod tests {
             gz.finish().expect("gzip")
         };
         let file = |name: &str, contents: Vec<u8>| (name.to_string(), contents);
+        let mentions_lookup = |files: &[(String, Vec<u8>)]| chart_mentions(files, CLUSTER_WORDS);
         let plain = [file("templates/cm.yaml", b"kind: ConfigMap".to_vec())];
         assert!(!mentions_lookup(&plain));
         assert!(mentions_lookup(&[file("templates/s.yaml", b"{{ lookup \"v1\" \"Secret\" }}".to_vec())]));
@@ -163,6 +182,11 @@ mod tests {
         )]));
         assert!(!mentions_lookup(&[file("charts/db-1.0.0.tgz", gzipped("kind: ConfigMap"))]));
         assert!(mentions_lookup(&[file("charts/broken.tgz", b"not gzip".to_vec())]), "unreadable: it may");
+        // What makes an upgrade's render differ from a plain one.
+        assert!(!chart_mentions(&plain, RELEASE_WORDS));
+        let hpa = file("templates/hpa.yaml", b"{{ if .Capabilities.APIVersions.Has \"autoscaling/v2\" }}".to_vec());
+        assert!(chart_mentions(&[hpa], RELEASE_WORDS));
+        assert!(chart_mentions(&[file("templates/job.yaml", b"{{ if .Release.IsInstall }}".to_vec())], RELEASE_WORDS));
     }
 
     #[test]

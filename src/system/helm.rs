@@ -2,10 +2,12 @@
 //! namespace, and the caller's HELM_KUBE* / HELM_NAMESPACE variables are removed from helm's
 //! environment so they can never redirect one stage's call to another cluster or namespace.
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use crate::config::fingerprint;
 use crate::config::stages::{self, KubeContext, Stage, Target};
 use crate::error::{Error, HelmFailure, Result};
 use crate::redaction;
@@ -38,6 +40,11 @@ pub struct Helm {
     /// Reads helm's release records straight from their Secrets, when helm keeps them there
     /// and kubectl is at hand (see `system::records`).
     records: Option<Kubectl>,
+    /// This run's plain `helm template` outputs, by arguments and the config's fingerprint
+    /// (its files' contents): `drift` compares one config with its neighbours and with its
+    /// cluster, and a chart that renders alike everywhere is rendered once for both. `None`:
+    /// the render failed (run again for its error).
+    renders: Arc<Mutex<HashMap<(Vec<String>, String), Arc<OnceLock<Option<String>>>>>>,
 }
 
 /// A release as deployed now: the latest revision (`None`: not installed), its user-supplied
@@ -132,7 +139,7 @@ impl Helm {
 
     fn at(bin: PathBuf) -> Helm {
         let records = records::in_secrets().then(|| Kubectl::locate().ok()).flatten();
-        Helm { bin, major: Arc::default(), records }
+        Helm { bin, major: Arc::default(), records, renders: Arc::default() }
     }
 
     /// Every target's release as deployed now, in the order of `targets`. Where helm keeps its
@@ -218,8 +225,31 @@ impl Helm {
         Ok(major)
     }
 
-    /// `helm template` for one release of one stage; returns the rendered manifests.
+    /// `helm template` for one release of one stage; returns the rendered manifests. Rendered
+    /// once per run for the same arguments and files, even when asked from several threads.
     pub fn template(&self, target: &Target) -> Result<String> {
+        let args = template_args(target);
+        let Some(config) = fingerprint::of(target) else {
+            return self.run(&Call::release("template", target), args);
+        };
+        let cell = {
+            let mut renders = self.renders.lock().unwrap_or_else(PoisonError::into_inner);
+            Arc::clone(renders.entry((args.clone(), config)).or_default())
+        };
+        let mut failure = None;
+        let text = cell.get_or_init(|| {
+            self.run(&Call::release("template", target), args.clone()).map_err(|err| failure = Some(err)).ok()
+        });
+        match (text, failure) {
+            (Some(text), _) => Ok(text.clone()),
+            (None, Some(err)) => Err(err),
+            (None, None) => self.template_anew(target),
+        }
+    }
+
+    /// `helm template` run again, never the output of an earlier render: to see what a chart
+    /// generates anew at each render.
+    pub fn template_anew(&self, target: &Target) -> Result<String> {
         self.run(&Call::release("template", target), template_args(target))
     }
 
