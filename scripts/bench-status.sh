@@ -27,7 +27,8 @@ names=$(seq -f 'svc-%03g' 1 "$count")
     printf 'helmDefaults:\n  kubeContext: dev\nreleases:\n'
     for name in $names; do printf '  - name: %s\n    namespace: many\n    chart: ./charts/svc\n    values: [envs/dev/%s.yaml]\n' "$name" "$name"; done
 } >helmfile.yaml
-for name in $names; do echo 'logLevel: info' >"envs/dev/$name.yaml"; done
+# Headless Services: a test cluster's service range (a /24) holds fewer than 300 addresses.
+for name in $names; do printf 'logLevel: info\nclusterIP: None\n' >"envs/dev/$name.yaml"; done
 for name in $names; do echo "helm status $name --namespace many --kube-context dev >/dev/null"; done >status-loop.sh
 kubectl --context dev create namespace many >/dev/null
 kubectl --context dev --namespace many create secret generic fleet-db --from-literal=url=bench-only >/dev/null
