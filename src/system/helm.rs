@@ -44,11 +44,11 @@ pub struct Helm {
     /// (its files' contents): `drift` compares one config with its neighbours and with its
     /// cluster, and a chart that renders alike everywhere is rendered once for both. `None`:
     /// the render failed (run again for its error).
-    renders: Arc<Mutex<HashMap<RenderKey, Arc<OnceLock<Option<String>>>>>>,
+    renders: Arc<Mutex<Renders>>,
 }
 
-/// A render's arguments and the fingerprint of the files it reads.
-type RenderKey = (Vec<String>, String);
+/// Renders by their arguments and the fingerprint of the files they read, each made once.
+type Renders = HashMap<(Vec<String>, String), Arc<OnceLock<Option<String>>>>;
 
 /// A release as deployed now: the latest revision (`None`: not installed), its user-supplied
 /// values, and its history oldest first (empty unless asked for).
