@@ -125,8 +125,6 @@ pub struct LiveState {
     /// Resources that differ only by values the chart generates at each render; not in
     /// `comparison`.
     pub regenerated: Vec<diff::Regenerated>,
-    /// Judged from helm's record, without a render (see `config::fingerprint`).
-    pub judged_by_record: bool,
     /// The configured chart (`name-version`) when the deployed one is another: a deploy
     /// records the new version even when it renders the same.
     pub chart_change: Option<String>,
@@ -201,7 +199,6 @@ pub fn against_installed(
                 values: Vec::new(),
                 history: current.history,
                 regenerated: Vec::new(),
-                judged_by_record: true,
                 chart_change: None,
             });
             continue;
@@ -228,7 +225,6 @@ pub fn against_installed(
             values,
             history: current.history,
             regenerated,
-            judged_by_record: false,
             chart_change,
         });
     }

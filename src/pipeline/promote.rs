@@ -124,7 +124,6 @@ impl Pipeline<'_> {
                 values: Vec::new(),
                 history: Vec::new(),
                 regenerated: Vec::new(),
-                judged_by_record: false,
                 chart_change: None,
             });
         }
