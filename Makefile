@@ -26,12 +26,14 @@ demo-down:
 	$(TESTBED) down
 
 # What needs no cluster, no helm and no root, in a few minutes, first: formatting, lints, the
-# unit tests, and the integration tests that read only the repository.
+# unit tests, and the integration tests that need no test bed (run without one, so a test that
+# starts needing a cluster fails here instead of passing by accident).
+OFFLINE_TESTS := architecture:: bad_input:: cli:: list:: schema:: readme::wildcards readme::every_readme_setup
 check:
 	cargo fmt --check
 	cargo clippy --locked --all-targets -- -D warnings
 	cargo test --locked --lib
-	cargo test --locked --test integration -- architecture:: readme::wildcards readme::every_readme_setup
+	env -u HELM_ENVS_TESTBED -u KUBECONFIG cargo test --locked --test integration -- $(OFFLINE_TESTS)
 
 # `make check`, then unit and integration tests against real helm and three real clusters: the
 # whole suite with Helm 4, then the integration tests again with Helm 3 (HELM_ENVS_HELM picks the

@@ -16,23 +16,25 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The clusters `make test` started (scripts/testbed.sh up dev staging production).
+/// The clusters `make test` started (scripts/testbed.sh up dev staging production), or, for the
+/// tests `make check` runs without them, none: a kubeconfig that does not exist, so nothing can
+/// reach a cluster by accident.
 pub struct Testbed {
     pub kubeconfig: PathBuf,
-    /// PATH with helm and kubectl on it.
+    /// PATH with helm and kubectl on it (the caller's PATH without a test bed).
     pub path: OsString,
 }
 
 pub fn testbed() -> &'static Testbed {
     static TESTBED: OnceLock<Testbed> = OnceLock::new();
     TESTBED.get_or_init(|| {
-        let dir = std::env::var_os("HELM_ENVS_TESTBED").expect(
-            "integration tests need real helm and clusters: run `make test` \
-             (or `scripts/testbed.sh up dev staging production && eval \"$(scripts/testbed.sh env)\"` first)",
-        );
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let Some(dir) = std::env::var_os("HELM_ENVS_TESTBED") else {
+            return Testbed { kubeconfig: repo().join("target/no-test-bed/kubeconfig"), path };
+        };
         let kubeconfig = PathBuf::from(dir).join("kubeconfig");
         assert!(kubeconfig.is_file(), "{} is missing: are the test clusters up?", kubeconfig.display());
-        Testbed { kubeconfig, path: std::env::var_os("PATH").unwrap_or_default() }
+        Testbed { kubeconfig, path }
     })
 }
 
@@ -360,10 +362,14 @@ pub fn plugins_with_this_build() -> TempDir {
 }
 
 pub fn which_in(program: &str, path: &OsString) -> PathBuf {
-    std::env::split_paths(path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| candidate.is_file())
-        .unwrap_or_else(|| panic!("{program} is not on PATH: run `make test`"))
+    std::env::split_paths(path).map(|dir| dir.join(program)).find(|candidate| candidate.is_file()).unwrap_or_else(
+        || {
+            panic!(
+                "{program} is not on PATH: this test needs real helm and clusters; run `make test` \
+                 (or `scripts/testbed.sh up dev staging production && eval \"$(scripts/testbed.sh env)\"` first)"
+            )
+        },
+    )
 }
 
 pub fn stdout_of(output: &std::process::Output) -> String {

@@ -3,6 +3,7 @@
 //! commit message or pull-request body; a key that only names a Secret object, and the words of
 //! helm's own messages, stay readable.
 
+use crate::bad_input::fails;
 use crate::harness::{Project, run, stderr_of, stdout_of};
 use crate::promote::{git, git_repository};
 
@@ -126,4 +127,25 @@ fn helms_messages_keep_their_words_and_lose_only_the_secrets() {
     );
     assert!(stderr.contains("(bearer (redacted))"), "the credential is taken out: {stderr}");
     assert_no_canary("render's error", &stderr);
+}
+
+/// A template that prints a value in its `fail` message (helm's error) never shows a credential
+/// of the stage's values files.
+#[test]
+fn credentials_in_helms_own_messages_are_redacted() {
+    const PLANTED: &str = "hunter2-in-helm-output";
+    let project = Project::example();
+    project.write(
+        "../../charts/acme-web/templates/guard.yaml",
+        "{{- with .Values.db }}{{ fail (printf \"db.password %s is too short\" .password) }}{{- end }}\n",
+    );
+    let dev = project.read("envs/dev/web.yaml");
+    project.write("envs/dev/web.yaml", &format!("{dev}\ndb:\n  password: {PLANTED}\n"));
+    for args in
+        [&["render", "dev", "--release", "web"][..], &["diff", "--from", "dev", "--to", "staging", "-o", "json"]]
+    {
+        let stderr = fails(&project, args);
+        assert!(stderr.contains("db.password (redacted) is too short"), "{args:?}: {stderr}");
+        assert!(!stderr.contains(PLANTED), "{args:?}: {stderr}");
+    }
 }

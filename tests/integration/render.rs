@@ -1,3 +1,4 @@
+use crate::bad_input::fails;
 use crate::harness::{Project, stdout_of};
 
 fn helm_template_by_hand(project: &Project, stage: &str, namespace: &str, context: &str, release: &str) -> String {
@@ -130,4 +131,31 @@ fn current_context_by_choice_and_a_release_namespace_override() {
     let json: serde_json::Value = serde_json::from_str(&stdout_of(&list)).expect("JSON");
     assert_eq!(json["stages"][0]["kubeContext"], "current");
     assert_eq!(json["stages"][2]["releases"][1]["namespace"], "workers-production");
+}
+
+#[test]
+fn a_chart_that_fails_to_render_shows_helms_message_with_stage_and_release() {
+    let project = Project::example();
+    project.write(
+        "../../charts/acme-web/templates/guard.yaml",
+        "{{- if eq .Release.Namespace \"acme\" }}{{ fail \"production needs image.digest\" }}{{ end }}\n",
+    );
+    let stderr = fails(&project, &["render", "production"]);
+    assert!(stderr.starts_with("error: 2 of 2 helm commands failed\n"), "{stderr}");
+    assert!(stderr.contains("- helm template failed for stage `production`, release `web`"), "{stderr}");
+    assert!(stderr.contains("- helm template failed for stage `production`, release `worker`"), "{stderr}");
+    assert!(
+        stderr.contains(
+            "| Error: execution error at (acme-web/templates/guard.yaml:1:41): production needs image.digest"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "note: command: helm template web [TMP]/charts/acme-web --namespace acme --kube-context production"
+        ),
+        "{stderr}"
+    );
+    // The other stages still render.
+    project.helm_envs(&["render", "staging"]).assert().success();
 }
