@@ -3,7 +3,7 @@
 use crate::cli::{CheckIsolationArgs, ListFormat};
 use crate::compare::isolation::{self, StageIsolation};
 use crate::config::stages::{Project, Stage};
-use crate::error::{Detail, EXIT_ERROR, EXIT_GATE, Error, Result};
+use crate::error::{EXIT_GATE, Error, Result};
 use crate::output::isolation::{json, text};
 use crate::system::kube::Kubectl;
 use crate::terminal;
@@ -20,13 +20,7 @@ pub fn run(project: &Project, args: &CheckIsolationArgs) -> Result<u8> {
     };
     terminal::stdout(&text);
     if reports.iter().all(|r| r.unchecked.is_some()) {
-        terminal::report_error(&Error::Failed {
-            headline: "no stage's cluster could be checked".into(),
-            details: vec![Detail::Help(
-                "check the stages' kube contexts (`kubectl config get-contexts`); the reasons are above".into(),
-            )],
-        });
-        return Ok(EXIT_ERROR);
+        return Err(Error::StagesUnread { what: "no stage's cluster could be checked".into() });
     }
     Ok(if reports.iter().all(StageIsolation::passed) { 0 } else { EXIT_GATE })
 }

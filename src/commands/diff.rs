@@ -6,7 +6,7 @@ use std::io::Write as _;
 use crate::cli::{DiffArgs, DiffFormat};
 use crate::compare::diff::{self, IgnorePattern};
 use crate::config::stages::Project;
-use crate::error::{EXIT_DIFFERENCES, Error, Result};
+use crate::error::{EXIT_DIFFERENCES, Error, Result, Usage};
 use crate::inspect::diff::Query;
 use crate::output::report;
 use crate::system::helm::Helm;
@@ -18,7 +18,7 @@ pub fn run(project: &Project, args: &DiffArgs) -> Result<u8> {
         .iter()
         .map(|p| IgnorePattern::parse(p))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|message| Error::Other(anyhow::anyhow!("invalid --ignore: {message}")))?;
+        .map_err(|why| Error::Usage(Usage::InvalidArgument { argument: "--ignore".into(), why }))?;
     let options = diff::Options { ignore, show_secrets: args.show_secrets };
     let releases = project.select_releases(args.release.as_deref())?;
     // The stages asked for, checked before helm is looked for.
@@ -27,17 +27,12 @@ pub fn run(project: &Project, args: &DiffArgs) -> Result<u8> {
         (None, Some(from), Some(to)) => {
             let (from_stage, to_stage) = (project.stage(from)?, project.stage(to)?);
             if from == to {
-                return Err(Error::Other(anyhow::anyhow!(
-                    "--from and --to are both `{from}`; name two different stages"
-                )));
+                return Err(Error::Usage(Usage::SameStageTwice(from.clone())));
             }
             (Some(from_stage), to_stage)
         }
         _ => {
-            return Err(Error::Other(anyhow::anyhow!(
-                "name the stage to diff (`helm envs diff dev`), or two stages to compare \
-                 (`helm envs diff --from dev --to staging`)"
-            )));
+            return Err(Error::Usage(Usage::NoStageToDiff));
         }
     };
     let helm = Helm::locate()?;

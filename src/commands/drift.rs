@@ -4,7 +4,7 @@
 
 use crate::cli::{DriftArgs, ReportFormat};
 use crate::config::stages::{Project, Stage};
-use crate::error::{Detail, EXIT_DIFFERENCES, EXIT_ERROR, Error, Result};
+use crate::error::{EXIT_DIFFERENCES, Error, Result};
 use crate::inspect::drift::{self, Options};
 use crate::output::drift::{TextOptions, json, markdown, text};
 use crate::terminal;
@@ -31,13 +31,9 @@ pub fn run(project: &Project, args: &DriftArgs) -> Result<u8> {
     terminal::stdout(&text);
     if outcome.stages.iter().all(|(_, unchecked)| unchecked.is_some()) {
         let names: Vec<&str> = outcome.stages.iter().map(|(s, _)| s.name.as_str()).collect();
-        terminal::report_error(&Error::Failed {
-            headline: format!("no stage's cluster could be checked ({})", names.join(", ")),
-            details: vec![Detail::Help(
-                "check the stages' kube contexts (`kubectl config get-contexts`); the reasons are above".into(),
-            )],
+        return Err(Error::StagesUnread {
+            what: format!("no stage's cluster could be checked ({})", names.join(", ")),
         });
-        return Ok(EXIT_ERROR);
     }
     Ok(if outcome.findings.iter().any(|f| f.item.is_drift()) { EXIT_DIFFERENCES } else { 0 })
 }

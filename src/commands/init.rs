@@ -13,7 +13,7 @@ use crate::terminal;
 
 pub fn run(config: Option<&Path>, args: &InitArgs) -> Result<u8> {
     let cwd = std::env::current_dir()
-        .map_err(|e| Error::Other(anyhow::Error::new(e).context("cannot read the current directory")))?;
+        .map_err(Error::io("cannot read the current directory"))?;
     let file = config.map_or_else(|| cwd.join(stages::FILE_NAME), |c| cwd.join(c));
     let root = file.parent().map(Path::to_path_buf).unwrap_or(cwd);
     if file.exists() && !args.force {

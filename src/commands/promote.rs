@@ -9,7 +9,7 @@ use crate::cli::PromoteArgs;
 use crate::config::promotion::{self, Promotion};
 use crate::config::stages::{Project, Stage, Target};
 use crate::config::values::ValuePath;
-use crate::error::{Detail, Error, Result};
+use crate::error::{Detail, Error, Result, Usage};
 use crate::output::document::Document;
 use crate::output::markdown::DEFAULT_MAX_SIZE;
 use crate::output::promotion::{commit_message, patch_text, redacted_ops};
@@ -25,20 +25,18 @@ use crate::terminal::{BOLD, note};
 pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
     let (from, to) = (project.stage(&args.from)?, project.stage(&args.to)?);
     if from.name == to.name {
-        return Err(Error::Other(anyhow::anyhow!(
-            "--from and --to are both `{}`; name two different stages",
-            from.name
-        )));
+        return Err(Error::Usage(Usage::SameStageTwice(from.name.clone())));
     }
     if args.git_commit && args.deploy.dry_run {
-        return Err(Error::Other(anyhow::anyhow!(
-            "--git-commit writes a commit; it cannot be combined with --dry-run"
-        )));
+        return Err(Error::Usage(Usage::CommitInDryRun));
     }
     let only = args
         .only
         .iter()
-        .map(|p| ValuePath::parse(p).map_err(|why| Error::Other(anyhow::anyhow!("invalid --only `{p}`: {why}"))))
+        .map(|p| {
+            ValuePath::parse(p)
+                .map_err(|why| Error::Usage(Usage::InvalidArgument { argument: format!("--only `{p}`"), why }))
+        })
         .collect::<Result<Vec<_>>>()?;
     let releases = project.select_releases(args.release.as_deref())?;
     let options = args.deploy.options();
@@ -95,7 +93,7 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
 
     // The gates judge the promoted config: the edited files as copies, rendered for B's cluster.
     let copies_dir = tempfile::tempdir()
-        .map_err(|e| Error::Other(anyhow::Error::new(e).context("cannot create a temporary directory")))?;
+        .map_err(Error::io("cannot create a temporary directory"))?;
     let copies = writes::copies(project, &plan.files, copies_dir.path())?;
     let pipeline = Pipeline::new(project)?;
     let promoted: Vec<Target> =

@@ -5,7 +5,7 @@
 use crate::cli::{ReportFormat, StatusArgs};
 use crate::compare::render::joined;
 use crate::config::stages::{Project, Stage};
-use crate::error::{Detail, EXIT_ERROR, Error, Result};
+use crate::error::{Error, Result};
 use crate::inspect::status::{Readers, Row, stage_rows};
 use crate::output::status::{json, markdown, text};
 use crate::system::helm::Helm;
@@ -40,16 +40,12 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<u8> {
     let unread: Vec<&str> =
         stages.iter().zip(&results).filter(|(_, r)| r.is_err()).map(|(s, _)| s.name.as_str()).collect();
     if !unread.is_empty() {
-        terminal::report_error(&Error::Failed {
-            headline: match unread.len() == stages.len() {
+        return Err(Error::StagesUnread {
+            what: match unread.len() == stages.len() {
                 true => "no stage's releases could be read".into(),
                 false => format!("the releases of stage {} could not be read", unread.join(", ")),
             },
-            details: vec![Detail::Help(
-                "check the stages' kube contexts (`kubectl config get-contexts`); the reasons are above".into(),
-            )],
         });
-        return Ok(EXIT_ERROR);
     }
     Ok(0)
 }

@@ -99,11 +99,11 @@ fn write_promoted_values(
         .prefix("helm-envs-promoted-")
         .suffix(".json")
         .tempfile()
-        .map_err(|e| Error::Other(anyhow::Error::new(e).context(context())))?;
+        .map_err(Error::io(context()))?;
     serde_json::to_writer(&mut file, values)
-        .map_err(anyhow::Error::new)
-        .and_then(|()| file.flush().map_err(anyhow::Error::new))
-        .map_err(|e| Error::Other(e.context(context())))?;
+        .map_err(std::io::Error::from)
+        .and_then(|()| file.flush())
+        .map_err(Error::io(context()))?;
     Ok(file)
 }
 

@@ -230,7 +230,7 @@ struct FileState {
 impl FileState {
     fn read(path: &Path, display: &str) -> Result<FileState> {
         let before = std::fs::read_to_string(path).map_err(|e| {
-            Error::Other(anyhow::Error::new(e).context(format!("cannot read the values file {display}")))
+            Error::io(format!("cannot read the values file {display}"))(e)
         })?;
         let before_values = yaml::parse_values(&before, path)
             .map_err(|d| Error::Invalid { file: path.to_path_buf(), diagnostics: vec![d] })?;
@@ -365,7 +365,7 @@ fn is_env_specific(path: &ValuePath, env_specific: &[ValuePath]) -> bool {
 fn stages_file_edit(project: &Project, to: &Stage, versions: &[(&str, &VersionChange)]) -> Result<FileEdit> {
     let path = &project.file;
     let before = std::fs::read_to_string(path)
-        .map_err(|e| Error::Other(anyhow::Error::new(e).context(format!("cannot read {}", path.display()))))?;
+        .map_err(Error::io(format!("cannot read {}", path.display())))?;
     let before_values =
         yaml::parse_values(&before, path).map_err(|d| Error::Invalid { file: path.clone(), diagnostics: vec![d] })?;
     let mut after_values = before_values.clone();

@@ -456,7 +456,7 @@ impl Project {
     /// The stages file `explicit`, or the one found from the current directory, loaded.
     pub fn find(explicit: Option<&Path>) -> Result<Project> {
         let cwd = std::env::current_dir()
-            .map_err(|e| Error::Other(anyhow::Error::new(e).context("cannot read the current directory")))?;
+            .map_err(Error::io("cannot read the current directory"))?;
         Project::load(&locate(explicit, &cwd)?)
     }
 

@@ -72,8 +72,45 @@ pub enum Error {
     #[error("interrupted ({})", signal_name(*signal))]
     Interrupted { signal: i32, details: Vec<Detail> },
 
+    /// A command line that asks for something the command cannot do.
+    #[error("{0}")]
+    Usage(Usage),
+
+    /// A file or directory that could not be read or written; `what` says which and what for.
+    #[error("{what}")]
+    Io { what: String, source: std::io::Error },
+
+    /// Stages whose clusters could not be read, after a report that says why for each.
+    #[error("{what}")]
+    StagesUnread { what: String },
+
     #[error(transparent)]
     Other(#[from] anyhow::Error),
+}
+
+/// The mistakes a command line can make that clap cannot see.
+#[derive(Debug, thiserror::Error)]
+pub enum Usage {
+    #[error("--from and --to are both `{0}`; name two different stages")]
+    SameStageTwice(String),
+    #[error("--git-commit writes a commit; it cannot be combined with --dry-run")]
+    CommitInDryRun,
+    /// `argument`: the flag, with the value when it helps (`--only \`image..tag\``).
+    #[error("invalid {argument}: {why}")]
+    InvalidArgument { argument: String, why: String },
+    #[error(
+        "name the stage to diff (`helm envs diff dev`), or two stages to compare (`helm envs diff --from dev --to staging`)"
+    )]
+    NoStageToDiff,
+}
+
+impl Error {
+    /// For `map_err` on an I/O result: `what` is the failure as the user reads it ("cannot read
+    /// the values file envs/dev/web.yaml"); the operating system's reason goes under it.
+    pub fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+        let what = what.into();
+        move |source| Error::Io { what, source }
+    }
 }
 
 impl Error {
@@ -246,6 +283,12 @@ impl Error {
                         .into(),
                 ),
             ],
+            // The message itself says what would be right.
+            Error::Usage(_) => Vec::new(),
+            Error::Io { source, .. } => vec![Detail::Cause(source.to_string())],
+            Error::StagesUnread { .. } => vec![Detail::Help(
+                "check the stages' kube contexts (`kubectl config get-contexts`); the reasons are above".into(),
+            )],
             Error::Other(err) => err.chain().skip(1).map(|cause| Detail::Cause(cause.to_string())).collect(),
         }
     }

@@ -335,7 +335,7 @@ fn read_answer() -> Result<String> {
         })?;
         match receive.recv_timeout(std::time::Duration::from_millis(100)) {
             Ok(answer) => {
-                return answer.map_err(|e| Error::Other(anyhow::Error::new(e).context("cannot read the confirmation")));
+                return answer.map_err(Error::io("cannot read the confirmation"));
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(String::new()),

@@ -17,7 +17,7 @@ pub fn copies(project: &Project, edits: &[FileEdit], dir: &Path) -> Result<BTree
     for (i, edit) in edits.iter().enumerate().filter(|(_, e)| e.path != project.file) {
         let copy = dir.join(format!("{i}.yaml"));
         std::fs::write(&copy, &edit.after)
-            .map_err(|e| Error::Other(anyhow::Error::new(e).context("cannot write a temporary values file")))?;
+            .map_err(Error::io("cannot write a temporary values file"))?;
         copies.insert(edit.path.clone(), copy);
     }
     Ok(copies)

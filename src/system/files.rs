@@ -189,7 +189,7 @@ impl ProjectLock {
                 return Err(Error::Locked { lock: path, holder });
             }
             Err(std::fs::TryLockError::Error(err)) => {
-                return Err(Error::Other(anyhow::Error::new(err).context(format!("cannot lock {}", path.display()))));
+                return Err(Error::io(format!("cannot lock {}", path.display()))(err));
             }
         }
         let note = format!("helm-envs {purpose} (pid {})\n", std::process::id());

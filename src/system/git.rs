@@ -82,7 +82,7 @@ impl Git {
             .stderr_capture()
             .unchecked()
             .run()
-            .map_err(|e| Error::Other(anyhow::Error::new(e).context("could not start git")))?;
+            .map_err(Error::io("could not start git"))?;
         if out.status.success() {
             return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
         }
