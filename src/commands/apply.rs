@@ -6,14 +6,17 @@ use std::io::IsTerminal as _;
 use serde_json::{Value, json};
 
 use crate::cli::ApplyArgs;
+use crate::compare::gate::NOTHING_DONE;
 use crate::config::stages::{Approval, Project, Target};
 use crate::error::{Detail, Error, Result};
 use crate::output::document::Document;
-use crate::pipeline::deploy::{Outcome, StageDeploy, Status, deploy_failed, outcomes_text};
+use crate::pipeline::deploy::{Outcome, StageDeploy, Status, deploy_failed};
 use crate::pipeline::record::Record;
 use crate::pipeline::{self, Pipeline, StageRun};
 use crate::system::interrupt;
 use crate::terminal::BOLD;
+
+use super::deploying::{Terminal, dry_run_line, gate, outcomes_text};
 
 pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
     let releases = project.select_releases(args.release.as_deref())?;
@@ -34,7 +37,7 @@ pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
     }
     let options = deploy.options();
     let _lock = pipeline::lock(project, options, "apply")?;
-    let pipeline = Pipeline::new(project)?;
+    let pipeline = Pipeline::new(project, &Terminal)?;
 
     let mut doc = Document::new(deploy.format(), json!({"command": "apply"})).titled("helm envs apply");
     let mut stages_json: Vec<Value> = Vec::new();
@@ -60,7 +63,10 @@ pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
             ask_even_if_unchanged: false,
             summary: true,
         };
-        let needs = match pipeline.check(stage, &targets, options.show_secrets).and_then(|c| c.gate(&run, &mut doc)) {
+        let needs = match pipeline
+            .check(stage, &targets, options.show_secrets)
+            .and_then(|c| gate(c, &run, &mut doc, &Terminal))
+        {
             Ok(needs) => needs,
             Err(err) => {
                 outcomes.extend(not_attempted(&targets));
@@ -89,7 +95,7 @@ pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
     doc.push(&format!("\n{BOLD}Summary{BOLD:#}\n"));
     doc.push(&outcomes_text(&outcomes));
     if options.dry_run {
-        doc.push(&pipeline::dry_run_line("nothing deployed"));
+        doc.push(&dry_run_line("nothing deployed"));
     }
     doc.set("stages", Value::Array(stages_json));
     doc.set("outcomes", outcomes.iter().map(Outcome::json).collect());
@@ -127,7 +133,7 @@ fn summarised(err: Error, outcomes: &[Outcome]) -> Error {
     }
     let err = match err {
         Error::Refused { headline, mut details } => {
-            details.retain(|d| !matches!(d, Detail::Help(h) if h == "nothing was written or deployed"));
+            details.retain(|d| !matches!(d, Detail::Help(h) if h == NOTHING_DONE));
             Error::Refused { headline, details }
         }
         other => other,

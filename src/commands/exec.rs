@@ -11,6 +11,8 @@ use crate::system::files::ProjectLock;
 use crate::system::hooks;
 use crate::terminal::{self, BOLD};
 
+use super::deploying::{Terminal, gate};
+
 pub fn run(project: &Project, args: &ExecArgs) -> Result<u8> {
     let stage = project.stage(&args.stage)?;
     let releases = project.select_releases(args.release.as_deref())?;
@@ -44,7 +46,7 @@ pub fn run(project: &Project, args: &ExecArgs) -> Result<u8> {
 /// stdout stays its own. Approval is always asked where the stage requires it: what the
 /// command changes is not known.
 fn pass_gates(project: &Project, stage: &Stage, targets: &[Target], args: &ExecArgs, shown: &str) -> Result<()> {
-    let pipeline = Pipeline::new(project)?;
+    let pipeline = Pipeline::new(project, &Terminal)?;
     let mut checked = pipeline.check(stage, targets, false)?;
     // The command deploys, not helm-envs: creating a namespace is its business.
     gates::waive_missing_namespaces(&mut checked.gates, "the command must create it");
@@ -58,7 +60,7 @@ fn pass_gates(project: &Project, stage: &Stage, targets: &[Target], args: &ExecA
     };
     let mut report = Document::on_stderr();
     report.push(&format!("{BOLD}What deploying the config of {} would change{BOLD:#}\n", stage.name));
-    let gated = checked.gate(&run, &mut report);
+    let gated = gate(checked, &run, &mut report, &Terminal);
     report.emit(if gated.is_ok() { "passed" } else { "refused" });
     gated.map(|_| ())
 }

@@ -12,8 +12,7 @@ use crate::system::files;
 use crate::terminal;
 
 pub fn run(config: Option<&Path>, args: &InitArgs) -> Result<u8> {
-    let cwd = std::env::current_dir()
-        .map_err(Error::io("cannot read the current directory"))?;
+    let cwd = std::env::current_dir().map_err(Error::io("cannot read the current directory"))?;
     let file = config.map_or_else(|| cwd.join(stages::FILE_NAME), |c| cwd.join(c));
     let root = file.parent().map(Path::to_path_buf).unwrap_or(cwd);
     if file.exists() && !args.force {

@@ -5,6 +5,7 @@ pub mod check_isolation;
 pub mod check_secrets;
 pub mod complete;
 pub mod completion;
+pub mod deploying;
 pub mod diff;
 pub mod drift;
 pub mod exec;

@@ -22,6 +22,8 @@ use crate::system::files;
 use crate::system::git::Git;
 use crate::terminal::{BOLD, note};
 
+use super::deploying::{Terminal, dry_run_line, gate, outcomes_text};
+
 pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
     let (from, to) = (project.stage(&args.from)?, project.stage(&args.to)?);
     if from.name == to.name {
@@ -92,10 +94,9 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
     }
 
     // The gates judge the promoted config: the edited files as copies, rendered for B's cluster.
-    let copies_dir = tempfile::tempdir()
-        .map_err(Error::io("cannot create a temporary directory"))?;
+    let copies_dir = tempfile::tempdir().map_err(Error::io("cannot create a temporary directory"))?;
     let copies = writes::copies(project, &plan.files, copies_dir.path())?;
-    let pipeline = Pipeline::new(project)?;
+    let pipeline = Pipeline::new(project, &Terminal)?;
     let promoted: Vec<Target> =
         releases.iter().map(|r| plan.promoted_target(&project.target(to, r), &copies)).collect();
     let checked = pipeline.check_promotion(&PromotionCheck {
@@ -134,7 +135,7 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
         ask_even_if_unchanged: true,
         summary: checked.offline,
     };
-    let needs = match checked.checked.gate(&run, &mut doc) {
+    let needs = match gate(checked.checked, &run, &mut doc, &Terminal) {
         Ok(needs) => needs,
         Err(err) => {
             doc.emit("refused");
@@ -142,7 +143,7 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
         }
     };
     if options.dry_run {
-        doc.push(&pipeline::dry_run_line("nothing written, nothing deployed"));
+        doc.push(&dry_run_line("nothing written, nothing deployed"));
         doc.emit("dry-run");
         return Ok(0);
     }
@@ -161,7 +162,7 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
         .with_patch(&plan.digest);
         let StageDeploy { outcomes, error, cluster_unchanged } = pipeline.deploy(&run, &needs, &record);
         doc.set("outcomes", outcomes.iter().map(Outcome::json).collect());
-        doc.push(&deploy::outcomes_text(&outcomes));
+        doc.push(&outcomes_text(&outcomes));
         if let Some(err) = error {
             let status = if matches!(err, Error::Interrupted { .. }) { "interrupted" } else { "failed" };
             let failed = deploy::deploy_failed("promote", err, &outcomes);

@@ -11,12 +11,14 @@ use crate::pipeline::deploy::{self, Outcome, StageDeploy};
 use crate::pipeline::record::Record;
 use crate::pipeline::{self, Pipeline, StageRun};
 
+use super::deploying::{Terminal, dry_run_line, gate, outcomes_text};
+
 pub fn run(project: &Project, args: &UpgradeArgs) -> Result<u8> {
     let stage = project.stage(&args.stage)?;
     let releases = project.select_releases(args.release.as_deref())?;
     let options = args.deploy.options();
     let _lock = pipeline::lock(project, options, &format!("upgrade {}", stage.name))?;
-    let pipeline = Pipeline::new(project)?;
+    let pipeline = Pipeline::new(project, &Terminal)?;
     let targets: Vec<Target> = releases.iter().map(|r| project.target(stage, r)).collect();
     let run = StageRun {
         stage,
@@ -31,7 +33,7 @@ pub fn run(project: &Project, args: &UpgradeArgs) -> Result<u8> {
         .titled(format!("helm envs upgrade {}", stage.name));
     doc.summarize("Stage", stage.name.clone());
     doc.part(&format!("What deploying {} changes", stage.name), &format!("helm envs diff {}", stage.name));
-    let needs = match checked.gate(&run, &mut doc) {
+    let needs = match gate(checked, &run, &mut doc, &Terminal) {
         Ok(needs) => needs,
         Err(err) => {
             doc.emit("refused");
@@ -43,9 +45,9 @@ pub fn run(project: &Project, args: &UpgradeArgs) -> Result<u8> {
     doc.set("outcomes", outcomes.iter().map(Outcome::json).collect());
     doc.part("Result", &format!("helm envs status --stage {}", stage.name));
     if options.dry_run {
-        doc.push(&pipeline::dry_run_line("nothing deployed"));
+        doc.push(&dry_run_line("nothing deployed"));
     } else {
-        doc.push(&deploy::outcomes_text(&outcomes));
+        doc.push(&outcomes_text(&outcomes));
     }
     doc.emit(match (&error, options.dry_run) {
         (Some(Error::Interrupted { .. }), _) => "interrupted",

@@ -3,6 +3,7 @@
 
 pub mod diff;
 pub mod drift;
+pub mod gate;
 pub mod health;
 pub mod isolation;
 pub mod manifest;

@@ -3,6 +3,8 @@
 
 pub mod edit;
 pub mod fingerprint;
+#[cfg(test)]
+pub mod fixture;
 pub mod layout;
 pub mod promotion;
 pub mod stages;

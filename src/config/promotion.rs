@@ -229,9 +229,8 @@ struct FileState {
 
 impl FileState {
     fn read(path: &Path, display: &str) -> Result<FileState> {
-        let before = std::fs::read_to_string(path).map_err(|e| {
-            Error::io(format!("cannot read the values file {display}"))(e)
-        })?;
+        let before = std::fs::read_to_string(path)
+            .map_err(|e| Error::io(format!("cannot read the values file {display}"))(e))?;
         let before_values = yaml::parse_values(&before, path)
             .map_err(|d| Error::Invalid { file: path.to_path_buf(), diagnostics: vec![d] })?;
         Ok(FileState { display: display.to_string(), before, values: before_values.clone(), before_values })
@@ -364,8 +363,7 @@ fn is_env_specific(path: &ValuePath, env_specific: &[ValuePath]) -> bool {
 /// The stages file with `versions.<to>.<release>` set to the promoted chart versions.
 fn stages_file_edit(project: &Project, to: &Stage, versions: &[(&str, &VersionChange)]) -> Result<FileEdit> {
     let path = &project.file;
-    let before = std::fs::read_to_string(path)
-        .map_err(Error::io(format!("cannot read {}", path.display())))?;
+    let before = std::fs::read_to_string(path).map_err(Error::io(format!("cannot read {}", path.display())))?;
     let before_values =
         yaml::parse_values(&before, path).map_err(|d| Error::Invalid { file: path.clone(), diagnostics: vec![d] })?;
     let mut after_values = before_values.clone();

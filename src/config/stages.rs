@@ -455,8 +455,7 @@ fn absolute(path: &Path, base: &Path) -> PathBuf {
 impl Project {
     /// The stages file `explicit`, or the one found from the current directory, loaded.
     pub fn find(explicit: Option<&Path>) -> Result<Project> {
-        let cwd = std::env::current_dir()
-            .map_err(Error::io("cannot read the current directory"))?;
+        let cwd = std::env::current_dir().map_err(Error::io("cannot read the current directory"))?;
         Project::load(&locate(explicit, &cwd)?)
     }
 

@@ -237,8 +237,7 @@ pub fn env_specific_suggestions(root: &Path, text: &str) -> Result<Suggestions> 
         .suffix(".yaml")
         .tempfile_in(root)
         .map_err(Error::io(format!("cannot write in {}", root.display())))?;
-    std::fs::write(temp.path(), text)
-        .map_err(Error::io("cannot write a temporary stages file"))?;
+    std::fs::write(temp.path(), text).map_err(Error::io("cannot write a temporary stages file"))?;
     let project = Project::load(temp.path()).map_err(|err| Error::Failed {
         headline: format!("the stages file inferred for {} does not load; nothing was written", root.display()),
         details: vec![

@@ -2,6 +2,7 @@
 
 pub mod document;
 pub mod drift;
+pub mod gates;
 pub mod isolation;
 pub mod markdown;
 pub mod promotion;

@@ -3,10 +3,8 @@
 //! verify commands. After each release, the wait until it is ready and an Event in its
 //! namespace. The first failure stops the stage.
 
-use std::io::IsTerminal as _;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 
 use crate::compare::health::{self, Health};
@@ -14,11 +12,10 @@ use crate::config::stages::{OnFailure, Project, Stage, Target};
 use crate::error::{Detail, Error, Result};
 use crate::system::helm::Revision;
 use crate::system::{hooks, interrupt};
-use crate::terminal::{self, NAME};
 
 use super::events;
 use super::record::Record;
-use super::run::{Pipeline, StageRun};
+use super::run::{Pipeline, Reporter, StageRun};
 
 /// What happened to one release.
 #[derive(Debug, Clone)]
@@ -132,7 +129,7 @@ impl Pipeline<'_> {
                 Ok(Some(revision)) => Some(*revision),
                 _ => after.last().map(|r| r.revision),
             };
-            events::record(&self.kubectl, target, record, revision, deployed.as_ref().err());
+            events::record(&self.kubectl, self.reporter, target, record, revision, deployed.as_ref().err());
             let index = outcomes.len();
             match deployed {
                 Ok(_) => {
@@ -150,7 +147,7 @@ impl Pipeline<'_> {
             }
         }
         if failure.is_none() && !changed.is_empty() {
-            failure = interrupt::check(Vec::new).err().or_else(|| verify(self.project, run.stage).err());
+            failure = interrupt::check(Vec::new).err().or_else(|| verify(self.project, run.stage, self.reporter).err());
         }
         let Some(error) = failure else {
             return StageDeploy { outcomes, error: None, cluster_unchanged: changed.is_empty() };
@@ -234,27 +231,23 @@ impl Pipeline<'_> {
     /// `helm upgrade --install` (or the stage's deploy command); the revision when helm says.
     fn deploy_one(&self, target: &Target, record: &Record, labels: &[(String, String)]) -> Result<Option<u64>> {
         let stage = target.stage;
-        let spinner = spinner(format!("deploying {} to {}", target.release.name, stage.name));
-        let result = match &stage.deploy_command {
-            Some(command) => hooks::environment(stage, Some(target))
-                .and_then(|env| {
-                    spinner.suspend(|| {
-                        hooks::run(
-                            &self.project.dir,
-                            command,
-                            &env,
-                            &format!(
-                                "the deploy command of stage `{}` for release `{}`",
-                                stage.name, target.release.name
-                            ),
-                        )
-                    })
-                })
-                .map(|()| None),
+        let step = self.reporter.step(format!("deploying {} to {}", target.release.name, stage.name));
+        match &stage.deploy_command {
+            Some(command) => {
+                let env = hooks::environment(stage, Some(target))?;
+                let mut result = Ok(());
+                step.suspend(&mut || {
+                    result = hooks::run(
+                        &self.project.dir,
+                        command,
+                        &env,
+                        &format!("the deploy command of stage `{}` for release `{}`", stage.name, target.release.name),
+                    );
+                });
+                result.map(|()| None)
+            }
             None => self.helm.upgrade(target, &record.description, labels).map(|out| revision(&out)),
-        };
-        spinner.finish_and_clear();
-        result
+        }
     }
 
     /// Wait until the deployed release's workloads are ready, up to the stage's
@@ -267,29 +260,26 @@ impl Pipeline<'_> {
         }
         let Some(installed) = self.helm.installed(target)? else { return Ok(()) };
         let started = Instant::now();
-        let progress = Progress::new(format!("{}/{}", stage.name, target.release.name));
+        let progress = self.reporter.wait(format!("{}/{}", stage.name, target.release.name));
         loop {
             let health = health::of_installed(&self.kubectl, target, &installed)?;
             if health.is_ready() {
-                progress.done(&health, started.elapsed());
+                let (ready, desired) = health.counts();
+                progress.ready(ready, desired, started.elapsed());
                 return Ok(());
             }
             if health.failed() || started.elapsed() >= timeout {
-                progress.clear();
                 return Err(not_ready(target, &health, timeout, health.failed()));
             }
-            if let Err(interrupted) = interrupt::check(|| {
+            interrupt::check(|| {
                 vec![Detail::Note(format!(
                     "the wait for {}/{} to be ready was cut short: {}",
                     stage.name,
                     target.release.name,
-                    Progress::state(&health)
+                    wait_state(&health)
                 ))]
-            }) {
-                progress.clear();
-                return Err(interrupted);
-            }
-            progress.show(&health, started.elapsed());
+            })?;
+            progress.show(&wait_state(&health), started.elapsed());
             std::thread::sleep(POLL.min(timeout.saturating_sub(started.elapsed())).max(Duration::from_millis(100)));
         }
     }
@@ -371,9 +361,6 @@ fn kept(stage: &Stage, changed: &[Changed], outcomes: &[Outcome]) -> String {
 /// How often the readiness wait reads the cluster.
 const POLL: Duration = Duration::from_secs(1);
 
-/// Piped, a wait shorter than this prints nothing: logs show the waits that matter.
-const QUIET: Duration = Duration::from_secs(5);
-
 /// A release that is not ready: what, and why. The headline names the configured timeout, not
 /// the time measured, which the last read of the cluster can take a second past it.
 fn not_ready(target: &Target, health: &Health, timeout: Duration, failed: bool) -> Error {
@@ -394,66 +381,29 @@ fn not_ready(target: &Target, health: &Health, timeout: Duration, failed: bool) 
     Error::Failed { headline, details }
 }
 
-/// Waiting progress: a spinner on a terminal, else one line on stderr per change of state.
-struct Progress {
-    name: String,
-    bar: ProgressBar,
-    terminal: bool,
-    last: std::cell::RefCell<String>,
-}
-
-impl Progress {
-    fn new(name: String) -> Progress {
-        let terminal = std::io::stderr().is_terminal();
-        let bar = spinner(format!("waiting for {name} to be ready"));
-        Progress { name, bar, terminal, last: std::cell::RefCell::new(String::new()) }
-    }
-
-    /// Counts and the first reason, short (`ImagePullBackOff`), so a line is printed when the
-    /// state changes, not each time kubelet retries.
-    fn state(health: &Health) -> String {
-        let (ready, desired) = health.counts();
-        let reason = health.not_ready().flat_map(|w| w.reasons.first()).next();
-        match reason.map(String::as_str) {
-            None => format!("{ready}/{desired} ready"),
-            Some("ErrImagePull") => format!("{ready}/{desired} ready (ImagePullBackOff)"),
-            Some(reason) => format!("{ready}/{desired} ready ({reason})"),
-        }
-    }
-
-    fn show(&self, health: &Health, elapsed: Duration) {
-        let state = Progress::state(health);
-        if self.terminal {
-            self.bar.set_message(format!("waiting for {}: {state}", self.name));
-        } else if elapsed >= QUIET && *self.last.borrow() != state {
-            terminal::stderr(&format!("waiting   {}: {state}\n", self.name));
-            *self.last.borrow_mut() = state;
-        }
-    }
-
-    fn done(&self, health: &Health, elapsed: Duration) {
-        self.bar.finish_and_clear();
-        // Piped: a line only when the wait was reported (the release was not ready at once).
-        if !self.terminal && !self.last.borrow().is_empty() {
-            let (ready, desired) = health.counts();
-            terminal::stderr(&format!("ready     {}: {ready}/{desired} after {}s\n", self.name, elapsed.as_secs()));
-        }
-    }
-
-    fn clear(&self) {
-        self.bar.finish_and_clear();
+/// The wait's state, short (`1/3 ready (ImagePullBackOff)`): counts and the first reason, so a
+/// reporter can tell a change of state from kubelet retrying.
+fn wait_state(health: &Health) -> String {
+    let (ready, desired) = health.counts();
+    let reason = health.not_ready().flat_map(|w| w.reasons.first()).next();
+    match reason.map(String::as_str) {
+        None => format!("{ready}/{desired} ready"),
+        Some("ErrImagePull") => format!("{ready}/{desired} ready (ImagePullBackOff)"),
+        Some(reason) => format!("{ready}/{desired} ready ({reason})"),
     }
 }
 
 /// The stage's verify commands, in order; the first failure stops.
-fn verify(project: &Project, stage: &Stage) -> Result<()> {
+fn verify(project: &Project, stage: &Stage, reporter: &dyn Reporter) -> Result<()> {
     let env = hooks::environment(stage, None)?;
     for (i, command) in stage.verify.iter().enumerate() {
-        let spinner = spinner(format!("verifying {} ({}/{})", stage.name, i + 1, stage.verify.len()));
-        let result = spinner.suspend(|| {
-            hooks::run(&project.dir, command, &env, &format!("verify command {} of stage `{}`", i + 1, stage.name))
+        let step = reporter.step(format!("verifying {} ({}/{})", stage.name, i + 1, stage.verify.len()));
+        let mut result = Ok(());
+        step.suspend(&mut || {
+            result =
+                hooks::run(&project.dir, command, &env, &format!("verify command {} of stage `{}`", i + 1, stage.name));
         });
-        spinner.finish_and_clear();
+        drop(step);
         result.map_err(|err| match err {
             Error::Failed { headline, mut details } => {
                 details.push(Detail::Note(
@@ -470,44 +420,6 @@ fn verify(project: &Project, stage: &Stage) -> Result<()> {
 /// `REVISION: 4` in helm upgrade's output.
 fn revision(output: &str) -> Option<u64> {
     output.lines().find_map(|line| line.strip_prefix("REVISION:")).and_then(|r| r.trim().parse().ok())
-}
-
-/// A spinner on stderr when it is a terminal; nothing otherwise.
-fn spinner(message: String) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
-            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-    );
-    bar.set_message(message);
-    bar.enable_steady_tick(Duration::from_millis(120));
-    bar
-}
-
-/// One line per release: what happened.
-pub fn outcomes_text(outcomes: &[Outcome]) -> String {
-    let mut out = String::new();
-    for o in outcomes {
-        let line = match &o.status {
-            Status::Deployed(Some(revision)) => {
-                format!("{NAME}deployed{NAME:#}  {}/{} (revision {revision})", o.stage, o.release)
-            }
-            Status::Deployed(None) => {
-                format!("{NAME}deployed{NAME:#}  {}/{} (by the deploy command)", o.stage, o.release)
-            }
-            Status::Unchanged => format!("unchanged {}/{}", o.stage, o.release),
-            Status::Failed => format!("{}failed{:#}    {}/{}", terminal::ERROR, terminal::ERROR, o.stage, o.release),
-            Status::NotAttempted => format!("not attempted {}/{}", o.stage, o.release),
-        };
-        out.push_str(&line);
-        match o.undone {
-            Some(Undone::RolledBack(to)) => out.push_str(&format!(", then rolled back to revision {to}")),
-            Some(Undone::Uninstalled) => out.push_str(", then uninstalled"),
-            None => {}
-        }
-        out.push('\n');
-    }
-    out
 }
 
 /// A deploy that failed, with what was and was not deployed.

@@ -11,15 +11,22 @@ use crate::compare::drift::utc_date;
 use crate::config::stages::Target;
 use crate::error::Error;
 use crate::system::kube::Kubectl;
-use crate::terminal;
 
 use super::record::Record;
+use super::run::Reporter;
 
 /// Record the outcome of one release's deploy (`failure`: why it failed).
-pub fn record(kubectl: &Kubectl, target: &Target, record: &Record, revision: Option<u64>, failure: Option<&Error>) {
+pub fn record(
+    kubectl: &Kubectl,
+    reporter: &dyn Reporter,
+    target: &Target,
+    record: &Record,
+    revision: Option<u64>,
+    failure: Option<&Error>,
+) {
     let event = event(target, record, revision, failure, &now_rfc3339());
     if let Err(err) = kubectl.create(target.stage, &target.namespace, &event) {
-        terminal::note(&format!(
+        reporter.note(&format!(
             "could not record the {} Event of {}/{}: {}",
             event["reason"].as_str().unwrap_or_default(),
             target.stage.name,

@@ -2,76 +2,32 @@
 //! sync with its config, the cluster pin, the target's Secrets, and approval. Each gate gives a
 //! verdict with its reason; a refusal is exit 3.
 
-use std::fmt::Write as _;
-use std::io::{BufRead as _, IsTerminal as _, Write as _};
-
-use serde_json::{Value, json};
-
 use crate::compare::drift::{self, Item};
+pub use crate::compare::gate::{Details, Gate, refusal};
 use crate::compare::health::Health;
 use crate::compare::isolation;
 use crate::compare::manifest::Manifest;
 use crate::compare::render::LiveState;
-use crate::compare::secrets::{self, StageReport};
+use crate::compare::secrets;
 use crate::config::stages::{Approval, Project, Release, Stage, Target};
-use crate::error::{Detail, Error, Result};
+use crate::error::Result;
 use crate::output;
-use crate::system::interrupt;
 use crate::system::kube::Kubectl;
-use crate::terminal::{BOLD, DIM, ERROR, NAME};
-
-#[derive(Debug, Clone)]
-pub struct Gate {
-    pub name: &'static str,
-    pub passed: bool,
-    /// `false`: the check could not run (its cluster cannot be reached); it does not refuse.
-    pub checked: bool,
-    pub message: String,
-    /// What is shown under the verdict.
-    pub details: Details,
-}
-
-/// What a gate shows under its verdict.
-#[derive(Debug, Clone, Default)]
-pub enum Details {
-    #[default]
-    None,
-    /// The Secret check's report, when Secrets are missing.
-    Secrets(StageReport),
-    /// The namespaces that do not exist (shown in the message).
-    MissingNamespaces(Vec<String>),
-}
-
-impl Gate {
-    pub fn new(name: &'static str, passed: bool, message: impl Into<String>) -> Gate {
-        Gate { name, passed, checked: true, message: message.into(), details: Details::None }
-    }
-
-    /// A check that could not run, and why.
-    pub fn skipped(name: &'static str, why: impl Into<String>) -> Gate {
-        Gate { checked: false, ..Gate::new(name, true, why) }
-    }
-
-    pub fn json(&self) -> Value {
-        json!({"gate": self.name, "passed": self.passed, "checked": self.checked, "message": self.message})
-    }
-}
 
 /// Only the next stage after `from`, unless `--allow-skip`.
 pub fn order(project: &Project, from: &Stage, to: &Stage, allow_skip: bool) -> Gate {
     let index = |s: &Stage| project.stages.iter().position(|x| x.name == s.name).unwrap_or_default();
     let (i, j) = (index(from), index(to));
     if j == i + 1 {
-        return Gate::new("order", true, format!("{} is the stage after {}", to.name, from.name));
+        return Gate::passed("order", format!("{} is the stage after {}", to.name, from.name));
     }
     let how = if j < i { "comes before" } else { "is not the stage right after" };
     if allow_skip {
-        Gate::new("order", true, format!("{} {how} {} (allowed by --allow-skip)", to.name, from.name))
+        Gate::passed("order", format!("{} {how} {} (allowed by --allow-skip)", to.name, from.name))
     } else {
         let next = project.stages.get(i + 1).map_or("no stage".to_string(), |s| format!("`{}`", s.name));
-        Gate::new(
+        Gate::refused(
             "order",
-            false,
             format!(
                 "{} {how} {}: promotions go one stage at a time ({} comes next); pass --allow-skip to skip on purpose",
                 to.name, from.name, next
@@ -103,11 +59,10 @@ pub fn source_in_sync(from: &Stage, releases: &[(&Target, &LiveState)]) -> Gate 
         }
     }
     if problems.is_empty() {
-        Gate::new("source", true, format!("{} is deployed and in sync with its config", from.name))
+        Gate::passed("source", format!("{} is deployed and in sync with its config", from.name))
     } else {
-        Gate::new(
+        Gate::refused(
             "source",
-            false,
             format!(
                 "{} is not deployed as configured: {}; deploy it first (`helm envs upgrade {}`), see `helm envs diff {}`, \
                  or pass --skip-source-check",
@@ -133,19 +88,17 @@ pub fn source_health(from: &Stage, releases: &[(&Target, &Health)], allowed: boo
         })
         .collect();
     match (problems.is_empty(), allowed) {
-        (true, _) => Gate::new("health", true, format!("{}'s workloads are ready", from.name)),
-        (false, true) => Gate::new(
+        (true, _) => Gate::passed("health", format!("{}'s workloads are ready", from.name)),
+        (false, true) => Gate::passed(
             "health",
-            true,
             format!(
                 "{} is not healthy, promoted anyway (--allow-unhealthy-source): {}",
                 from.name,
                 problems.join("; ")
             ),
         ),
-        (false, false) => Gate::new(
+        (false, false) => Gate::refused(
             "health",
-            false,
             format!(
                 "{} is not healthy: {}; fix it first (`helm envs status {}`), or pass --allow-unhealthy-source",
                 from.name,
@@ -161,18 +114,16 @@ pub fn isolation(kubectl: &Kubectl, project: &Project, stage: &Stage) -> Option<
     stage.isolation?;
     let report = isolation::check(kubectl, project, &[stage]).into_iter().next()?;
     Some(match (&report.unchecked, report.problems.as_slice()) {
-        (Some(why), _) => Gate::new("isolation", false, format!("could not be checked: {why}")),
-        (None, []) => Gate::new(
+        (Some(why), _) => Gate::refused("isolation", format!("could not be checked: {why}")),
+        (None, []) => Gate::passed(
             "isolation",
-            true,
             match report.shares_with.as_slice() {
                 [] => "a cluster of its own".to_string(),
                 others => format!("namespaces kept apart from {}", others.join(", ")),
             },
         ),
-        (None, problems) => Gate::new(
+        (None, problems) => Gate::refused(
             "isolation",
-            false,
             format!(
                 "{} (`helm envs check-isolation {}`)",
                 problems.iter().map(output::isolation::line).collect::<Vec<_>>().join("; "),
@@ -187,11 +138,10 @@ pub fn cluster(kubectl: &Kubectl, stage: &Stage) -> Result<Option<Gate>> {
     let Some(expected) = &stage.cluster_id else { return Ok(None) };
     let found = kubectl.cluster_id(stage)?;
     Ok(Some(if &found == expected {
-        Gate::new("cluster", true, format!("context {} reaches cluster {expected}", stage.kube_context))
+        Gate::passed("cluster", format!("context {} reaches cluster {expected}", stage.kube_context))
     } else {
-        Gate::new(
+        Gate::refused(
             "cluster",
-            false,
             format!(
                 "context {} reaches cluster {found}, but stage `{}` is pinned to clusterId {expected}: the context \
                  points at another cluster",
@@ -220,26 +170,22 @@ pub fn namespaces(kubectl: &Kubectl, stage: &Stage, targets: &[Target]) -> Resul
             missing_allowed(&listed(missing), "the deploy command must create it")
         }
         ([], _) => {
-            Gate::new("namespace", true, format!("{} exist{}", listed(&names), if names.len() == 1 { "s" } else { "" }))
+            Gate::passed("namespace", format!("{} exist{}", listed(&names), if names.len() == 1 { "s" } else { "" }))
         }
         (missing, true) => {
-            Gate::new("namespace", true, format!("{} will be created by the deploy (createNamespace)", listed(missing)))
+            Gate::passed("namespace", format!("{} will be created by the deploy (createNamespace)", listed(missing)))
         }
         (missing, false) => {
             let context = stage.kube_context.name().map(|c| format!(" --context {c}")).unwrap_or_default();
-            let mut gate = Gate::new(
-                "namespace",
-                false,
-                format!(
+            Gate::refused("namespace", format!(
                     "{} does not exist in the cluster of stage `{}`: create it (`kubectl{context} create namespace {}`), \
                      or set `createNamespace: true` on the stage to let the deploy create it",
                     listed(missing),
                     stage.name,
                     missing[0]
                 ),
-            );
-            gate.details = Details::MissingNamespaces(missing.iter().map(|n| n.to_string()).collect());
-            gate
+            )
+            .with_details(Details::MissingNamespaces(missing.iter().map(|n| n.to_string()).collect()))
         }
     })
 }
@@ -247,7 +193,7 @@ pub fn namespaces(kubectl: &Kubectl, stage: &Stage, targets: &[Target]) -> Resul
 /// A namespace that does not exist, let through because this run does not create it itself:
 /// `why` says who does (the stage's deploy command, `exec`'s command) or that nothing deploys.
 fn missing_allowed(missing: &str, why: &str) -> Gate {
-    Gate::new("namespace", true, format!("{missing} does not exist yet; {why}"))
+    Gate::passed("namespace", format!("{missing} does not exist yet; {why}"))
 }
 
 /// Turn a refusal for missing namespaces into a pass, for runs that leave creating them to
@@ -264,123 +210,191 @@ pub fn waive_missing_namespaces(gates: &mut [Gate], why: &str) {
 /// Every Secret the rendered manifests reference exists in the stage.
 pub fn secrets(kubectl: &Kubectl, stage: &Stage, manifests: &[(&Release, Manifest)]) -> Result<Gate> {
     let report = secrets::check_manifests(kubectl, stage, manifests)?;
-    let mut gate = if report.passed() {
+    Ok(if report.passed() {
         let count: usize = report.namespaces.iter().map(|n| n.satisfied.len()).sum();
-        Gate::new("secrets", true, format!("every referenced Secret is present ({count})"))
+        Gate::passed("secrets", format!("every referenced Secret is present ({count})"))
     } else {
         let absent: Vec<&str> = report.namespaces.iter().filter(|n| !n.exists).map(|n| n.namespace.as_str()).collect();
         let why = match absent.as_slice() {
             [] => String::new(),
             absent => format!(" (namespace {} does not exist, so no Secret is there yet)", absent.join(", ")),
         };
-        Gate::new(
+        Gate::refused(
             "secrets",
-            false,
             format!(
                 "Secrets are missing in {}{why}: create them before deploying (`helm envs check-secrets {}`)",
                 stage.name, stage.name
             ),
         )
-    };
-    if !report.passed() {
-        gate.details = Details::Secrets(report);
-    }
-    Ok(gate)
+        .with_details(Details::Secrets(report))
+    })
 }
 
-/// A stage with `approval: required`: `--yes`, or a confirmation typed at a terminal.
-pub fn approval(stage: &Stage, yes: bool, action: &str) -> Result<Gate> {
+/// Who is asked to approve a stage with `approval: required` when `--yes` was not given: the
+/// command provides it (a prompt at a terminal).
+pub trait Approver {
+    /// The answer typed to `question` for `stage`; `None` when nobody can be asked (no terminal).
+    fn ask(&self, stage: &Stage, question: &str) -> Result<Option<String>>;
+}
+
+/// A stage with `approval: required`: `--yes`, or the stage's name typed to the approver.
+pub fn approval(stage: &Stage, yes: bool, question: &str, approver: &dyn Approver) -> Result<Gate> {
     if stage.approval != Approval::Required {
-        return Ok(Gate::new("approval", true, "not required"));
+        return Ok(Gate::passed("approval", "not required"));
     }
     if yes {
-        return Ok(Gate::new("approval", true, "given with --yes"));
+        return Ok(Gate::passed("approval", "given with --yes"));
     }
-    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
-        return Ok(Gate::new(
+    Ok(match approver.ask(stage, question)? {
+        None => Gate::refused(
             "approval",
-            false,
             format!(
                 "stage `{}` requires approval: pass --yes, or run on a terminal to confirm at a prompt",
                 stage.name
             ),
-        ));
-    }
-    let mut err = anstream::stderr();
-    let _ = write!(
-        err,
-        "{BOLD}{action}{BOLD:#} (stage `{}` requires approval). Type `{}` to confirm: ",
-        stage.name, stage.name
-    );
-    let _ = err.flush();
-    let answer = read_answer()?;
-    Ok(if answer.trim() == stage.name {
-        Gate::new("approval", true, "confirmed at the prompt")
-    } else {
-        Gate::new("approval", false, format!("not confirmed (expected `{}`)", stage.name))
+        ),
+        Some(answer) if answer.trim() == stage.name => Gate::passed("approval", "confirmed at the prompt"),
+        Some(_) => Gate::refused("approval", format!("not confirmed (expected `{}`)", stage.name)),
     })
 }
 
-/// A line typed at the prompt. Read on a thread of its own, so that Ctrl-C at the prompt
-/// stops the run at once (a read of the terminal is not cut short by a signal).
-fn read_answer() -> Result<String> {
-    let (send, receive) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut answer = String::new();
-        let _ = send.send(std::io::stdin().lock().read_line(&mut answer).map(|_| answer));
-    });
-    loop {
-        interrupt::check(|| {
-            vec![Detail::Note("stopped at the approval prompt: nothing was written or deployed".into())]
-        })?;
-        match receive.recv_timeout(std::time::Duration::from_millis(100)) {
-            Ok(answer) => {
-                return answer.map_err(Error::io("cannot read the confirmation"));
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return Ok(String::new()),
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use super::*;
+    use crate::compare::gate::Verdict;
+    use crate::config::fixture;
+    use crate::error::{EXIT_GATE, Error};
+    use crate::inspect::diff::Report;
+    use crate::pipeline::{Judged, Options, StageRun};
+
+    /// Answers the prompt with what it is given (`None`: nobody at a terminal), and remembers
+    /// the questions.
+    struct Scripted {
+        answer: Option<&'static str>,
+        asked: RefCell<Vec<String>>,
+    }
+
+    impl Scripted {
+        fn answering(answer: Option<&'static str>) -> Scripted {
+            Scripted { answer, asked: RefCell::default() }
         }
     }
-}
 
-pub fn text(stage: &Stage, gates: &[Gate]) -> String {
-    let mut out = format!("{BOLD}Gates for {}{BOLD:#}\n", stage.name);
-    for gate in gates {
-        out.push_str(&line(gate));
+    impl Approver for Scripted {
+        fn ask(&self, stage: &Stage, question: &str) -> Result<Option<String>> {
+            self.asked.borrow_mut().push(format!("{}: {question}", stage.name));
+            Ok(self.answer.map(str::to_string))
+        }
     }
-    out
-}
 
-/// One gate's verdict line (and its details).
-pub fn line(gate: &Gate) -> String {
-    let verdict = match (gate.checked, gate.passed) {
-        (false, _) => format!("{DIM}skipped{DIM:#}"),
-        (true, true) => format!("{NAME}passed {NAME:#}"),
-        (true, false) => format!("{ERROR}refused{ERROR:#}"),
-    };
-    let mut out = format!("  {verdict} {DIM}{:<8}{DIM:#} {}\n", gate.name, gate.message);
-    let details = match &gate.details {
-        Details::None => String::new(),
-        Details::Secrets(report) => output::secrets::text(std::slice::from_ref(report), false),
-        Details::MissingNamespaces(_) => String::new(),
-    };
-    for detail in details.lines() {
-        let _ = writeln!(out, "    {detail}");
+    #[test]
+    fn promotions_go_one_stage_at_a_time_unless_skipping_is_allowed() {
+        let (_dir, project) = fixture::project(&["dev", "staging", "production"], &[]);
+        let [dev, staging, production] = [0, 1, 2].map(|i| &project.stages[i]);
+        assert_eq!(order(&project, dev, staging, false).verdict, Verdict::Passed);
+        let skipped = order(&project, dev, production, false);
+        assert_eq!(skipped.verdict, Verdict::Refused);
+        assert!(skipped.message.contains("(`staging` comes next)"), "{}", skipped.message);
+        assert!(skipped.message.contains("--allow-skip"), "{}", skipped.message);
+        let allowed = order(&project, dev, production, true);
+        assert_eq!(allowed.verdict, Verdict::Passed);
+        assert!(allowed.message.contains("allowed by --allow-skip"), "{}", allowed.message);
+        let backwards = order(&project, production, staging, false);
+        assert!(backwards.message.contains("comes before"), "{}", backwards.message);
+        assert_eq!(backwards.verdict, Verdict::Refused);
     }
-    out
-}
 
-/// The error for the first refused gate, if any.
-pub fn refusal(stage: &Stage, gates: &[Gate]) -> Option<Error> {
-    let refused: Vec<&Gate> = gates.iter().filter(|g| !g.passed).collect();
-    let first = refused.first()?;
-    Some(Error::Refused {
-        headline: format!("{} gate of stage `{}` refused: {}", first.name, stage.name, first.message),
-        details: refused
-            .iter()
-            .skip(1)
-            .map(|g| Detail::Note(format!("also refused by the {} gate: {}", g.name, g.message)))
-            .chain([Detail::Help("nothing was written or deployed".into())])
-            .collect(),
-    })
+    #[test]
+    fn approval_is_given_by_yes_or_by_typing_the_stage_name_and_never_assumed() {
+        let (_dir, project) = fixture::project(&["dev", "production"], &["production"]);
+        let [dev, production] = [0, 1].map(|i| &project.stages[i]);
+        let nobody = Scripted::answering(None);
+        let gate = |stage, yes, approver: &Scripted| approval(stage, yes, "Deploy?", approver).expect("no I/O error");
+
+        assert_eq!(gate(dev, false, &nobody).message, "not required");
+        assert_eq!(gate(production, true, &nobody).message, "given with --yes");
+        assert!(nobody.asked.borrow().is_empty(), "nobody is asked when nothing needs an answer");
+
+        let unattended = gate(production, false, &nobody);
+        assert_eq!(unattended.verdict, Verdict::Refused, "no terminal: refused, not passed");
+        assert!(unattended.message.contains("pass --yes"), "{}", unattended.message);
+
+        let typed = Scripted::answering(Some("production\n"));
+        assert_eq!(gate(production, false, &typed).verdict, Verdict::Passed);
+        assert_eq!(*typed.asked.borrow(), ["production: Deploy?"]);
+
+        let wrong = gate(production, false, &Scripted::answering(Some("yes\n")));
+        assert_eq!(wrong.verdict, Verdict::Refused);
+        assert_eq!(wrong.message, "not confirmed (expected `production`)");
+    }
+
+    #[test]
+    fn the_first_refusal_heads_the_error_and_a_skipped_check_refuses_nothing() {
+        let (_dir, project) = fixture::project(&["dev"], &[]);
+        let dev = &project.stages[0];
+        let gates =
+            [Gate::skipped("cluster", "its cluster cannot be reached"), Gate::passed("namespace", "`app-dev` exists")];
+        assert!(refusal(dev, &gates).is_none());
+        let gates = [Gate::refused("secrets", "Secrets are missing"), Gate::refused("namespace", "`x` does not exist")];
+        let err = refusal(dev, &gates).expect("refused");
+        assert_eq!(err.exit_code(), EXIT_GATE);
+        assert_eq!(err.to_string(), "secrets gate of stage `dev` refused: Secrets are missing");
+        let notes: Vec<String> = err.details().iter().map(|d| format!("{d:?}")).collect();
+        assert!(notes[0].contains("also refused by the namespace gate"), "{notes:?}");
+    }
+
+    #[test]
+    fn missing_namespaces_are_waived_only_for_runs_that_leave_creating_them_to_another() {
+        let mut gates = vec![
+            Gate::refused("namespace", "`app-dev` does not exist")
+                .with_details(Details::MissingNamespaces(vec!["app-dev".into()])),
+            Gate::refused("secrets", "Secrets are missing"),
+        ];
+        waive_missing_namespaces(&mut gates, "the command must create it");
+        assert_eq!(gates[0].verdict, Verdict::Passed);
+        assert_eq!(gates[0].message, "`app-dev` does not exist yet; the command must create it");
+        assert_eq!(gates[1].verdict, Verdict::Refused, "other refusals stay");
+    }
+
+    fn judged(stage: &Stage, gates: Vec<Gate>, needs: Vec<bool>) -> Judged {
+        Judged { report: Report::live(stage, &[], Vec::new()), gates, needs }
+    }
+
+    fn run<'a>(stage: &'a Stage, options: Options, ask_even_if_unchanged: bool) -> StageRun<'a> {
+        StageRun { stage, targets: &[], options, question: "Deploy?".into(), ask_even_if_unchanged, summary: false }
+    }
+
+    #[test]
+    fn approval_is_asked_only_when_a_deploy_follows() {
+        let (_dir, project) = fixture::project(&["production"], &["production"]);
+        let production = &project.stages[0];
+        let nobody = Scripted::answering(None);
+
+        let mut unchanged = judged(production, Vec::new(), vec![false]);
+        assert_eq!(unchanged.approve(&run(production, Options::default(), false), &nobody).expect("passes"), [false]);
+        assert_eq!(unchanged.gates[0].message, "not needed: nothing to deploy");
+
+        let dry_run = Options { dry_run: true, ..Options::default() };
+        let mut rehearsed = judged(production, Vec::new(), vec![true]);
+        assert_eq!(rehearsed.approve(&run(production, dry_run, false), &nobody).expect("passes"), [true]);
+        assert_eq!(rehearsed.gates[0].message, "required; not asked in a dry run");
+        assert!(nobody.asked.borrow().is_empty());
+
+        let mut promotion = judged(production, Vec::new(), vec![false]);
+        let refused = promotion.approve(&run(production, Options::default(), true), &nobody).expect_err("refused");
+        assert!(matches!(refused, Error::Refused { .. }), "a promotion asks even when nothing renders differently");
+        assert_eq!(nobody.asked.borrow().len(), 1);
+    }
+
+    #[test]
+    fn an_automatic_refusal_stops_the_run_even_when_approved() {
+        let (_dir, project) = fixture::project(&["dev"], &[]);
+        let dev = &project.stages[0];
+        let mut refused = judged(dev, vec![Gate::refused("secrets", "Secrets are missing")], vec![true]);
+        let yes = Options { yes: true, ..Options::default() };
+        let err = refused.approve(&run(dev, yes, false), &Scripted::answering(None)).expect_err("refused");
+        assert!(err.to_string().starts_with("secrets gate of stage `dev` refused"), "{err}");
+    }
 }

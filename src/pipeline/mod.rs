@@ -4,8 +4,10 @@
 //! fails.
 //!
 //! `upgrade`, `promote`, `apply` and `exec --gated` all go through it: a command describes what
-//! it wants in a [`StageRun`] and calls [`Pipeline::check`], [`Checked::gate`] and
-//! [`Pipeline::deploy`] (and [`writes::write`] between gate and deploy when it edits files).
+//! it wants in a [`StageRun`] and calls [`Pipeline::check`], [`Checked::judge`],
+//! [`Judged::approve`] and [`Pipeline::deploy`] (and [`writes::write`] between approval and
+//! deploy when it edits files). The pipeline returns data and never prints: the command shows
+//! the judged stage and provides the [`Approver`] and the [`Reporter`].
 
 pub mod deploy;
 pub mod events;
@@ -18,18 +20,15 @@ pub mod writes;
 use crate::compare::diff;
 use crate::compare::render::{LiveState, Reading, against_installed, joined, parse_rendered};
 use crate::config::stages::{Approval, Project, Stage, Target};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::inspect::diff::Report;
-use crate::output::document::Document;
-use crate::output::report;
 use crate::system::files::ProjectLock;
 use crate::system::interrupt;
-use crate::terminal::BOLD;
 
-pub use run::{Checked, Options, Pipeline, StageRun};
+pub use gates::{Approver, Gate};
+pub use run::{Checked, Options, Pipeline, Reporter, StageRun, Step, Wait};
 
 use deploy::{Outcome, StageDeploy, Status};
-use gates::Gate;
 use record::Record;
 
 /// The project lock, unless this is a dry run (which writes nothing).
@@ -82,54 +81,61 @@ impl Pipeline<'_> {
     }
 }
 
+/// A checked stage judged: what deploying it changes, the automatic gates, and which releases
+/// have something to deploy. The command shows it, then asks [`Judged::approve`].
+pub struct Judged {
+    pub report: Report,
+    pub gates: Vec<Gate>,
+    pub needs: Vec<bool>,
+}
+
 impl Checked {
-    /// Show the diff and the gates (text, and JSON `diff` and `gates`), then ask for approval
-    /// (not in a dry run); returns which releases have something to deploy. The report so far
-    /// is printed before a prompt, so the person approving sees it. A refused gate is an error
-    /// (exit 3); the caller prints the report.
-    pub fn gate(self, run: &StageRun, doc: &mut Document) -> Result<Vec<bool>> {
-        let Checked { states, mut gates } = self;
-        let stage = run.stage;
+    pub fn judge(self, run: &StageRun) -> Judged {
+        let Checked { states, gates } = self;
         let needs: Vec<bool> = states.iter().map(LiveState::needs_deploy).collect();
-        let diff_report = Report::live(stage, run.targets, states);
-        doc.push(&match run.summary {
-            true => report::summary(&diff_report),
-            false => report::text(&diff_report, run.options.context),
-        });
-        doc.set("diff", report::json(&diff_report));
-        doc.part(&format!("Gates for {}", stage.name), &format!("helm envs upgrade {} --dry-run", stage.name));
-        doc.push(&gates::text(stage, &gates));
-        doc.set("gates", gates.iter().map(Gate::json).collect());
-        if let Some(refused) = gates::refusal(stage, &gates) {
-            return Err(refused);
-        }
+        Judged { report: Report::live(run.stage, run.targets, states), gates, needs }
+    }
+}
+
+impl Judged {
+    /// Whether anything would be deployed.
+    pub fn changes_anything(&self) -> bool {
+        self.needs.iter().any(|n| *n)
+    }
+
+    /// The refusal of the automatic gates, if one refused (exit 3).
+    pub fn refusal(&self, stage: &Stage) -> Option<Error> {
+        gates::refusal(stage, &self.gates)
+    }
+
+    /// Whether the run goes on to approval and a deploy: not a dry run, and something to deploy
+    /// (or the run asks anyway). The command shows its report before that point.
+    pub fn goes_on(&self, run: &StageRun) -> bool {
+        !run.options.dry_run && (run.ask_even_if_unchanged || self.changes_anything())
+    }
+
+    /// The approval gate: not needed, given, or asked of `approver`; then whether the run may
+    /// go on: the releases to deploy, or the refusal (exit 3) or the interrupt that stops it.
+    pub fn approve(&mut self, run: &StageRun, approver: &dyn Approver) -> Result<Vec<bool>> {
         interrupt::check(nothing_done)?;
-        let approval = if !run.ask_even_if_unchanged && !needs.iter().any(|n| *n) {
-            Gate::new("approval", true, "not needed: nothing to deploy")
+        let approval = if !run.ask_even_if_unchanged && !self.changes_anything() {
+            Gate::passed("approval", "not needed: nothing to deploy")
         } else if run.options.dry_run {
-            match stage.approval {
-                Approval::Required => Gate::new("approval", true, "required; not asked in a dry run"),
-                Approval::None => Gate::new("approval", true, "not required"),
+            match run.stage.approval {
+                Approval::Required => Gate::passed("approval", "required; not asked in a dry run"),
+                Approval::None => Gate::passed("approval", "not required"),
             }
         } else {
-            doc.show_so_far();
-            gates::approval(stage, run.options.yes, &run.question)?
+            gates::approval(run.stage, run.options.yes, &run.question, approver)?
         };
-        doc.push(&gates::line(&approval));
-        gates.push(approval);
-        doc.set("gates", gates.iter().map(Gate::json).collect());
-        match gates::refusal(stage, &gates) {
+        self.gates.push(approval);
+        match gates::refusal(run.stage, &self.gates) {
             Some(refused) => Err(refused),
-            None => interrupt::check(nothing_done).map(|()| needs),
+            None => interrupt::check(nothing_done).map(|()| self.needs.clone()),
         }
     }
 }
 
-fn nothing_done() -> Vec<crate::error::Detail> {
+pub fn nothing_done() -> Vec<crate::error::Detail> {
     vec![crate::error::Detail::Note("stopped before anything was written or deployed".into())]
-}
-
-/// The line that ends a dry run's report.
-pub fn dry_run_line(what: &str) -> String {
-    format!("{BOLD}Dry run{BOLD:#}: {what}.\n")
 }

@@ -8,7 +8,6 @@ use crate::compare::manifest;
 use crate::compare::render::{self, LiveState, against_installed, all_or_errors, joined, render_all};
 use crate::config::stages::{Release, Stage, Target};
 use crate::error::{Error, Result};
-use crate::terminal::note;
 
 use super::gates::{self, Gate};
 use super::run::{Checked, Pipeline};
@@ -73,7 +72,7 @@ impl Pipeline<'_> {
         let offline = |err: &Error| check.offline_allowed && err.is_unreachable();
         let (Checked { states, gates: target_gates }, offline_target) = match checked {
             Err(err) if offline(&err) => {
-                note(&format!(
+                self.reporter.note(&format!(
                     "{}'s cluster cannot be reached ({}); --no-deploy goes on without it",
                     to.name,
                     err.one_line()
@@ -90,7 +89,7 @@ impl Pipeline<'_> {
                 let healths: Vec<(&Target, &Health)> = sources.iter().zip(healths.iter()).collect();
                 all_gates.push(gates::source_health(from, &healths, check.allow_unhealthy_source));
             }
-            Ok(None) => note(&format!(
+            Ok(None) => self.reporter.note(&format!(
                 "--skip-source-check: not checking that {} is deployed and in sync with its config; the promoted \
                  values may never have run there",
                 from.name

@@ -16,8 +16,7 @@ pub fn copies(project: &Project, edits: &[FileEdit], dir: &Path) -> Result<BTree
     let mut copies = BTreeMap::new();
     for (i, edit) in edits.iter().enumerate().filter(|(_, e)| e.path != project.file) {
         let copy = dir.join(format!("{i}.yaml"));
-        std::fs::write(&copy, &edit.after)
-            .map_err(Error::io("cannot write a temporary values file"))?;
+        std::fs::write(&copy, &edit.after).map_err(Error::io("cannot write a temporary values file"))?;
         copies.insert(edit.path.clone(), copy);
     }
     Ok(copies)

@@ -1,0 +1,50 @@
+//! Gates as text (a verdict line each, with its details) and JSON.
+
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+
+use crate::compare::gate::{Details, Gate, Verdict};
+use crate::config::stages::Stage;
+use crate::output;
+use crate::terminal::{BOLD, DIM, ERROR, NAME};
+
+pub fn text(stage: &Stage, gates: &[Gate]) -> String {
+    let mut out = format!("{BOLD}Gates for {}{BOLD:#}\n", stage.name);
+    for gate in gates {
+        out.push_str(&line(gate));
+    }
+    out
+}
+
+/// One gate's verdict line (and its details).
+pub fn line(gate: &Gate) -> String {
+    let verdict = match gate.verdict {
+        Verdict::Skipped => format!("{DIM}skipped{DIM:#}"),
+        Verdict::Passed => format!("{NAME}passed {NAME:#}"),
+        Verdict::Refused => format!("{ERROR}refused{ERROR:#}"),
+    };
+    let mut out = format!("  {verdict} {DIM}{:<8}{DIM:#} {}\n", gate.name, gate.message);
+    let details = match &gate.details {
+        Details::None | Details::MissingNamespaces(_) => String::new(),
+        Details::Secrets(report) => output::secrets::text(std::slice::from_ref(report), false),
+    };
+    for detail in details.lines() {
+        let _ = writeln!(out, "    {detail}");
+    }
+    out
+}
+
+/// `{"gate", "passed", "checked", "message"}`: a skipped gate is passed and not checked.
+pub fn json(gate: &Gate) -> Value {
+    json!({
+        "gate": gate.name,
+        "passed": gate.verdict != Verdict::Refused,
+        "checked": gate.verdict != Verdict::Skipped,
+        "message": gate.message,
+    })
+}
+
+pub fn json_all(gates: &[Gate]) -> Value {
+    gates.iter().map(json).collect()
+}
