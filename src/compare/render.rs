@@ -128,6 +128,9 @@ pub struct LiveState {
     /// The configured chart (`name-version`) when the deployed one is another: a deploy
     /// records the new version even when it renders the same.
     pub chart_change: Option<String>,
+    /// What the user should know about how the release was read (rendered offline as a first
+    /// install sees it); the caller shows them.
+    pub notes: Vec<String>,
 }
 
 impl LiveState {
@@ -188,7 +191,7 @@ pub fn against_installed(
     let mut states = Vec::new();
     for ((target, current), rendered) in targets.iter().zip(current).zip(renders) {
         let live_text = current.installed.as_ref().map(Installed::rendered).unwrap_or_default();
-        let Some(rendered) = rendered else {
+        let Some((rendered, as_first_install)) = rendered else {
             let unchanged = manifest::parse(&live_text, &target.namespace)
                 .map_err(|error| installed_manifest_error(target, error))?
                 .len();
@@ -200,13 +203,14 @@ pub fn against_installed(
                 history: current.history,
                 regenerated: Vec::new(),
                 chart_change: None,
+                notes: Vec::new(),
             });
             continue;
         };
         let mut comparison = compared(&live_text, &rendered, target, options)?;
         let regenerated = match current.installed.is_some() && !comparison.is_empty() {
             true => {
-                let second = rendered_as_upgrade(helm, target, &capabilities, true)?;
+                let (second, _) = rendered_as_upgrade(helm, target, &capabilities, true)?;
                 regenerated_at_each_render(target, (&rendered, &second), &mut comparison, options)?
             }
             false => Vec::new(),
@@ -226,6 +230,7 @@ pub fn against_installed(
             history: current.history,
             regenerated,
             chart_change,
+            notes: as_first_install.then(|| first_install_note(target)).into_iter().collect(),
         });
     }
     Ok(states)
@@ -275,16 +280,19 @@ fn regenerated_at_each_render(
 /// `lookup` renders offline with its cluster's capabilities, read once per cluster (the same
 /// text, without a cluster discovery in every helm process); any other against the cluster, so
 /// `lookup` is answered. `again`: a second render, never an earlier one's output.
-fn rendered_as_upgrade(helm: &Helm, target: &Target, discovery: &Discovery, again: bool) -> Result<String> {
+/// Returns the text, and whether it is the first-install rendering.
+fn rendered_as_upgrade(helm: &Helm, target: &Target, discovery: &Discovery, again: bool) -> Result<(String, bool)> {
     if fingerprint::renders_alike_everywhere(target) {
         let text = if again { helm.template_anew(target)? } else { helm.template(target)? };
-        return Ok(manifest::without_crds_dir(&text));
+        return Ok((manifest::without_crds_dir(&text), false));
     }
-    let rendered = match fingerprint::may_call_lookup(target) {
-        false if let Some(capabilities) = discovery.of(target.stage) => helm.template_offline(target, capabilities)?,
-        _ => rendered_for_cluster(helm, target, true)?.0,
+    let (rendered, as_first_install) = match fingerprint::may_call_lookup(target) {
+        false if let Some(capabilities) = discovery.of(target.stage) => {
+            (helm.template_offline(target, capabilities)?, false)
+        }
+        _ => rendered_for_cluster(helm, target, true)?,
     };
-    Ok(manifest::without_crds_dir(&rendered))
+    Ok((manifest::without_crds_dir(&rendered), as_first_install))
 }
 
 /// Each stage's cluster capabilities, read when a render first needs them, once per stage.
@@ -316,15 +324,15 @@ impl<'a> Discovery<'a> {
 /// A release not installed yet, rendered as its install will render it: against the cluster,
 /// or offline with the API versions its `crds/` bring when the chart has any (see
 /// [`rendered_as_first_install`]).
-fn rendered_for_first_install(helm: &Helm, target: &Target) -> Result<String> {
+fn rendered_for_first_install(helm: &Helm, target: &Target) -> Result<(String, bool)> {
     let (rendered, first_install) = rendered_for_cluster(helm, target, false)?;
     if first_install {
-        return Ok(rendered);
+        return Ok((rendered, true));
     }
     let offline = helm.template_offline_with_crds(target, &[])?;
     match manifest::crds_dir_api_versions(&offline).is_empty() {
-        true => Ok(rendered),
-        false => rendered_as_first_install(helm, target, Some(offline)),
+        true => Ok((rendered, false)),
+        false => Ok((rendered_as_first_install(helm, target, Some(offline))?, true)),
     }
 }
 
@@ -352,13 +360,15 @@ fn rendered_as_first_install(helm: &Helm, target: &Target, offline: Option<Strin
         None => helm.template_offline_with_crds(target, &[])?,
     };
     let versions = manifest::crds_dir_api_versions(&offline);
-    let text = if versions.is_empty() { offline } else { helm.template_offline_with_crds(target, &versions)? };
-    terminal::note(&format!(
+    if versions.is_empty() { Ok(offline) } else { helm.template_offline_with_crds(target, &versions) }
+}
+
+fn first_install_note(target: &Target) -> String {
+    format!(
         "{}/{}: the release brings kinds the cluster does not serve yet (an install creates their CRDs \
          first); compared as rendered offline with those kinds, without the server's validation",
         target.stage.name, target.release.name
-    ));
-    Ok(text)
+    )
 }
 
 pub fn installed_manifest_error(target: &Target, error: ManifestError) -> Error {

@@ -134,6 +134,7 @@ impl Query<'_> {
             (states, joined(listing))
         });
         let states = states?;
+        states.iter().flat_map(|s| &s.notes).for_each(|note| crate::terminal::note(note));
         let listed = listed?;
 
         let mut report = Report::live(stage, &targets, states);

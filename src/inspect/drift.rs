@@ -354,6 +354,7 @@ impl ClusterReads<'_> {
         let ClusterReads { project, helm, kubectl, releases, options, live } = *self;
         let targets: Vec<Target> = releases.iter().map(|release| project.target(stage, release)).collect();
         let states = against_installed(project, helm, &targets, options, Reading::default())?;
+        states.iter().flat_map(|s| &s.notes).for_each(|note| crate::terminal::note(note));
 
         let mut findings = Vec::new();
         let mut rendered = Vec::new();

@@ -50,6 +50,7 @@ pub fn stage_rows(project: &Project, readers: &Readers, stage: &Stage, releases:
         &diff::Options::default(),
         Reading { history: true, trust_records: true },
     )?;
+    states.iter().flat_map(|s| &s.notes).for_each(|note| crate::terminal::note(note));
     let installed: Vec<_> =
         targets.iter().zip(&states).map(|(target, state)| (target, state.installed.as_ref())).collect();
     let healths = health::of_installed_all(kubectl, &installed)?;

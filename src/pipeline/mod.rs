@@ -55,6 +55,7 @@ impl Pipeline<'_> {
             (states, joined(cluster), isolation.join().ok().flatten(), joined(namespaces))
         });
         let states = states?;
+        states.iter().flat_map(|s| &s.notes).for_each(|note| self.reporter.note(note));
         let mut checks: Vec<Gate> = cluster?.into_iter().chain(isolation).chain([namespaces?]).collect();
         let mut manifests = Vec::new();
         for (target, state) in targets.iter().zip(&states) {

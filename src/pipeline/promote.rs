@@ -53,6 +53,7 @@ impl Pipeline<'_> {
                         &options,
                         render::Reading { history: false, trust_records: true },
                     )?;
+                    states.iter().flat_map(|s| &s.notes).for_each(|note| self.reporter.note(note));
                     let healths = sources
                         .iter()
                         .zip(&states)
@@ -124,6 +125,7 @@ impl Pipeline<'_> {
                 history: Vec::new(),
                 regenerated: Vec::new(),
                 chart_change: None,
+                notes: Vec::new(),
             });
         }
         let unreachable = format!("{}'s cluster cannot be reached", to.name);

@@ -119,3 +119,50 @@ fn no_module_imports_one_that_imports_it_back() {
         assert!(circle.is_none(), "import circle: {}", circle.unwrap_or_default());
     }
 }
+
+/// The pipeline and the comparisons return data: they never read the terminal or write to it.
+/// The command shows what they return and provides the pipeline's approver and reporter.
+/// `terminal::debug`, the `--verbose` trace, is the one exception (as a log is).
+#[test]
+fn nothing_under_pipeline_or_compare_reads_stdin_or_writes_to_the_terminal() {
+    const FORBIDDEN: &[&str] = &[
+        "stdin()",
+        "stdout()",
+        "stderr()",
+        "is_terminal",
+        "anstream",
+        "indicatif",
+        "print!(",
+        "println!(",
+        "eprint",
+        "terminal::note",
+        "terminal::stdout",
+        "terminal::stderr",
+        "terminal::report_error",
+    ];
+    let mut found = Vec::new();
+    for (name, source) in
+        modules().iter().filter(|(name, _)| name.starts_with("pipeline") || name.starts_with("compare"))
+    {
+        let code = source.split("#[cfg(test)]").next().unwrap_or_default();
+        for (number, line) in code.lines().enumerate() {
+            let imported = line.trim_start().starts_with("use crate::terminal::{")
+                && ["note", "stdout", "stderr"].iter().any(|f| line.contains(f));
+            if let Some(word) = FORBIDDEN.iter().find(|w| line.contains(*w)).or(imported.then_some(&"terminal")) {
+                found.push(format!("{name}:{}: {word}: {}", number + 1, line.trim()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "pipeline/ and compare/ must not touch the terminal:\n{}", found.join("\n"));
+}
+
+/// Only `main`'s path prints an error and chooses the exit code; commands return errors.
+#[test]
+fn only_the_entry_point_prints_errors() {
+    let printing: Vec<String> = modules()
+        .into_iter()
+        .filter(|(name, source)| name != "lib" && name != "terminal" && source.contains("report_error("))
+        .map(|(name, _)| name)
+        .collect();
+    assert!(printing.is_empty(), "modules that print errors themselves: {printing:?}");
+}
