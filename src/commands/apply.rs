@@ -63,32 +63,10 @@ pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
             ask_even_if_unchanged: false,
             summary: true,
         };
-        let needs = match pipeline
-            .check(stage, &targets, options.show_secrets)
-            .and_then(|c| gate(c, &run, &mut doc, &Terminal))
-        {
-            Ok(needs) => needs,
-            Err(err) => {
-                outcomes.extend(not_attempted(&targets));
-                stages_json.push(doc.end_section());
-                stopped = Some(err);
-                continue;
-            }
-        };
-        let record = Record::new(stage, format!("helm-envs: apply (stage {})", stage.name), None);
-        let StageDeploy { outcomes: stage_outcomes, error, .. } = pipeline.deploy(&run, &needs, &record);
-        if !options.dry_run {
-            doc.push(&outcomes_text(&stage_outcomes));
-        }
-        doc.set("outcomes", stage_outcomes.iter().map(Outcome::json).collect());
+        let (stage_outcomes, error) = deploy_stage(&pipeline, &run, &mut doc);
         stages_json.push(doc.end_section());
         outcomes.extend(stage_outcomes);
-        if let Some(err) = error {
-            stopped = Some(match err {
-                Error::Interrupted { .. } => err,
-                err => deploy_failed("apply", err, &[]),
-            });
-        }
+        stopped = error;
     }
 
     doc.part("Summary", "helm envs status");
@@ -110,6 +88,27 @@ pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
         None => Ok(0),
         Some(err) => Err(summarised(err, &outcomes)),
     }
+}
+
+/// One stage through its gates and deploy: its outcomes, and the error that stops the run.
+fn deploy_stage(pipeline: &Pipeline, run: &StageRun, doc: &mut Document) -> (Vec<Outcome>, Option<Error>) {
+    let (stage, options) = (run.stage, run.options);
+    let needs =
+        match pipeline.check(stage, run.targets, options.show_secrets).and_then(|c| gate(c, run, doc, &Terminal)) {
+            Ok(needs) => needs,
+            Err(err) => return (not_attempted(run.targets), Some(err)),
+        };
+    let record = Record::new(stage, format!("helm-envs: apply (stage {})", stage.name), None);
+    let StageDeploy { outcomes, error, .. } = pipeline.deploy(run, &needs, &record);
+    if !options.dry_run {
+        doc.push(&outcomes_text(&outcomes));
+    }
+    doc.set("outcomes", outcomes.iter().map(Outcome::json).collect());
+    let error = error.map(|err| match err {
+        Error::Interrupted { .. } => err,
+        err => deploy_failed("apply", err, &[]),
+    });
+    (outcomes, error)
 }
 
 fn not_attempted(targets: &[Target]) -> Vec<Outcome> {

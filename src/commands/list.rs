@@ -102,9 +102,9 @@ fn as_json(project: &Project) -> serde_json::Value {
             })
         })
         .collect();
-    json!({
+    crate::output::json_document(json!({
         "file": project.file,
         "stages": stages,
         "envSpecific": project.env_specific.iter().map(ToString::to_string).collect::<Vec<_>>(),
-    })
+    }))
 }

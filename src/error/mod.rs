@@ -213,46 +213,7 @@ impl Error {
                 Detail::Note(format!("{} is that version", bin.display())),
                 Detail::Help("helm-envs runs with Helm 3 or Helm 4: put one of them on PATH or set HELM_BIN".into()),
             ],
-            Error::Helm(failure) => {
-                let HelmFailure { command, stderr, context, .. } = failure.as_ref();
-                let mut details =
-                    vec![Detail::Note(format!("command: {command}")), Detail::Output(stderr.trim_end().to_string())];
-                if let Some(help) = credential_failure(stderr, context.as_deref()) {
-                    details.push(help);
-                } else if stderr.contains("cluster unreachable") || stderr.contains("connection refused") {
-                    let context = context.as_deref().map_or("the current context".to_string(), |c| format!("`{c}`"));
-                    details.push(Detail::Help(format!(
-                        "the stage's kube context {context} does not reach a cluster: check it with \
-                         `kubectl config get-contexts` and `kubectl --context <name> cluster-info`"
-                    )));
-                }
-                if stderr.contains("another operation (install/upgrade/rollback) is in progress") {
-                    let release = failure.release.as_deref().unwrap_or("RELEASE");
-                    let context = context.as_deref().map(|c| format!(" --kube-context {c}")).unwrap_or_default();
-                    let namespace = failure
-                        .command
-                        .split(" --namespace ")
-                        .nth(1)
-                        .and_then(|rest| rest.split_whitespace().next())
-                        .unwrap_or("NAMESPACE");
-                    details.push(Detail::Help(format!(
-                        "release `{release}` is stuck in a pending state (a helm run was killed while it worked). \
-                         Once no helm process is working on it, see its revisions with `helm history {release} \
-                         --namespace {namespace}{context}` and roll back to the last `deployed` one: `helm rollback \
-                         {release} REVISION --namespace {namespace}{context}` (a first install that never completed: \
-                         `helm uninstall {release} --namespace {namespace}{context}`); then run helm-envs again"
-                    )));
-                }
-                if stderr.contains("missing in charts/ directory") {
-                    details.push(Detail::Help(
-                        "the chart's dependencies are not vendored in its charts/ directory: run `helm dependency \
-                         build CHART_DIR` and commit the result; helm-envs deploys exactly the charts in the \
-                         repository and does not fetch dependencies itself"
-                            .into(),
-                    ));
-                }
-                details
-            }
+            Error::Helm(failure) => failure.details(),
             Error::KubectlNotFound { searched } => vec![
                 Detail::Note(format!("looked at {searched}")),
                 Detail::Help(
@@ -329,6 +290,50 @@ pub struct HelmFailure {
     pub context: Option<String>,
     pub command: String,
     pub stderr: String,
+}
+
+impl HelmFailure {
+    /// helm's message, and the fix for the failures whose cause is known.
+    fn details(&self) -> Vec<Detail> {
+        let HelmFailure { command, stderr, context, .. } = self;
+        let mut details =
+            vec![Detail::Note(format!("command: {command}")), Detail::Output(stderr.trim_end().to_string())];
+        if let Some(help) = credential_failure(stderr, context.as_deref()) {
+            details.push(help);
+        } else if stderr.contains("cluster unreachable") || stderr.contains("connection refused") {
+            let context = context.as_deref().map_or("the current context".to_string(), |c| format!("`{c}`"));
+            details.push(Detail::Help(format!(
+                "the stage's kube context {context} does not reach a cluster: check it with \
+                 `kubectl config get-contexts` and `kubectl --context <name> cluster-info`"
+            )));
+        }
+        if stderr.contains("another operation (install/upgrade/rollback) is in progress") {
+            let release = self.release.as_deref().unwrap_or("RELEASE");
+            let context = context.as_deref().map(|c| format!(" --kube-context {c}")).unwrap_or_default();
+            let namespace = self
+                .command
+                .split(" --namespace ")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .unwrap_or("NAMESPACE");
+            details.push(Detail::Help(format!(
+                "release `{release}` is stuck in a pending state (a helm run was killed while it worked). \
+                 Once no helm process is working on it, see its revisions with `helm history {release} \
+                 --namespace {namespace}{context}` and roll back to the last `deployed` one: `helm rollback \
+                 {release} REVISION --namespace {namespace}{context}` (a first install that never completed: \
+                 `helm uninstall {release} --namespace {namespace}{context}`); then run helm-envs again"
+            )));
+        }
+        if stderr.contains("missing in charts/ directory") {
+            details.push(Detail::Help(
+                "the chart's dependencies are not vendored in its charts/ directory: run `helm dependency \
+                 build CHART_DIR` and commit the result; helm-envs deploys exactly the charts in the \
+                 repository and does not fetch dependencies itself"
+                    .into(),
+            ));
+        }
+        details
+    }
 }
 
 /// A kubectl command that exited with an error.

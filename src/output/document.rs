@@ -127,8 +127,7 @@ impl Document {
                 self.print(&text);
             }
             Format::Json => {
-                let mut json = self.json.clone();
-                json["schemaVersion"] = json!(1);
+                let mut json = crate::output::json_document(self.json.clone());
                 json["result"] = json!(result);
                 terminal::stdout(&format!("{}\n", serde_json::to_string_pretty(&json).unwrap_or_default()));
             }

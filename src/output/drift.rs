@@ -11,7 +11,6 @@ use crate::output::markdown::{Markdown, Section, table};
 use crate::terminal::{BOLD, DIM, ERROR, NAME, WARN, plural};
 
 /// Bumped only for incompatible changes to the JSON output.
-const JSON_SCHEMA_VERSION: u32 = 1;
 
 /// How much the text shows.
 #[derive(Debug, Clone, Copy)]
@@ -258,12 +257,11 @@ pub fn json(outcome: &Outcome) -> Value {
         })
         .collect();
     let findings: Vec<Value> = outcome.findings.iter().map(finding_json).collect();
-    json!({
-        "schemaVersion": JSON_SCHEMA_VERSION,
+    crate::output::json_document(json!({
         "drift": outcome.findings.iter().any(|f| f.item.is_drift()),
         "stages": stages,
         "findings": findings,
-    })
+    }))
 }
 
 fn finding_json(finding: &Finding) -> Value {

@@ -69,8 +69,7 @@ pub fn line(problem: &Problem) -> String {
 /// `{schemaVersion, passed, stages: [{stage, cluster, sharesWith, requires, checked, reason,
 /// passed, problems: [{problem, namespace, message}]}]}`.
 pub fn json(reports: &[StageIsolation]) -> Value {
-    json!({
-        "schemaVersion": 1,
+    crate::output::json_document(json!({
         "passed": reports.iter().all(StageIsolation::passed),
         "stages": reports.iter().map(|r| json!({
             "stage": r.stage,
@@ -92,5 +91,5 @@ pub fn json(reports: &[StageIsolation]) -> Value {
                 json!({"problem": kind, "namespace": namespace, "message": line(p)})
             }).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
-    })
+    }))
 }

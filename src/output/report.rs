@@ -19,9 +19,6 @@ const REMOVED: Style = AnsiColor::Red.on_default();
 const CHANGED: Style = AnsiColor::Yellow.on_default();
 const HUNK: Style = AnsiColor::Cyan.on_default();
 
-/// Bumped only for incompatible changes to the JSON output.
-pub const JSON_SCHEMA_VERSION: u32 = 1;
-
 /// A promotion applies the undocumented differences the other way round: what `to` has and
 /// `from` lacks is destroyed.
 fn promotion_plan(undocumented: &Comparison) -> Plan {
@@ -338,8 +335,7 @@ pub fn json(report: &Report) -> Value {
             entry
         })
         .collect();
-    json!({
-        "schemaVersion": JSON_SCHEMA_VERSION,
+    crate::output::json_document(json!({
         "mode": mode,
         "stage": stage,
         "from": from,
@@ -350,7 +346,7 @@ pub fn json(report: &Report) -> Value {
         "unmanagedReleases": report.unmanaged.iter().map(|u| json!({
             "stage": u.stage, "namespace": u.namespace, "release": u.release,
         })).collect::<Vec<_>>(),
-    })
+    }))
 }
 
 fn changes_json(comparison: &Comparison) -> Value {

@@ -129,8 +129,7 @@ pub fn json(reports: &[StageReport]) -> Value {
     let findings = |list: &[Finding]| -> Value {
         list.iter().map(|f| json!({"name": f.name, "keys": f.keys, "neededBy": f.needed_by})).collect()
     };
-    json!({
-        "schemaVersion": 1,
+    crate::output::json_document(json!({
         "passed": reports.iter().all(StageReport::passed),
         "stages": reports.iter().map(|report| json!({
             "stage": report.stage,
@@ -148,7 +147,7 @@ pub fn json(reports: &[StageReport]) -> Value {
                 "present": n.satisfied.iter().map(|(name, by)| json!({"name": name, "providedBy": by})).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
-    })
+    }))
 }
 
 /// The Secret check for a pull request: a row per stage, each failing stage's report (with

@@ -13,7 +13,6 @@ use crate::inspect::status::{Row, short_time};
 use crate::output::markdown::{Markdown, Section, table};
 
 /// Bumped only for incompatible changes to the JSON output.
-const JSON_SCHEMA_VERSION: u32 = 1;
 
 pub fn text(stages: &[&Stage], results: &[Result<Vec<Row>>]) -> String {
     let headers =
@@ -162,7 +161,7 @@ pub fn json(stages: &[&Stage], results: &[Result<Vec<Row>>]) -> Value {
             }),
         })
         .collect();
-    json!({"schemaVersion": JSON_SCHEMA_VERSION, "stages": stages})
+    crate::output::json_document(json!({"stages": stages}))
 }
 
 fn row_json(row: &Row) -> Value {
