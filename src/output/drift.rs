@@ -10,8 +10,6 @@ use crate::inspect::drift::Outcome;
 use crate::output::markdown::{Markdown, Section, table};
 use crate::terminal::{BOLD, DIM, ERROR, NAME, WARN, plural};
 
-/// Bumped only for incompatible changes to the JSON output.
-
 /// How much the text shows.
 #[derive(Debug, Clone, Copy)]
 pub struct TextOptions {

@@ -12,8 +12,6 @@ use crate::terminal::{BOLD, DIM, ERROR, NAME, WARN, plural};
 use crate::inspect::status::{Row, short_time};
 use crate::output::markdown::{Markdown, Section, table};
 
-/// Bumped only for incompatible changes to the JSON output.
-
 pub fn text(stages: &[&Stage], results: &[Result<Vec<Row>>]) -> String {
     let headers =
         ["RELEASE", "REVISION", "CHART", "APP", "STATUS", "READY", "LAST DEPLOYED", "CONFIG", "LAST PROMOTION"];
