@@ -1,0 +1,210 @@
+//! The stages file as written: the serde types it is read into, which are also its JSON
+//! schema (`helm envs schema`, docs/helm-envs.schema.json). Validated and resolved in
+//! `validate.rs`.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::Value;
+use serde_saphyr::Spanned;
+
+/// The stages file of helm-envs: the stages a change goes through, in promotion order, and the
+/// Helm releases deployed to each. Reference: docs/stages-file.md.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(title = "helm-envs stages file (helm-envs.yaml)")]
+pub(super) struct RawProject {
+    /// The stages in promotion order, first to last (e.g. dev, staging, production).
+    #[schemars(with = "Vec<RawStage>", length(min = 1))]
+    pub(super) stages: Vec<Spanned<RawStage>>,
+    /// The platform's components: Helm releases deployed to every stage. One is enough.
+    #[schemars(with = "Vec<RawRelease>", length(min = 1))]
+    pub(super) releases: Vec<Spanned<RawRelease>>,
+    /// Chart version per stage and release, for repository and OCI charts (passed as
+    /// --version). Promoted from one stage to the next like a value.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, BTreeMap<String, String>>", example = versions_example())]
+    pub(super) versions: BTreeMap<String, Spanned<BTreeMap<String, String>>>,
+    /// Value paths whose differences between stages are intentional (replicaCount, resources,
+    /// ingress.host). Never promoted, never reported as drift. `a.b.c`, `hosts[0]`,
+    /// `podAnnotations["prometheus.io/scrape"]`; a path covers everything under it.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub(super) env_specific: Vec<Spanned<String>>,
+    /// Let `promote` write values files outside this file's directory (`..`, absolute paths).
+    /// Without it they are read, with a warning, and a promotion that would write one refuses.
+    #[serde(default)]
+    pub(super) allow_values_outside_project: bool,
+}
+
+fn versions_example() -> serde_json::Value {
+    serde_json::json!({"dev": {"web": "1.5.0"}, "staging": {"web": "1.4.2"}, "production": {"web": "1.4.2"}})
+}
+
+/// One stage: where its releases are deployed, and the gates in front of it.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Stage")]
+pub(super) struct RawStage {
+    /// Lowercase letters, digits and '-'; `{stage}` in values paths. Unique.
+    #[schemars(with = "String", regex(pattern = DNS_LABEL), length(max = 53))]
+    pub(super) name: Spanned<String>,
+    /// The kubeconfig context every helm and kubectl call of this stage uses, or `current` for
+    /// the kubeconfig's current context on purpose. Required.
+    // An `Option` only so that leaving it out gets its own explanation; required in the schema.
+    #[schemars(with = "String", length(min = 1))]
+    pub(super) kube_context: Option<Spanned<String>>,
+    /// The namespace of the stage's releases.
+    #[schemars(with = "String", regex(pattern = DNS_LABEL), length(max = 63))]
+    pub(super) namespace: Spanned<String>,
+    /// `required`: deploying or promoting into this stage needs a confirmation or --yes.
+    #[serde(default)]
+    pub(super) approval: Approval,
+    /// The UID of the kube-system namespace the context must reach before any write
+    /// (`kubectl get namespace kube-system -o jsonpath='{.metadata.uid}'`).
+    pub(super) cluster_id: Option<String>,
+    /// Extra arguments for the stage's helm upgrade, e.g. [--atomic, --timeout, 5m]. Flags that
+    /// choose a cluster, namespace, values or version are refused.
+    #[serde(default)]
+    pub(super) helm_args: Vec<String>,
+    /// Release labels set by the stage's helm upgrade (--labels).
+    #[serde(default)]
+    pub(super) labels: BTreeMap<String, String>,
+    /// Run an existing release script instead of helm upgrade.
+    pub(super) deploy: Option<RawDeploy>,
+    /// Commands run after a deploy, each an argument list; a failure stops the pipeline.
+    #[serde(default)]
+    #[schemars(example = vec![vec!["./smoke-test.sh", "--quick"]])]
+    pub(super) verify: Vec<Vec<String>>,
+    /// After each deploy, wait until the release's workloads are ready: Deployments,
+    /// StatefulSets and DaemonSets rolled out, Jobs complete, objects with a Ready condition
+    /// Ready. A release not ready in time fails the deploy.
+    #[serde(default)]
+    pub(super) health: RawHealth,
+    /// How this stage must be kept apart from the others, checked before each deploy:
+    /// `cluster` (no other stage on its cluster) or `namespace` (on a shared cluster, each of its
+    /// namespaces has a NetworkPolicy keeping the other stages' namespaces out, and a
+    /// ResourceQuota). `helm envs check-isolation` reports either way.
+    pub(super) isolation: Option<Isolation>,
+    /// What a failed deploy, health wait or verify command leaves behind: `rollback` (the
+    /// default) rolls the releases this run deployed in the stage back to the last revision
+    /// each had deployed successfully (a first install is uninstalled), then restores the
+    /// promotion's files; `keep` keeps the new revisions and the written files, and the message
+    /// says what the cluster runs. Either way files and cluster agree.
+    pub(super) on_failure: Option<OnFailure>,
+    /// Create the stage's namespaces when they do not exist (helm's --create-namespace).
+    /// Without it, a deploy into a namespace that does not exist is refused before anything is
+    /// written.
+    #[serde(default)]
+    pub(super) create_namespace: bool,
+}
+
+/// What a failed deploy leaves behind (a stage's `onFailure`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OnFailure {
+    /// Roll back what the run deployed, restore the files.
+    #[default]
+    Rollback,
+    /// Keep the new revisions and the files as written.
+    Keep,
+}
+
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Health")]
+pub(super) struct RawHealth {
+    /// How long to wait for a deployed release to be ready: `90s`, `5m`, `1m30s`; `0s` does not
+    /// wait. Default `5m`.
+    #[schemars(with = "Option<String>", regex(pattern = r"^([0-9]+[hms])+$"))]
+    pub(super) timeout: Option<Spanned<String>>,
+    /// The older spelling of the stage's `onFailure`: `true` is `rollback`, `false` is `keep`.
+    pub(super) rollback: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Deploy")]
+pub(super) struct RawDeploy {
+    /// The script and its arguments, as a list (never a shell string). Runs once per release in
+    /// the stages file's directory, with the stage's context in HELM_KUBECONTEXT,
+    /// HELM_NAMESPACE, HELM_ENVS_STAGE, HELM_ENVS_RELEASE, HELM_ENVS_VALUES, ...
+    #[schemars(length(min = 1), example = vec!["./deploy.sh", "--env", "staging"])]
+    pub(super) command: Vec<String>,
+}
+
+/// One Helm release, deployed to every stage.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Release")]
+pub(super) struct RawRelease {
+    /// The Helm release name in every stage. Unique.
+    #[schemars(with = "String", regex(pattern = DNS_LABEL), length(max = 53))]
+    pub(super) name: Spanned<String>,
+    /// A local chart directory or .tgz (relative to this file), repo/chart, or
+    /// oci://registry/path/chart.
+    #[schemars(with = "String", length(min = 1))]
+    pub(super) chart: Spanned<String>,
+    /// Overrides the stage's namespace for this release; `{stage}` is replaced.
+    #[schemars(with = "Option<String>")]
+    pub(super) namespace: Option<Spanned<String>>,
+    /// Values files in helm's merge order (later wins), relative to this file. `{stage}` and
+    /// `{release}` are replaced; a path without `{stage}` is shared by every stage.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>", example = vec!["values/web.yaml", "envs/{stage}/web.yaml"])]
+    pub(super) values: Vec<Spanned<String>>,
+    /// Intentional-difference paths for this release only, on top of the top-level envSpecific.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub(super) env_specific: Vec<Spanned<String>>,
+    /// Secrets the manifests reference that something outside the release provides (an
+    /// operator, External Secrets, a CSI driver): check-secrets and the Secrets gate take them
+    /// as present and show the reason. A name nothing references is an error.
+    #[serde(default)]
+    pub(super) provided_secrets: Vec<ProvidedSecret>,
+}
+
+/// A Secret provided out of band, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProvidedSecret {
+    /// The Secret's name, in the release's namespace.
+    #[schemars(regex(pattern = DNS_SUBDOMAIN), length(max = 253))]
+    pub name: String,
+    /// Who provides it, shown in the report: "the license operator writes it".
+    #[schemars(length(min = 1))]
+    pub reason: String,
+}
+
+/// A DNS subdomain, as Secret names are.
+const DNS_SUBDOMAIN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+
+/// A DNS label, as Kubernetes names and Helm release names are.
+const DNS_LABEL: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+
+/// Whether deploying into a stage needs a confirmation (or `--yes`).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Approval {
+    #[default]
+    None,
+    Required,
+}
+
+/// The isolation a stage requires from the other stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// Its namespaces, on a cluster it may share: NetworkPolicy and ResourceQuota.
+    Namespace,
+    /// A cluster of its own.
+    Cluster,
+}
+
+/// The JSON Schema (draft 7, what editors' YAML support reads) of the stages file, generated
+/// from the types that read it, so the two cannot disagree.
+pub fn json_schema() -> Value {
+    let schema = schemars::generate::SchemaSettings::draft07().into_generator().into_root_schema_for::<RawProject>();
+    schema.to_value()
+}

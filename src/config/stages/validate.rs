@@ -1,0 +1,553 @@
+//! Validating the stages file and resolving it into the project: every problem found at once,
+//! each with its file:line and the fix.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use serde_json::{Map, Value};
+use serde_saphyr::Spanned;
+
+use super::file::OnFailure;
+use super::file::{RawProject, RawRelease, RawStage};
+use super::model::{
+    Chart, DEFAULT_HEALTH_TIMEOUT, Health, KubeContext, Project, Release, Stage, absolute, normalize, parse_duration,
+};
+use crate::config::values::ValuePath;
+use crate::config::yaml;
+use crate::error::{Diagnostic, Error};
+
+pub(super) fn invalid(file: &Path, diagnostics: Vec<Diagnostic>) -> Error {
+    Error::Invalid { file: file.to_path_buf(), diagnostics }
+}
+
+pub(super) fn unreadable(file: &Path, err: &std::io::Error, what: &str) -> Diagnostic {
+    Diagnostic::new(file, None, unreadable_message(&file.display().to_string(), err, what))
+}
+
+fn unreadable_message(shown: &str, err: &std::io::Error, what: &str) -> String {
+    match err.kind() {
+        std::io::ErrorKind::NotFound => format!("{what} {shown} does not exist"),
+        _ => format!("cannot read {what} {shown}: {err}"),
+    }
+}
+
+pub(super) fn with_schema_help(d: Diagnostic, text: &str) -> Diagnostic {
+    let line = d.position.and_then(|(line, _)| text.lines().nth(line.saturating_sub(1) as usize)).unwrap_or("");
+    if line.contains('[') && (line.contains("{stage}") || line.contains("{release}")) {
+        d.help("in a [flow, list] `{` starts a map: quote paths with placeholders, e.g. [\"envs/{stage}/web.yaml\"]")
+    } else if d.message.starts_with("unknown field") {
+        d.help("see the stages-file reference in docs/stages-file.md for every key")
+    } else if d.message.starts_with("missing field") {
+        d.help("add the field; see docs/stages-file.md")
+    } else {
+        d
+    }
+}
+
+fn position<T>(spanned: &Spanned<T>) -> Option<(u64, u64)> {
+    let loc = spanned.referenced;
+    (loc.line() > 0).then(|| (loc.line(), loc.column()))
+}
+
+/// helm flags that would take a stage's call to another cluster or namespace, or feed it
+/// values that are not in the stage's files.
+const FORBIDDEN_HELM_ARGS: &[&str] = &[
+    "--kube-context",
+    "--kubeconfig",
+    "--namespace",
+    "-n",
+    "--kube-apiserver",
+    "--kube-token",
+    "--kube-as-user",
+    "--kube-as-group",
+    "--kube-ca-file",
+    "--reuse-values",
+    "--reset-then-reuse-values",
+    "--set",
+    "--set-string",
+    "--set-file",
+    "--set-json",
+    "--set-literal",
+    "--values",
+    "-f",
+    "--version",
+];
+
+pub(super) struct Checker<'a> {
+    pub(super) file: &'a Path,
+    pub(super) dir: &'a Path,
+    pub(super) problems: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn problem<T>(&mut self, at: &Spanned<T>, message: impl Into<String>) -> &mut Diagnostic {
+        self.problems.push(Diagnostic::new(self.file, position(at), message));
+        self.problems.last_mut().expect("just pushed")
+    }
+
+    pub(super) fn resolve(&mut self, raw: RawProject) -> Project {
+        if raw.stages.is_empty() {
+            self.problems.push(
+                Diagnostic::new(self.file, None, "`stages` is empty")
+                    .help("list the stages in promotion order, e.g. dev, staging, production"),
+            );
+        }
+        if raw.releases.is_empty() {
+            self.problems.push(
+                Diagnostic::new(self.file, None, "`releases` is empty")
+                    .help("add at least one release with a name and a chart"),
+            );
+        }
+        let stages: Vec<Stage> = raw.stages.iter().map(|s| self.stage(s)).collect();
+        self.unique_names("stage", raw.stages.iter().map(|s| &s.value.name));
+        self.unique_names("release", raw.releases.iter().map(|r| &r.value.name));
+
+        let mut releases: Vec<Release> = raw.releases.iter().map(|r| self.release(r)).collect();
+        self.versions(&raw.versions, &stages, &mut releases);
+        let env_specific = self.paths(&raw.env_specific);
+
+        let mut project = Project {
+            file: self.file.to_path_buf(),
+            dir: self.dir.to_path_buf(),
+            stages,
+            releases,
+            env_specific,
+            values: HashMap::new(),
+            allow_values_outside_project: raw.allow_values_outside_project,
+        };
+        self.collisions(&project, &raw);
+        self.read_values(&mut project, &raw);
+        if self.problems.is_empty() {
+            self.env_specific_matches(&project, &raw);
+        }
+        project
+    }
+
+    fn stage(&mut self, raw: &Spanned<RawStage>) -> Stage {
+        let s = &raw.value;
+        let name = s.name.value.clone();
+        self.check_name("stage", &s.name);
+        let kube_context = match &s.kube_context {
+            Some(ctx) if ctx.value == "current" => KubeContext::Current,
+            Some(ctx) if ctx.value.trim().is_empty() => {
+                self.problem(ctx, format!("stage `{name}`: kubeContext is empty")).help =
+                    Some("name the kubeconfig context, or write `kubeContext: current`".into());
+                KubeContext::Current
+            }
+            Some(ctx) => KubeContext::Named(ctx.value.clone()),
+            None => {
+                self.problem(raw, format!("stage `{name}` has no kubeContext")).help = Some(
+                    "name the kubeconfig context this stage deploys to (kubeContext: my-cluster), or write \
+                     `kubeContext: current` to use the kubeconfig's current context on purpose"
+                        .into(),
+                );
+                KubeContext::Current
+            }
+        };
+        self.check_namespace(&s.namespace, &format!("stage `{name}`"));
+        if let Some(deploy) = &s.deploy
+            && deploy.command.is_empty()
+        {
+            self.problem(raw, format!("stage `{name}`: deploy.command is empty")).help =
+                Some("give the command as a list: command: [./deploy.sh, --stage, staging]".into());
+        }
+        for arg in &s.helm_args {
+            let flag = arg.split('=').next().unwrap_or(arg);
+            if FORBIDDEN_HELM_ARGS.contains(&flag) {
+                self.problem(raw, format!("stage `{name}`: helmArgs may not contain `{flag}`")).help = Some(
+                    "helm-envs sets the context, namespace and values of every call from the stage itself; \
+                     use kubeContext, namespace and the values files instead"
+                        .into(),
+                );
+            }
+        }
+        if s.verify.iter().any(Vec::is_empty) {
+            self.problem(raw, format!("stage `{name}`: a verify command is empty")).help =
+                Some("each verify entry is a command as a list: - [./smoke-test.sh, --quick]".into());
+        }
+        let timeout = match &s.health.timeout {
+            None => DEFAULT_HEALTH_TIMEOUT,
+            Some(text) => parse_duration(&text.value).unwrap_or_else(|| {
+                self.problem(text, format!("stage `{name}`: health.timeout `{}` is not a duration", text.value)).help =
+                    Some("write it as helm's --timeout: 90s, 5m, 1m30s; 0s does not wait".into());
+                DEFAULT_HEALTH_TIMEOUT
+            }),
+        };
+        if s.on_failure.is_some() && s.health.rollback.is_some() {
+            self.problem(raw, format!("stage `{name}`: both onFailure and health.rollback are set")).help = Some(
+                "health.rollback is the older spelling of onFailure: keep only onFailure (rollback or keep)".into(),
+            );
+        }
+        Stage {
+            name,
+            kube_context,
+            namespace: s.namespace.value.clone(),
+            approval: s.approval,
+            cluster_id: s.cluster_id.clone(),
+            helm_args: s.helm_args.clone(),
+            labels: s.labels.clone(),
+            deploy_command: s.deploy.as_ref().map(|d| d.command.clone()),
+            verify: s.verify.clone(),
+            health: Health { timeout },
+            isolation: s.isolation,
+            on_failure: match (s.on_failure, s.health.rollback) {
+                (Some(on_failure), _) => on_failure,
+                (None, Some(false)) => OnFailure::Keep,
+                (None, _) => OnFailure::Rollback,
+            },
+            create_namespace: s.create_namespace,
+        }
+    }
+
+    fn release(&mut self, raw: &Spanned<RawRelease>) -> Release {
+        let r = &raw.value;
+        let name = r.name.value.clone();
+        self.check_name("release", &r.name);
+        if let Some(ns) = &r.namespace {
+            let probe =
+                Spanned { value: ns.value.replace("{stage}", "stage"), referenced: ns.referenced, defined: ns.defined };
+            self.check_namespace(&probe, &format!("release `{name}`"));
+        }
+        let chart = self.chart(&r.chart, &name);
+        for secret in &r.provided_secrets {
+            let valid = !secret.name.is_empty()
+                && secret.name.len() <= 253
+                && secret.name.split('.').all(|label| is_dns_label(label, 63))
+                && !secret.reason.trim().is_empty();
+            if !valid {
+                self.problem(
+                    raw,
+                    format!(
+                        "release `{name}`: providedSecrets entry `{}` needs a Secret name and a reason",
+                        secret.name
+                    ),
+                )
+                .help = Some(
+                    "write: providedSecrets: [{name: app-license, reason: \"the license operator writes it\"}]".into(),
+                );
+            }
+        }
+        for entry in &r.values {
+            // helm splits `--values a,b` into two files: the deploy would read files nobody was shown.
+            if entry.value.contains(',') {
+                self.problem(
+                    entry,
+                    format!("release `{name}`: values file `{}` has a comma in its path", entry.value),
+                )
+                .help = Some(
+                    "helm splits --values on commas (it would read the parts as separate files); rename the file"
+                        .into(),
+                );
+            }
+            let unknown: Vec<&str> =
+                placeholders(&entry.value).filter(|p| *p != "{stage}" && *p != "{release}").collect();
+            if !unknown.is_empty() {
+                self.problem(
+                    entry,
+                    format!("release `{name}`: unknown placeholder {} in `{}`", unknown.join(", "), entry.value),
+                )
+                .help = Some("the placeholders are {stage} and {release}".into());
+            }
+        }
+        Release {
+            name,
+            chart,
+            chart_source: r.chart.value.clone(),
+            namespace: r.namespace.as_ref().map(|n| n.value.clone()),
+            values: r.values.iter().map(|v| v.value.clone()).collect(),
+            env_specific: self.paths(&r.env_specific),
+            versions: BTreeMap::new(),
+            provided_secrets: r.provided_secrets.clone(),
+        }
+    }
+
+    fn chart(&mut self, chart: &Spanned<String>, release: &str) -> Chart {
+        let text = chart.value.trim();
+        if text.starts_with("oci://") {
+            return Chart::Oci(text.to_string());
+        }
+        let path = normalize(&absolute(Path::new(text), self.dir));
+        let looks_local = text.starts_with('.') || text.starts_with('/') || text.ends_with(".tgz") || path.exists();
+        if !looks_local && text.split('/').count() == 2 && !text.starts_with('/') {
+            return Chart::Repo(text.to_string());
+        }
+        if path.is_dir() && !path.join("Chart.yaml").is_file() {
+            self.problem(
+                chart,
+                format!("release `{release}`: {} is a directory without a Chart.yaml", path.display()),
+            )
+            .help = Some("point chart at the chart's directory (the one holding Chart.yaml)".into());
+        } else if !path.exists() {
+            self.problem(chart, format!("release `{release}`: chart {} does not exist", path.display())).help = Some(
+                "use a chart directory or .tgz relative to helm-envs.yaml (./charts/web), a repository chart \
+                 (repo/chart) or an OCI reference (oci://registry/chart)"
+                    .into(),
+            );
+        }
+        Chart::Local(path)
+    }
+
+    fn check_name(&mut self, what: &str, name: &Spanned<String>) {
+        // 53: Helm's limit for release names (it appends suffixes to reach 63).
+        if !is_dns_label(&name.value, 53) {
+            self.problem(name, format!("`{}` is not a valid {what} name", name.value)).help = Some(
+                "use lowercase letters, digits and '-', starting and ending with a letter or digit (at most 53)".into(),
+            );
+        }
+    }
+
+    fn check_namespace(&mut self, ns: &Spanned<String>, owner: &str) {
+        let v = &ns.value;
+        if !is_dns_label(v, 63) {
+            self.problem(ns, format!("{owner}: `{v}` is not a valid Kubernetes namespace")).help =
+                Some("a namespace is lowercase letters, digits and '-', at most 63 characters".into());
+        }
+    }
+
+    fn unique_names<'a>(&mut self, what: &str, names: impl Iterator<Item = &'a Spanned<String>>) {
+        let mut seen: HashMap<&str, &Spanned<String>> = HashMap::new();
+        for name in names {
+            if let Some(first) = seen.get(name.value.as_str()) {
+                let first_line = first.referenced.line();
+                self.problem(name, format!("{what} `{}` is defined twice (first at line {first_line})", name.value))
+                    .help = Some(format!("rename or remove one of the two {what}s"));
+            } else {
+                seen.insert(&name.value, name);
+            }
+        }
+    }
+
+    fn paths(&mut self, raw: &[Spanned<String>]) -> Vec<ValuePath> {
+        raw.iter()
+            .filter_map(|p| match ValuePath::parse(&p.value) {
+                Ok(path) => Some(path),
+                Err(why) => {
+                    self.problem(p, format!("envSpecific path `{}` is not a value path: {why}", p.value)).help =
+                        Some("write paths like replicaCount, ingress.hosts, resources.limits.cpu, hosts[0]".into());
+                    None
+                }
+            })
+            .collect()
+    }
+
+    fn versions(
+        &mut self,
+        raw: &BTreeMap<String, Spanned<BTreeMap<String, String>>>,
+        stages: &[Stage],
+        releases: &mut [Release],
+    ) {
+        for (stage, per_release) in raw {
+            if !stages.iter().any(|s| &s.name == stage) {
+                let known = stages.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ");
+                self.problem(per_release, format!("versions: unknown stage `{stage}`")).help =
+                    Some(format!("the stages are: {known}"));
+                continue;
+            }
+            for (release, version) in &per_release.value {
+                match releases.iter_mut().find(|r| &r.name == release) {
+                    Some(r) => {
+                        r.versions.insert(stage.clone(), version.clone());
+                    }
+                    None => {
+                        let known = releases.iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ");
+                        self.problem(per_release, format!("versions.{stage}: unknown release `{release}`")).help =
+                            Some(format!("the releases are: {known}"));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Two stages that deploy the same release to the same context and namespace would overwrite
+    /// each other.
+    fn collisions(&mut self, project: &Project, raw: &RawProject) {
+        let mut seen: HashMap<(String, String, String), usize> = HashMap::new();
+        let mut reported = std::collections::HashSet::new();
+        for (i, stage) in project.stages.iter().enumerate() {
+            let context = match &stage.kube_context {
+                KubeContext::Named(c) => c.clone(),
+                KubeContext::Current => "current".to_string(),
+            };
+            for release in &project.releases {
+                let key = (context.clone(), release.namespace_in(stage), release.name.clone());
+                if let Some(&first) = seen.get(&key) {
+                    let other = &project.stages[first];
+                    if other.name == stage.name || !reported.insert((first, i, release.name.clone())) {
+                        continue; // a duplicate stage or release name, reported on its own
+                    }
+                    self.problem(
+                        &raw.stages[i].value.name,
+                        format!(
+                            "stages `{}` and `{}` both deploy release `{}` to context `{}`, namespace `{}`: they would overwrite each other",
+                            other.name, stage.name, key.2, key.0, key.1
+                        ),
+                    )
+                    .help = Some("give each stage its own namespace or kubeContext".into());
+                } else {
+                    seen.insert(key, i);
+                }
+            }
+        }
+    }
+
+    /// Read every values file of every (stage, release) once, with Helm's YAML semantics.
+    fn read_values(&mut self, project: &mut Project, raw: &RawProject) {
+        for (r, release) in project.releases.iter().enumerate() {
+            // A stage or release whose name is already refused would only add follow-up errors
+            // about paths built from it (`envs/../x/web.yaml`).
+            if !is_dns_label(&release.name, 53) {
+                continue;
+            }
+            for stage in project.stages.iter().filter(|s| is_dns_label(&s.name, 53)) {
+                for (entry, file) in raw.releases[r].value.values.iter().zip(release.values_in(stage, &project.dir)) {
+                    if project.values.contains_key(&file.path) {
+                        continue;
+                    }
+                    let note = if file.shared {
+                        format!("release `{}` (shared by every stage)", release.name)
+                    } else {
+                        format!("release `{}`, stage `{}` (from `{}`)", release.name, stage.name, entry.value)
+                    };
+                    match std::fs::read_to_string(&file.path) {
+                        Ok(text) => match yaml::parse_values(&text, &file.path) {
+                            Ok(values) => {
+                                project.values.insert(file.path.clone(), values);
+                            }
+                            Err(diagnostic) => {
+                                self.problems.push(diagnostic.note(note));
+                                project.values.insert(file.path.clone(), Map::new());
+                            }
+                        },
+                        Err(err) => {
+                            let message = unreadable_message(&file.display, &err, "values file");
+                            self.problem(entry, message).note = Some(note);
+                            self.problems.last_mut().expect("just pushed").help = Some(
+                                "create the file (it may be empty), or fix the path in the release's `values` list"
+                                    .into(),
+                            );
+                            project.values.insert(file.path.clone(), Map::new());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// An envSpecific path must exist in some stage's values or in a local chart's defaults;
+    /// a path that matches nothing is almost always a typo, and would silently promote.
+    fn env_specific_matches(&mut self, project: &Project, raw: &RawProject) {
+        let mut trees: Vec<(Option<&str>, Map<String, Value>)> = Vec::new();
+        for release in &project.releases {
+            for stage in &project.stages {
+                trees.push((Some(&release.name), project.merged_values(&project.target(stage, release))));
+            }
+            if let Some(defaults) = release.chart_defaults() {
+                trees.push((Some(&release.name), defaults));
+            }
+        }
+        let global = raw.env_specific.iter().zip(&project.env_specific).map(|(s, p)| (s, p, None));
+        let per_release = raw.releases.iter().zip(&project.releases).flat_map(|(raw_release, release)| {
+            raw_release
+                .value
+                .env_specific
+                .iter()
+                .zip(&release.env_specific)
+                .map(move |(s, p)| (s, p, Some(release.name.as_str())))
+        });
+        let all: Vec<_> = global.chain(per_release).collect();
+        for (spanned, path, only_release) in all {
+            let found = trees.iter().any(|(release, tree)| {
+                (only_release.is_none() || *release == only_release) && path.get(tree).is_some()
+            });
+            if !found {
+                self.problem(spanned, format!("envSpecific path `{path}` matches no value in any stage or chart"))
+                    .help = Some("fix the path (it is case-sensitive), or remove it".into());
+            }
+        }
+    }
+}
+
+/// Lowercase letters, digits and '-', starting and ending with a letter or digit.
+pub(crate) fn is_dns_label(text: &str, max_len: usize) -> bool {
+    !text.is_empty()
+        && text.len() <= max_len
+        && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !text.starts_with('-')
+        && !text.ends_with('-')
+}
+
+fn placeholders(text: &str) -> impl Iterator<Item = &str> {
+    text.match_indices('{').filter_map(move |(start, _)| text[start..].find('}').map(|end| &text[start..=start + end]))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::fixture;
+    use crate::error::{Diagnostic, Error};
+
+    /// The problems of a stages file that does not load, as (line, message).
+    fn problems(stages_file: &str) -> Vec<(u64, String)> {
+        let (_dir, loaded) = fixture::load(stages_file);
+        match loaded {
+            Err(Error::Invalid { diagnostics, .. }) => {
+                diagnostics.iter().map(|d: &Diagnostic| (d.position.map_or(0, |p| p.0), d.message.clone())).collect()
+            }
+            Err(other) => panic!("not a validation error: {other}"),
+            Ok(_) => panic!("the stages file loads"),
+        }
+    }
+
+    const RELEASE: &str = "releases:\n  - name: app\n    chart: chart\n    values: [values.yaml]\n";
+
+    #[test]
+    fn every_problem_is_reported_at_once_with_its_line() {
+        let found = problems(&format!(
+            "stages:\n  - name: dev\n    kubeContext: dev\n    namespace: Bad_NS\n  - name: dev\n    kubeContext: x\n    \
+             namespace: ok\n{RELEASE}versions:\n  qa: {{app: 1.0.0}}\n"
+        ));
+        let lines: Vec<u64> = found.iter().map(|(line, _)| *line).collect();
+        assert!(
+            found.iter().any(|(_, m)| m == "stage `dev`: `Bad_NS` is not a valid Kubernetes namespace"),
+            "{found:?}"
+        );
+        assert!(found.iter().any(|(_, m)| m == "stage `dev` is defined twice (first at line 2)"), "{found:?}");
+        assert!(found.iter().any(|(_, m)| m == "versions: unknown stage `qa`"), "{found:?}");
+        assert!(lines.iter().all(|line| *line > 0), "every problem has its line: {found:?}");
+    }
+
+    #[test]
+    fn helm_args_that_redirect_a_stage_and_contradictory_failure_rules_are_refused() {
+        let found = problems(&format!(
+            "stages:\n  - name: dev\n    kubeContext: dev\n    namespace: a\n    helmArgs: [--atomic, -n, other]\n    \
+             onFailure: keep\n    health: {{rollback: true}}\n{RELEASE}"
+        ));
+        let messages: Vec<&str> = found.iter().map(|(_, m)| m.as_str()).collect();
+        assert!(messages.contains(&"stage `dev`: helmArgs may not contain `-n`"), "{messages:?}");
+        assert!(messages.contains(&"stage `dev`: both onFailure and health.rollback are set"), "{messages:?}");
+        assert!(!messages.iter().any(|m| m.contains("--atomic")), "allowed flags pass: {messages:?}");
+    }
+
+    #[test]
+    fn values_files_are_resolved_per_stage_and_a_missing_one_names_stage_and_entry() {
+        let stages = "stages:\n  - name: dev\n    kubeContext: dev\n    namespace: a\n";
+        let found = problems(&format!(
+            "{stages}releases:\n  - name: app\n    chart: chart\n    values: [values.yaml, \"envs/{{stage}}/{{release}}.yaml\"]\n"
+        ));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].1.contains("envs/dev/app.yaml"), "{found:?}");
+
+        let (_dir, project) = fixture::project(&["dev", "prod"], &["prod"]);
+        let (prod, app) = (&project.stages[1], &project.releases[0]);
+        let target = project.target(prod, app);
+        assert_eq!(target.namespace, "app-prod");
+        assert_eq!(target.values_files.iter().map(|f| f.display.as_str()).collect::<Vec<_>>(), ["values.yaml"]);
+        assert_eq!(project.stage("qa").expect_err("unknown").to_string(), "unknown stage `qa`");
+    }
+
+    #[test]
+    fn a_stage_name_that_is_a_path_is_one_problem() {
+        let found = problems(&format!("stages:\n  - name: ../x\n    kubeContext: dev\n    namespace: a\n{RELEASE}"));
+        assert_eq!(found.len(), 1, "no follow-up problems about paths built from it: {found:?}");
+        assert!(found[0].1.contains("`../x` is not a valid stage name"), "{found:?}");
+    }
+}
