@@ -1,8 +1,9 @@
 use crate::cli::RenderArgs;
-use crate::compare::render::{all_or_errors, render_all};
+use crate::compare::render::render_all;
 use crate::config::stages::Project;
 use crate::error::Result;
 use crate::system::helm::Helm;
+use crate::system::parallel::all_or_errors;
 use crate::terminal;
 
 pub fn run(project: &Project, args: &RenderArgs) -> Result<()> {

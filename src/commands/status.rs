@@ -3,13 +3,13 @@
 //! every stage runs in parallel; a stage whose cluster cannot be read is shown as such.
 
 use crate::cli::{ReportFormat, StatusArgs};
-use crate::compare::render::joined;
 use crate::config::stages::{Project, Stage};
 use crate::error::{Error, Result};
 use crate::inspect::status::{Readers, Row, stage_rows};
 use crate::output::status::{json, markdown, text};
 use crate::system::helm::Helm;
 use crate::system::kube::Kubectl;
+use crate::system::parallel::joined;
 use crate::terminal;
 
 pub fn run(project: &Project, args: &StatusArgs) -> Result<u8> {

@@ -371,7 +371,7 @@ pub fn of_installed_all(kubectl: &Kubectl, releases: &[(&Target, Option<&Install
             move || read_releases(kubectl, target.stage, &target.namespace, &watched)
         })
         .collect();
-    let read = crate::compare::render::all_or_errors(crate::compare::render::in_parallel(jobs))?;
+    let read = crate::system::parallel::all_or_errors(crate::system::parallel::in_parallel(jobs))?;
     let mut healths: Vec<Option<Health>> = vec![None; releases.len()];
     for (indexes, group) in groups.values().zip(read) {
         for (&index, health) in indexes.iter().zip(group) {

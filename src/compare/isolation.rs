@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::config::stages::{Isolation, Project, Stage};
 use crate::error::Result;
 use crate::system::kube::Kubectl;
+use crate::system::parallel::in_parallel;
 
 /// A namespace of another stage on the same cluster, with its labels (what a policy's
 /// `namespaceSelector` matches).
@@ -72,11 +73,8 @@ impl StageIsolation {
 /// Check `stages` (each against every stage of the project): every cluster identity, then the
 /// namespaces of the stages that share a cluster; reads in parallel.
 pub fn check(kubectl: &Kubectl, project: &Project, stages: &[&Stage]) -> Vec<StageIsolation> {
-    let clusters: Vec<Result<String>> = std::thread::scope(|scope| {
-        let handles: Vec<_> =
-            project.stages.iter().map(|stage| scope.spawn(move || kubectl.cluster_id(stage))).collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| Ok(String::new()))).collect()
-    });
+    let clusters: Vec<Result<String>> =
+        in_parallel(project.stages.iter().map(|stage| move || kubectl.cluster_id(stage)).collect());
     let cluster_of = |name: &str| -> Option<&String> {
         project.stages.iter().position(|s| s.name == name).and_then(|i| clusters[i].as_ref().ok())
     };

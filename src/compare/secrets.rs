@@ -8,11 +8,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 
 use crate::compare::manifest::{Manifest, Resource};
-use crate::compare::render::{all_or_errors, in_parallel, parse_rendered, render_all};
+use crate::compare::render::{parse_rendered, render_all};
 use crate::config::stages::{Project, Release, Stage};
 use crate::error::{Detail, Error, Result};
 use crate::system::helm::Helm;
 use crate::system::kube::{Kubectl, SecretKeys};
+use crate::system::parallel::{all_or_errors, in_parallel};
 
 /// One place where a rendered resource needs a Secret.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

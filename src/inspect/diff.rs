@@ -8,12 +8,12 @@ use crate::compare::diff::{self, Comparison};
 use crate::compare::drift::path_text;
 use crate::compare::manifest::{self, Namespaces, Side};
 use crate::compare::render::{
-    LiveState, Reading, against_installed, all_or_errors, in_parallel, joined, promoted_target, render_all,
-    rendered_manifest_error,
+    LiveState, Reading, against_installed, promoted_target, render_all, rendered_manifest_error,
 };
 use crate::config::stages::{Project, Release, Stage, Target};
 use crate::error::Result;
 use crate::system::helm::{Helm, Installed};
+use crate::system::parallel::{all_or_errors, in_parallel, joined};
 
 /// What is compared: the project's selected releases, with the diff's options.
 pub struct Query<'p> {

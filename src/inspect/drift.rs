@@ -11,8 +11,7 @@ use crate::compare::drift::{self, Finding, Item, LineTime, Location, ValueDiffer
 use crate::compare::health;
 use crate::compare::manifest::{self, Manifest};
 use crate::compare::render::{
-    Reading, against_installed, all_or_errors, in_parallel, installed_manifest_error, joined, parse_rendered,
-    promoted_target, render_all,
+    Reading, against_installed, installed_manifest_error, parse_rendered, promoted_target, render_all,
 };
 use crate::compare::secrets;
 use crate::config::edit;
@@ -21,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::system::git::Git;
 use crate::system::helm::{Helm, Installed};
 use crate::system::kube::{Kubectl, Stdin};
+use crate::system::parallel::{all_or_errors, in_parallel, joined};
 
 /// What `drift` is asked: which stages and releases, and how far to look.
 pub struct Options<'a> {

@@ -18,12 +18,13 @@ pub mod run;
 pub mod writes;
 
 use crate::compare::diff;
-use crate::compare::render::{LiveState, Reading, against_installed, joined, parse_rendered};
+use crate::compare::render::{LiveState, Reading, against_installed, parse_rendered};
 use crate::config::stages::{Approval, Project, Stage, Target};
 use crate::error::{Error, Result};
 use crate::inspect::diff::Report;
 use crate::system::files::ProjectLock;
 use crate::system::interrupt;
+use crate::system::parallel::joined;
 
 pub use gates::{Approver, Gate};
 pub use run::{Checked, Options, Pipeline, Reporter, StageRun, Step, Wait};

@@ -5,9 +5,10 @@
 use crate::compare::diff;
 use crate::compare::health::{self, Health};
 use crate::compare::manifest;
-use crate::compare::render::{self, LiveState, against_installed, all_or_errors, joined, render_all};
+use crate::compare::render::{self, LiveState, against_installed, render_all};
 use crate::config::stages::{Release, Stage, Target};
 use crate::error::{Error, Result};
+use crate::system::parallel::{all_or_errors, joined};
 
 use super::gates::{self, Gate};
 use super::run::{Checked, Pipeline};

@@ -199,11 +199,7 @@ impl Helm {
                 Err(err) => terminal::debug(&format!("{err:#}; asking helm release by release instead")),
             }
         }
-        std::thread::scope(|scope| {
-            let handles: Vec<_> =
-                indexes.iter().map(|&i| scope.spawn(move || self.current(&targets[i], with_history))).collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
-        })
+        super::parallel::in_parallel(indexes.iter().map(|&i| move || self.current(&targets[i], with_history)).collect())
     }
 
     fn current(&self, target: &Target, with_history: bool) -> Result<Current> {

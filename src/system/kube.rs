@@ -97,10 +97,7 @@ impl Kubectl {
                 scope.spawn(|| call("read the cluster's version", vec!["version".into(), "--output=json".into()]));
             let groups = scope.spawn(|| call("list the cluster's API versions", vec!["api-versions".into()]));
             let resources = call("list the cluster's API resources", vec!["api-resources".into()]);
-            let joined = |h: std::thread::ScopedJoinHandle<'_, Result<String>>| {
-                h.join().unwrap_or_else(|_| Err(Error::Other(anyhow::anyhow!("a kubectl thread panicked"))))
-            };
-            (joined(version), joined(groups), resources)
+            (super::parallel::joined(version), super::parallel::joined(groups), resources)
         });
         let version: Value = serde_json::from_str(&version?).unwrap_or_default();
         let kube_version = version["serverVersion"]["gitVersion"].as_str().unwrap_or_default().to_string();

@@ -7,5 +7,6 @@ pub mod helm;
 pub mod hooks;
 pub mod interrupt;
 pub mod kube;
+pub mod parallel;
 pub mod records;
 pub mod slots;
