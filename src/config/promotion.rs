@@ -102,8 +102,7 @@ pub fn plan<'p>(
 ) -> Result<Promotion<'p>> {
     let mut files: BTreeMap<PathBuf, FileState> = BTreeMap::new();
     let mut planned = Vec::new();
-    let mut env_specific_only = Vec::new();
-    let mut matched_only = vec![false; only.len()];
+    let mut narrowing = Narrowing { only, matched: vec![false; only.len()], env_specific_only: Vec::new() };
 
     for release in releases {
         let (source, target) = (project.target(from, release), project.target(to, release));
@@ -114,26 +113,8 @@ pub fn plan<'p>(
             }
         }
         let own_to = merge_files(own_files.iter().map(|f| &files[&f.path].values));
-        let own_from = project.own_values(&source);
         let env_specific = project.env_specific_for(release);
-
-        let from_values = if only.is_empty() {
-            own_from
-        } else {
-            let mut narrowed = own_to.clone();
-            for (i, path) in only.iter().enumerate() {
-                let (in_from, in_to) = (path.get(&own_from), path.get(&own_to));
-                matched_only[i] |= in_from.is_some() || in_to.is_some();
-                if is_env_specific(path, &env_specific) {
-                    if !env_specific_only.contains(&path.to_string()) {
-                        env_specific_only.push(path.to_string());
-                    }
-                    continue;
-                }
-                set_path(&mut narrowed, &path.0, in_from.cloned());
-            }
-            narrowed
-        };
+        let from_values = narrowing.narrow(project.own_values(&source), &own_to, &env_specific);
         let ops = values::promotion_patch(&from_values, &own_to, &env_specific);
         let version = (only.is_empty() && source.version != target.version)
             .then(|| VersionChange { old: target.version.clone(), new: source.version.clone() });
@@ -153,10 +134,10 @@ pub fn plan<'p>(
         }
         let own_paths: Vec<PathBuf> = own_files.iter().map(|f| f.path.clone()).collect();
         let changes = ops.iter().map(|op| place(op, &own_paths, &mut files)).collect::<Vec<_>>();
-        planned.push((release, own_paths, ops, changes, version));
+        planned.push(Planned { release, own_paths, ops, changes, version });
     }
 
-    if let Some(i) = matched_only.iter().position(|m| !m) {
+    if let Some(i) = narrowing.matched.iter().position(|m| !m) {
         return Err(Error::Failed {
             headline: format!("--only {}: no such value in stage `{}` or `{}`", only[i], from.name, to.name),
             details: vec![Detail::Help(format!(
@@ -166,11 +147,65 @@ pub fn plan<'p>(
         });
     }
 
-    let mut releases_out = Vec::new();
-    for (release, own_paths, ops, changes, version) in planned {
-        // The files, as edited, must give exactly the promoted values Helm will see.
-        // Recomputed from the files as read now, so a file edited since the project was loaded
-        // is judged by its current content.
+    let releases_out = planned.into_iter().map(|planned| planned.verified(to, &files)).collect::<Result<Vec<_>>>()?;
+    let edits = file_edits(project, to, files, &releases_out)?;
+    let digest = digest(from, to, &releases_out);
+    let env_specific_only = narrowing.env_specific_only;
+    Ok(Promotion { from, to, releases: releases_out, files: edits, env_specific_only, digest })
+}
+
+/// `--only`: the source's values narrowed to the paths asked for, and what the paths matched.
+struct Narrowing<'a> {
+    only: &'a [ValuePath],
+    /// Whether each `--only` path names a value of either stage.
+    matched: Vec<bool>,
+    /// The `--only` paths that are envSpecific (never promoted).
+    env_specific_only: Vec<String>,
+}
+
+impl Narrowing<'_> {
+    /// The values to promote: all of the source's own values, or, with `--only`, the target's
+    /// with just the paths asked for taken from the source.
+    fn narrow(
+        &mut self,
+        own_from: Map<String, Value>,
+        own_to: &Map<String, Value>,
+        env_specific: &[ValuePath],
+    ) -> Map<String, Value> {
+        if self.only.is_empty() {
+            return own_from;
+        }
+        let mut narrowed = own_to.clone();
+        for (i, path) in self.only.iter().enumerate() {
+            let (in_from, in_to) = (path.get(&own_from), path.get(own_to));
+            self.matched[i] |= in_from.is_some() || in_to.is_some();
+            if is_env_specific(path, env_specific) {
+                if !self.env_specific_only.contains(&path.to_string()) {
+                    self.env_specific_only.push(path.to_string());
+                }
+                continue;
+            }
+            set_path(&mut narrowed, &path.0, in_from.cloned());
+        }
+        narrowed
+    }
+}
+
+/// One release's promotion as planned, before it is checked against the edited files.
+struct Planned<'p> {
+    release: &'p Release,
+    own_paths: Vec<PathBuf>,
+    ops: Vec<PatchOperation>,
+    changes: Vec<Placed>,
+    version: Option<VersionChange>,
+}
+
+impl<'p> Planned<'p> {
+    /// The files, as edited, must give exactly the promoted values Helm will see. Recomputed
+    /// from the files as read now, so a file edited since the project was loaded is judged by
+    /// its current content.
+    fn verified(self, to: &Stage, files: &BTreeMap<PathBuf, FileState>) -> Result<ReleasePromotion<'p>> {
+        let Planned { release, own_paths, ops, changes, version } = self;
         let mut expected = Value::Object(merge_files(own_paths.iter().map(|p| &files[p].before_values)));
         json_patch::patch(&mut expected, &ops).map_err(|e| {
             Error::Other(anyhow::anyhow!("the promotion patch does not apply to stage `{}`: {e}", to.name))
@@ -191,16 +226,25 @@ pub fn plan<'p>(
         }
         let changes = changes
             .into_iter()
-            .map(|(path, old, new, placed): (String, Option<Value>, Option<Value>, Vec<PathBuf>)| ValueChange {
+            .map(|(path, old, new, placed)| ValueChange {
                 path,
                 old,
                 new,
                 files: placed.iter().map(|p| files[p].display.clone()).collect(),
             })
             .collect();
-        releases_out.push(ReleasePromotion { release, ops, changes, version });
+        Ok(ReleasePromotion { release, ops, changes, version })
     }
+}
 
+/// The edits the promotion makes: each values file it changes (comments kept), and the stages
+/// file when chart versions move.
+fn file_edits(
+    project: &Project,
+    to: &Stage,
+    files: BTreeMap<PathBuf, FileState>,
+    releases: &[ReleasePromotion],
+) -> Result<Vec<FileEdit>> {
     let mut edits = Vec::new();
     for (path, state) in files {
         if state.values == state.before_values {
@@ -210,13 +254,11 @@ pub fn plan<'p>(
         edits.push(FileEdit { path, display: state.display, before: state.before, after });
     }
     let versions: Vec<(&str, &VersionChange)> =
-        releases_out.iter().filter_map(|r| r.version.as_ref().map(|v| (r.release.name.as_str(), v))).collect();
+        releases.iter().filter_map(|r| r.version.as_ref().map(|v| (r.release.name.as_str(), v))).collect();
     if !versions.is_empty() {
         edits.push(stages_file_edit(project, to, &versions)?);
     }
-
-    let digest = digest(from, to, &releases_out);
-    Ok(Promotion { from, to, releases: releases_out, files: edits, env_specific_only, digest })
+    Ok(edits)
 }
 
 /// A values file as read for the promotion, and its values as the promotion leaves them.
