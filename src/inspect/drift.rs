@@ -176,95 +176,142 @@ fn between_stages(
                 .collect()
         })
         .collect();
-
-    let mut findings = Vec::new();
-    let mut differences = Vec::new();
+    let grid = Grid { project, options, releases, renders, promoted, manifests, images, chart_versions };
+    let mut found = Found::default();
     for &i in &pairs {
-        let (previous, stage) = (&stages[i - 1], &stages[i]);
-        for (r, release) in releases.iter().enumerate() {
-            let (before, here) = (&renders[(i - 1) * n + r], &renders[i * n + r]);
-            let promoted_index = promoted.get(&(i, r)).copied();
-            let push = |findings: &mut Vec<Finding>, item| {
-                findings.push(Finding { stage: stage.name.clone(), release: Some(release.name.clone()), item });
-            };
-
-            let (merged_before, merged_here) = (project.merged_values(before), project.merged_values(here));
-            for (keys, documented) in drift::value_differences(
-                &project.own_values(before),
-                &project.own_values(here),
-                &merged_before,
-                &merged_here,
-                &project.env_specific_for(release),
-            ) {
-                if documented && !options.documented {
-                    continue;
-                }
-                let show = |value: Option<&Value>| drift::shown(&keys, value.cloned(), options.show_secrets);
-                let difference = ValueDifference {
-                    previous: previous.name.clone(),
-                    before: show(crate::config::values::lookup(&merged_before, &keys)),
-                    here: show(crate::config::values::lookup(&merged_here, &keys)),
-                    keys,
-                    before_at: None,
-                    here_at: None,
-                    documented,
-                    newer: None,
-                };
-                differences.push((findings.len(), before.clone(), here.clone()));
-                push(&mut findings, Item::Value(difference));
-            }
-
-            let versions = &chart_versions[r];
-            if versions[i - 1].1 != versions[i].1 {
-                let subject = format!("chart {}", release.chart.reference());
-                let path = versions.clone();
-                push(
-                    &mut findings,
-                    Item::Version { previous: previous.name.clone(), subject, path, documented: false },
-                );
-            }
-
-            let (images_before, images_here) = (&images[(i - 1) * n + r], &images[i * n + r]);
-            for (container, image) in images_here {
-                let Some(before_image) = images_before.get(container).filter(|b| *b != image) else { continue };
-                let promoted_image = promoted_index.and_then(|p| images[p].get(container));
-                // Promotion would not change it: envSpecific values pick the image.
-                let documented = promoted_image.is_none_or(|p| p == image);
-                let path: Vec<(String, Option<String>)> = stages
-                    .iter()
-                    .enumerate()
-                    .map(|(s, st)| (st.name.clone(), images[s * n + r].get(container).cloned()))
-                    .collect();
-                let repositories: BTreeSet<&str> =
-                    path.iter().filter_map(|(_, i)| i.as_deref()).map(|i| drift::split_image(i).0).collect();
-                let (subject, path) = if repositories.len() == 1 {
-                    let repository = drift::split_image(before_image).0;
-                    let tags =
-                        path.into_iter().map(|(s, i)| (s, i.map(|i| drift::split_image(&i).1.to_string()))).collect();
-                    (format!("image {repository} ({container})"), tags)
-                } else {
-                    (format!("image ({container})"), path)
-                };
-                push(&mut findings, Item::Version { previous: previous.name.clone(), subject, path, documented });
-            }
-
-            let promoted_manifest = promoted_index.map_or(&manifests[i * n + r], |p| &manifests[p]);
-            for (key, rendered_before, documented) in drift::component_differences(
-                (&manifests[(i - 1) * n + r], &before.namespace),
-                (&manifests[i * n + r], &here.namespace),
-                promoted_manifest,
-            ) {
-                let rendered_in = if rendered_before { previous.name.clone() } else { stage.name.clone() };
-                let resource = key.to_string();
-                push(
-                    &mut findings,
-                    Item::Component { previous: previous.name.clone(), resource, rendered_in, documented },
-                );
-            }
+        for r in 0..n {
+            grid.values(i, r, &mut found);
+            grid.versions(i, r, &mut found);
+            grid.images(i, r, &mut found);
+            grid.components(i, r, &mut found);
         }
     }
+    let Found { mut findings, differences } = found;
     locate_and_date(project, &mut findings, &differences);
     Ok(findings)
+}
+
+/// Every (stage, release) rendered offline, stage by stage (index `stage * n + release`), then
+/// the promoted renderings (`promoted[(stage, release)]`), with what drift reads from them.
+struct Grid<'a> {
+    project: &'a Project,
+    options: &'a Options<'a>,
+    releases: &'a [&'a Release],
+    renders: Vec<Target<'a>>,
+    promoted: HashMap<(usize, usize), usize>,
+    manifests: Vec<Manifest>,
+    images: Vec<BTreeMap<String, String>>,
+    /// Per release: each stage's configured chart version.
+    chart_versions: Vec<Vec<(String, Option<String>)>>,
+}
+
+/// The findings so far, and for each value difference, where to locate its two sides.
+#[derive(Default)]
+struct Found<'a> {
+    findings: Vec<Finding>,
+    differences: Vec<(usize, Target<'a>, Target<'a>)>,
+}
+
+impl<'a> Grid<'a> {
+    fn at(&self, stage: usize, release: usize) -> usize {
+        stage * self.releases.len() + release
+    }
+
+    fn push(&self, found: &mut Found, i: usize, r: usize, item: Item) {
+        let (stage, release) = (&self.project.stages[i], self.releases[r]);
+        found.findings.push(Finding { stage: stage.name.clone(), release: Some(release.name.clone()), item });
+    }
+
+    /// Values that differ between stage `i - 1` and stage `i` for release `r`.
+    fn values(&self, i: usize, r: usize, found: &mut Found<'a>) {
+        let (project, options) = (self.project, self.options);
+        let previous = &project.stages[i - 1];
+        let (before, here) = (&self.renders[self.at(i - 1, r)], &self.renders[self.at(i, r)]);
+        let (merged_before, merged_here) = (project.merged_values(before), project.merged_values(here));
+        for (keys, documented) in drift::value_differences(
+            &project.own_values(before),
+            &project.own_values(here),
+            &merged_before,
+            &merged_here,
+            &project.env_specific_for(self.releases[r]),
+        ) {
+            if documented && !options.documented {
+                continue;
+            }
+            let show = |value: Option<&Value>| drift::shown(&keys, value.cloned(), options.show_secrets);
+            let difference = ValueDifference {
+                previous: previous.name.clone(),
+                before: show(crate::config::values::lookup(&merged_before, &keys)),
+                here: show(crate::config::values::lookup(&merged_here, &keys)),
+                keys,
+                before_at: None,
+                here_at: None,
+                documented,
+                newer: None,
+            };
+            found.differences.push((found.findings.len(), before.clone(), here.clone()));
+            self.push(found, i, r, Item::Value(difference));
+        }
+    }
+
+    /// The configured chart version, when it differs from the stage before.
+    fn versions(&self, i: usize, r: usize, found: &mut Found) {
+        let versions = &self.chart_versions[r];
+        if versions[i - 1].1 != versions[i].1 {
+            let subject = format!("chart {}", self.releases[r].chart.reference());
+            let previous = self.project.stages[i - 1].name.clone();
+            self.push(found, i, r, Item::Version { previous, subject, path: versions.clone(), documented: false });
+        }
+    }
+
+    /// Container images that differ from the stage before; documented when promotion would not
+    /// change them (envSpecific values pick the image).
+    fn images(&self, i: usize, r: usize, found: &mut Found) {
+        let stages = &self.project.stages;
+        let images = &self.images;
+        let promoted_index = self.promoted.get(&(i, r)).copied();
+        let (images_before, images_here) = (&images[self.at(i - 1, r)], &images[self.at(i, r)]);
+        for (container, image) in images_here {
+            let Some(before_image) = images_before.get(container).filter(|b| *b != image) else { continue };
+            let promoted_image = promoted_index.and_then(|p| images[p].get(container));
+            let documented = promoted_image.is_none_or(|p| p == image);
+            let path: Vec<(String, Option<String>)> = stages
+                .iter()
+                .enumerate()
+                .map(|(s, st)| (st.name.clone(), images[self.at(s, r)].get(container).cloned()))
+                .collect();
+            let repositories: BTreeSet<&str> =
+                path.iter().filter_map(|(_, i)| i.as_deref()).map(|i| drift::split_image(i).0).collect();
+            let (subject, path) = if repositories.len() == 1 {
+                let repository = drift::split_image(before_image).0;
+                let tags =
+                    path.into_iter().map(|(s, i)| (s, i.map(|i| drift::split_image(&i).1.to_string()))).collect();
+                (format!("image {repository} ({container})"), tags)
+            } else {
+                (format!("image ({container})"), path)
+            };
+            let previous = stages[i - 1].name.clone();
+            self.push(found, i, r, Item::Version { previous, subject, path, documented });
+        }
+    }
+
+    /// Resources rendered in one of the two stages only.
+    fn components(&self, i: usize, r: usize, found: &mut Found) {
+        let (previous, stage) = (&self.project.stages[i - 1], &self.project.stages[i]);
+        let (before, here) = (&self.renders[self.at(i - 1, r)], &self.renders[self.at(i, r)]);
+        let own = &self.manifests[self.at(i, r)];
+        let promoted_manifest = self.promoted.get(&(i, r)).map_or(own, |p| &self.manifests[*p]);
+        for (key, rendered_before, documented) in drift::component_differences(
+            (&self.manifests[self.at(i - 1, r)], &before.namespace),
+            (own, &here.namespace),
+            promoted_manifest,
+        ) {
+            let rendered_in = if rendered_before { previous.name.clone() } else { stage.name.clone() };
+            let resource = key.to_string();
+            let item = Item::Component { previous: previous.name.clone(), resource, rendered_in, documented };
+            self.push(found, i, r, item);
+        }
+    }
 }
 
 /// Where each side of each value difference is set (file and line), and which side changed
