@@ -394,6 +394,43 @@ struct ClusterReads<'a> {
     live: bool,
 }
 
+/// A release whose workloads are not all ready, as a finding.
+fn unhealthy(health: &health::Health) -> Option<Item> {
+    (!health.is_ready()).then(|| Item::Unhealthy {
+        workloads: health.not_ready().map(|w| (w.headline(), w.why.clone())).collect(),
+        since: health.not_ready_since().map(str::to_string),
+    })
+}
+
+/// Every Secret the stage's manifests need that its namespaces lack (whole, or some keys).
+fn secret_findings(stage: &Stage, report: secrets::StageReport) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for namespace in report.namespaces {
+        for (finding, whole) in
+            namespace.missing.iter().map(|f| (f, true)).chain(namespace.missing_keys.iter().map(|f| (f, false)))
+        {
+            let mut needed_by: Vec<String> = finding
+                .needed_by
+                .iter()
+                .map(|r| format!("{} ({}) in release {}", r.resource, r.detail, r.release))
+                .collect();
+            needed_by.dedup();
+            findings.push(Finding {
+                stage: stage.name.clone(),
+                release: None,
+                item: Item::Secret {
+                    namespace: namespace.namespace.clone(),
+                    name: finding.name.clone(),
+                    keys: finding.keys.iter().cloned().collect(),
+                    whole,
+                    needed_by,
+                },
+            });
+        }
+    }
+    findings
+}
+
 impl ClusterReads<'_> {
     /// A stage's releases as deployed against its config, its Secrets, and with `live`, its
     /// objects in the cluster. Every query in parallel.
@@ -452,19 +489,10 @@ impl ClusterReads<'_> {
             };
             (joined(secrets), edits, joined(healths))
         });
-        for (release, health) in healths? {
-            if health.is_ready() {
-                continue;
-            }
-            findings.push(Finding {
-                stage: stage.name.clone(),
-                release: Some(release),
-                item: Item::Unhealthy {
-                    workloads: health.not_ready().map(|w| (w.headline(), w.why.clone())).collect(),
-                    since: health.not_ready_since().map(str::to_string),
-                },
-            });
-        }
+        findings.extend(healths?.into_iter().filter_map(|(release, health)| {
+            let item = unhealthy(&health)?;
+            Some(Finding { stage: stage.name.clone(), release: Some(release), item })
+        }));
         for (release, items) in edits? {
             findings.extend(items.into_iter().map(|item| Finding {
                 stage: stage.name.clone(),
@@ -472,29 +500,7 @@ impl ClusterReads<'_> {
                 item,
             }));
         }
-        for namespace in secrets?.namespaces {
-            for (finding, whole) in
-                namespace.missing.iter().map(|f| (f, true)).chain(namespace.missing_keys.iter().map(|f| (f, false)))
-            {
-                let mut needed_by: Vec<String> = finding
-                    .needed_by
-                    .iter()
-                    .map(|r| format!("{} ({}) in release {}", r.resource, r.detail, r.release))
-                    .collect();
-                needed_by.dedup();
-                findings.push(Finding {
-                    stage: stage.name.clone(),
-                    release: None,
-                    item: Item::Secret {
-                        namespace: namespace.namespace.clone(),
-                        name: finding.name.clone(),
-                        keys: finding.keys.iter().cloned().collect(),
-                        whole,
-                        needed_by,
-                    },
-                });
-            }
-        }
+        findings.extend(secret_findings(stage, secrets?));
         let charts = states.iter().map(|state| state.installed.as_ref().map(|i| i.chart.clone())).collect();
         Ok((findings, charts))
     }
