@@ -304,6 +304,40 @@ pub struct Creator {
 /// Role or ClusterRole with `create`, `update` or `patch` on `secrets`, bound (RoleBinding,
 /// ClusterRoleBinding) to the ServiceAccount the Job runs as.
 pub fn creators(release: &str, manifest: &Manifest) -> Vec<Creator> {
+    let accounts = accounts_writing_secrets(manifest);
+    let mut out = Vec::new();
+    for resource in manifest.values() {
+        let spec = match resource.key.kind.as_str() {
+            "Job" => resource.object.pointer("/spec/template/spec"),
+            "Pod" => resource.object.pointer("/spec"),
+            _ => None,
+        };
+        let (Some(spec), Some(namespace)) = (spec, &resource.key.namespace) else { continue };
+        let account = spec["serviceAccountName"].as_str().unwrap_or("default").to_string();
+        let Some(grants) = accounts.get(&(namespace.clone(), account)) else { continue };
+        let words = command_words(spec);
+        let job = match hook(resource) {
+            Some(hook) => format!("hook {} ({hook}) of release {release}", resource.key),
+            None => format!("{} of release {release}", resource.key),
+        };
+        for (role, resource_names) in grants {
+            out.push(Creator {
+                namespace: namespace.clone(),
+                job: job.clone(),
+                role: role.clone(),
+                names: words.iter().chain(resource_names).cloned().collect(),
+                resource_names: resource_names.clone(),
+            });
+        }
+    }
+    out
+}
+
+/// (role kind, namespace or "" for a ClusterRole, name) -> the `resourceNames` of its rules.
+type SecretWriters = BTreeMap<(String, String, String), BTreeSet<String>>;
+
+/// The release's Roles and ClusterRoles that may create, update or patch Secrets.
+fn roles_writing_secrets(manifest: &Manifest) -> SecretWriters {
     let writes_secrets = |rule: &Value| {
         let has = |field: &str, wanted: &[&str]| {
             rule[field].as_array().is_some_and(|l| l.iter().any(|v| v.as_str().is_some_and(|v| wanted.contains(&v))))
@@ -312,8 +346,7 @@ pub fn creators(release: &str, manifest: &Manifest) -> Vec<Creator> {
             && has("resources", &["secrets", "*"])
             && has("verbs", &["create", "update", "patch", "*"])
     };
-    // (kind, namespace or "" for a ClusterRole, name) -> resourceNames
-    let mut roles: BTreeMap<(String, String, String), BTreeSet<String>> = BTreeMap::new();
+    let mut roles = SecretWriters::new();
     for resource in manifest.values().filter(|r| r.key.group == "rbac.authorization.k8s.io") {
         if !matches!(resource.key.kind.as_str(), "Role" | "ClusterRole") {
             continue;
@@ -330,9 +363,16 @@ pub fn creators(release: &str, manifest: &Manifest) -> Vec<Creator> {
         let namespace = resource.key.namespace.clone().unwrap_or_default();
         roles.insert((resource.key.kind.clone(), namespace, resource.key.name.clone()), names);
     }
-    // (namespace, service account) -> [(role, resourceNames)]
-    type Grants = Vec<(String, BTreeSet<String>)>;
-    let mut accounts: BTreeMap<(String, String), Grants> = BTreeMap::new();
+    roles
+}
+
+/// (namespace, service account) -> [(role, resourceNames)]: the accounts bound to a role that
+/// writes Secrets.
+type Grants = BTreeMap<(String, String), Vec<(String, BTreeSet<String>)>>;
+
+fn accounts_writing_secrets(manifest: &Manifest) -> Grants {
+    let roles = roles_writing_secrets(manifest);
+    let mut accounts = Grants::new();
     for binding in manifest.values().filter(|r| r.key.group == "rbac.authorization.k8s.io") {
         if !matches!(binding.key.kind.as_str(), "RoleBinding" | "ClusterRoleBinding") {
             continue;
@@ -360,47 +400,29 @@ pub fn creators(release: &str, manifest: &Manifest) -> Vec<Creator> {
             accounts.entry((namespace, account)).or_default().push((role.clone(), names.clone()));
         }
     }
-    let mut out = Vec::new();
-    for resource in manifest.values() {
-        let spec = match resource.key.kind.as_str() {
-            "Job" => resource.object.pointer("/spec/template/spec"),
-            "Pod" => resource.object.pointer("/spec"),
-            _ => None,
-        };
-        let (Some(spec), Some(namespace)) = (spec, &resource.key.namespace) else { continue };
-        let account = spec["serviceAccountName"].as_str().unwrap_or("default").to_string();
-        let Some(grants) = accounts.get(&(namespace.clone(), account)) else { continue };
-        let mut words = BTreeSet::new();
-        for field in ["initContainers", "containers"] {
-            for (_, container) in items(spec, field) {
-                let strings = items(container, "command")
-                    .chain(items(container, "args"))
-                    .filter_map(|(_, v)| v.as_str())
-                    .chain(items(container, "env").filter_map(|(_, e)| e["value"].as_str()));
-                for text in strings {
-                    words.extend(
-                        text.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')))
-                            .filter(|w| !w.is_empty())
-                            .map(str::to_string),
-                    );
-                }
+    accounts
+}
+
+/// The words of a Pod spec's commands, arguments and env values: the names of Secrets a Job
+/// may write.
+fn command_words(spec: &Value) -> BTreeSet<String> {
+    let mut words = BTreeSet::new();
+    for field in ["initContainers", "containers"] {
+        for (_, container) in items(spec, field) {
+            let strings = items(container, "command")
+                .chain(items(container, "args"))
+                .filter_map(|(_, v)| v.as_str())
+                .chain(items(container, "env").filter_map(|(_, e)| e["value"].as_str()));
+            for text in strings {
+                words.extend(
+                    text.split(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')))
+                        .filter(|w| !w.is_empty())
+                        .map(str::to_string),
+                );
             }
         }
-        let job = match hook(resource) {
-            Some(hook) => format!("hook {} ({hook}) of release {release}", resource.key),
-            None => format!("{} of release {release}", resource.key),
-        };
-        for (role, resource_names) in grants {
-            out.push(Creator {
-                namespace: namespace.clone(),
-                job: job.clone(),
-                role: role.clone(),
-                names: words.iter().chain(resource_names).cloned().collect(),
-                resource_names: resource_names.clone(),
-            });
-        }
     }
-    out
+    words
 }
 
 fn issues_its_own_certificates(ingress: &Resource) -> bool {
