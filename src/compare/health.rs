@@ -92,9 +92,25 @@ fn workload(object: &Value, pods: &[Value]) -> Option<Workload> {
     let kind = object["kind"].as_str()?.to_string();
     let name = object["metadata"]["name"].as_str()?.to_string();
     let status = &object["status"];
-    let number = |v: &Value| v.as_u64().unwrap_or(0);
     let observed = object["metadata"]["generation"].as_u64().is_none_or(|g| number(&status["observedGeneration"]) >= g);
-    let (ready, desired, state) = match kind.as_str() {
+    let (ready, desired, state) = progress(&kind, object, observed)?;
+    let mut workload =
+        Workload { kind, name, ready, desired, state, why: Vec::new(), reasons: Vec::new(), not_ready_since: None };
+    if workload.state != State::Ready {
+        workload.explain(object, pods, observed);
+    }
+    Some(workload)
+}
+
+fn number(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+/// (ready, desired, state) of a workload by its kind's rules; `observed`: its controller has
+/// seen its latest spec.
+fn progress(kind: &str, object: &Value, observed: bool) -> Option<(u64, u64, State)> {
+    let status = &object["status"];
+    Some(match kind {
         "Deployment" => {
             let desired = object["spec"]["replicas"].as_u64().unwrap_or(1);
             let (updated, available, total) =
@@ -146,11 +162,14 @@ fn workload(object: &Value, pods: &[Value]) -> Option<Workload> {
             let state = if ready["status"] == "True" { State::Ready } else { State::Progressing };
             (u64::from(state == State::Ready), 1, state)
         }
-    };
-    let mut why = Vec::new();
-    let mut reasons = Vec::new();
-    let mut not_ready_since = None;
-    if state != State::Ready {
+    })
+}
+
+impl Workload {
+    /// Why a workload is not ready: its conditions' messages, its Pods' problems, and since when
+    /// its Pods have not been ready.
+    fn explain(&mut self, object: &Value, pods: &[Value], observed: bool) {
+        let status = &object["status"];
         if let Some(c) = ["Progressing", "Failed", "Ready"]
             .iter()
             .filter_map(|t| condition(status, t))
@@ -158,28 +177,27 @@ fn workload(object: &Value, pods: &[Value]) -> Option<Workload> {
             && let Some(message) = c["message"].as_str()
         {
             let reason = c["reason"].as_str().unwrap_or("condition");
-            why.push(format!("{reason}: {message}"));
-            reasons.push(reason.to_string());
+            self.why.push(format!("{reason}: {message}"));
+            self.reasons.push(reason.to_string());
         }
         for pod in pods.iter().filter(|pod| selects(object, pod)) {
             for (reason, line) in pod_problems(pod) {
-                reasons.push(reason);
-                why.push(line);
+                self.reasons.push(reason);
+                self.why.push(line);
             }
             let since = condition(&pod["status"], "Ready")
                 .filter(|c| c["status"] != "True")
                 .and_then(|c| c["lastTransitionTime"].as_str());
             if let Some(since) = since
-                && not_ready_since.as_deref().is_none_or(|s: &str| since < s)
+                && self.not_ready_since.as_deref().is_none_or(|s: &str| since < s)
             {
-                not_ready_since = Some(since.to_string());
+                self.not_ready_since = Some(since.to_string());
             }
         }
         if !observed {
-            why.push("the controller has not seen the new spec yet".into());
+            self.why.push("the controller has not seen the new spec yet".into());
         }
     }
-    Some(Workload { kind, name, ready, desired, state, why, reasons, not_ready_since })
 }
 
 fn condition<'v>(status: &'v Value, kind: &str) -> Option<&'v Value> {
