@@ -62,6 +62,27 @@ pub fn text(outcome: &Outcome, args: &TextOptions) -> String {
         }
     }
     let _ = writeln!(out);
+    out.push_str(&totals(outcome));
+    let drift = outcome.findings.iter().any(|f| f.item.is_drift());
+    let mut hints = Vec::new();
+    if !args.details && drift {
+        hints.push("--details shows files, lines and values");
+    }
+    if !args.live {
+        hints.push("--live also finds objects edited in the cluster");
+    }
+    if !args.documented {
+        hints.push("--documented shows the envSpecific differences");
+    }
+    if !hints.is_empty() {
+        let _ = writeln!(out, "{DIM}{}{DIM:#}", hints.join("; "));
+    }
+    out
+}
+
+/// The last lines: drift by kind over the stages, and the clusters that could not be checked.
+fn totals(outcome: &Outcome) -> String {
+    let mut out = String::new();
     let checked: Vec<&str> = outcome.stages.iter().filter(|(_, u)| u.is_none()).map(|(s, _)| s.name.as_str()).collect();
     let unchecked: Vec<&str> =
         outcome.stages.iter().filter(|(_, u)| u.is_some()).map(|(s, _)| s.name.as_str()).collect();
@@ -92,19 +113,6 @@ pub fn text(outcome: &Outcome, args: &TextOptions) -> String {
             unchecked.join(", "),
             if checked.is_empty() { "none".to_string() } else { checked.join(", ") }
         );
-    }
-    let mut hints = Vec::new();
-    if !args.details && !drift.is_empty() {
-        hints.push("--details shows files, lines and values");
-    }
-    if !args.live {
-        hints.push("--live also finds objects edited in the cluster");
-    }
-    if !args.documented {
-        hints.push("--documented shows the envSpecific differences");
-    }
-    if !hints.is_empty() {
-        let _ = writeln!(out, "{DIM}{}{DIM:#}", hints.join("; "));
     }
     out
 }
