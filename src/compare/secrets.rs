@@ -478,6 +478,22 @@ impl StageReport {
     }
 }
 
+/// The Secret as a Job of the release creates it, when one may write it and names it.
+fn created_by(creators: &[Creator], reference: &Reference) -> Option<Provided> {
+    creators.iter().find(|c| c.namespace == reference.namespace && c.names.contains(&reference.name)).map(|c| {
+        let evidence = match c.resource_names.contains(&reference.name) {
+            true => "names it in resourceNames",
+            false => "its command, arguments or env name it",
+        };
+        Provided {
+            name: reference.name.clone(),
+            namespace: reference.namespace.clone(),
+            keys: Keys::Any,
+            by: format!("{} (created by it: {} lets it write Secrets and {evidence})", c.job, c.role),
+        }
+    })
+}
+
 /// Check references against what the releases provide and what the cluster holds.
 pub fn evaluate(
     references: &[Reference],
@@ -492,25 +508,11 @@ pub fn evaluate(
             exists: cluster.get(&reference.namespace).is_some_and(Option::is_some),
             ..NamespaceReport::default()
         });
-        let created = || {
-            creators.iter().find(|c| c.namespace == reference.namespace && c.names.contains(&reference.name)).map(|c| {
-                let evidence = match c.resource_names.contains(&reference.name) {
-                    true => "names it in resourceNames",
-                    false => "its command, arguments or env name it",
-                };
-                Provided {
-                    name: reference.name.clone(),
-                    namespace: reference.namespace.clone(),
-                    keys: Keys::Any,
-                    by: format!("{} (created by it: {} lets it write Secrets and {evidence})", c.job, c.role),
-                }
-            })
-        };
         let in_release = provided
             .iter()
             .find(|p| p.name == reference.name && p.namespace == reference.namespace)
             .cloned()
-            .or_else(created);
+            .or_else(|| created_by(creators, reference));
         let in_release = in_release.as_ref();
         let in_cluster =
             cluster.get(&reference.namespace).and_then(Option::as_ref).and_then(|secrets| secrets.get(&reference.name));
