@@ -55,14 +55,8 @@ pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
         doc.part(&format!("What deploying {} changes", stage.name), &format!("helm envs diff {}", stage.name));
         doc.push(&format!("{BOLD}== {} =={BOLD:#}\n", stage.name));
         doc.begin_section(json!({"stage": stage.name}));
-        let run = StageRun {
-            stage,
-            targets: &targets,
-            options,
-            question: format!("Deploy stage {}?", stage.name),
-            ask_even_if_unchanged: false,
-            summary: true,
-        };
+        // One line per changed resource: the stages follow one another in one report.
+        let run = StageRun { summary: true, ..StageRun::deploy(stage, &targets, options) };
         let (stage_outcomes, error) = deploy_stage(&pipeline, &run, &mut doc);
         stages_json.push(doc.end_section());
         outcomes.extend(stage_outcomes);

@@ -20,14 +20,7 @@ pub fn run(project: &Project, args: &UpgradeArgs) -> Result<u8> {
     let _lock = pipeline::lock(project, options, &format!("upgrade {}", stage.name))?;
     let pipeline = Pipeline::new(project, &Terminal)?;
     let targets: Vec<Target> = releases.iter().map(|r| project.target(stage, r)).collect();
-    let run = StageRun {
-        stage,
-        targets: &targets,
-        options,
-        question: format!("Deploy stage {}?", stage.name),
-        ask_even_if_unchanged: false,
-        summary: false,
-    };
+    let run = StageRun::deploy(stage, &targets, options);
     let checked = pipeline.check(stage, &targets, options.show_secrets)?;
     let mut doc = Document::new(args.deploy.format(), json!({"command": "upgrade", "stage": stage.name}))
         .titled(format!("helm envs upgrade {}", stage.name));

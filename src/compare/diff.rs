@@ -445,19 +445,12 @@ fn write_list(items: &[Value], indent: usize, out: &mut String) {
         push_indent(out, indent);
         out.push('-');
         match item {
+            // A map's first key goes on the dash's line.
             Value::Object(map) if !map.is_empty() => {
                 out.push(' ');
                 write_map(map, indent + 2, out);
             }
-            Value::Array(inner) if !inner.is_empty() => {
-                out.push('\n');
-                write_list(inner, indent + 2, out);
-            }
-            scalar => {
-                out.push(' ');
-                write_scalar(scalar, indent + 2, out);
-                out.push('\n');
-            }
+            other => write_nested(other, indent, out),
         }
     }
 }

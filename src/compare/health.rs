@@ -102,6 +102,17 @@ fn workload(object: &Value, pods: &[Value]) -> Option<Workload> {
     Some(workload)
 }
 
+impl State {
+    /// Ready when done; failed when it cannot get there; progressing otherwise.
+    fn of(done: bool, failed: bool) -> State {
+        match (done, failed) {
+            (true, _) => State::Ready,
+            (false, true) => State::Failed,
+            (false, false) => State::Progressing,
+        }
+    }
+}
+
 fn number(v: &Value) -> u64 {
     v.as_u64().unwrap_or(0)
 }
@@ -118,13 +129,7 @@ fn progress(kind: &str, object: &Value, observed: bool) -> Option<(u64, u64, Sta
             let done = observed && updated >= desired && available >= desired && total <= updated;
             let stuck = condition(status, "Progressing")
                 .is_some_and(|c| c["status"] == "False" && c["reason"] == "ProgressDeadlineExceeded");
-            let state = if done {
-                State::Ready
-            } else if stuck {
-                State::Failed
-            } else {
-                State::Progressing
-            };
+            let state = State::of(done, stuck);
             // Ready counts the new generation's Pods only: old ones still serving (taken to be
             // available) are not the deploy.
             let new_available = available.saturating_sub(total.saturating_sub(updated)).min(updated);
@@ -137,24 +142,18 @@ fn progress(kind: &str, object: &Value, observed: bool) -> Option<(u64, u64, Sta
                 || number(&status["updatedReplicas"]) >= desired
                 || status["updateRevision"] == status["currentRevision"];
             let done = observed && ready >= desired && rolled;
-            (ready.min(desired), desired, if done { State::Ready } else { State::Progressing })
+            (ready.min(desired), desired, State::of(done, false))
         }
         "DaemonSet" => {
             let desired = number(&status["desiredNumberScheduled"]);
             let ready = number(&status["numberAvailable"]);
             let done = observed && number(&status["updatedNumberScheduled"]) >= desired && ready >= desired;
-            (ready.min(desired), desired, if done { State::Ready } else { State::Progressing })
+            (ready.min(desired), desired, State::of(done, false))
         }
         "Job" => {
             let complete = condition(status, "Complete").is_some_and(|c| c["status"] == "True");
             let failed = condition(status, "Failed").is_some_and(|c| c["status"] == "True");
-            let state = if complete {
-                State::Ready
-            } else if failed {
-                State::Failed
-            } else {
-                State::Progressing
-            };
+            let state = State::of(complete, failed);
             (u64::from(complete), 1, state)
         }
         _ => {

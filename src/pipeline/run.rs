@@ -37,6 +37,21 @@ pub struct StageRun<'a> {
     pub summary: bool,
 }
 
+impl<'a> StageRun<'a> {
+    /// A stage deployed as configured (`upgrade`, `apply`): approval is asked only when there
+    /// is something to deploy.
+    pub fn deploy(stage: &'a Stage, targets: &'a [Target<'a>], options: Options) -> StageRun<'a> {
+        StageRun {
+            stage,
+            targets,
+            options,
+            question: format!("Deploy stage {}?", stage.name),
+            ask_even_if_unchanged: false,
+            summary: false,
+        }
+    }
+}
+
 /// The programs a deploy needs, found once, and where it reports what it is doing.
 pub struct Pipeline<'p> {
     pub project: &'p Project,
