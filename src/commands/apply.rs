@@ -6,7 +6,6 @@ use std::io::IsTerminal as _;
 use serde_json::{Value, json};
 
 use crate::cli::ApplyArgs;
-use crate::compare::gate::NOTHING_DONE;
 use crate::config::stages::{Approval, Project, Target};
 use crate::error::{Detail, Error, Result};
 use crate::output::document::Document;
@@ -124,12 +123,5 @@ fn summarised(err: Error, outcomes: &[Outcome]) -> Error {
     if outcomes.iter().any(|o| o.undone.is_some()) {
         summary.push(Detail::Note(format!("taken back (onFailure: rollback): {}", list(|o| o.undone.is_some()))));
     }
-    let err = match err {
-        Error::Refused { headline, mut details } => {
-            details.retain(|d| !matches!(d, Detail::Help(h) if h == NOTHING_DONE));
-            Error::Refused { headline, details }
-        }
-        other => other,
-    };
     err.with_details(summary)
 }

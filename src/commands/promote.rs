@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use crate::cli::PromoteArgs;
+use crate::compare::gate::nothing_done;
 use crate::config::promotion::{self, Promotion};
 use crate::config::stages::{Project, Release, Stage, Target};
 use crate::config::values::ValuePath;
@@ -145,7 +146,7 @@ impl Promoting<'_> {
             ask_even_if_unchanged: true,
             summary: checked.offline,
         };
-        let needs = match gate(checked.checked, &run, &mut doc, &Terminal) {
+        let needs = match gate(checked.checked, &run, &mut doc, &Terminal).map_err(nothing_done) {
             Ok(needs) => needs,
             Err(err) => {
                 doc.emit("refused");

@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use crate::cli::UpgradeArgs;
+use crate::compare::gate::nothing_done;
 use crate::config::stages::{Project, Target};
 use crate::error::{Error, Result};
 use crate::output::document::Document;
@@ -26,7 +27,7 @@ pub fn run(project: &Project, args: &UpgradeArgs) -> Result<u8> {
         .titled(format!("helm envs upgrade {}", stage.name));
     doc.summarize("Stage", stage.name.clone());
     doc.part(&format!("What deploying {} changes", stage.name), &format!("helm envs diff {}", stage.name));
-    let needs = match gate(checked, &run, &mut doc, &Terminal) {
+    let needs = match gate(checked, &run, &mut doc, &Terminal).map_err(nothing_done) {
         Ok(needs) => needs,
         Err(err) => {
             doc.emit("refused");

@@ -58,7 +58,9 @@ impl Gate {
     }
 }
 
-/// The error for the first refused gate, if any: exit 3, the other refusals under it.
+/// The error for the first refused gate, if any: exit 3, the other refusals under it. What the
+/// refusal leaves behind is the caller's to say (a later stage of `apply` follows earlier ones
+/// that deployed).
 pub fn refusal(stage: &Stage, gates: &[Gate]) -> Option<Error> {
     let refused: Vec<&Gate> = gates.iter().filter(|g| g.is_refused()).collect();
     let first = refused.first()?;
@@ -68,10 +70,14 @@ pub fn refusal(stage: &Stage, gates: &[Gate]) -> Option<Error> {
             .iter()
             .skip(1)
             .map(|g| Detail::Note(format!("also refused by the {} gate: {}", g.name, g.message)))
-            .chain([Detail::Help(NOTHING_DONE.into())])
             .collect(),
     })
 }
 
-/// What a refusal leaves behind, in its help line.
-pub const NOTHING_DONE: &str = "nothing was written or deployed";
+/// A refusal that stopped a run before it wrote or deployed anything, saying so.
+pub fn nothing_done(err: Error) -> Error {
+    match err {
+        Error::Refused { .. } => err.with_details([Detail::Help("nothing was written or deployed".into())]),
+        other => other,
+    }
+}
