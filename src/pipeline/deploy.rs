@@ -11,10 +11,10 @@ use crate::compare::health::{self, Health};
 use crate::config::stages::{OnFailure, Project, Stage, Target};
 use crate::error::{Detail, Error, Result};
 use crate::system::helm::Revision;
-use crate::system::{hooks, interrupt};
+use crate::system::{hooks, interrupt, records};
 
 use super::events;
-use super::record::Record;
+use super::record::{HEALTH_LABEL, Record};
 use super::run::{Pipeline, Reporter, StageRun};
 
 /// What happened to one release.
@@ -130,6 +130,9 @@ impl Pipeline<'_> {
                 _ => after.last().map(|r| r.revision),
             };
             events::record(&self.kubectl, self.reporter, target, record, revision, deployed.as_ref().err());
+            if let (Err(err), Some(revision), false) = (&deployed, revision, helm_failed) {
+                self.mark_unready(target, revision, err);
+            }
             let index = outcomes.len();
             match deployed {
                 Ok(_) => {
@@ -179,7 +182,7 @@ impl Pipeline<'_> {
         let mut all_back = true;
         for change in changed.iter().rev() {
             let (target, name) = (change.target, &change.target.release.name);
-            let last_good = last_good(&change.before);
+            let last_good = last_good(&change.before, &self.unready_revisions(target));
             let undone = match (last_good, change.before.is_empty()) {
                 (Some(good), _) => {
                     self.helm.rollback(target, good.revision).map(|()| Undone::RolledBack(good.revision))
@@ -226,6 +229,36 @@ impl Pipeline<'_> {
         }));
         let error = error.with_details(notes);
         (error, all_back)
+    }
+
+    /// A revision helm deployed whose workloads did not become ready: marked on helm's record,
+    /// so that no later rollback goes to it (helm itself calls it `deployed`). Best effort, like
+    /// the Event; a wait cut short by a signal proves nothing and marks nothing.
+    fn mark_unready(&self, target: &Target, revision: u64, err: &Error) {
+        if matches!(err, Error::Interrupted { .. }) || !records::in_secrets() {
+            return;
+        }
+        let label = (HEALTH_LABEL, "failed");
+        let revision_of = (target.release.name.as_str(), revision);
+        if let Err(failure) = self.kubectl.label_revision(target.stage, &target.namespace, revision_of, label) {
+            self.reporter.note(&format!(
+                "could not mark revision {revision} of {}/{} as not ready ({}); a later rollback may choose it",
+                target.stage.name,
+                target.release.name,
+                failure.one_line()
+            ));
+        }
+    }
+
+    /// The revisions of a release marked as never ready (see [`Self::mark_unready`]).
+    fn unready_revisions(&self, target: &Target) -> Vec<u64> {
+        if !records::in_secrets() {
+            return Vec::new();
+        }
+        let label = format!("{HEALTH_LABEL}=failed");
+        self.kubectl
+            .labelled_revisions(target.stage, &target.namespace, &target.release.name, &label)
+            .unwrap_or_default()
     }
 
     /// `helm upgrade --install` (or the stage's deploy command); the revision when helm says.
@@ -285,12 +318,18 @@ impl Pipeline<'_> {
     }
 }
 
-/// The revision to go back to: the newest that deployed successfully and was not itself
-/// rolled back from (the revision after it is a `Rollback to N`), never a failed or pending one.
-fn last_good(history: &[Revision]) -> Option<&Revision> {
+/// The revision to go back to: the newest that deployed successfully, whose workloads were not
+/// found unready (`unready`, marked by an earlier run), and was not itself rolled back from
+/// (the revision after it is a `Rollback to N`); never a failed or pending one.
+fn last_good<'h>(history: &'h [Revision], unready: &[u64]) -> Option<&'h Revision> {
     let rolled_away =
         |index: usize| history.get(index + 1).is_some_and(|next| next.description.starts_with("Rollback to "));
-    history.iter().enumerate().rev().find(|(i, r)| !failed_or_pending(r) && !rolled_away(*i)).map(|(_, r)| r)
+    history
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(i, r)| !failed_or_pending(r) && !unready.contains(&r.revision) && !rolled_away(*i))
+        .map(|(_, r)| r)
 }
 
 /// A failed deploy of one release, judged from helm's record before and after it: whether
@@ -469,9 +508,15 @@ mod tests {
             revision(4, "failed", "Upgrade failed"),
             revision(5, "pending-upgrade", "Preparing upgrade"),
         ];
-        assert_eq!(last_good(&history).map(|r| r.revision), Some(3), "not 5 (pending), 4 (failed), 2 (rolled away)");
-        assert_eq!(last_good(&history[..2]).map(|r| r.revision), Some(2));
-        assert_eq!(last_good(&[revision(1, "failed", "")]), None);
+        assert_eq!(
+            last_good(&history, &[]).map(|r| r.revision),
+            Some(3),
+            "not 5 (pending), 4 (failed), 2 (rolled away)"
+        );
+        assert_eq!(last_good(&history[..2], &[]).map(|r| r.revision), Some(2));
+        assert_eq!(last_good(&history[..2], &[2]).map(|r| r.revision), Some(1), "2 never became ready");
+        assert_eq!(last_good(&history, &[3]).map(|r| r.revision), Some(1), "3 never became ready, 2 rolled away");
+        assert_eq!(last_good(&[revision(1, "failed", "")], &[]), None);
     }
 
     #[test]

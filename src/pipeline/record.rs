@@ -4,6 +4,11 @@
 use crate::config::fingerprint;
 use crate::config::stages::{Stage, Target};
 
+/// The release label that marks a revision whose workloads never became ready (`failed`): helm
+/// calls it `deployed`, but it is never a revision to roll back to. Every deploy clears it
+/// (helm copies an earlier revision's labels into the next one).
+pub const HEALTH_LABEL: &str = "helm-envs/health";
+
 /// How the release metadata, and the Event in the stage's cluster, record the deploy.
 pub struct Record {
     /// `helm upgrade --description`.
@@ -36,6 +41,7 @@ impl Record {
         let config = fingerprint::of(target).map(|f| fingerprint::label(&f, revision)).unwrap_or_default();
         let mut labels = self.labels.clone();
         labels.push((fingerprint::LABEL.to_string(), config));
+        labels.push((HEALTH_LABEL.to_string(), String::new()));
         labels
     }
 

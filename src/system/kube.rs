@@ -198,6 +198,43 @@ impl Kubectl {
         self.run("record an Event", stage, namespace, args, Some(&stdin)).map(|_| ())
     }
 
+    /// Set `label` on helm's record of `release` at `revision` (its Secret), as helm would read it
+    /// back as a release label.
+    pub fn label_revision(
+        &self,
+        stage: &Stage,
+        namespace: &str,
+        revision: (&str, u64),
+        label: (&str, &str),
+    ) -> Result<()> {
+        let (release, number) = revision;
+        let mut args = vec![
+            "label".to_string(),
+            "secret".into(),
+            format!("sh.helm.release.v1.{release}.v{number}"),
+            format!("{}={}", label.0, label.1),
+            "--overwrite".into(),
+            "--namespace".into(),
+            namespace.to_string(),
+        ];
+        args.extend(context_args(&stage.kube_context));
+        self.run("label a release record", stage, namespace, args, None).map(|_| ())
+    }
+
+    /// The revisions of `release` whose records carry `label` (`key=value`).
+    pub fn labelled_revisions(&self, stage: &Stage, namespace: &str, release: &str, label: &str) -> Result<Vec<u64>> {
+        let mut args = vec!["get".to_string(), "secrets".into(), "--namespace".into(), namespace.to_string()];
+        args.extend(context_args(&stage.kube_context));
+        args.extend([
+            "--selector".into(),
+            format!("owner=helm,name={release},{label}"),
+            "--output".into(),
+            "go-template={{range .items}}{{index .metadata.labels \"version\"}}\n{{end}}".into(),
+        ]);
+        let out = self.run("read helm's release records", stage, namespace, args, None)?;
+        Ok(out.lines().filter_map(|line| line.trim().parse().ok()).collect())
+    }
+
     /// The context names of the kubeconfig (`kubectl config get-contexts`); reads no cluster.
     pub fn context_names(&self) -> Result<Vec<String>> {
         let args = ["config", "get-contexts", "--output", "name"].map(String::from).to_vec();

@@ -127,6 +127,40 @@ fn a_rollback_skips_failed_revisions_and_two_failures_in_a_row_end_on_the_good_o
     }
 }
 
+/// A revision whose workloads never became ready, kept by `onFailure: keep`, is `deployed` to
+/// helm but never a rollback target: the next failure under `rollback` goes back past it, to the
+/// last revision that was ready.
+#[test]
+fn a_revision_kept_unready_is_never_the_rollback_target() {
+    let (project, ns) = deployed_example("keptunready");
+    let stages = project.read("helm-envs.yaml");
+    with_stage_settings(&project, "dev", "    health: {timeout: 15s}\n    onFailure: keep\n");
+    set_dev_web_tag(&project, "0.0.0-missing");
+    let kept = run(&project, &["upgrade", "dev", "--release", "web"]);
+    assert_eq!(kept.status.code(), Some(1), "{}", stderr_of(&kept));
+    assert!(stderr_of(&kept).contains("kept (onFailure: keep in stage `dev`)"), "{}", stderr_of(&kept));
+    assert_eq!(history(&project, "dev", &ns.dev, "web").last(), Some(&(2, "deployed".to_string())));
+    let mark = |revision: u64| {
+        let secret = format!("secret/sh.helm.release.v1.web.v{revision}");
+        live(&project, "dev", &ns.dev, &secret, "{.metadata.labels.helm-envs/health}")
+    };
+    assert_eq!(mark(2), "failed", "the unready revision is marked on helm's record");
+
+    project.write("helm-envs.yaml", &stages);
+    with_stage_settings(&project, "dev", "    health: {timeout: 15s}\n");
+    set_dev_web_tag(&project, "0.0.0-missing-too");
+    let output = run(&project, &["upgrade", "dev", "--release", "web"]);
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("rolled web back to revision 1, its last successful deploy"),
+        "not to revision 2, deployed but never ready: {stderr}"
+    );
+    assert!(image(&project, "dev", &ns.dev, "deploy/web").ends_with(":2.7.0"));
+    assert_eq!(mark(3), "failed", "the failed deploy's revision is marked too");
+    assert_eq!(mark(4), "", "the rollback's revision is revision 1's copy, unmarked");
+}
+
 #[test]
 fn a_missing_namespace_is_refused_before_any_deploy_and_created_when_the_stage_says_so() {
     let (project, ns) = Project::isolated_example("nonamespace");
