@@ -95,6 +95,7 @@ impl Pipeline<'_> {
         let mut outcomes = Vec::new();
         let mut changed: Vec<Changed> = Vec::new();
         let mut failure = None;
+        let mut left_pending = None;
         for (target, needed) in run.targets.iter().zip(needs_deploy) {
             if failure.is_none() {
                 failure = interrupt::check(Vec::new).err();
@@ -115,37 +116,19 @@ impl Pipeline<'_> {
                     continue;
                 }
             };
-            // helm numbers a deploy after the latest revision it keeps.
-            let labels = record.labels_for(target, before.last().map_or(1, |r| r.revision + 1));
-            let upgraded = self.deploy_one(target, record, &labels);
-            let helm_failed = upgraded.is_err();
-            let deployed = upgraded.and_then(|revision| self.wait_until_ready(target).map(|()| revision));
-            // helm's record after a deploy that did not say its revision (a deploy command) or failed.
-            let after = match &deployed {
-                Ok(Some(_)) => Vec::new(),
-                _ => self.helm.history(target).unwrap_or_default(),
-            };
-            let revision = match &deployed {
-                Ok(Some(revision)) => Some(*revision),
-                _ => after.last().map(|r| r.revision),
-            };
-            events::record(&self.kubectl, self.reporter, target, record, revision, deployed.as_ref().err());
-            if let (Err(err), Some(revision), false) = (&deployed, revision, helm_failed) {
-                self.mark_unready(target, revision, err);
-            }
             let index = outcomes.len();
-            match deployed {
-                Ok(_) => {
+            match self.deploy_release(target, record, &before) {
+                Ok(revision) => {
                     outcomes.push(Outcome::new(target, Status::Deployed(revision)));
                     changed.push(Changed { index, target, before });
                 }
-                Err(err) => {
+                Err(judged) => {
                     outcomes.push(Outcome::new(target, Status::Failed));
-                    let (err, ours) = judged_failure(target, err, &before, &after, helm_failed);
-                    if ours {
+                    if judged.ours {
                         changed.push(Changed { index, target, before });
                     }
-                    failure = Some(err);
+                    left_pending = judged.left_pending;
+                    failure = Some(judged.error);
                 }
             }
         }
@@ -163,12 +146,18 @@ impl Pipeline<'_> {
             }
             (_, error) => error,
         };
-        if matches!(error, Error::Interrupted { .. }) || changed.is_empty() {
-            return StageDeploy { outcomes, error: Some(error), cluster_unchanged: changed.is_empty() };
-        }
-        let (error, cluster_unchanged) = match run.stage.on_failure {
-            OnFailure::Keep => (error.with_details([Detail::Note(kept(run.stage, &changed, &outcomes))]), false),
-            OnFailure::Rollback => self.take_back(error, &changed, &mut outcomes),
+        let (error, cluster_unchanged) = if matches!(error, Error::Interrupted { .. }) || changed.is_empty() {
+            (error, changed.is_empty())
+        } else {
+            match run.stage.on_failure {
+                OnFailure::Keep => (error.with_details([Detail::Note(kept(run.stage, &changed, &outcomes))]), false),
+                OnFailure::Rollback => self.take_back(error, &changed, &mut outcomes),
+            }
+        };
+        // A release this run left pending, and not taken back: the user must free it.
+        let error = match left_pending.filter(|_| !cluster_unchanged) {
+            Some(note) => error.with_details([Detail::Note(note)]),
+            None => error,
         };
         StageDeploy { outcomes, error: Some(error), cluster_unchanged }
     }
@@ -229,6 +218,38 @@ impl Pipeline<'_> {
         }));
         let error = error.with_details(notes);
         (error, all_back)
+    }
+
+    /// Deploy one release (its history `before` the run), wait until it is ready, record the
+    /// Event; the revision deployed, or the failure judged from helm's record.
+    fn deploy_release(
+        &self,
+        target: &Target,
+        record: &Record,
+        before: &[Revision],
+    ) -> Result<Option<u64>, Box<Judged>> {
+        // helm numbers a deploy after the latest revision it keeps.
+        let labels = record.labels_for(target, before.last().map_or(1, |r| r.revision + 1));
+        let upgraded = self.deploy_one(target, record, &labels);
+        let helm_failed = upgraded.is_err();
+        let deployed = upgraded.and_then(|revision| self.wait_until_ready(target).map(|()| revision));
+        // helm's record after a deploy that did not say its revision (a deploy command) or failed.
+        let after = match &deployed {
+            Ok(Some(_)) => Vec::new(),
+            _ => self.helm.history(target).unwrap_or_default(),
+        };
+        let revision = match &deployed {
+            Ok(Some(revision)) => Some(*revision),
+            _ => after.last().map(|r| r.revision),
+        };
+        events::record(&self.kubectl, self.reporter, target, record, revision, deployed.as_ref().err());
+        if let (Err(err), Some(revision), false) = (&deployed, revision, helm_failed) {
+            self.mark_unready(target, revision, err);
+        }
+        match deployed {
+            Ok(_) => Ok(revision),
+            Err(err) => Err(Box::new(judged_failure(target, err, (before, &after), helm_failed))),
+        }
     }
 
     /// A revision helm deployed whose workloads did not become ready: marked on helm's record,
@@ -338,19 +359,28 @@ fn last_good<'h>(history: &'h [Revision], unready: &[u64]) -> Option<&'h Revisio
 fn judged_failure(
     target: &Target,
     err: Error,
-    before: &[Revision],
-    after: &[Revision],
+    (before, after): (&[Revision], &[Revision]),
     helm_failed: bool,
-) -> (Error, bool) {
+) -> Judged {
     let newest = |history: &[Revision]| history.last().map(|r| r.revision);
-    let Some(last) = after.last().filter(|_| newest(after) > newest(before)) else { return (err, false) };
+    let Some(last) = after.last().filter(|_| newest(after) > newest(before)) else {
+        return Judged { error: err, ours: false, left_pending: None };
+    };
     if helm_failed && !failed_or_pending(last) {
-        return (err.with_details([Detail::Note(by_another_run(target, last))]), false);
+        let error = err.with_details([Detail::Note(by_another_run(target, last))]);
+        return Judged { error, ours: false, left_pending: None };
     }
-    match last.status.starts_with("pending") {
-        true => (err.with_details([Detail::Note(left_pending(target, last))]), true),
-        false => (err, true),
-    }
+    let left_pending = last.status.starts_with("pending").then(|| left_pending(target, last, before));
+    Judged { error: err, ours: true, left_pending }
+}
+
+/// A failed deploy of one release as its record shows it.
+struct Judged {
+    error: Error,
+    /// This run left a new revision, to take back.
+    ours: bool,
+    /// The note for a revision this run left pending (said unless the revision is taken back).
+    left_pending: Option<String>,
 }
 
 /// A revision that never deployed successfully: not one to go back to.
@@ -372,11 +402,26 @@ fn by_another_run(target: &Target, theirs: &Revision) -> String {
 }
 
 /// A release a failed helm call left pending (its connection to the cluster was lost).
-fn left_pending(target: &Target, pending: &Revision) -> String {
+/// `before`: its revisions before the run, for the one to go back to.
+fn left_pending(target: &Target, pending: &Revision, before: &[Revision]) -> String {
+    let release = &target.release.name;
+    let context = target.stage.kube_context.name().map(|c| format!(" --kube-context {c}")).unwrap_or_default();
+    let recovery = match last_good(before, &[]) {
+        Some(good) => format!(
+            "once no helm process works on it, `helm rollback {release} {} --namespace {}{context}` (its last \
+             successful revision) frees it; then run helm-envs again",
+            good.revision, target.namespace
+        ),
+        None => format!(
+            "once no helm process works on it, `helm uninstall {release} --namespace {}{context}` frees it (it never \
+             deployed successfully); then run helm-envs again",
+            target.namespace
+        ),
+    };
     format!(
-        "{}/{} is left `{}` at revision {}: helm lost the cluster before it could record the outcome, and \
-         helm refuses every further upgrade or rollback of it while it stays so",
-        target.stage.name, target.release.name, pending.status, pending.revision
+        "{}/{release} is left `{}` at revision {}: helm stopped before it could record the outcome (its process \
+         ended, or it lost the cluster), and refuses every further upgrade of it while it stays so; {recovery}",
+        target.stage.name, pending.status, pending.revision
     )
 }
 

@@ -494,6 +494,46 @@ fn a_release_stuck_pending_after_a_killed_helm_says_how_to_recover() {
     ok(&project, &["upgrade", "dev", "--release", "web"]);
 }
 
+/// A helm call that stops mid-upgrade (killed here; a lost connection to the cluster ends it the
+/// same way) leaves the release `pending-upgrade`: the run that left it takes it back (the
+/// default failure rule), or, keeping it, names the release, its revision and the recovery,
+/// instead of a generic failure.
+#[test]
+fn a_release_left_pending_is_named_by_the_run_that_left_it() {
+    let (project, ns) = deployed_example("leftpending");
+    let killed_mid_upgrade = |expected_revision: u64| {
+        let envs = project.spawn_helm_envs(&["upgrade", "dev", "--release", "web"]);
+        wait_until_pending(&project, "dev", &ns.dev, "web");
+        let pattern = format!("upgrade web .*--namespace {}", ns.dev);
+        let killed = std::process::Command::new("pkill").args(["-KILL", "-f", &pattern]).status().expect("pkill");
+        assert!(killed.success(), "helm's upgrade was running");
+        let output = envs.wait_with_output().expect("helm-envs ends");
+        assert_eq!(output.status.code(), Some(1), "{}", stderr_of(&output));
+        let stderr = stderr_of(&output);
+        let pending = format!("dev/web is left `pending-upgrade` at revision {expected_revision}");
+        (stderr.contains(&pending), stderr)
+    };
+    with_stage_settings(&project, "dev", "    helmArgs: [--wait, --timeout, 90s]\n");
+    project.write("envs/dev/web.yaml", &(project.read("envs/dev/web.yaml") + "image:\n  tag: 0.0.0-missing\n"));
+
+    let (named, stderr) = killed_mid_upgrade(2);
+    assert!(stderr.contains("rolled web back to revision 1, its last successful deploy"), "{stderr}");
+    assert!(!named, "taken back: nothing is left pending to free: {stderr}");
+
+    with_stage_settings(&project, "dev", "    onFailure: keep\n");
+    let (named, stderr) = killed_mid_upgrade(4);
+    assert!(named, "{stderr}");
+    assert!(
+        stderr.contains(&format!("`helm rollback web 3 --namespace {} --kube-context dev`", ns.dev)),
+        "the recovery names the last good revision: {stderr}"
+    );
+    let recovered = project
+        .helm(&["rollback", "web", "3", "--kube-context", "dev", "--namespace", &ns.dev])
+        .output()
+        .expect("helm");
+    assert!(recovered.status.success(), "the named recovery works: {}", stderr_of(&recovered));
+}
+
 /// A values file outside the project is read with a note, and promote does not write it unless
 /// the stages file allows it.
 #[test]
