@@ -317,8 +317,9 @@ impl HelmFailure {
                 .and_then(|rest| rest.split_whitespace().next())
                 .unwrap_or("NAMESPACE");
             details.push(Detail::Help(format!(
-                "release `{release}` is stuck in a pending state (a helm run was killed while it worked). \
-                 Once no helm process is working on it, see its revisions with `helm history {release} \
+                "release `{release}` is in a pending state: another helm run is working on it now (another \
+                 CI job or person), or one was killed while it worked and left it stuck. If a run is working on \
+                 it, wait for it to end and run again. Once no helm process is working on it, see its revisions with `helm history {release} \
                  --namespace {namespace}{context}` and roll back to the last `deployed` one: `helm rollback \
                  {release} REVISION --namespace {namespace}{context}` (a first install that never completed: \
                  `helm uninstall {release} --namespace {namespace}{context}`); then run helm-envs again"

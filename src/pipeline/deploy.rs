@@ -363,10 +363,16 @@ fn judged_failure(
     helm_failed: bool,
 ) -> Judged {
     let newest = |history: &[Revision]| history.last().map(|r| r.revision);
+    // helm refused before it wrote a revision: whatever is pending belongs to another run.
+    let refused = helm_failed && helm_wrote_no_revision(&err);
     let Some(last) = after.last().filter(|_| newest(after) > newest(before)) else {
-        return Judged { error: err, ours: false, left_pending: None };
+        let error = match after.last().filter(|r| refused && r.status.starts_with("pending")) {
+            Some(theirs) => err.with_details([Detail::Note(by_another_run(target, theirs))]),
+            None => err,
+        };
+        return Judged { error, ours: false, left_pending: None };
     };
-    if helm_failed && !failed_or_pending(last) {
+    if helm_failed && (!failed_or_pending(last) || refused) {
         let error = err.with_details([Detail::Note(by_another_run(target, last))]);
         return Judged { error, ours: false, left_pending: None };
     }
@@ -394,11 +400,32 @@ fn by_another_run(target: &Target, theirs: &Revision) -> String {
         "" => String::new(),
         description => format!(" (\"{description}\")"),
     };
-    format!(
-        "another run deployed {}/{} meanwhile: revision {} is `{}`{by}, deployed {}; this run changed nothing of it. \
-         `helm envs diff {}` shows whether it runs this config",
-        target.stage.name, target.release.name, theirs.revision, theirs.status, theirs.updated, target.stage.name
-    )
+    let (stage, release, revision) = (&target.stage.name, &target.release.name, theirs.revision);
+    match theirs.status.starts_with("pending") {
+        true => format!(
+            "another run is deploying {stage}/{release}: revision {revision} is `{}`{by}, started {}; this run \
+             changed nothing of it. Wait for it to end (a CI job, a colleague's run), then `helm envs diff {stage}` \
+             shows whether it runs this config; if no helm process works on it any more, it was killed and is stuck",
+            theirs.status, theirs.updated
+        ),
+        false => format!(
+            "another run deployed {stage}/{release} meanwhile: revision {revision} is `{}`{by}, deployed {}; this \
+             run changed nothing of it. `helm envs diff {stage}` shows whether it runs this config",
+            theirs.status, theirs.updated
+        ),
+    }
+}
+
+/// helm refused the deploy before it wrote a revision: another operation holds the release, or
+/// another run wrote the revision number first.
+fn helm_wrote_no_revision(err: &Error) -> bool {
+    match err {
+        Error::Helm(failure) => {
+            failure.stderr.contains("another operation (install/upgrade/rollback) is in progress")
+                || failure.stderr.contains("already exists")
+        }
+        _ => false,
+    }
 }
 
 /// A release a failed helm call left pending (its connection to the cluster was lost).

@@ -480,7 +480,8 @@ fn a_release_stuck_pending_after_a_killed_helm_says_how_to_recover() {
     let output = run(&project, &["upgrade", "dev", "--release", "web"]);
     assert_eq!(output.status.code(), Some(1), "{}", stdout_of(&output));
     let stderr = stderr_of(&output);
-    assert!(stderr.contains("release `web` is stuck in a pending state"), "{stderr}");
+    assert!(stderr.contains("release `web` is in a pending state"), "{stderr}");
+    assert!(stderr.contains("or one was killed while it worked and left it stuck"), "{stderr}");
     assert!(
         stderr.contains(&format!("helm rollback web REVISION --namespace {} --kube-context dev", ns.dev)),
         "{stderr}"
@@ -532,6 +533,38 @@ fn a_release_left_pending_is_named_by_the_run_that_left_it() {
         .output()
         .expect("helm");
     assert!(recovered.status.success(), "the named recovery works: {}", stderr_of(&recovered));
+}
+
+/// Two runners deploying the same stage from two clones (two CI jobs): the one that comes
+/// second while the first still deploys says that another run is deploying the release, changes
+/// nothing, and never rolls back the other run's revision.
+#[test]
+fn a_second_runner_on_another_clone_says_another_run_is_deploying_and_takes_nothing_back() {
+    let (first, ns) = deployed_example("tworunners");
+    let (second, same) = Project::isolated_example("tworunners");
+    assert_eq!(same.dev, ns.dev, "two clones of one project: the same namespaces");
+    with_stage_settings(&first, "dev", "    helmArgs: [--wait, --timeout, 40s]\n");
+    first.write("envs/dev/web.yaml", &(first.read("envs/dev/web.yaml") + "image:\n  tag: 0.0.0-missing\n"));
+    let running = first.spawn_helm_envs(&["upgrade", "dev", "--release", "web"]);
+    wait_until_pending(&first, "dev", &ns.dev, "web");
+
+    second.write("envs/dev/web.yaml", &(second.read("envs/dev/web.yaml") + RC_IN_DEV));
+    let output = run(&second, &["upgrade", "dev", "--release", "web"]);
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("another run is deploying dev/web: revision 2 is `pending-upgrade`"), "{stderr}");
+    assert!(stderr.contains("this run changed nothing of it"), "{stderr}");
+    assert!(!stderr.contains("rolled web back"), "the other run's revision is not taken back: {stderr}");
+    let history = stdout_of(
+        &first
+            .helm(&["history", "web", "--kube-context", "dev", "--namespace", &ns.dev, "--max", "1"])
+            .output()
+            .expect("helm"),
+    );
+    assert!(history.contains("pending-upgrade"), "the first run still deploys: {history}");
+
+    let first_output = running.wait_with_output().expect("the first run ends");
+    assert!(stderr_of(&first_output).contains("rolled web back to revision 1"), "{}", stderr_of(&first_output));
 }
 
 /// A values file outside the project is read with a note, and promote does not write it unless
