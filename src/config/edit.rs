@@ -26,6 +26,11 @@ pub fn edit(text: &str, file: &Path, old: &Map<String, Value>, new: &Map<String,
     // keys added or removed, lists, a value changing type.
     let text = splice_scalars(text, file, old, new)?;
     let old = &yaml::parse_values(&text, file).map_err(|d| cannot_edit(file, &d.message))?;
+    if old == new {
+        // Every change was a scalar rewritten in place, and the text just read back as `new`:
+        // that is the check `verify` makes, so a large file is not parsed twice more.
+        return Ok(text);
+    }
     let parsed = YamlFile::from_str(&text).map_err(|err| cannot_edit(file, &err.to_string()))?;
     let edited = match parsed.documents().next().and_then(|doc| doc.as_mapping()) {
         Some(root) => {

@@ -38,6 +38,14 @@ pub fn from_str<T: DeserializeOwned>(text: &str, file: &Path) -> Result<T, Diagn
     serde_saphyr::from_str_with_options(text, helm_options()).map_err(|err| located(&err, file))
 }
 
+/// The values files parsed in this run: their credentials are known to `redaction`.
+static PARSED: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Whether `file` was parsed as a values file in this run (so its credentials are redacted).
+pub fn was_parsed(file: &Path) -> bool {
+    PARSED.lock().is_ok_and(|parsed| parsed.iter().any(|p| p == file))
+}
+
 /// Parse a values file: a map at the top (an empty file is an empty map), as Helm sees it.
 pub fn parse_values(text: &str, file: &Path) -> Result<Map<String, Value>, Diagnostic> {
     let value: Option<HelmValue> = from_str(text, file)?;
@@ -45,6 +53,11 @@ pub fn parse_values(text: &str, file: &Path) -> Result<Map<String, Value>, Diagn
         None | Some(Value::Null) => Ok(Map::new()),
         Some(Value::Object(map)) => {
             crate::redaction::values_file(&map);
+            if let Ok(mut parsed) = PARSED.lock()
+                && !parsed.iter().any(|p| p == file)
+            {
+                parsed.push(file.to_path_buf());
+            }
             Ok(map)
         }
         Some(other) => Err(Diagnostic::new(

@@ -457,11 +457,10 @@ impl<'a> Call<'a> {
 
 /// Helm's message with the secrets of the target's values files taken out: a template's
 /// `fail` or a type error can print a value, and helm's output reaches people and logs. The
-/// files are read here (which shows their credentials to `redaction`) in case nothing read them
-/// before.
+/// files nothing read before are read here (which shows their credentials to `redaction`).
 fn without_credentials(stderr: String, target: Option<&Target>) -> String {
     if let Some(target) = target {
-        for file in &target.values_files {
+        for file in target.values_files.iter().filter(|f| !crate::config::yaml::was_parsed(&f.path)) {
             if let Ok(text) = std::fs::read_to_string(&file.path) {
                 let _ = crate::config::yaml::parse_values(&text, &file.path);
             }
