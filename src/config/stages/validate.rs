@@ -10,7 +10,8 @@ use serde_saphyr::Spanned;
 use super::file::OnFailure;
 use super::file::{RawProject, RawRelease, RawStage};
 use super::model::{
-    Chart, DEFAULT_HEALTH_TIMEOUT, Health, KubeContext, Project, Release, Stage, absolute, normalize, parse_duration,
+    Chart, DEFAULT_HEALTH_TIMEOUT, Health, KubeContext, Project, Release, Stage, ValuesFile, absolute, normalize,
+    parse_duration,
 };
 use crate::config::values::ValuePath;
 use crate::config::yaml;
@@ -392,6 +393,8 @@ impl Checker<'_> {
 
     /// Read every values file of every (stage, release) once, with Helm's YAML semantics.
     fn read_values(&mut self, project: &mut Project, raw: &RawProject) {
+        // Every values file once, in the order the stages file names them.
+        let mut wanted: Vec<(&Spanned<String>, ValuesFile, String)> = Vec::new();
         for (r, release) in project.releases.iter().enumerate() {
             // A stage or release whose name is already refused would only add follow-up errors
             // about paths built from it (`envs/../x/web.yaml`).
@@ -400,7 +403,7 @@ impl Checker<'_> {
             }
             for stage in project.stages.iter().filter(|s| is_dns_label(&s.name, 53)) {
                 for (entry, file) in raw.releases[r].value.values.iter().zip(release.values_in(stage, &project.dir)) {
-                    if project.values.contains_key(&file.path) {
+                    if wanted.iter().any(|(_, seen, _)| seen.path == file.path) {
                         continue;
                     }
                     let note = if file.shared {
@@ -408,28 +411,28 @@ impl Checker<'_> {
                     } else {
                         format!("release `{}`, stage `{}` (from `{}`)", release.name, stage.name, entry.value)
                     };
-                    match std::fs::read_to_string(&file.path) {
-                        Ok(text) => match yaml::parse_values(&text, &file.path) {
-                            Ok(values) => {
-                                project.values.insert(file.path.clone(), values);
-                            }
-                            Err(diagnostic) => {
-                                self.problems.push(diagnostic.note(note));
-                                project.values.insert(file.path.clone(), Map::new());
-                            }
-                        },
-                        Err(err) => {
-                            let message = unreadable_message(&file.display, &err, "values file");
-                            self.problem(entry, message).note = Some(note);
-                            self.problems.last_mut().expect("just pushed").help = Some(
-                                "create the file (it may be empty), or fix the path in the release's `values` list"
-                                    .into(),
-                            );
-                            project.values.insert(file.path.clone(), Map::new());
-                        }
-                    }
+                    wanted.push((entry, file, note));
                 }
             }
+        }
+        let read = read_all(&wanted.iter().map(|(_, file, _)| file.path.as_path()).collect::<Vec<_>>());
+        for ((entry, file, note), read) in wanted.into_iter().zip(read) {
+            let values = match read {
+                Read::Values(values) => values,
+                Read::Invalid(diagnostic) => {
+                    self.problems.push(diagnostic.note(note));
+                    Map::new()
+                }
+                Read::Unreadable(err) => {
+                    let message = unreadable_message(&file.display, &err, "values file");
+                    self.problem(entry, message).note = Some(note);
+                    self.problems.last_mut().expect("just pushed").help = Some(
+                        "create the file (it may be empty), or fix the path in the release's `values` list".into(),
+                    );
+                    Map::new()
+                }
+            };
+            project.values.insert(file.path, values);
         }
     }
 
@@ -478,6 +481,40 @@ pub(crate) fn is_dns_label(text: &str, max_len: usize) -> bool {
 
 fn placeholders(text: &str) -> impl Iterator<Item = &str> {
     text.match_indices('{').filter_map(move |(start, _)| text[start..].find('}').map(|end| &text[start..=start + end]))
+}
+
+/// A values file as read.
+enum Read {
+    Values(Map<String, Value>),
+    Invalid(Diagnostic),
+    Unreadable(std::io::Error),
+}
+
+/// Read and parse `paths`, on as many threads as there are cores (a large values file takes
+/// most of a second to parse); results in the order of `paths`.
+fn read_all(paths: &[&Path]) -> Vec<Read> {
+    let read = |path: &Path| match std::fs::read_to_string(path) {
+        Ok(text) => yaml::parse_values(&text, path).map_or_else(Read::Invalid, Read::Values),
+        Err(err) => Read::Unreadable(err),
+    };
+    let threads = std::thread::available_parallelism().map_or(1, usize::from).min(paths.len());
+    if threads <= 1 {
+        return paths.iter().map(|path| read(path)).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let slots: Vec<std::sync::OnceLock<Read>> = paths.iter().map(|_| std::sync::OnceLock::new()).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some(path) = paths.get(i) else { break };
+                    let _ = slots[i].set(read(path));
+                }
+            });
+        }
+    });
+    slots.into_iter().map(|slot| slot.into_inner().unwrap_or(Read::Values(Map::new()))).collect()
 }
 
 #[cfg(test)]
@@ -549,5 +586,27 @@ mod tests {
         let found = problems(&format!("stages:\n  - name: ../x\n    kubeContext: dev\n    namespace: a\n{RELEASE}"));
         assert_eq!(found.len(), 1, "no follow-up problems about paths built from it: {found:?}");
         assert!(found[0].1.contains("`../x` is not a valid stage name"), "{found:?}");
+    }
+
+    #[test]
+    fn values_files_read_side_by_side_come_back_in_order() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let paths: Vec<std::path::PathBuf> = (0..40).map(|i| dir.path().join(format!("v{i}.yaml"))).collect();
+        for (i, path) in paths.iter().enumerate() {
+            match i % 3 {
+                0 => std::fs::write(path, format!("count: {i}\n")).expect("write"),
+                1 => std::fs::write(path, "a: [\n").expect("write"),
+                _ => {} // missing
+            }
+        }
+        let read = super::read_all(&paths.iter().map(std::path::PathBuf::as_path).collect::<Vec<_>>());
+        for (i, read) in read.iter().enumerate() {
+            match (i % 3, read) {
+                (0, super::Read::Values(values)) => assert_eq!(values["count"], serde_json::json!(i)),
+                (1, super::Read::Invalid(d)) => assert!(d.file.ends_with(format!("v{i}.yaml")), "{d:?}"),
+                (2, super::Read::Unreadable(_)) => {}
+                (_, _) => panic!("file {i} read as something else"),
+            }
+        }
     }
 }
