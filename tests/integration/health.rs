@@ -162,13 +162,21 @@ fn an_unhealthy_source_refuses_the_promotion_unless_overridden_and_shows_in_stat
     kubectl_ok(&project, &[&dev[..], &["delete", "pods", "--all", "--wait=false"]].concat());
     until_pods_wait_for(&project, &ns.dev, "CreateContainerConfigError");
 
-    let status = ok(&project, &["status", "--stage", "dev", "-o", "json"]);
-    let status: Value = serde_json::from_str(&status).expect("JSON");
-    let web = &status["stages"][0]["releases"][0];
+    // A Pod of worker may report the error before web's new Pod does: read status until web's
+    // Pod has reported it too (the kubelet reports it a moment after the Pod starts).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(90);
+    let web = loop {
+        let status = ok(&project, &["status", "--stage", "dev", "-o", "json"]);
+        let status: Value = serde_json::from_str(&status).expect("JSON");
+        let web = status["stages"][0]["releases"][0].clone();
+        if web["health"]["workloads"].to_string().contains("acme-db") {
+            break web;
+        }
+        assert!(std::time::Instant::now() < deadline, "status never said why web is not ready: {web}");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
     assert_eq!(web["release"], "web");
     assert_eq!(web["health"]["ready"], false, "{web}");
-    let why = web["health"]["workloads"].to_string();
-    assert!(why.contains("acme-db"), "{why}");
     let text = ok(&project, &["status", "--stage", "dev"]);
     assert!(text.contains("web not ready") && text.contains("CreateContainerConfigError"), "{text}");
 
