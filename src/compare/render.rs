@@ -1,15 +1,13 @@
 //! Running independent helm calls (renders of several stages and releases, cluster reads) in
 //! parallel, and gathering their failures.
 
-use std::io::Write as _;
-
 use crate::compare::diff::{self, Comparison};
 use crate::compare::manifest::{self, Manifest, Side};
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use crate::config::fingerprint;
-use crate::config::stages::{Project, Stage, Target, ValuesFile};
+use crate::config::stages::{Project, Stage, Target};
 use crate::config::values;
 use crate::error::ManifestError;
 use crate::error::{Error, Result};
@@ -37,75 +35,6 @@ pub fn rendered_manifest_error(target: &Target, error: ManifestError) -> Error {
             target.stage.name, target.release.name
         ),
     }
-}
-
-/// `to` with `from`'s own values promoted into it (outside envSpecific) and `from`'s chart
-/// version: what promoting `from` into `to` would deploy, exactly as `promote` computes it. The
-/// promoted values live in a private temporary file, removed when it is dropped. `None` when
-/// the promotion changes nothing (`to` stands for itself).
-pub fn promoted_target<'p>(
-    project: &Project,
-    from: &Target<'p>,
-    to: &Target<'p>,
-) -> Result<Option<(Target<'p>, tempfile::NamedTempFile)>> {
-    // The promotion works on the stages' own files (the shared ones are the same for both).
-    let target_values = project.own_values(to);
-    let promoted = values::promote(&project.own_values(from), &target_values, &project.env_specific_for(to.release));
-    if promoted == target_values && from.version == to.version {
-        return Ok(None);
-    }
-    let file = write_promoted_values(&promoted, from, to)?;
-    let values_file = ValuesFile {
-        path: file.path().to_path_buf(),
-        display: format!("({}'s values promoted into {})", from.stage.name, to.stage.name),
-        shared: false,
-    };
-    let target = Target {
-        values_files: promoted_files_in_order(&to.values_files, values_file),
-        version: from.version.clone(),
-        ..to.clone()
-    };
-    Ok(Some((target, file)))
-}
-
-/// The target's values files with its own files replaced by one file of promoted own values,
-/// at the place of the first own file, so the shared files keep their precedence.
-fn promoted_files_in_order(files: &[ValuesFile], promoted: ValuesFile) -> Vec<ValuesFile> {
-    let mut out = Vec::new();
-    let mut promoted = Some(promoted);
-    for file in files {
-        if file.shared {
-            out.push(file.clone());
-        } else if let Some(p) = promoted.take() {
-            out.push(p);
-        }
-    }
-    out.extend(promoted);
-    out
-}
-
-/// The promoted values as one values file (JSON is YAML), private to this user.
-fn write_promoted_values(
-    values: &serde_json::Map<String, serde_json::Value>,
-    from: &Target,
-    to: &Target,
-) -> Result<tempfile::NamedTempFile> {
-    let context = || {
-        format!(
-            "could not write {}'s values promoted into {} for release `{}`",
-            from.stage.name, to.stage.name, to.release.name
-        )
-    };
-    let mut file = tempfile::Builder::new()
-        .prefix("helm-envs-promoted-")
-        .suffix(".json")
-        .tempfile()
-        .map_err(Error::io(context()))?;
-    serde_json::to_writer(&mut file, values)
-        .map_err(std::io::Error::from)
-        .and_then(|()| file.flush())
-        .map_err(Error::io(context()))?;
-    Ok(file)
 }
 
 /// A release as installed next to its config rendered for the stage's cluster: what a deploy

@@ -11,9 +11,17 @@ use crate::error::Result;
 /// `stages_file` written as the project's helm-envs.yaml and loaded; the directory lives as
 /// long as the returned guard.
 pub fn load(stages_file: &str) -> (TempDir, Result<Project>) {
+    load_with(stages_file, &[])
+}
+
+/// As `load`, with more files (path relative to the project, text) written first.
+pub fn load_with(stages_file: &str, files: &[(&str, &str)]) -> (TempDir, Result<Project>) {
     let dir = tempfile::tempdir().expect("a temporary directory");
     write(dir.path(), "chart/Chart.yaml", "apiVersion: v2\nname: app\nversion: 0.1.0\n");
     write(dir.path(), "values.yaml", "replicas: 1\n");
+    for (path, text) in files {
+        write(dir.path(), path, text);
+    }
     write(dir.path(), FILE_NAME, stages_file);
     let project = Project::load(&dir.path().join(FILE_NAME));
     (dir, project)

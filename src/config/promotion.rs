@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use json_patch::PatchOperation;
@@ -12,7 +13,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest as _, Sha256};
 
 use crate::config::edit;
-use crate::config::stages::{Project, Release, Stage, Target};
+use crate::config::stages::{Project, Release, Stage, Target, ValuesFile};
 use crate::config::values::{self, Segment, ValuePath};
 use crate::config::yaml;
 use crate::error::{Detail, Error, Result};
@@ -72,24 +73,86 @@ impl Promotion<'_> {
         self.releases.iter().all(|r| r.ops.is_empty() && r.version.is_none())
     }
 
-    /// The target with the promotion applied: edited values files (copies under `dir`) and the
-    /// promoted chart version.
+    /// The target with the promotion applied as `promote` writes it: its own values files
+    /// replaced by their edited copies (`copies`: path -> copy), the promoted chart version.
     pub fn promoted_target<'t>(&self, target: &Target<'t>, copies: &BTreeMap<PathBuf, PathBuf>) -> Target<'t> {
-        let mut promoted = target.clone();
-        for file in &mut promoted.values_files {
-            if let Some(copy) = copies.get(&file.path) {
-                file.path = copy.clone();
-            }
-        }
-        if let Some(change) = self.release(&target.release.name).and_then(|r| r.version.as_ref()) {
-            promoted.version = change.new.clone();
-        }
-        promoted
+        let version = match self.release(&target.release.name).and_then(|r| r.version.as_ref()) {
+            Some(change) => change.new.clone(),
+            None => target.version.clone(),
+        };
+        let copy = |file: &ValuesFile| {
+            let path = copies.get(&file.path).cloned().unwrap_or_else(|| file.path.clone());
+            Some(ValuesFile { path, ..file.clone() })
+        };
+        with_own_files(target, copy, version)
     }
 
     fn release(&self, name: &str) -> Option<&ReleasePromotion<'_>> {
         self.releases.iter().find(|r| r.release.name == name)
     }
+}
+
+/// `to` with `from`'s own values promoted into it (outside envSpecific) and `from`'s chart
+/// version, without planning the edits of files: the same patch `plan` writes (`plan` checks
+/// that its edited files give exactly these values), as one private temporary file of promoted
+/// own values, removed when it is dropped. For `diff --from --to` and `drift`, which show what
+/// a promotion would deploy. `None` when the promotion changes nothing (`to` stands for itself).
+pub fn preview<'p>(
+    project: &Project,
+    from: &Target<'p>,
+    to: &Target<'p>,
+) -> Result<Option<(Target<'p>, tempfile::NamedTempFile)>> {
+    // The promotion works on the stages' own files (the shared ones are the same for both).
+    let target_values = project.own_values(to);
+    let promoted = values::promote(&project.own_values(from), &target_values, &project.env_specific_for(to.release));
+    if promoted == target_values && from.version == to.version {
+        return Ok(None);
+    }
+    let file = write_promoted_values(&promoted, from, to)?;
+    let values_file = ValuesFile {
+        path: file.path().to_path_buf(),
+        display: format!("({}'s values promoted into {})", from.stage.name, to.stage.name),
+        shared: false,
+    };
+    // One file stands for all own files, at the place of the first, so the shared files keep
+    // their precedence.
+    let mut first = Some(values_file);
+    Ok(Some((with_own_files(to, |_| first.take(), from.version.clone()), file)))
+}
+
+/// What every promoted target is: `target` with each of its own values files replaced as
+/// `own` says (`None` leaves it out; shared files stay), and the chart `version`.
+fn with_own_files<'t>(
+    target: &Target<'t>,
+    mut own: impl FnMut(&ValuesFile) -> Option<ValuesFile>,
+    version: Option<String>,
+) -> Target<'t> {
+    let values_files = target
+        .values_files
+        .iter()
+        .filter_map(|file| if file.shared { Some(file.clone()) } else { own(file) })
+        .collect();
+    Target { values_files, version, ..target.clone() }
+}
+
+/// The promoted values as one values file (JSON is YAML), private to this user.
+fn write_promoted_values(values: &Map<String, Value>, from: &Target, to: &Target) -> Result<tempfile::NamedTempFile> {
+    let context = || {
+        format!(
+            "could not write {}'s values promoted into {} for release `{}`",
+            from.stage.name, to.stage.name, to.release.name
+        )
+    };
+    let mut file = tempfile::Builder::new()
+        .prefix("helm-envs-promoted-")
+        .suffix(".json")
+        .tempfile()
+        .map_err(Error::io(context()))?;
+    serde_json::to_writer(&mut file, values)
+        .map_err(std::io::Error::from)
+        .and_then(|()| file.flush())
+        .map_err(Error::io(context()))?;
+    Ok(file)
 }
 
 /// Plan the promotion of `releases` from `from` into `to`, narrowed to `only` when given.
@@ -479,6 +542,66 @@ pub fn looks_secret(path: &str) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// `diff --from --to` and `drift` preview a promotion with `preview`; `promote` deploys the
+    /// files `plan` edits. Both must give the target the same values, shared file untouched,
+    /// envSpecific kept, and the same chart version.
+    #[test]
+    fn the_preview_deploys_what_the_planned_edits_deploy() {
+        let stages = "envSpecific: [ingress.host]
+stages:
+  - {name: dev, kubeContext: dev, namespace: app-dev}
+  - {name: staging, kubeContext: staging, namespace: app-staging}
+releases:
+  - name: app
+    chart: chart
+    values: [values.yaml, \"envs/{stage}/app.yaml\", \"envs/{stage}/extra.yaml\"]
+";
+        let files = [
+            ("envs/dev/app.yaml", "image: {tag: \"2.0\"}  # new\ningress: {host: dev.local}\nfeature: on\n"),
+            ("envs/dev/extra.yaml", "limits: {cpu: 2}\n"),
+            ("envs/staging/app.yaml", "# staging\nimage: {tag: \"1.0\"}\ningress: {host: staging.local}\nold: gone\n"),
+            ("envs/staging/extra.yaml", "limits: {cpu: 1, memory: 1Gi}\n"),
+        ];
+        let (_dir, project) = super::super::fixture::load_with(stages, &files);
+        let project = project.unwrap_or_else(|err| panic!("loads: {err}: {:?}", err.details()));
+        let (dev, staging) = (&project.stages[0], &project.stages[1]);
+        let release = &project.releases[0];
+        let (from, to) = (project.target(dev, release), project.target(staging, release));
+
+        let (previewed, _file) =
+            preview(&project, &from, &to).expect("previews").expect("the promotion changes staging");
+        let plan = plan(&project, dev, staging, &[release], &[]).expect("plans");
+        let copies_dir = tempfile::tempdir().expect("a temporary directory");
+        let mut copies = BTreeMap::new();
+        for (i, edit) in plan.files.iter().enumerate() {
+            let copy = copies_dir.path().join(format!("{i}.yaml"));
+            std::fs::write(&copy, &edit.after).expect("write a copy");
+            copies.insert(edit.path.clone(), copy);
+        }
+        let planned = plan.promoted_target(&to, &copies);
+
+        let own_values = |target: &Target| {
+            let maps: Vec<Map<String, Value>> = target
+                .values_files
+                .iter()
+                .filter(|f| !f.shared)
+                .map(|f| yaml::parse_values(&std::fs::read_to_string(&f.path).expect("read"), &f.path).expect("parses"))
+                .collect();
+            merge_files(maps.iter())
+        };
+        let expected = json!({"image": {"tag": "2.0"}, "ingress": {"host": "staging.local"}, "feature": true,
+            "limits": {"cpu": 2}});
+        assert_eq!(Value::Object(own_values(&previewed)), expected);
+        assert_eq!(Value::Object(own_values(&planned)), expected);
+        let shared = |target: &Target| -> Vec<PathBuf> {
+            target.values_files.iter().filter(|f| f.shared).map(|f| f.path.clone()).collect()
+        };
+        assert_eq!(shared(&previewed), shared(&to));
+        assert_eq!(shared(&planned), shared(&to));
+        assert_eq!(previewed.values_files[0].path, to.values_files[0].path, "the shared file keeps its precedence");
+        assert_eq!((previewed.version.clone(), planned.version.clone()), (from.version.clone(), from.version.clone()));
+    }
 
     #[test]
     fn the_value_at_a_path_is_the_one_helm_merges() {

@@ -7,9 +7,8 @@ use std::collections::BTreeSet;
 use crate::compare::diff::{self, Comparison};
 use crate::compare::drift::path_text;
 use crate::compare::manifest::{self, Namespaces, Side};
-use crate::compare::render::{
-    LiveState, Reading, against_installed, promoted_target, render_all, rendered_manifest_error,
-};
+use crate::compare::render::{LiveState, Reading, against_installed, render_all, rendered_manifest_error};
+use crate::config::promotion;
 use crate::config::stages::{Project, Release, Stage, Target};
 use crate::error::Result;
 use crate::system::helm::{Helm, Installed};
@@ -165,7 +164,7 @@ impl Query<'_> {
         for release in releases {
             let (source, target) = (project.target(from, release), project.target(to, release));
             let base = renders.len();
-            match promoted_target(project, &source, &target)? {
+            match promotion::preview(project, &source, &target)? {
                 None => {
                     promoted_at.push(base + 1);
                     renders.extend([source, target]);

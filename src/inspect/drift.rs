@@ -10,11 +10,10 @@ use crate::compare::diff;
 use crate::compare::drift::{self, Finding, Item, LineTime, Location, ValueDifference};
 use crate::compare::health;
 use crate::compare::manifest::{self, Manifest};
-use crate::compare::render::{
-    Reading, against_installed, installed_manifest_error, parse_rendered, promoted_target, render_all,
-};
+use crate::compare::render::{Reading, against_installed, installed_manifest_error, parse_rendered, render_all};
 use crate::compare::secrets;
 use crate::config::edit;
+use crate::config::promotion;
 use crate::config::stages::{self, Project, Release, Stage, Target};
 use crate::error::{Error, Result};
 use crate::system::git::Git;
@@ -154,7 +153,7 @@ fn between_stages(
     for &i in &pairs {
         for r in 0..n {
             let (from, to) = (renders[(i - 1) * n + r].clone(), renders[i * n + r].clone());
-            if let Some((target, file)) = promoted_target(project, &from, &to)? {
+            if let Some((target, file)) = promotion::preview(project, &from, &to)? {
                 promoted.insert((i, r), renders.len());
                 renders.push(target);
                 promoted_files.push(file);
