@@ -53,14 +53,6 @@ pub fn stderr(text: &str) {
     let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
 }
 
-/// A report as pretty JSON ending in a newline, ready for stdout.
-pub fn json_text(value: &serde_json::Value) -> Result<String, Error> {
-    let mut text = serde_json::to_string_pretty(value)
-        .map_err(|e| Error::Other(anyhow::Error::new(e).context("could not write the JSON report")))?;
-    text.push('\n');
-    Ok(text)
-}
-
 /// `1 stage`, `3 stages`.
 pub fn plural(n: usize, word: &str) -> String {
     if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }

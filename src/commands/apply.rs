@@ -3,12 +3,12 @@
 
 use std::io::IsTerminal as _;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::cli::ApplyArgs;
 use crate::config::stages::{Approval, Project, Target};
 use crate::error::{Detail, Error, Result};
-use crate::output::document::Document;
+use crate::output::document::{Document, Head};
 use crate::pipeline::deploy::{Outcome, StageDeploy, Status, deploy_failed};
 use crate::pipeline::record::Record;
 use crate::pipeline::{self, Pipeline, StageRun};
@@ -38,7 +38,7 @@ pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
     let _lock = pipeline::lock(project, options, "apply")?;
     let pipeline = Pipeline::new(project, &Terminal)?;
 
-    let mut doc = Document::new(deploy.format(), json!({"command": "apply"})).titled("helm envs apply");
+    let mut doc = Document::new(deploy.format(), Head { command: "apply", stage: None }).titled("helm envs apply");
     let mut stages_json: Vec<Value> = Vec::new();
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut stopped: Option<Error> = None;
@@ -53,7 +53,7 @@ pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
         }
         doc.part(&format!("What deploying {} changes", stage.name), &format!("helm envs diff {}", stage.name));
         doc.push(&format!("{BOLD}== {} =={BOLD:#}\n", stage.name));
-        doc.begin_section(json!({"stage": stage.name}));
+        doc.begin_section(StageSection { stage: &stage.name });
         // One line per changed resource: the stages follow one another in one report.
         let run = StageRun { summary: true, ..StageRun::deploy(stage, &targets, options) };
         let (stage_outcomes, error) = deploy_stage(&pipeline, &run, &mut doc);
@@ -69,7 +69,7 @@ pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
         doc.push(&dry_run_line("nothing deployed"));
     }
     doc.set("stages", Value::Array(stages_json));
-    doc.set("outcomes", outcomes.iter().map(Outcome::json).collect());
+    doc.set("outcomes", crate::output::outcomes::json(&outcomes));
     doc.emit(match &stopped {
         Some(Error::Refused { .. }) => "refused",
         Some(Error::Interrupted { .. }) => "interrupted",
@@ -96,7 +96,7 @@ fn deploy_stage(pipeline: &Pipeline, run: &StageRun, doc: &mut Document) -> (Vec
     if !options.dry_run {
         doc.push(&outcomes_text(&outcomes));
     }
-    doc.set("outcomes", outcomes.iter().map(Outcome::json).collect());
+    doc.set("outcomes", crate::output::outcomes::json(&outcomes));
     let error = error.map(|err| match err {
         Error::Interrupted { .. } => err,
         err => deploy_failed("apply", err, &[]),
@@ -124,4 +124,10 @@ fn summarised(err: Error, outcomes: &[Outcome]) -> Error {
         summary.push(Detail::Note(format!("taken back (onFailure: rollback): {}", list(|o| o.undone.is_some()))));
     }
     err.with_details(summary)
+}
+
+/// The first field of a stage's section in `apply -o json`.
+#[derive(serde::Serialize)]
+struct StageSection<'a> {
+    stage: &'a str,
 }

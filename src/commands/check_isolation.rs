@@ -16,7 +16,7 @@ pub fn run(project: &Project, args: &CheckIsolationArgs) -> Result<u8> {
     let reports = isolation::check(&Kubectl::locate()?, project, &stages);
     let text = match args.output {
         ListFormat::Text => text(&reports),
-        ListFormat::Json => terminal::json_text(&json(&reports))?,
+        ListFormat::Json => crate::output::json_text(&json(&reports))?,
     };
     terminal::stdout(&text);
     if reports.iter().all(|r| r.unchecked.is_some()) {

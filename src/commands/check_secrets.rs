@@ -19,7 +19,7 @@ pub fn run(project: &Project, args: &CheckSecretsArgs) -> Result<u8> {
     let reports = secrets::check(project, &helm, &kubectl, &stages, &releases)?;
     let text = match args.output {
         ReportFormat::Text => text(&reports, args.details),
-        ReportFormat::Json => terminal::json_text(&json(&reports))?,
+        ReportFormat::Json => crate::output::json_text(&json(&reports))?,
         ReportFormat::Markdown => markdown(&reports).render(args.max_size),
     };
     terminal::stdout(&text);

@@ -148,7 +148,7 @@ pub fn gate(checked: Checked, run: &StageRun, doc: &mut Document, approver: &dyn
     doc.set("diff", report::json(&judged.report));
     doc.part(&format!("Gates for {}", stage.name), &format!("helm envs upgrade {} --dry-run", stage.name));
     doc.push(&gates::text(stage, &judged.gates));
-    doc.set("gates", gates::json_all(&judged.gates));
+    doc.set("gates", gates::json(&judged.gates));
     if let Some(refused) = judged.refusal(stage) {
         return Err(refused);
     }
@@ -159,7 +159,7 @@ pub fn gate(checked: Checked, run: &StageRun, doc: &mut Document, approver: &dyn
     if let Some(approval) = judged.gates.last().filter(|g| g.name == "approval") {
         doc.push(&gates::line(approval));
     }
-    doc.set("gates", gates::json_all(&judged.gates));
+    doc.set("gates", gates::json(&judged.gates));
     result
 }
 

@@ -58,7 +58,7 @@ pub fn run(project: &Project, args: &DiffArgs) -> Result<u8> {
     let text = match args.output {
         DiffFormat::Text => report::text(&report, args.context),
         DiffFormat::Summary => report::summary(&report),
-        DiffFormat::Json => terminal::json_text(&report::json(&report))?,
+        DiffFormat::Json => crate::output::json_text(&report::json(&report))?,
         DiffFormat::Markdown => {
             let show = |release: &str| match (&args.stage, &args.from, &args.to) {
                 (Some(stage), _, _) => format!("helm envs diff {stage} --release {release}"),

@@ -25,7 +25,7 @@ pub fn run(project: &Project, args: &DriftArgs) -> Result<u8> {
     let shown = TextOptions { details: args.details, live: args.live, documented: args.documented };
     let text = match args.output {
         ReportFormat::Text => text(&outcome, &shown),
-        ReportFormat::Json => terminal::json_text(&json(&outcome))?,
+        ReportFormat::Json => crate::output::json_text(&json(&outcome))?,
         ReportFormat::Markdown => markdown(&outcome, &shown).render(args.max_size),
     };
     terminal::stdout(&text);

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use serde_json::json;
+use serde::Serialize;
 
 use crate::cli::PromoteArgs;
 use crate::compare::gate::nothing_done;
@@ -11,10 +11,11 @@ use crate::config::promotion::{self, Promotion};
 use crate::config::stages::{Project, Release, Stage, Target};
 use crate::config::values::ValuePath;
 use crate::error::{Detail, Error, Result, Usage};
+use crate::output;
 use crate::output::document::Document;
 use crate::output::markdown::DEFAULT_MAX_SIZE;
-use crate::output::promotion::{commit_message, patch_text, redacted_ops};
-use crate::pipeline::deploy::{self, Outcome, StageDeploy};
+use crate::output::promotion::{commit_message, patch_text};
+use crate::pipeline::deploy::{self, StageDeploy};
 use crate::pipeline::gates;
 use crate::pipeline::promote::{PromotionCheck, PromotionChecked};
 use crate::pipeline::record::Record;
@@ -78,21 +79,8 @@ impl Promoting<'_> {
     fn document(&self) -> Document {
         let Promoting { args, from, to, plan, .. } = self;
         let show_secrets = args.deploy.options().show_secrets;
-        let doc = Document::new(
-            args.deploy.format(),
-            json!({
-                "command": "promote",
-                "from": from.name,
-                "to": to.name,
-                "digest": plan.digest,
-                "releases": plan.releases.iter().map(|r| json!({
-                    "release": r.release.name,
-                    "patch": redacted_ops(&r.ops, show_secrets),
-                    "chartVersion": r.version.as_ref().map(|v| json!({"old": v.old, "new": v.new})),
-                })).collect::<Vec<_>>(),
-                "files": plan.files.iter().map(|f| f.display.clone()).collect::<Vec<_>>(),
-            }),
-        );
+        let doc =
+            Document::new(args.deploy.format(), output::promotion::json(plan, &from.name, &to.name, show_secrets));
         let mut doc = doc.titled(format!("helm envs promote --from {} --to {}", from.name, to.name));
         doc.summarize("From", from.name.clone());
         doc.summarize("To", to.name.clone());
@@ -126,7 +114,7 @@ impl Promoting<'_> {
         let promoted: Vec<Target> =
             releases.iter().map(|r| plan.promoted_target(&project.target(to, r), &copies)).collect();
         let checked = self.check(&pipeline, releases, &promoted)?;
-        doc.set("offline", json!(checked.offline));
+        doc.set("offline", checked.offline);
         doc.part(&format!("What deploying {} changes", to.name), &self.dry_run_command());
         doc.push(&match checked.offline {
             true => format!("\n{BOLD}What the promotion changes in {}'s rendered config{BOLD:#} (offline)\n", to.name),
@@ -233,7 +221,7 @@ impl Promoting<'_> {
         )
         .with_patch(&plan.digest);
         let StageDeploy { outcomes, error, cluster_unchanged } = pipeline.deploy(run, needs, &record);
-        doc.set("outcomes", outcomes.iter().map(Outcome::json).collect());
+        doc.set("outcomes", crate::output::outcomes::json(&outcomes));
         doc.push(&outcomes_text(&outcomes));
         let Some(err) = error else { return Ok(()) };
         let status = if matches!(err, Error::Interrupted { .. }) { "interrupted" } else { "failed" };
@@ -241,10 +229,10 @@ impl Promoting<'_> {
         let failed = if cluster_unchanged {
             let written = restore.paths();
             let unrestored = restore.restore();
-            doc.set("filesRestored", json!(unrestored.is_empty()));
+            doc.set("filesRestored", unrestored.is_empty());
             writes::with_restore_report(failed, &plan.files, &written, &unrestored)
         } else {
-            doc.set("filesRestored", json!(false));
+            doc.set("filesRestored", false);
             failed.with_details(files_kept(plan, from, to))
         };
         doc.emit(status);
@@ -261,7 +249,7 @@ impl Promoting<'_> {
         let branch = self.branch();
         git.commit_on_branch(&branch, &self.written(), &commit_message(plan))?;
         doc.push(&format!("committed on branch {branch} (now checked out): push it and open a pull request\n"));
-        doc.set("branch", json!(branch));
+        doc.set("branch", &branch);
         if let Some(file) = &args.pr_body {
             let result = if args.no_deploy { "written" } else { "promoted" };
             let title = commit_message(plan).lines().next().unwrap_or_default().to_string();
@@ -270,7 +258,7 @@ impl Promoting<'_> {
                 Error::Other(e.context(format!("cannot write the pull-request body {}", file.display())))
             })?;
             doc.push(&format!("pull request: title \"{title}\", body in {}\n", file.display()));
-            doc.set("pullRequest", json!({"title": title, "bodyFile": file.display().to_string()}));
+            doc.set("pullRequest", PullRequest { title: &title, body_file: file });
         }
         Ok(())
     }
@@ -297,4 +285,12 @@ fn files_kept(plan: &Promotion, from: &Stage, to: &Stage) -> Vec<Detail> {
             to.name
         )),
     ]
+}
+
+/// `pullRequest` in `promote -o json`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PullRequest<'a> {
+    title: &'a str,
+    body_file: &'a std::path::Path,
 }

@@ -32,7 +32,7 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<u8> {
     });
     let text = match args.output {
         ReportFormat::Text => text(&stages, &results),
-        ReportFormat::Json => terminal::json_text(&json(&stages, &results))?,
+        ReportFormat::Json => crate::output::json_text(&json(&stages, &results))?,
         ReportFormat::Markdown => markdown(&stages, &results).render(args.max_size),
     };
     terminal::stdout(&text);

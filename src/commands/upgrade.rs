@@ -1,14 +1,12 @@
 //! `helm envs upgrade STAGE`: deploy a stage's current config behind its gates (cluster pin,
 //! Secrets, approval).
 
-use serde_json::json;
-
 use crate::cli::UpgradeArgs;
 use crate::compare::gate::nothing_done;
 use crate::config::stages::{Project, Target};
 use crate::error::{Error, Result};
-use crate::output::document::Document;
-use crate::pipeline::deploy::{self, Outcome, StageDeploy};
+use crate::output::document::{Document, Head};
+use crate::pipeline::deploy::{self, StageDeploy};
 use crate::pipeline::record::Record;
 use crate::pipeline::{self, Pipeline, StageRun};
 
@@ -23,7 +21,7 @@ pub fn run(project: &Project, args: &UpgradeArgs) -> Result<u8> {
     let targets: Vec<Target> = releases.iter().map(|r| project.target(stage, r)).collect();
     let run = StageRun::deploy(stage, &targets, options);
     let checked = pipeline.check(stage, &targets, options.show_secrets)?;
-    let mut doc = Document::new(args.deploy.format(), json!({"command": "upgrade", "stage": stage.name}))
+    let mut doc = Document::new(args.deploy.format(), Head { command: "upgrade", stage: Some(&stage.name) })
         .titled(format!("helm envs upgrade {}", stage.name));
     doc.summarize("Stage", stage.name.clone());
     doc.part(&format!("What deploying {} changes", stage.name), &format!("helm envs diff {}", stage.name));
@@ -36,7 +34,7 @@ pub fn run(project: &Project, args: &UpgradeArgs) -> Result<u8> {
     };
     let record = Record::new(stage, format!("helm-envs: upgrade of stage {}", stage.name), None);
     let StageDeploy { outcomes, error, .. } = pipeline.deploy(&run, &needs, &record);
-    doc.set("outcomes", outcomes.iter().map(Outcome::json).collect());
+    doc.set("outcomes", crate::output::outcomes::json(&outcomes));
     doc.part("Result", &format!("helm envs status --stage {}", stage.name));
     if options.dry_run {
         doc.push(&dry_run_line("nothing deployed"));

@@ -193,7 +193,7 @@ pub struct Newer {
 }
 
 /// A field whose live value is not what the release's manifest sets.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct EditedField {
     pub path: String,
     pub live: Option<Value>,
@@ -201,7 +201,7 @@ pub struct EditedField {
 }
 
 /// A field manager that is a person at a terminal, not helm or a controller.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Manager {
     pub name: String,
     pub time: Option<String>,

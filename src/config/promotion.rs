@@ -53,7 +53,7 @@ pub struct ValueChange {
     pub files: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct VersionChange {
     pub old: Option<String>,
     pub new: Option<String>,

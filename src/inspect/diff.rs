@@ -108,7 +108,7 @@ pub enum Sections {
     },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Unmanaged {
     pub stage: String,
     pub namespace: String,

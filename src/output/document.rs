@@ -17,6 +17,14 @@ pub enum Format {
     },
 }
 
+/// The first fields of a deploying command's document: the command, and the stage it deploys.
+#[derive(serde::Serialize)]
+pub struct Head<'a> {
+    pub command: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage: Option<&'a str>,
+}
+
 pub struct Document {
     text: String,
     json: Value,
@@ -32,11 +40,11 @@ pub struct Document {
 }
 
 impl Document {
-    /// `json`: the document's first fields (`command`, ...).
-    pub fn new(format: Format, json: Value) -> Document {
+    /// `head`: the document's first fields (`command`, ...), a struct that serializes as a map.
+    pub fn new(format: Format, head: impl serde::Serialize) -> Document {
         Document {
             text: String::new(),
-            json,
+            json: to_value(head),
             section: None,
             format,
             on_stderr: false,
@@ -98,13 +106,14 @@ impl Document {
     }
 
     /// Set a field of the open section, or of the document.
-    pub fn set(&mut self, key: &str, value: Value) {
-        self.section.as_mut().unwrap_or(&mut self.json)[key] = value;
+    pub fn set(&mut self, key: &str, value: impl serde::Serialize) {
+        self.section.as_mut().unwrap_or(&mut self.json)[key] = to_value(value);
     }
 
-    /// Open a section: `set` writes into `section` until `end_section` returns it.
-    pub fn begin_section(&mut self, section: Value) {
-        self.section = Some(section);
+    /// Open a section: `set` writes into `section` (its first fields: `head`) until
+    /// `end_section` returns it.
+    pub fn begin_section(&mut self, head: impl serde::Serialize) {
+        self.section = Some(to_value(head));
     }
 
     pub fn end_section(&mut self) -> Value {
@@ -127,9 +136,10 @@ impl Document {
                 self.print(&text);
             }
             Format::Json => {
-                let mut json = crate::output::json_document(self.json.clone());
-                json["result"] = json!(result);
-                terminal::stdout(&format!("{}\n", serde_json::to_string_pretty(&json).unwrap_or_default()));
+                let mut body = self.json.clone();
+                body["result"] = json!(result);
+                // A map of JSON values always serializes.
+                terminal::stdout(&crate::output::json_text(&body).unwrap_or_default());
             }
             Format::Markdown { max_size } => terminal::stdout(&self.markdown(result, max_size)),
         }
@@ -138,4 +148,9 @@ impl Document {
     fn print(&self, text: &str) {
         if self.on_stderr { terminal::stderr(text) } else { terminal::stdout(text) }
     }
+}
+
+/// A report type as JSON: helm-envs' report types have string keys only, so they always convert.
+fn to_value(value: impl serde::Serialize) -> Value {
+    serde_json::to_value(value).unwrap_or_default()
 }

@@ -3,9 +3,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
-use crate::compare::drift::{self, Finding, Item, Kind, Location};
+use crate::compare::diff::Plan;
+use crate::compare::drift::{self, EditedField, Finding, Item, Kind, Location, Manager};
 use crate::inspect::drift::Outcome;
 use crate::output::markdown::{Markdown, Section, table};
 use crate::terminal::{BOLD, DIM, ERROR, NAME, WARN, plural};
@@ -248,89 +250,192 @@ fn details(finding: &Finding, outcome: &Outcome) -> Vec<String> {
 
 // ------------------------------------------------------------------ JSON
 
-pub fn json(outcome: &Outcome) -> Value {
-    let stages: Vec<Value> = outcome
-        .stages
-        .iter()
-        .map(|(stage, unchecked)| {
-            json!({
-                "name": stage.name,
-                "context": stage.kube_context.to_string(),
-                "checked": unchecked.is_none(),
-                "reason": unchecked,
-                "drift": outcome.findings.iter().filter(|f| f.stage == stage.name && f.item.is_drift()).count(),
-            })
-        })
-        .collect();
-    let findings: Vec<Value> = outcome.findings.iter().map(finding_json).collect();
-    crate::output::json_document(json!({
-        "drift": outcome.findings.iter().any(|f| f.item.is_drift()),
-        "stages": stages,
-        "findings": findings,
-    }))
+/// `drift -o json`: whether anything drifted, each stage (checked or why not) with its count,
+/// and every finding: its stage, release, kind and summary, then the fields of its kind.
+#[derive(Serialize)]
+pub struct DriftJson<'a> {
+    drift: bool,
+    stages: Vec<StageJson<'a>>,
+    findings: Vec<FindingJson<'a>>,
 }
 
-fn finding_json(finding: &Finding) -> Value {
-    let mut out = json!({
-        "stage": finding.stage,
-        "release": finding.release,
-        "kind": finding.item.kind().name(),
-        "summary": headline(finding),
-    });
-    let fields = match &finding.item {
-        Item::Value(d) => {
-            let side = |stage: &str, value: &Option<Value>, at: &Option<Location>| json!({"stage": stage, "value": value, "file": at.as_ref().map(|l| &l.file), "line": at.as_ref().map(|l| l.line)});
-            json!({
-                "of": "value",
-                "path": d.path(),
-                "previous": side(&d.previous, &d.before, &d.before_at),
-                "here": side(&finding.stage, &d.here, &d.here_at),
-                "newer": d.newer.as_ref().map(|n| &n.stage),
-                "history": d.newer.as_ref().map(|n| &n.reason),
-            })
-        }
-        Item::Version { previous, subject, path, .. } => json!({
-            "of": "version",
-            "previousStage": previous,
-            "subject": subject,
-            "path": path.iter().map(|(s, v)| json!({"stage": s, "version": v})).collect::<Vec<_>>(),
-        }),
-        Item::Component { previous, resource, rendered_in, .. } => json!({
-            "of": "component",
-            "previousStage": previous,
-            "resource": resource,
-            "renderedIn": rendered_in,
-        }),
-        Item::NotDeployed => json!({"deployed": false}),
-        Item::Status { status, revision } => json!({"status": status, "revision": revision}),
-        Item::Chart { deployed, configured } => json!({"deployed": deployed, "configured": configured}),
-        Item::DeployedValue { path, deployed, configured } => {
-            json!({"path": path, "deployed": deployed, "configured": configured})
-        }
-        Item::Manifest { plan, resources } => json!({"plan": plan, "resources": resources}),
-        Item::Edited { resource, fields, deleted, managers, revision } => json!({
-            "resource": resource,
-            "revision": revision,
-            "deleted": deleted,
-            "fields": fields.iter().map(|f| json!({"path": f.path, "live": f.live, "release": f.release})).collect::<Vec<_>>(),
-            "managers": managers.iter().map(|m| json!({"name": m.name, "time": m.time})).collect::<Vec<_>>(),
-        }),
-        Item::Secret { namespace, name, keys, whole, needed_by } => json!({
-            "namespace": namespace,
-            "secret": name,
-            "missingKeys": keys,
-            "missing": if *whole { "secret" } else { "keys" },
-            "neededBy": needed_by,
-        }),
-        Item::Unhealthy { workloads, since } => json!({
-            "notReadySince": since,
-            "workloads": workloads.iter().map(|(w, why)| json!({"workload": w, "why": why})).collect::<Vec<_>>(),
-        }),
-    };
-    if let (Value::Object(out), Value::Object(fields)) = (&mut out, fields) {
-        out.extend(fields);
+#[derive(Serialize)]
+struct StageJson<'a> {
+    name: &'a str,
+    context: String,
+    checked: bool,
+    reason: Option<&'a str>,
+    drift: usize,
+}
+
+#[derive(Serialize)]
+struct FindingJson<'a> {
+    stage: &'a str,
+    release: Option<&'a str>,
+    kind: &'static str,
+    summary: String,
+    #[serde(flatten)]
+    item: ItemJson<'a>,
+}
+
+/// The fields of each kind of finding.
+#[derive(Serialize)]
+#[serde(untagged, rename_all_fields = "camelCase")]
+enum ItemJson<'a> {
+    Value {
+        of: &'static str,
+        path: String,
+        previous: SideJson<'a>,
+        here: SideJson<'a>,
+        newer: Option<&'a str>,
+        history: Option<&'a str>,
+    },
+    Version {
+        of: &'static str,
+        previous_stage: &'a str,
+        subject: &'a str,
+        path: Vec<VersionJson<'a>>,
+    },
+    Component {
+        of: &'static str,
+        previous_stage: &'a str,
+        resource: &'a str,
+        rendered_in: &'a str,
+    },
+    NotDeployed {
+        deployed: bool,
+    },
+    Status {
+        status: &'a str,
+        revision: u64,
+    },
+    Chart {
+        deployed: &'a str,
+        configured: &'a str,
+    },
+    DeployedValue {
+        path: &'a str,
+        deployed: &'a Option<Value>,
+        configured: &'a Option<Value>,
+    },
+    Manifest {
+        plan: &'a Plan,
+        resources: &'a [String],
+    },
+    Edited {
+        resource: &'a str,
+        revision: u64,
+        deleted: bool,
+        fields: &'a [EditedField],
+        managers: &'a [Manager],
+    },
+    Secret {
+        namespace: &'a str,
+        secret: &'a str,
+        missing_keys: &'a [String],
+        /// `secret` (the whole Secret) or `keys`.
+        missing: &'static str,
+        needed_by: &'a [String],
+    },
+    Unhealthy {
+        not_ready_since: Option<&'a str>,
+        workloads: Vec<UnhealthyJson<'a>>,
+    },
+}
+
+/// One side of a value finding: the stage, its value, and where its files set it.
+#[derive(Serialize)]
+struct SideJson<'a> {
+    stage: &'a str,
+    value: &'a Option<Value>,
+    file: Option<&'a str>,
+    line: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct VersionJson<'a> {
+    stage: &'a str,
+    version: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct UnhealthyJson<'a> {
+    workload: &'a str,
+    why: &'a [String],
+}
+
+pub fn json<'a>(outcome: &'a Outcome) -> DriftJson<'a> {
+    let stages = outcome
+        .stages
+        .iter()
+        .map(|(stage, unchecked)| StageJson {
+            name: &stage.name,
+            context: stage.kube_context.to_string(),
+            checked: unchecked.is_none(),
+            reason: unchecked.as_deref(),
+            drift: outcome.findings.iter().filter(|f| f.stage == stage.name && f.item.is_drift()).count(),
+        })
+        .collect();
+    DriftJson {
+        drift: outcome.findings.iter().any(|f| f.item.is_drift()),
+        stages,
+        findings: outcome.findings.iter().map(finding_json).collect(),
     }
-    out
+}
+
+fn finding_json(finding: &Finding) -> FindingJson<'_> {
+    FindingJson {
+        stage: &finding.stage,
+        release: finding.release.as_deref(),
+        kind: finding.item.kind().name(),
+        summary: headline(finding),
+        item: item_json(finding),
+    }
+}
+
+fn side<'a>(stage: &'a str, value: &'a Option<Value>, at: &'a Option<Location>) -> SideJson<'a> {
+    SideJson { stage, value, file: at.as_ref().map(|l| l.file.as_str()), line: at.as_ref().map(|l| l.line) }
+}
+
+fn item_json(finding: &Finding) -> ItemJson<'_> {
+    match &finding.item {
+        Item::Value(d) => ItemJson::Value {
+            of: "value",
+            path: d.path(),
+            previous: side(&d.previous, &d.before, &d.before_at),
+            here: side(&finding.stage, &d.here, &d.here_at),
+            newer: d.newer.as_ref().map(|n| n.stage.as_str()),
+            history: d.newer.as_ref().map(|n| n.reason.as_str()),
+        },
+        Item::Version { previous, subject, path, .. } => ItemJson::Version {
+            of: "version",
+            previous_stage: previous,
+            subject,
+            path: path.iter().map(|(stage, version)| VersionJson { stage, version: version.as_deref() }).collect(),
+        },
+        Item::Component { previous, resource, rendered_in, .. } => {
+            ItemJson::Component { of: "component", previous_stage: previous, resource, rendered_in }
+        }
+        Item::NotDeployed => ItemJson::NotDeployed { deployed: false },
+        Item::Status { status, revision } => ItemJson::Status { status, revision: *revision },
+        Item::Chart { deployed, configured } => ItemJson::Chart { deployed, configured },
+        Item::DeployedValue { path, deployed, configured } => ItemJson::DeployedValue { path, deployed, configured },
+        Item::Manifest { plan, resources } => ItemJson::Manifest { plan, resources },
+        Item::Edited { resource, fields, deleted, managers, revision } => {
+            ItemJson::Edited { resource, revision: *revision, deleted: *deleted, fields, managers }
+        }
+        Item::Secret { namespace, name, keys, whole, needed_by } => ItemJson::Secret {
+            namespace,
+            secret: name,
+            missing_keys: keys,
+            missing: if *whole { "secret" } else { "keys" },
+            needed_by,
+        },
+        Item::Unhealthy { workloads, since } => ItemJson::Unhealthy {
+            not_ready_since: since.as_deref(),
+            workloads: workloads.iter().map(|(workload, why)| UnhealthyJson { workload, why }).collect(),
+        },
+    }
 }
 
 // ------------------------------------------------------------------ Markdown

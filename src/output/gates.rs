@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::compare::gate::{Details, Gate, Verdict};
 use crate::config::stages::Stage;
@@ -35,16 +35,23 @@ pub fn line(gate: &Gate) -> String {
     out
 }
 
-/// `{"gate", "passed", "checked", "message"}`: a skipped gate is passed and not checked.
-pub fn json(gate: &Gate) -> Value {
-    json!({
-        "gate": gate.name,
-        "passed": gate.verdict != Verdict::Refused,
-        "checked": gate.verdict != Verdict::Skipped,
-        "message": gate.message,
-    })
+/// A gate in JSON: a skipped gate is passed and not checked.
+#[derive(Serialize)]
+pub struct GateJson<'a> {
+    gate: &'static str,
+    passed: bool,
+    checked: bool,
+    message: &'a str,
 }
 
-pub fn json_all(gates: &[Gate]) -> Value {
-    gates.iter().map(json).collect()
+pub fn json(gates: &[Gate]) -> Vec<GateJson<'_>> {
+    gates
+        .iter()
+        .map(|gate| GateJson {
+            gate: gate.name,
+            passed: gate.verdict != Verdict::Refused,
+            checked: gate.verdict != Verdict::Skipped,
+            message: &gate.message,
+        })
+        .collect()
 }

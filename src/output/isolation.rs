@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::compare::isolation::{Problem, StageIsolation};
 use crate::config::stages::Isolation;
@@ -66,30 +66,60 @@ pub fn line(problem: &Problem) -> String {
     }
 }
 
-/// `{schemaVersion, passed, stages: [{stage, cluster, sharesWith, requires, checked, reason,
-/// passed, problems: [{problem, namespace, message}]}]}`.
-pub fn json(reports: &[StageIsolation]) -> Value {
-    crate::output::json_document(json!({
-        "passed": reports.iter().all(StageIsolation::passed),
-        "stages": reports.iter().map(|r| json!({
-            "stage": r.stage,
-            "cluster": r.cluster,
-            "sharesWith": r.shares_with,
-            "requires": r.required,
-            "checked": r.unchecked.is_none(),
-            "reason": r.unchecked,
-            "passed": r.passed(),
-            "problems": r.problems.iter().map(|p| {
-                let (kind, namespace) = match p {
-                    Problem::SharedCluster { .. } => ("shared-cluster", None),
-                    Problem::NoNetworkPolicy { namespace } => ("no-network-policy", Some(namespace)),
-                    Problem::NoDefaultDeny { namespace } => ("no-default-deny", Some(namespace)),
-                    Problem::Admits { namespace, .. } => ("admits-other-stage", Some(namespace)),
-                    Problem::NoResourceQuota { namespace } => ("no-resource-quota", Some(namespace)),
-                    Problem::NamespaceMissing { namespace } => ("namespace-missing", Some(namespace)),
-                };
-                json!({"problem": kind, "namespace": namespace, "message": line(p)})
-            }).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-    }))
+/// `check-isolation -o json`: whether every stage is isolated, and per stage its cluster, the
+/// stages sharing it, what it requires and each problem found.
+#[derive(Serialize)]
+pub struct IsolationJson<'a> {
+    passed: bool,
+    stages: Vec<StageJson<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StageJson<'a> {
+    stage: &'a str,
+    cluster: Option<&'a str>,
+    shares_with: &'a [String],
+    requires: Option<&'a Isolation>,
+    checked: bool,
+    reason: Option<&'a str>,
+    passed: bool,
+    problems: Vec<ProblemJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct ProblemJson<'a> {
+    problem: &'static str,
+    namespace: Option<&'a str>,
+    message: String,
+}
+
+pub fn json<'a>(reports: &'a [StageIsolation]) -> IsolationJson<'a> {
+    let problem = |p: &'a Problem| {
+        let (kind, namespace) = match p {
+            Problem::SharedCluster { .. } => ("shared-cluster", None),
+            Problem::NoNetworkPolicy { namespace } => ("no-network-policy", Some(namespace)),
+            Problem::NoDefaultDeny { namespace } => ("no-default-deny", Some(namespace)),
+            Problem::Admits { namespace, .. } => ("admits-other-stage", Some(namespace)),
+            Problem::NoResourceQuota { namespace } => ("no-resource-quota", Some(namespace)),
+            Problem::NamespaceMissing { namespace } => ("namespace-missing", Some(namespace)),
+        };
+        ProblemJson { problem: kind, namespace: namespace.map(String::as_str), message: line(p) }
+    };
+    IsolationJson {
+        passed: reports.iter().all(StageIsolation::passed),
+        stages: reports
+            .iter()
+            .map(|r| StageJson {
+                stage: &r.stage,
+                cluster: r.cluster.as_deref(),
+                shares_with: &r.shares_with,
+                requires: r.required.as_ref(),
+                checked: r.unchecked.is_none(),
+                reason: r.unchecked.as_deref(),
+                passed: r.passed(),
+                problems: r.problems.iter().map(problem).collect(),
+            })
+            .collect(),
+    }
 }

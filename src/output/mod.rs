@@ -4,21 +4,37 @@ pub mod document;
 pub mod drift;
 pub mod gates;
 pub mod isolation;
+pub mod list;
 pub mod markdown;
+pub mod outcomes;
 pub mod promotion;
 pub mod report;
 pub mod scaffold;
 pub mod secrets;
 pub mod status;
 
-use serde_json::{Value, json};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
 
 /// The version of every JSON document helm-envs prints (docs/ci.md): bumped only for
 /// incompatible changes; fields may be added within a version.
 pub const JSON_SCHEMA_VERSION: u32 = 1;
 
-/// A JSON document as printed: `body` (an object) with `schemaVersion`.
-pub fn json_document(mut body: Value) -> Value {
-    body["schemaVersion"] = json!(JSON_SCHEMA_VERSION);
-    body
+/// Every JSON document as printed: `schemaVersion` first, then the command's own fields
+/// (`body`, a struct that serializes as a map).
+#[derive(Serialize)]
+pub struct Envelope<'a, B: Serialize> {
+    #[serde(rename = "schemaVersion")]
+    schema_version: u32,
+    #[serde(flatten)]
+    body: &'a B,
+}
+
+/// `body` as a JSON document: pretty, in its envelope, ending in a newline, ready for stdout.
+pub fn json_text<B: Serialize>(body: &B) -> Result<String> {
+    let mut text = serde_json::to_string_pretty(&Envelope { schema_version: JSON_SCHEMA_VERSION, body })
+        .map_err(|e| Error::Other(anyhow::Error::new(e).context("could not write the JSON report")))?;
+    text.push('\n');
+    Ok(text)
 }

@@ -3,9 +3,10 @@
 
 use std::fmt::Write as _;
 
+use serde::Serialize;
 use serde_json::Value;
 
-use crate::config::promotion::{self, Promotion, ValueChange};
+use crate::config::promotion::{self, Promotion, ValueChange, VersionChange};
 use crate::config::values::{Segment, ValuePath};
 use crate::terminal::{BOLD, DIM};
 
@@ -78,7 +79,47 @@ fn shown_value(path: &str, value: &Value, show_secrets: bool) -> String {
     if text.chars().count() > 100 { format!("{}…", text.chars().take(100).collect::<String>()) } else { text }
 }
 
-pub fn redacted_ops(ops: &[json_patch::PatchOperation], show_secrets: bool) -> Value {
+/// The start of `promote -o json`: the stages, the patch per release (RFC 6902, credentials
+/// redacted unless `show_secrets`) with the chart version it changes, and the files it writes.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PromotionJson<'a> {
+    command: &'static str,
+    from: &'a str,
+    to: &'a str,
+    digest: &'a str,
+    releases: Vec<ReleaseJson<'a>>,
+    files: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReleaseJson<'a> {
+    release: &'a str,
+    patch: Value,
+    chart_version: Option<&'a VersionChange>,
+}
+
+pub fn json<'a>(plan: &'a Promotion, from: &'a str, to: &'a str, show_secrets: bool) -> PromotionJson<'a> {
+    PromotionJson {
+        command: "promote",
+        from,
+        to,
+        digest: &plan.digest,
+        releases: plan
+            .releases
+            .iter()
+            .map(|r| ReleaseJson {
+                release: &r.release.name,
+                patch: redacted_ops(&r.ops, show_secrets),
+                chart_version: r.version.as_ref(),
+            })
+            .collect(),
+        files: plan.files.iter().map(|f| f.display.as_str()).collect(),
+    }
+}
+
+fn redacted_ops(ops: &[json_patch::PatchOperation], show_secrets: bool) -> Value {
     let mut value = serde_json::to_value(ops).unwrap_or_default();
     if show_secrets {
         return value;

@@ -5,12 +5,13 @@
 use std::fmt::Write as _;
 
 use anstyle::{AnsiColor, Style};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::compare::diff::{
-    ChangeKind, Comparison, FieldChange, LineTag, Plan, ResourceChange, canonical_yaml, line_diff,
+    ChangeKind, Comparison, FieldChange, LineTag, Plan, Regenerated, ResourceChange, canonical_yaml, line_diff,
 };
-use crate::inspect::diff::{Mode, Report, Sections};
+use crate::inspect::diff::{Mode, Report, Sections, Unmanaged};
 use crate::output::markdown::{Markdown, Section, table};
 use crate::terminal::{BOLD, DIM};
 
@@ -300,97 +301,166 @@ pub fn markdown(report: Report, context: usize, show: &dyn Fn(&str) -> String) -
 
 // ------------------------------------------------------------------------------ JSON
 
-pub fn json(report: &Report) -> Value {
-    let (mode, stage, from, to) = match &report.mode {
-        Mode::Live { stage } => ("live", Some(stage), None, None),
-        Mode::Stages { from, to } => ("stages", None, Some(from), Some(to)),
-    };
-    let releases: Vec<Value> = report
-        .releases
-        .iter()
-        .map(|release| {
-            let mut entry = json!({
-                "release": release.release,
-                "namespace": release.namespace,
-                "context": release.context,
-            });
-            match &release.sections {
-                Sections::Live { installed, comparison, values, regenerated, chart_change } => {
-                    entry["values"] = json!(values);
-                    entry["regenerated"] = json!(regenerated);
-                    entry["configuredChart"] = json!(chart_change);
-                    entry["installed"] = installed
-                        .as_ref()
-                        .map_or(Value::Null, |i| json!({"revision": i.revision, "status": i.status, "chart": i.chart}));
-                    entry["plan"] = json!(comparison.plan());
-                    entry["changes"] = changes_json(comparison);
-                }
-                Sections::Stages { from_namespace, undocumented, documented } => {
-                    entry["fromNamespace"] = json!(from_namespace);
-                    entry["promotionPlan"] = json!(promotion_plan(undocumented));
-                    entry["undocumented"] = changes_json(undocumented);
-                    entry["documented"] = changes_json(documented);
-                }
-            }
-            entry
-        })
-        .collect();
-    crate::output::json_document(json!({
-        "mode": mode,
-        "stage": stage,
-        "from": from,
-        "to": to,
-        "hasChanges": report.has_changes(),
-        "ignored": report.ignored,
-        "releases": releases,
-        "unmanagedReleases": report.unmanaged.iter().map(|u| json!({
-            "stage": u.stage, "namespace": u.namespace, "release": u.release,
-        })).collect::<Vec<_>>(),
-    }))
+/// `diff -o json` (and the `diff` of `upgrade`, `apply` and `promote`): the mode, the stage
+/// or stages, whether anything differs, and per release what a deploy (or a promotion) changes.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiffJson<'a> {
+    /// `live` (a stage against its cluster) or `stages` (one stage's config against another's).
+    mode: &'static str,
+    stage: Option<&'a str>,
+    from: Option<&'a str>,
+    to: Option<&'a str>,
+    has_changes: bool,
+    ignored: &'a [String],
+    releases: Vec<ReleaseJson<'a>>,
+    unmanaged_releases: &'a [Unmanaged],
 }
 
-fn changes_json(comparison: &Comparison) -> Value {
-    Value::Array(
-        comparison
-            .changes
-            .iter()
-            .map(|change| {
-                let mut entry = json!({
-                    "id": change.key.to_string(),
-                    "group": change.key.group,
-                    "kind": change.key.kind,
-                    "namespace": change.key.namespace,
-                    "name": change.key.name,
-                    "change": change.kind,
-                    "source": change.source,
-                });
-                match change.kind {
-                    ChangeKind::Changed => {
-                        entry["fields"] = change
-                            .fields
-                            .iter()
-                            .map(|f| {
-                                let change = match (&f.old, &f.new) {
-                                    (None, _) => "added",
-                                    (_, None) => "removed",
-                                    _ => "changed",
-                                };
-                                json!({
-                                    "change": change,
-                                    "path": f.path.to_string(),
-                                    "pointer": f.path.pointer(),
-                                    "old": f.old,
-                                    "new": f.new,
-                                    "sensitive": f.sensitive,
-                                })
-                            })
-                            .collect();
-                    }
-                    ChangeKind::Added => entry["object"] = change.new.clone().unwrap_or_default(),
-                    ChangeKind::Removed => entry["object"] = change.old.clone().unwrap_or_default(),
-                }
-                entry
-            })
-            .collect(),
-    )
+#[derive(Serialize)]
+struct ReleaseJson<'a> {
+    release: &'a str,
+    namespace: &'a str,
+    context: &'a str,
+    #[serde(flatten)]
+    sections: SectionsJson<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged, rename_all_fields = "camelCase")]
+enum SectionsJson<'a> {
+    Live {
+        values: &'a [String],
+        regenerated: &'a [Regenerated],
+        /// The configured chart when the deployed one is another.
+        configured_chart: Option<&'a str>,
+        installed: Option<InstalledJson<'a>>,
+        plan: Plan,
+        changes: Vec<ChangeJson<'a>>,
+    },
+    Stages {
+        from_namespace: &'a str,
+        promotion_plan: Plan,
+        undocumented: Vec<ChangeJson<'a>>,
+        documented: Vec<ChangeJson<'a>>,
+    },
+}
+
+#[derive(Serialize)]
+struct InstalledJson<'a> {
+    revision: u64,
+    status: &'a str,
+    chart: &'a str,
+}
+
+/// A changed resource: its identity, the change, its template, and the changed fields (or the
+/// whole object when added or removed).
+#[derive(Serialize)]
+struct ChangeJson<'a> {
+    id: String,
+    group: &'a str,
+    kind: &'a str,
+    namespace: Option<&'a str>,
+    name: &'a str,
+    change: ChangeKind,
+    source: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fields: Option<Vec<FieldJson<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    object: Option<&'a Value>,
+}
+
+#[derive(Serialize)]
+struct FieldJson<'a> {
+    change: &'static str,
+    path: String,
+    pointer: String,
+    old: &'a Option<Value>,
+    new: &'a Option<Value>,
+    sensitive: bool,
+}
+
+pub fn json(report: &Report) -> DiffJson<'_> {
+    let (mode, stage, from, to) = match &report.mode {
+        Mode::Live { stage } => ("live", Some(stage.as_str()), None, None),
+        Mode::Stages { from, to } => ("stages", None, Some(from.as_str()), Some(to.as_str())),
+    };
+    let releases = report
+        .releases
+        .iter()
+        .map(|release| ReleaseJson {
+            release: &release.release,
+            namespace: &release.namespace,
+            context: &release.context,
+            sections: match &release.sections {
+                Sections::Live { installed, comparison, values, regenerated, chart_change } => SectionsJson::Live {
+                    values,
+                    regenerated,
+                    configured_chart: chart_change.as_deref(),
+                    installed: installed.as_ref().map(|i| InstalledJson {
+                        revision: i.revision,
+                        status: &i.status,
+                        chart: &i.chart,
+                    }),
+                    plan: comparison.plan(),
+                    changes: changes_json(comparison),
+                },
+                Sections::Stages { from_namespace, undocumented, documented } => SectionsJson::Stages {
+                    from_namespace,
+                    promotion_plan: promotion_plan(undocumented),
+                    undocumented: changes_json(undocumented),
+                    documented: changes_json(documented),
+                },
+            },
+        })
+        .collect();
+    DiffJson {
+        mode,
+        stage,
+        from,
+        to,
+        has_changes: report.has_changes(),
+        ignored: &report.ignored,
+        releases,
+        unmanaged_releases: &report.unmanaged,
+    }
+}
+
+fn changes_json(comparison: &Comparison) -> Vec<ChangeJson<'_>> {
+    comparison
+        .changes
+        .iter()
+        .map(|change| ChangeJson {
+            id: change.key.to_string(),
+            group: &change.key.group,
+            kind: &change.key.kind,
+            namespace: change.key.namespace.as_deref(),
+            name: &change.key.name,
+            change: change.kind,
+            source: change.source.as_deref(),
+            fields: (change.kind == ChangeKind::Changed).then(|| {
+                change
+                    .fields
+                    .iter()
+                    .map(|f| FieldJson {
+                        change: match (&f.old, &f.new) {
+                            (None, _) => "added",
+                            (_, None) => "removed",
+                            _ => "changed",
+                        },
+                        path: f.path.to_string(),
+                        pointer: f.path.pointer(),
+                        old: &f.old,
+                        new: &f.new,
+                        sensitive: f.sensitive,
+                    })
+                    .collect()
+            }),
+            object: match change.kind {
+                ChangeKind::Changed => None,
+                ChangeKind::Added => Some(change.new.as_ref().unwrap_or(&Value::Null)),
+                ChangeKind::Removed => Some(change.old.as_ref().unwrap_or(&Value::Null)),
+            },
+        })
+        .collect()
 }

@@ -2,7 +2,9 @@
 
 use std::fmt::Write as _;
 
-use serde_json::{Value, json};
+use std::collections::BTreeSet;
+
+use serde::Serialize;
 
 use crate::compare::secrets::{self, Finding, NamespaceReport, Reference, StageReport};
 use crate::output::markdown::{Markdown, Section, table};
@@ -122,32 +124,83 @@ fn write_references(out: &mut String, references: &[Reference], details: bool) {
     }
 }
 
-/// Schema (version 1): `{schemaVersion, passed, stages: [{stage, context, passed, namespaces:
-/// [{namespace, exists, missing, missingKeys, optionalAbsent: [{name, keys, neededBy: [reference]}],
-/// unknown: [{name, keys, neededBy, mayBeCreatedBy: [text]}], present: [{name, providedBy}]}]}]}`.
-pub fn json(reports: &[StageReport]) -> Value {
-    let findings = |list: &[Finding]| -> Value {
-        list.iter().map(|f| json!({"name": f.name, "keys": f.keys, "neededBy": f.needed_by})).collect()
-    };
-    crate::output::json_document(json!({
-        "passed": reports.iter().all(StageReport::passed),
-        "stages": reports.iter().map(|report| json!({
-            "stage": report.stage,
-            "context": report.context,
-            "passed": report.passed(),
-            "namespaces": report.namespaces.iter().map(|n| json!({
-                "namespace": n.namespace,
-                "exists": n.exists,
-                "missing": findings(&n.missing),
-                "missingKeys": findings(&n.missing_keys),
-                "optionalAbsent": findings(&n.optional_absent),
-                "unknown": n.unknown.iter().map(|(f, by)| json!({
-                    "name": f.name, "keys": f.keys, "neededBy": f.needed_by, "mayBeCreatedBy": by,
-                })).collect::<Vec<_>>(),
-                "present": n.satisfied.iter().map(|(name, by)| json!({"name": name, "providedBy": by})).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-        })).collect::<Vec<_>>(),
-    }))
+/// `check-secrets -o json`: whether every stage passed, and per stage and namespace what is
+/// missing, optional and absent, unknown (a Job may create it) and present.
+#[derive(Serialize)]
+pub struct SecretsJson<'a> {
+    passed: bool,
+    stages: Vec<StageJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct StageJson<'a> {
+    stage: &'a str,
+    context: &'a str,
+    passed: bool,
+    namespaces: Vec<NamespaceJson<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct NamespaceJson<'a> {
+    namespace: &'a str,
+    exists: bool,
+    missing: Vec<FindingJson<'a>>,
+    missing_keys: Vec<FindingJson<'a>>,
+    optional_absent: Vec<FindingJson<'a>>,
+    unknown: Vec<FindingJson<'a>>,
+    present: Vec<PresentJson<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FindingJson<'a> {
+    name: &'a str,
+    keys: &'a BTreeSet<String>,
+    needed_by: &'a [Reference],
+    /// For `unknown`: the Jobs that may create it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    may_be_created_by: Option<&'a [String]>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PresentJson<'a> {
+    name: &'a str,
+    provided_by: &'a str,
+}
+
+pub fn json<'a>(reports: &'a [StageReport]) -> SecretsJson<'a> {
+    let finding =
+        |f: &'a Finding| FindingJson { name: &f.name, keys: &f.keys, needed_by: &f.needed_by, may_be_created_by: None };
+    SecretsJson {
+        passed: reports.iter().all(StageReport::passed),
+        stages: reports
+            .iter()
+            .map(|report| StageJson {
+                stage: &report.stage,
+                context: &report.context,
+                passed: report.passed(),
+                namespaces: report
+                    .namespaces
+                    .iter()
+                    .map(|n| NamespaceJson {
+                        namespace: &n.namespace,
+                        exists: n.exists,
+                        missing: n.missing.iter().map(finding).collect(),
+                        missing_keys: n.missing_keys.iter().map(finding).collect(),
+                        optional_absent: n.optional_absent.iter().map(finding).collect(),
+                        unknown: n
+                            .unknown
+                            .iter()
+                            .map(|(f, by)| FindingJson { may_be_created_by: Some(by), ..finding(f) })
+                            .collect(),
+                        present: n.satisfied.iter().map(|(name, by)| PresentJson { name, provided_by: by }).collect(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
 }
 
 /// The Secret check for a pull request: a row per stage, each failing stage's report (with

@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
 use crate::compare::health::State;
 use crate::config::stages::Stage;
@@ -78,30 +78,6 @@ fn ready_cell(row: &Row) -> String {
     }
 }
 
-/// Readiness in JSON: `{ready, desired, notReadySince, workloads: [{kind, name, ready, desired, state, why}]}`.
-fn health_json(row: &Row) -> Value {
-    let Some(health) = &row.health else { return Value::Null };
-    let (ready, desired) = health.counts();
-    json!({
-        "ready": health.is_ready(),
-        "readyReplicas": ready,
-        "desiredReplicas": desired,
-        "notReadySince": health.not_ready_since(),
-        "workloads": health.workloads.iter().map(|w| json!({
-            "kind": w.kind,
-            "name": w.name,
-            "ready": w.ready,
-            "desired": w.desired,
-            "state": match w.state {
-                State::Ready => "ready",
-                State::Progressing => "progressing",
-                State::Failed => "failed",
-            },
-            "why": w.why,
-        })).collect::<Vec<_>>(),
-    })
-}
-
 fn cells(row: &Row) -> [String; 9] {
     let promotion = match (&row.last_promotion, &row.latest) {
         (Some(p), _) => format!("{} → {} (patch {}, revision {}, {})", p.from, p.to, p.patch, p.revision, p.at),
@@ -138,63 +114,127 @@ fn cells(row: &Row) -> [String; 9] {
     }
 }
 
-pub fn json(stages: &[&Stage], results: &[Result<Vec<Row>>]) -> Value {
-    let stages: Vec<Value> = stages
-        .iter()
-        .zip(results)
-        .map(|(stage, result)| match result {
-            Err(err) => json!({
-                "name": stage.name,
-                "context": stage.kube_context.to_string(),
-                "checked": false,
-                "reason": err.one_line(),
-                "releases": [],
-            }),
-            Ok(rows) => json!({
-                "name": stage.name,
-                "context": stage.kube_context.to_string(),
-                "checked": true,
-                "reason": null,
-                "releases": rows.iter().map(row_json).collect::<Vec<_>>(),
-            }),
-        })
-        .collect();
-    crate::output::json_document(json!({"stages": stages}))
+/// `status -o json`: every stage read (or why not), with its releases.
+#[derive(Serialize)]
+pub struct StatusJson<'a> {
+    stages: Vec<StageJson<'a>>,
 }
 
-fn row_json(row: &Row) -> Value {
-    let promotion = row
-        .last_promotion
-        .as_ref()
-        .map(|p| json!({"from": p.from, "to": p.to, "patch": p.patch, "revision": p.revision, "at": p.at}));
-    match &row.latest {
-        None => json!({
-            "release": row.release,
-            "namespace": row.namespace,
-            "deployed": false,
-            "revision": null,
-            "chart": null,
-            "appVersion": null,
-            "status": null,
-            "lastDeployed": null,
-            "inSync": null,
-            "outOfSync": [],
-            "lastPromotion": promotion,
-            "health": health_json(row),
+#[derive(Serialize)]
+struct StageJson<'a> {
+    name: &'a str,
+    context: String,
+    checked: bool,
+    reason: Option<String>,
+    releases: Vec<ReleaseJson<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReleaseJson<'a> {
+    release: &'a str,
+    namespace: &'a str,
+    deployed: bool,
+    revision: Option<u64>,
+    chart: Option<&'a str>,
+    app_version: Option<&'a str>,
+    status: Option<&'a str>,
+    last_deployed: Option<&'a str>,
+    /// `None` when not deployed.
+    in_sync: Option<bool>,
+    out_of_sync: &'a [&'static str],
+    last_promotion: Option<PromotionJson<'a>>,
+    health: Option<HealthJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct PromotionJson<'a> {
+    from: &'a str,
+    to: &'a str,
+    patch: &'a str,
+    revision: u64,
+    at: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct HealthJson<'a> {
+    ready: bool,
+    ready_replicas: u64,
+    desired_replicas: u64,
+    not_ready_since: Option<&'a str>,
+    workloads: Vec<WorkloadJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct WorkloadJson<'a> {
+    kind: &'a str,
+    name: &'a str,
+    ready: u64,
+    desired: u64,
+    state: &'static str,
+    why: &'a [String],
+}
+
+pub fn json<'a>(stages: &[&'a Stage], results: &'a [Result<Vec<Row>>]) -> StatusJson<'a> {
+    let stages = stages
+        .iter()
+        .zip(results)
+        .map(|(stage, result)| StageJson {
+            name: &stage.name,
+            context: stage.kube_context.to_string(),
+            checked: result.is_ok(),
+            reason: result.as_ref().err().map(|err| err.one_line()),
+            releases: result.as_ref().map_or_else(|_| Vec::new(), |rows| rows.iter().map(release_json).collect()),
+        })
+        .collect();
+    StatusJson { stages }
+}
+
+fn release_json(row: &Row) -> ReleaseJson<'_> {
+    let latest = row.latest.as_ref();
+    ReleaseJson {
+        release: &row.release,
+        namespace: &row.namespace,
+        deployed: latest.is_some(),
+        revision: latest.map(|l| l.revision),
+        chart: latest.map(|l| l.chart.as_str()),
+        app_version: latest.map(|l| l.app_version.as_str()),
+        status: latest.map(|l| l.status.as_str()),
+        last_deployed: latest.map(|l| l.updated.as_str()),
+        in_sync: latest.map(|_| row.out_of_sync.is_empty()),
+        out_of_sync: if latest.is_some() { &row.out_of_sync } else { &[] },
+        last_promotion: row.last_promotion.as_ref().map(|p| PromotionJson {
+            from: &p.from,
+            to: &p.to,
+            patch: &p.patch,
+            revision: p.revision,
+            at: &p.at,
         }),
-        Some(latest) => json!({
-            "release": row.release,
-            "namespace": row.namespace,
-            "deployed": true,
-            "revision": latest.revision,
-            "chart": latest.chart,
-            "appVersion": latest.app_version,
-            "status": latest.status,
-            "lastDeployed": latest.updated,
-            "inSync": row.out_of_sync.is_empty(),
-            "outOfSync": row.out_of_sync,
-            "lastPromotion": promotion,
-            "health": health_json(row),
+        health: row.health.as_ref().map(|health| {
+            let (ready_replicas, desired_replicas) = health.counts();
+            HealthJson {
+                ready: health.is_ready(),
+                ready_replicas,
+                desired_replicas,
+                not_ready_since: health.not_ready_since(),
+                workloads: health
+                    .workloads
+                    .iter()
+                    .map(|w| WorkloadJson {
+                        kind: &w.kind,
+                        name: &w.name,
+                        ready: w.ready,
+                        desired: w.desired,
+                        state: match w.state {
+                            State::Ready => "ready",
+                            State::Progressing => "progressing",
+                            State::Failed => "failed",
+                        },
+                        why: &w.why,
+                    })
+                    .collect(),
+            }
         }),
     }
 }

@@ -5,8 +5,6 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-
 use crate::compare::health::{self, Health};
 use crate::config::stages::{OnFailure, Project, Stage, Target};
 use crate::error::{Detail, Error, Result};
@@ -49,22 +47,6 @@ pub enum Undone {
 impl Outcome {
     pub fn new(target: &Target, status: Status) -> Outcome {
         Outcome { stage: target.stage.name.clone(), release: target.release.name.clone(), status, undone: None }
-    }
-
-    pub fn json(&self) -> Value {
-        let (status, revision) = match self.status {
-            Status::Deployed(revision) => ("deployed", revision),
-            Status::Unchanged => ("unchanged", None),
-            Status::Failed => ("failed", None),
-            Status::NotAttempted => ("not-attempted", None),
-        };
-        let mut json = json!({"stage": self.stage, "release": self.release, "status": status, "revision": revision});
-        match self.undone {
-            Some(Undone::RolledBack(to)) => json["rolledBackTo"] = json!(to),
-            Some(Undone::Uninstalled) => json["uninstalled"] = json!(true),
-            None => {}
-        }
-        json
     }
 }
 

@@ -61,6 +61,7 @@ fn a_secret_present_in_dev_but_not_in_staging_blocks_staging_until_created() {
     );
 
     let report = json_of(&check(&project, &["staging", "-o", "json"]));
+    crate::documented::assert_documented("check-secrets -o json", &report);
     assert_eq!(report["passed"], false);
     let namespace = &report["stages"][0]["namespaces"][0];
     assert_eq!(names(&namespace["missing"]), ["acme-db"]);

@@ -52,6 +52,7 @@ fn diff_of_an_installed_stage_shows_exactly_the_changed_field() {
     let output = project.helm_envs(&["diff", "dev", "--release", "web", "-o", "json"]).output().expect("runs");
     assert_eq!(output.status.code(), Some(0), "without --detailed-exitcode changes are a success");
     let report = json_of(&output);
+    crate::documented::assert_documented("diff STAGE -o json", &report);
     let release = &report["releases"][0];
     assert_eq!(changes(&release["changes"]), [(format!("apps/Deployment {}/web", ns.dev), "changed".to_string())]);
     assert_eq!(field_paths(&release["changes"][0]), ["spec.replicas"]);
@@ -73,6 +74,7 @@ fn a_release_not_installed_yet_is_all_additions() {
     let (project, ns) = Project::isolated_example("dn");
     let output = project.helm_envs(&["diff", "staging", "--release", "worker", "-o", "json"]).output().expect("runs");
     assert!(output.status.success(), "{}", stderr_of(&output));
+    crate::documented::assert_documented("diff STAGE -o json", &json_of(&output));
     let release = &json_of(&output)["releases"][0];
     assert_eq!(release["installed"], Value::Null);
     let ids: Vec<String> = changes(&release["changes"])
@@ -134,6 +136,7 @@ fn stages_diff_splits_documented_from_undocumented_differences() {
         .output()
         .expect("runs");
     assert_eq!(output.status.code(), Some(0), "only documented differences: {}", stderr_of(&output));
+    crate::documented::assert_documented("diff --from A --to B -o json", &json_of(&output));
     let web = json_of(&output)["releases"][0].clone();
     assert_eq!(web["undocumented"], serde_json::json!([]));
     let documented = web["documented"].as_array().expect("list").clone();

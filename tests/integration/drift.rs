@@ -9,6 +9,7 @@ fn drift_json(project: &Project, args: &[&str]) -> (Option<i32>, Value) {
     let output = run(project, &[&["drift", "-o", "json"], args].concat());
     let json = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("drift -o json: {e}\n{}\n{}", stdout_of(&output), stderr_of(&output)));
+    crate::documented::assert_documented("drift -o json", &json);
     (output.status.code(), json)
 }
 

@@ -168,6 +168,7 @@ fn an_unhealthy_source_refuses_the_promotion_unless_overridden_and_shows_in_stat
     let web = loop {
         let status = ok(&project, &["status", "--stage", "dev", "-o", "json"]);
         let status: Value = serde_json::from_str(&status).expect("JSON");
+        crate::documented::assert_documented("status -o json", &status);
         let web = status["stages"][0]["releases"][0].clone();
         if web["health"]["workloads"].to_string().contains("acme-db") {
             break web;

@@ -66,6 +66,7 @@ fn stages_sharing_a_cluster_need_policies_and_quotas_and_the_gate_refuses_until_
     let output = run(&project, &["check-isolation", "--all", "-o", "json"]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout_of(&output));
     let json: Value = serde_json::from_str(&stdout_of(&output)).expect("JSON");
+    crate::documented::assert_documented("check-isolation -o json", &json);
     assert_eq!(json["passed"], true);
     assert_eq!(json["stages"][1]["sharesWith"], serde_json::json!(["dev"]));
     let gate = run(&project, &["upgrade", "staging", "--dry-run"]);

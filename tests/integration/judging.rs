@@ -23,6 +23,7 @@ fn chart_project(chart: &str, tag: &str) -> (Project, String) {
 /// `status -o json`'s one release: revision and why it is out of sync (empty: in sync).
 fn status(project: &Project) -> (u64, Vec<String>) {
     let json: Value = serde_json::from_str(&ok(project, &["status", "-o", "json"])).expect("status JSON");
+    crate::documented::assert_documented("status -o json", &json);
     let release = &json["stages"][0]["releases"][0];
     let out_of_sync = release["outOfSync"].as_array().expect("outOfSync").iter();
     (

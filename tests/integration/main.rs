@@ -10,6 +10,7 @@ mod check_secrets;
 mod ci;
 mod cli;
 mod diff;
+mod documented;
 mod drift;
 mod exec;
 mod hardening;

@@ -244,11 +244,15 @@ fn dry_run_json_shows_patch_diff_and_gates_and_writes_nothing() {
         "envs/dev/web.yaml",
         &(project.read("envs/dev/web.yaml") + RC_IN_DEV + "database:\n  password: hunter2-dev\n"),
     );
-    ok(&project, &["upgrade", "dev"]);
+    let upgrade: Value = serde_json::from_str(&ok(&project, &["upgrade", "dev", "-o", "json"])).expect("JSON");
+    crate::documented::assert_documented("upgrade -o json", &upgrade);
+    assert_eq!(upgrade["result"], "deployed");
+    assert_eq!(upgrade["outcomes"][0]["status"], "deployed", "{upgrade:#}");
     let files = project.files();
     let out = ok(&project, &["promote", "--from", "dev", "--to", "staging", "--dry-run", "-o", "json"]);
     assert!(!out.contains("hunter2"), "credential-like values are redacted: {out}");
     let json: Value = serde_json::from_str(&out).expect("JSON");
+    crate::documented::assert_documented("promote -o json", &json);
     assert_eq!(json["result"], "dry-run");
     let web = &json["releases"][0];
     assert_eq!(web["release"], "web");
@@ -313,6 +317,7 @@ fn apply_deploys_every_stage_in_order_and_stops_at_a_refused_gate() {
     create_secret(&project, "production", &ns.production, "payments-credentials", &["api-key"], "x");
     let out = ok(&project, &["apply", "--yes", "-o", "json"]);
     let json: Value = serde_json::from_str(&out).expect("JSON");
+    crate::documented::assert_documented("apply -o json", &json);
     let statuses: Vec<String> = json["outcomes"]
         .as_array()
         .expect("outcomes")
@@ -684,6 +689,7 @@ fn git_commit_writes_a_pull_request_body_a_reviewer_reads() {
     let args = ["promote", "--from", "dev", "--to", "staging", "--no-deploy", "--git-commit", "--skip-source-check"];
     let out = ok(&project, &[&args[..], &["--pr-body", &body.display().to_string(), "-o", "json"]].concat());
     let json: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+    crate::documented::assert_documented("promote -o json", &json);
     let subject = git(&project, &["log", "-1", "--format=%s"]);
     assert_eq!(json["pullRequest"]["title"], subject.trim(), "the title is the commit's subject");
     let body = std::fs::read_to_string(&body).expect("the body is written");

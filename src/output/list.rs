@@ -1,0 +1,135 @@
+//! `list`: the stages file resolved, for people (text) and programs (JSON).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::config::stages::{Approval, KubeContext, Project, ValuesFile};
+use crate::terminal::{BOLD, DIM, NAME};
+
+fn context_name(context: &KubeContext) -> String {
+    match context {
+        KubeContext::Named(name) => name.clone(),
+        KubeContext::Current => "current (the kubeconfig's current-context)".into(),
+    }
+}
+
+pub fn text(project: &Project) -> String {
+    let mut out = format!(
+        "{BOLD}{}{BOLD:#}: {} stages, {} releases\n",
+        project.file.display(),
+        project.stages.len(),
+        project.releases.len()
+    );
+    for (i, stage) in project.stages.iter().enumerate() {
+        out.push_str(&format!(
+            "\n{NAME}{}{NAME:#} {DIM}({} of {}){DIM:#}  context {BOLD}{}{BOLD:#}  namespace {BOLD}{}{BOLD:#}",
+            stage.name,
+            i + 1,
+            project.stages.len(),
+            context_name(&stage.kube_context),
+            stage.namespace
+        ));
+        if stage.approval == Approval::Required {
+            out.push_str("  approval required");
+        }
+        if let Some(id) = &stage.cluster_id {
+            out.push_str(&format!("  cluster {id}"));
+        }
+        out.push('\n');
+        for release in &project.releases {
+            let target = project.target(stage, release);
+            out.push_str(&format!("  {BOLD}{}{BOLD:#}  chart {}", release.name, release.chart_source));
+            if let Some(version) = &target.version {
+                out.push_str(&format!("  version {version}"));
+            }
+            if target.namespace != stage.namespace {
+                out.push_str(&format!("  namespace {}", target.namespace));
+            }
+            out.push('\n');
+            for file in &target.values_files {
+                let kind = if file.shared { "shared" } else { "stage" };
+                out.push_str(&format!("    -f {}  {DIM}({kind}){DIM:#}\n", file.display));
+            }
+        }
+    }
+    if !project.env_specific.is_empty() {
+        let paths: Vec<String> = project.env_specific.iter().map(ToString::to_string).collect();
+        out.push_str(&format!("\nenvSpecific: {}\n", paths.join(", ")));
+    }
+    out
+}
+
+/// `list -o json`: the stages file, every stage with every release as it resolves there.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListJson<'a> {
+    file: &'a Path,
+    env_specific: Vec<String>,
+    stages: Vec<StageJson<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct StageJson<'a> {
+    name: &'a str,
+    kube_context: &'a str,
+    namespace: &'a str,
+    approval: &'a Approval,
+    cluster_id: Option<&'a str>,
+    helm_args: &'a [String],
+    labels: &'a BTreeMap<String, String>,
+    deploy_command: Option<&'a [String]>,
+    verify: &'a [Vec<String>],
+    releases: Vec<ReleaseJson<'a>>,
+}
+
+#[derive(Serialize)]
+struct ReleaseJson<'a> {
+    name: &'a str,
+    chart: &'a str,
+    version: Option<String>,
+    namespace: String,
+    values: Vec<ValuesFile>,
+}
+
+pub fn json(project: &Project) -> ListJson<'_> {
+    let stages = project
+        .stages
+        .iter()
+        .map(|stage| StageJson {
+            name: &stage.name,
+            kube_context: match &stage.kube_context {
+                KubeContext::Named(n) => n.as_str(),
+                KubeContext::Current => "current",
+            },
+            namespace: &stage.namespace,
+            approval: &stage.approval,
+            cluster_id: stage.cluster_id.as_deref(),
+            helm_args: &stage.helm_args,
+            labels: &stage.labels,
+            deploy_command: stage.deploy_command.as_deref(),
+            verify: &stage.verify,
+            releases: project
+                .releases
+                .iter()
+                .map(|release| {
+                    let target = project.target(stage, release);
+                    ReleaseJson {
+                        name: &release.name,
+                        chart: &release.chart_source,
+                        version: target.version,
+                        namespace: target.namespace,
+                        values: target.values_files,
+                    }
+                })
+                .collect(),
+        })
+        .collect();
+    ListJson {
+        file: &project.file,
+        env_specific: project.env_specific.iter().map(ToString::to_string).collect(),
+        stages,
+    }
+}
