@@ -8,18 +8,16 @@ use serde::Serialize;
 use crate::cli::PromoteArgs;
 use crate::compare::gate::nothing_done;
 use crate::config::promotion::{self, Promotion};
-use crate::config::stages::{Project, Release, Stage, Target};
+use crate::config::stages::{Project, Release, Stage};
 use crate::config::values::ValuePath;
-use crate::error::{Detail, Error, Result, Usage};
+use crate::error::{Error, Result, Usage};
 use crate::output;
 use crate::output::document::Document;
 use crate::output::markdown::DEFAULT_MAX_SIZE;
 use crate::output::promotion::{commit_message, patch_text};
-use crate::pipeline::deploy::{self, StageDeploy};
 use crate::pipeline::gates;
-use crate::pipeline::promote::{PromotionCheck, PromotionChecked};
-use crate::pipeline::record::Record;
-use crate::pipeline::{self, Pipeline, StageRun, writes};
+use crate::pipeline::promote::{Commit, Deploy, Promote, Promoted, PromotionCheck, PromotionChecked};
+use crate::pipeline::{self, Pipeline, StageRun};
 use crate::system::files;
 use crate::system::git::Git;
 use crate::terminal::{BOLD, note};
@@ -74,7 +72,7 @@ struct Promoting<'a> {
     plan: &'a Promotion<'a>,
 }
 
-impl Promoting<'_> {
+impl<'a> Promoting<'a> {
     /// The report's start: the promotion patch (text, JSON, the Markdown summary).
     fn document(&self) -> Document {
         let Promoting { args, from, to, plan, .. } = self;
@@ -107,28 +105,17 @@ impl Promoting<'_> {
             git.check(&self.written(), &self.branch())?;
         }
 
-        // The gates judge the promoted config: the edited files as copies, rendered for B's cluster.
-        let copies_dir = tempfile::tempdir().map_err(Error::io("cannot create a temporary directory"))?;
-        let copies = writes::copies(project, &plan.files, copies_dir.path())?;
         let pipeline = Pipeline::new(project, &Terminal)?;
-        let promoted: Vec<Target> =
-            releases.iter().map(|r| plan.promoted_target(&project.target(to, r), &copies)).collect();
-        let checked = self.check(&pipeline, releases, &promoted)?;
+        let checked = self.check(&pipeline, releases)?;
         doc.set("offline", checked.offline);
         doc.part(&format!("What deploying {} changes", to.name), &self.dry_run_command());
         doc.push(&match checked.offline {
             true => format!("\n{BOLD}What the promotion changes in {}'s rendered config{BOLD:#} (offline)\n", to.name),
             false => format!("\n{BOLD}What deploying {} will change{BOLD:#}\n", to.name),
         });
-        // What is deployed after the write: B's own files (now edited), the promoted chart version.
-        let targets: Vec<Target> = releases
-            .iter()
-            .zip(&promoted)
-            .map(|(r, p)| Target { version: p.version.clone(), ..project.target(to, r) })
-            .collect();
         let run = StageRun {
             stage: to,
-            targets: &targets,
+            targets: &checked.targets,
             options,
             question: format!("Promote {} into {}?", from.name, to.name),
             ask_even_if_unchanged: true,
@@ -147,20 +134,39 @@ impl Promoting<'_> {
             return Ok(0);
         }
 
-        let restore = writes::write(project, &plan.files)?;
-        doc.part("Result", &format!("helm envs status --stage {}", to.name));
-        for file in &plan.files {
-            doc.push(&format!("wrote     {}\n", file.display));
+        let commit =
+            args.git_commit.then(|| Commit { git: &git, branch: self.branch(), message: commit_message(plan) });
+        let deploy = (!args.no_deploy).then_some(Deploy { run: &run, needs: &needs });
+        let promoted = pipeline.promote(&Promote { from, plan, deploy, commit });
+        self.report(promoted, &mut doc)
+    }
+
+    /// The end of the report: what was written, deployed and committed, and the result.
+    fn report(&self, promoted: Promoted, doc: &mut Document) -> Result<u8> {
+        let Promoting { args, from, to, .. } = *self;
+        if !promoted.written.is_empty() {
+            doc.part("Result", &format!("helm envs status --stage {}", to.name));
         }
-        if args.no_deploy {
-            if let Err(err) = self.commit(&git, &mut doc) {
-                let written = restore.paths();
-                let unrestored = restore.restore();
-                return Err(writes::with_restore_report(err, &plan.files, &written, &unrestored));
+        for file in &promoted.written {
+            doc.push(&format!("wrote     {file}\n"));
+        }
+        if let Some(outcomes) = &promoted.outcomes {
+            doc.set("outcomes", output::outcomes::json(outcomes));
+            doc.push(&outcomes_text(outcomes));
+        }
+        if let Some(restored) = promoted.files_restored {
+            doc.set("filesRestored", restored);
+        }
+        if let Some(err) = promoted.error {
+            doc.emit(if matches!(err, Error::Interrupted { .. }) { "interrupted" } else { "failed" });
+            return Err(err);
+        }
+        if let Some(branch) = &promoted.branch {
+            doc.push(&format!("committed on branch {branch} (now checked out): push it and open a pull request\n"));
+            doc.set("branch", branch);
+            if let Some(file) = &args.pr_body {
+                self.pull_request_body(file, doc)?;
             }
-        } else {
-            self.deploy(&pipeline, &run, &needs, restore, &mut doc)?;
-            self.commit(&git, &mut doc)?;
         }
         if args.no_deploy {
             doc.push(&format!(
@@ -176,13 +182,13 @@ impl Promoting<'_> {
     }
 
     /// The automatic gates of the promotion, on B with the promoted config.
-    fn check(&self, pipeline: &Pipeline, releases: &[&Release], promoted: &[Target]) -> Result<PromotionChecked> {
-        let Promoting { args, from, to, .. } = *self;
+    fn check(&self, pipeline: &Pipeline<'a>, releases: &'a [&'a Release]) -> Result<PromotionChecked<'a>> {
+        let Promoting { args, from, to, plan, .. } = *self;
         let mut checked = pipeline.check_promotion(&PromotionCheck {
             from,
             to,
             releases,
-            promoted,
+            plan,
             check_source: !args.skip_source_check,
             allow_skip: args.allow_skip,
             allow_unhealthy_source: args.allow_unhealthy_source,
@@ -203,88 +209,18 @@ impl Promoting<'_> {
         self.plan.files.iter().map(|f| f.path.clone()).collect()
     }
 
-    /// Deploy B with its files written. The failure rule: files go back only with the cluster;
-    /// otherwise they stay with what it runs now.
-    fn deploy(
-        &self,
-        pipeline: &Pipeline,
-        run: &StageRun,
-        needs: &[bool],
-        restore: files::Restore,
-        doc: &mut Document,
-    ) -> Result<()> {
-        let Promoting { from, to, plan, .. } = *self;
-        let record = Record::new(
-            to,
-            format!("helm-envs: promoted {} -> {} (patch {})", from.name, to.name, plan.digest),
-            Some(&from.name),
-        )
-        .with_patch(&plan.digest);
-        let StageDeploy { outcomes, error, cluster_unchanged } = pipeline.deploy(run, needs, &record);
-        doc.set("outcomes", crate::output::outcomes::json(&outcomes));
-        doc.push(&outcomes_text(&outcomes));
-        let Some(err) = error else { return Ok(()) };
-        let status = if matches!(err, Error::Interrupted { .. }) { "interrupted" } else { "failed" };
-        let failed = deploy::deploy_failed("promote", err, &outcomes);
-        let failed = if cluster_unchanged {
-            let written = restore.paths();
-            let unrestored = restore.restore();
-            doc.set("filesRestored", unrestored.is_empty());
-            writes::with_restore_report(failed, &plan.files, &written, &unrestored)
-        } else {
-            doc.set("filesRestored", false);
-            failed.with_details(files_kept(plan, from, to))
-        };
-        doc.emit(status);
-        Err(failed)
-    }
-
-    /// With `--git-commit`: the written files committed on the promotion's branch, and the
-    /// pull request's title and body (`--pr-body`).
-    fn commit(&self, git: &Git, doc: &mut Document) -> Result<()> {
-        let Promoting { args, plan, .. } = *self;
-        if !args.git_commit {
-            return Ok(());
-        }
-        let branch = self.branch();
-        git.commit_on_branch(&branch, &self.written(), &commit_message(plan))?;
-        doc.push(&format!("committed on branch {branch} (now checked out): push it and open a pull request\n"));
-        doc.set("branch", &branch);
-        if let Some(file) = &args.pr_body {
-            let result = if args.no_deploy { "written" } else { "promoted" };
-            let title = commit_message(plan).lines().next().unwrap_or_default().to_string();
-            let body = doc.markdown(result, DEFAULT_MAX_SIZE);
-            files::write_atomic(file, crate::redaction::scrub(&body).as_bytes()).map_err(|e| {
-                Error::Other(e.context(format!("cannot write the pull-request body {}", file.display())))
-            })?;
-            doc.push(&format!("pull request: title \"{title}\", body in {}\n", file.display()));
-            doc.set("pullRequest", PullRequest { title: &title, body_file: file });
-        }
+    /// `--pr-body`: the pull request's title (the commit's subject) and body (the report as
+    /// Markdown) written for the CI job that opens it.
+    fn pull_request_body(&self, file: &std::path::Path, doc: &mut Document) -> Result<()> {
+        let result = if self.args.no_deploy { "written" } else { "promoted" };
+        let title = commit_message(self.plan).lines().next().unwrap_or_default().to_string();
+        let body = doc.markdown(result, DEFAULT_MAX_SIZE);
+        files::write_atomic(file, crate::redaction::scrub(&body).as_bytes())
+            .map_err(|e| Error::Other(e.context(format!("cannot write the pull-request body {}", file.display()))))?;
+        doc.push(&format!("pull request: title \"{title}\", body in {}\n", file.display()));
+        doc.set("pullRequest", PullRequest { title: &title, body_file: file });
         Ok(())
     }
-}
-
-/// What a deploy that stopped with part of the stage changed leaves behind: the files as
-/// written, and the command that finishes the job.
-fn files_kept(plan: &Promotion, from: &Stage, to: &Stage) -> Vec<Detail> {
-    let names: Vec<&str> = plan.files.iter().map(|f| f.display.as_str()).collect();
-    vec![
-        Detail::Note(format!(
-            "{} {} written for the promotion {} -> {} and {} kept: the cluster runs part of it (above)",
-            names.join(", "),
-            if names.len() == 1 { "was" } else { "were" },
-            from.name,
-            to.name,
-            if names.len() == 1 { "is" } else { "are" },
-        )),
-        Detail::Help(format!(
-            "finish it: `helm envs upgrade {}`; or take the promotion back: restore {} from version control, then \
-             `helm envs upgrade {}`",
-            to.name,
-            names.join(", "),
-            to.name
-        )),
-    ]
 }
 
 /// `pullRequest` in `promote -o json`.

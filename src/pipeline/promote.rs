@@ -1,25 +1,32 @@
-//! The checks of a promotion A -> B before its gate: B's cluster as for any deploy (with the
+//! A promotion A -> B. Before its gate, the checks: B's cluster as for any deploy (with the
 //! promoted config), A's releases deployed as configured (the source gate), the stage order;
-//! and, for `--no-deploy` without a reachable cluster, B's config compared offline.
+//! and, for `--no-deploy` without a reachable cluster, B's config compared offline. Once
+//! approved, what it does: B's files written, B deployed, the files committed; and the failure
+//! rule: the files go back only with the cluster.
 
 use crate::compare::diff;
 use crate::compare::health::{self, Health};
 use crate::compare::manifest;
 use crate::compare::render::{self, LiveState, against_installed, render_all};
+use crate::config::promotion::Promotion;
 use crate::config::stages::{Release, Stage, Target};
-use crate::error::{Error, Result};
+use crate::error::{Detail, Error, Result};
+use crate::system::files;
+use crate::system::git::Git;
 use crate::system::parallel::{all_or_errors, joined};
 
+use super::deploy::{self, Outcome, StageDeploy};
 use super::gates::{self, Gate};
-use super::run::{Checked, Pipeline};
+use super::record::Record;
+use super::run::{Checked, Pipeline, StageRun};
+use super::writes;
 
 /// What a promotion asks of the clusters.
 pub struct PromotionCheck<'a> {
     pub from: &'a Stage,
     pub to: &'a Stage,
     pub releases: &'a [&'a Release],
-    /// B's targets with the promoted config (edited copies, promoted chart version).
-    pub promoted: &'a [Target<'a>],
+    pub plan: &'a Promotion<'a>,
     /// `--skip-source-check` not given.
     pub check_source: bool,
     /// `--allow-skip`: promote past the next stage.
@@ -32,16 +39,25 @@ pub struct PromotionCheck<'a> {
 }
 
 /// The checked promotion: B's diff and every automatic gate (order, source, cluster, Secrets).
-pub struct PromotionChecked {
+pub struct PromotionChecked<'p> {
     pub checked: Checked,
+    /// What deploying B means once its files are written: B's targets (its own files, to be
+    /// edited) with the promoted chart version.
+    pub targets: Vec<Target<'p>>,
     /// B's cluster could not be reached: the diff is between B's config and the promoted one.
     pub offline: bool,
 }
 
-impl Pipeline<'_> {
-    /// Check B (with the promoted config) and A (deployed as configured) in parallel.
-    pub fn check_promotion(&self, check: &PromotionCheck) -> Result<PromotionChecked> {
-        let PromotionCheck { from, to, releases, promoted, .. } = *check;
+impl<'p> Pipeline<'p> {
+    /// Check B (with the promoted config: its files edited, as copies) and A (deployed as
+    /// configured) in parallel.
+    pub fn check_promotion(&self, check: &PromotionCheck<'p>) -> Result<PromotionChecked<'p>> {
+        let PromotionCheck { from, to, releases, plan, .. } = *check;
+        let copies_dir = tempfile::tempdir().map_err(Error::io("cannot create a temporary directory"))?;
+        let copies = writes::copies(self.project, &plan.files, copies_dir.path())?;
+        let promoted: Vec<Target> =
+            releases.iter().map(|r| plan.promoted_target(&self.project.target(to, r), &copies)).collect();
+        let promoted = promoted.as_slice();
         let sources: Vec<Target> = releases.iter().map(|r| self.project.target(from, r)).collect();
         let (checked, source_states) = std::thread::scope(|scope| {
             let source = check.check_source.then(|| {
@@ -103,7 +119,12 @@ impl Pipeline<'_> {
             Err(err) => return Err(err),
         }
         all_gates.extend(target_gates);
-        Ok(PromotionChecked { checked: Checked { states, gates: all_gates }, offline: offline_target })
+        let targets = releases
+            .iter()
+            .zip(promoted)
+            .map(|(r, p)| Target { version: p.version.clone(), ..self.project.target(to, r) })
+            .collect();
+        Ok(PromotionChecked { checked: Checked { states, gates: all_gates }, targets, offline: offline_target })
     }
 
     /// Without B's cluster: B's config as its files are now against the promoted config, both
@@ -136,4 +157,130 @@ impl Pipeline<'_> {
         }
         Ok(Checked { states, gates })
     }
+}
+
+/// A checked and approved promotion, as it is carried out.
+pub struct Promote<'a> {
+    pub from: &'a Stage,
+    pub plan: &'a Promotion<'a>,
+    /// B's deploy (its targets with the files as written); `None` with `--no-deploy`.
+    pub deploy: Option<Deploy<'a>>,
+    /// `--git-commit`: the written files committed on a branch of their own.
+    pub commit: Option<Commit<'a>>,
+}
+
+pub struct Deploy<'a> {
+    pub run: &'a StageRun<'a>,
+    /// Which releases have something to deploy.
+    pub needs: &'a [bool],
+}
+
+pub struct Commit<'a> {
+    pub git: &'a Git,
+    pub branch: String,
+    pub message: String,
+}
+
+/// What a promotion did: the files written, B's releases, the commit; and what stopped it.
+pub struct Promoted {
+    /// The files written, as shown (all of the plan's, once written).
+    pub written: Vec<String>,
+    /// B's releases, when a deploy ran.
+    pub outcomes: Option<Vec<Outcome>>,
+    /// After a failure: whether the written files were put back (`false`: kept, because the
+    /// cluster runs part of the promotion, or a file could not be restored).
+    pub files_restored: Option<bool>,
+    /// The branch the files were committed on.
+    pub branch: Option<String>,
+    /// What stopped the promotion, with what became of the files and the releases.
+    pub error: Option<Error>,
+}
+
+impl Pipeline<'_> {
+    /// Write B's files, deploy B, commit. A failure before anything of the cluster changed
+    /// restores the files; once B runs part of the promotion, they stay with it.
+    pub fn promote(&self, promote: &Promote) -> Promoted {
+        let plan = promote.plan;
+        let mut promoted =
+            Promoted { written: Vec::new(), outcomes: None, files_restored: None, branch: None, error: None };
+        let restore = match writes::write(self.project, &plan.files) {
+            Ok(restore) => restore,
+            Err(err) => {
+                promoted.error = Some(err);
+                return promoted;
+            }
+        };
+        promoted.written = plan.files.iter().map(|f| f.display.clone()).collect();
+        if let Some(deploy) = &promote.deploy {
+            let StageDeploy { outcomes, error, cluster_unchanged } = self.deploy_promoted(promote, deploy);
+            if let Some(err) = error {
+                let err = deploy::deploy_failed("promote", err, &outcomes);
+                promoted.outcomes = Some(outcomes);
+                promoted.error = Some(match cluster_unchanged {
+                    true => restored(err, plan, restore, &mut promoted),
+                    false => {
+                        promoted.files_restored = Some(false);
+                        err.with_details(files_kept(plan, promote.from, deploy.run.stage))
+                    }
+                });
+                return promoted;
+            }
+            promoted.outcomes = Some(outcomes);
+        }
+        if let Some(commit) = &promote.commit {
+            let written: Vec<_> = plan.files.iter().map(|f| f.path.clone()).collect();
+            match commit.git.commit_on_branch(&commit.branch, &written, &commit.message) {
+                Ok(()) => promoted.branch = Some(commit.branch.clone()),
+                // Without a deploy nothing else was done: the files go back.
+                Err(err) if promote.deploy.is_none() => {
+                    promoted.error = Some(restored(err, plan, restore, &mut promoted))
+                }
+                // Deployed: the files stay with what the cluster runs.
+                Err(err) => promoted.error = Some(err),
+            }
+        }
+        promoted
+    }
+
+    fn deploy_promoted(&self, promote: &Promote, deploy: &Deploy) -> StageDeploy {
+        let (from, to, plan) = (promote.from, deploy.run.stage, promote.plan);
+        let record = Record::new(
+            to,
+            format!("helm-envs: promoted {} -> {} (patch {})", from.name, to.name, plan.digest),
+            Some(&from.name),
+        )
+        .with_patch(&plan.digest);
+        self.deploy(deploy.run, deploy.needs, &record)
+    }
+}
+
+/// `err` with the written files put back, and what became of them.
+fn restored(err: Error, plan: &Promotion, restore: files::Restore, promoted: &mut Promoted) -> Error {
+    let written = restore.paths();
+    let unrestored = restore.restore();
+    promoted.files_restored = Some(unrestored.is_empty());
+    writes::with_restore_report(err, &plan.files, &written, &unrestored)
+}
+
+/// What a deploy that stopped with part of the stage changed leaves behind: the files as
+/// written, and the command that finishes the job.
+fn files_kept(plan: &Promotion, from: &Stage, to: &Stage) -> Vec<Detail> {
+    let names: Vec<&str> = plan.files.iter().map(|f| f.display.as_str()).collect();
+    vec![
+        Detail::Note(format!(
+            "{} {} written for the promotion {} -> {} and {} kept: the cluster runs part of it (above)",
+            names.join(", "),
+            if names.len() == 1 { "was" } else { "were" },
+            from.name,
+            to.name,
+            if names.len() == 1 { "is" } else { "are" },
+        )),
+        Detail::Help(format!(
+            "finish it: `helm envs upgrade {}`; or take the promotion back: restore {} from version control, then \
+             `helm envs upgrade {}`",
+            to.name,
+            names.join(", "),
+            to.name
+        )),
+    ]
 }
