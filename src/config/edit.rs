@@ -7,6 +7,7 @@
 //! values (an anchor shared with another key, a key written in a form Helm reads differently),
 //! the edit is refused rather than written.
 
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr as _;
 
@@ -63,24 +64,29 @@ fn cannot_edit(file: &Path, why: &str) -> Diagnostic {
 /// The line (1-based) of the key that defines `path` (map keys from the root) in a values
 /// file's text, when the file spells it out. To look up many paths, build [`KeyLines`] once.
 pub fn line_of(text: &str, path: &[String]) -> Option<usize> {
-    KeyLines::new(text)?.line_of(path)
+    KeyLines::new(text, std::slice::from_ref(&path.to_vec()))?.line_of(path)
 }
 
-/// Every key path of a values file with the line that defines it: the file is parsed once,
-/// so looking up a thousand differences in a file of 100,000 keys stays linear.
+/// The lines that define some key paths of a values file: the file is parsed once and only
+/// the branches that lead to a wanted path are walked, so looking up a thousand differences in
+/// a file of 600,000 keys stays linear and small.
 pub struct KeyLines {
-    lines: std::collections::HashMap<Vec<String>, usize>,
+    lines: HashMap<Vec<String>, usize>,
 }
 
 impl KeyLines {
-    pub fn new(text: &str) -> Option<KeyLines> {
+    pub fn new(text: &str, wanted: &[Vec<String>]) -> Option<KeyLines> {
         let parsed = YamlFile::from_str(text).ok()?;
         let root = parsed.documents().next().and_then(|doc| doc.as_mapping())?;
         let starts: Vec<usize> = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
-        let mut lines = std::collections::HashMap::new();
-        let mut path = Vec::new();
-        index_lines(&root, &starts, &mut path, &mut lines);
-        Some(KeyLines { lines })
+        // Every wanted path and its ancestors: the branches worth walking.
+        let mut branches: HashSet<&[String]> = HashSet::new();
+        for path in wanted {
+            branches.extend((1..=path.len()).map(|n| &path[..n]));
+        }
+        let mut index = Index { starts: &starts, branches: &branches, lines: HashMap::new() };
+        index.walk(&root, &mut Vec::new());
+        Some(KeyLines { lines: index.lines })
     }
 
     pub fn line_of(&self, path: &[String]) -> Option<usize> {
@@ -88,21 +94,29 @@ impl KeyLines {
     }
 }
 
-fn index_lines(
-    mapping: &Mapping,
-    starts: &[usize],
-    path: &mut Vec<String>,
-    out: &mut std::collections::HashMap<Vec<String>, usize>,
-) {
-    for (key, entry) in entries_by_key(mapping) {
-        path.push(key);
-        let offset = entry.byte_range().start as usize;
-        // The first definition wins, as `find_entry_by_key` finds it.
-        out.entry(path.clone()).or_insert_with(|| starts.partition_point(|&start| start <= offset));
-        if let Some(child) = entry.value_node().and_then(|v| v.as_mapping().cloned()) {
-            index_lines(&child, starts, path, out);
+struct Index<'a> {
+    /// The byte offset where each line starts.
+    starts: &'a [usize],
+    branches: &'a HashSet<&'a [String]>,
+    lines: HashMap<Vec<String>, usize>,
+}
+
+impl Index<'_> {
+    fn walk(&mut self, mapping: &Mapping, path: &mut Vec<String>) {
+        for (key, entry) in entries_by_key(mapping) {
+            path.push(key);
+            if self.branches.contains(path.as_slice()) {
+                let offset = entry.byte_range().start as usize;
+                // The first definition wins, as `find_entry_by_key` finds it.
+                if !self.lines.contains_key(path.as_slice()) {
+                    self.lines.insert(path.clone(), self.starts.partition_point(|&start| start <= offset));
+                }
+                if let Some(child) = entry.value_node().and_then(|v| v.as_mapping().cloned()) {
+                    self.walk(&child, path);
+                }
+            }
+            path.pop();
         }
-        path.pop();
     }
 }
 

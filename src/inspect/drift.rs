@@ -316,11 +316,11 @@ impl<'a> Grid<'a> {
 /// Where each side of each value difference is set (file and line), and which side changed
 /// it last, from `git blame` (one call per file, in parallel). Outside git: no dates.
 fn locate_and_date(project: &Project, findings: &mut [Finding], differences: &[(usize, Target, Target)]) {
-    // Each file parsed once for the lines of all its keys.
-    let mut texts: HashMap<PathBuf, Option<edit::KeyLines>> = HashMap::new();
-    // Per difference: its index, each side's file and line, whether each side sets it at all.
-    type Side = Option<(PathBuf, Location)>;
-    let mut located: Vec<(usize, Side, Side, bool, bool)> = Vec::new();
+    // Per difference: its index and, per side, the file that sets it (`None`: no own file does).
+    type Set = Option<(PathBuf, String)>;
+    let mut sides: Vec<(usize, Set, Set)> = Vec::new();
+    // Per file: the key paths to find, so that each file is parsed once, all files in parallel.
+    let mut wanted: BTreeMap<PathBuf, Vec<Vec<String>>> = BTreeMap::new();
     for (index, before, here) in differences {
         let Item::Value(difference) = &findings[*index].item else { continue };
         let mut side = |target: &Target| {
@@ -329,16 +329,39 @@ fn locate_and_date(project: &Project, findings: &mut [Finding], differences: &[(
                     .file_values(&f.path)
                     .is_some_and(|v| crate::config::values::lookup(v, &difference.keys).is_some())
             })?;
-            let lines = texts.entry(file.path.clone()).or_insert_with(|| {
-                std::fs::read_to_string(&file.path).ok().and_then(|text| edit::KeyLines::new(&text))
-            });
-            let line = lines.as_ref().and_then(|lines| lines.line_of(&difference.keys));
-            Some((file.path.clone(), line.map(|line| Location { file: file.display.clone(), line })))
+            wanted.entry(file.path.clone()).or_default().push(difference.keys.clone());
+            Some((file.path.clone(), file.display.clone()))
         };
         let (b, h) = (side(before), side(here));
-        let (set_before, set_here) = (b.is_some(), h.is_some());
-        let flatten = |s: Option<(PathBuf, Option<Location>)>| s.and_then(|(p, l)| l.map(|l| (p, l)));
-        located.push((*index, flatten(b), flatten(h), set_before, set_here));
+        sides.push((*index, b, h));
+    }
+    let wanted: Vec<(PathBuf, Vec<Vec<String>>)> = wanted.into_iter().collect();
+    let indexed = in_parallel(
+        wanted
+            .iter()
+            .map(|(path, keys)| {
+                move || Ok(std::fs::read_to_string(path).ok().and_then(|t| edit::KeyLines::new(&t, keys)))
+            })
+            .collect(),
+    );
+    let key_lines: HashMap<&PathBuf, edit::KeyLines> = wanted
+        .iter()
+        .map(|(path, _)| path)
+        .zip(indexed)
+        .filter_map(|(path, lines)| lines.ok().flatten().map(|lines| (path, lines)))
+        .collect();
+
+    // Per difference: its index, each side's file and line, whether each side sets it at all.
+    type Side = Option<(PathBuf, Location)>;
+    let mut located: Vec<(usize, Side, Side, bool, bool)> = Vec::new();
+    for (index, b, h) in sides {
+        let Item::Value(difference) = &findings[index].item else { continue };
+        let at = |set: &Set| -> Side {
+            let (path, display) = set.as_ref()?;
+            let line = key_lines.get(path)?.line_of(&difference.keys)?;
+            Some((path.clone(), Location { file: display.clone(), line }))
+        };
+        located.push((index, at(&b), at(&h), b.is_some(), h.is_some()));
     }
 
     let mut lines: BTreeMap<PathBuf, BTreeSet<usize>> = BTreeMap::new();
