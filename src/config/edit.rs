@@ -7,7 +7,6 @@
 //! values (an anchor shared with another key, a key written in a form Helm reads differently),
 //! the edit is refused rather than written.
 
-use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr as _;
 
@@ -59,65 +58,6 @@ pub fn edit(text: &str, file: &Path, old: &Map<String, Value>, new: &Map<String,
 fn cannot_edit(file: &Path, why: &str) -> Diagnostic {
     Diagnostic::new(file, None, format!("cannot edit this file: {why}"))
         .help("fix the YAML (helm reads it, but the editor could not), or make the change by hand")
-}
-
-/// The line (1-based) of the key that defines `path` (map keys from the root) in a values
-/// file's text, when the file spells it out. To look up many paths, build [`KeyLines`] once.
-pub fn line_of(text: &str, path: &[String]) -> Option<usize> {
-    KeyLines::new(text, std::slice::from_ref(&path.to_vec()))?.line_of(path)
-}
-
-/// The lines that define some key paths of a values file: the file is parsed once and only
-/// the branches that lead to a wanted path are walked, so looking up a thousand differences in
-/// a file of 600,000 keys stays linear and small.
-pub struct KeyLines {
-    lines: HashMap<Vec<String>, usize>,
-}
-
-impl KeyLines {
-    pub fn new(text: &str, wanted: &[Vec<String>]) -> Option<KeyLines> {
-        let parsed = YamlFile::from_str(text).ok()?;
-        let root = parsed.documents().next().and_then(|doc| doc.as_mapping())?;
-        let starts: Vec<usize> = std::iter::once(0).chain(text.match_indices('\n').map(|(i, _)| i + 1)).collect();
-        // Every wanted path and its ancestors: the branches worth walking.
-        let mut branches: HashSet<&[String]> = HashSet::new();
-        for path in wanted {
-            branches.extend((1..=path.len()).map(|n| &path[..n]));
-        }
-        let mut index = Index { starts: &starts, branches: &branches, lines: HashMap::new() };
-        index.walk(&root, &mut Vec::new());
-        Some(KeyLines { lines: index.lines })
-    }
-
-    pub fn line_of(&self, path: &[String]) -> Option<usize> {
-        self.lines.get(path).copied()
-    }
-}
-
-struct Index<'a> {
-    /// The byte offset where each line starts.
-    starts: &'a [usize],
-    branches: &'a HashSet<&'a [String]>,
-    lines: HashMap<Vec<String>, usize>,
-}
-
-impl Index<'_> {
-    fn walk(&mut self, mapping: &Mapping, path: &mut Vec<String>) {
-        for (key, entry) in entries_by_key(mapping) {
-            path.push(key);
-            if self.branches.contains(path.as_slice()) {
-                let offset = entry.byte_range().start as usize;
-                // The first definition wins, as `find_entry_by_key` finds it.
-                if !self.lines.contains_key(path.as_slice()) {
-                    self.lines.insert(path.clone(), self.starts.partition_point(|&start| start <= offset));
-                }
-                if let Some(child) = entry.value_node().and_then(|v| v.as_mapping().cloned()) {
-                    self.walk(&child, path);
-                }
-            }
-            path.pop();
-        }
-    }
 }
 
 /// A mapping's entries with their keys as plain strings (keys that are not scalars are left
@@ -438,17 +378,6 @@ replicaCount: 2   # env-specific
         let err = verify("a: 1\nb: 2\n", Path::new("t.yaml"), &values("a: 1\nb: 3\n")).expect_err("b differs");
         assert!(err.message.contains("`b` differs"), "{}", err.message);
         assert!(err.help.is_some_and(|h| h.contains("by hand")));
-    }
-
-    #[test]
-    fn a_key_is_found_on_its_own_line_at_any_depth() {
-        let text = "# web in dev\nimage:\n  repository: web  # pinned\n  tag: \"2.8.0\"\nflow: {a: 1}\n";
-        let path = |p: &[&str]| p.iter().map(|k| k.to_string()).collect::<Vec<_>>();
-        assert_eq!(line_of(text, &path(&["image"])), Some(2));
-        assert_eq!(line_of(text, &path(&["image", "tag"])), Some(4));
-        assert_eq!(line_of(text, &path(&["flow", "a"])), Some(5));
-        assert_eq!(line_of(text, &path(&["image", "digest"])), None);
-        assert_eq!(line_of("", &path(&["image"])), None);
     }
 
     #[test]

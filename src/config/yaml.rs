@@ -6,6 +6,7 @@
 //! keys become strings (`yes:` is the key `"true"`, `1:` is `"1"`) and every number is a
 //! float64. [`HelmValue`] reproduces that view as a `serde_json::Value`.
 
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
 
@@ -193,10 +194,130 @@ impl<'de> Deserialize<'de> for HelmKey {
     }
 }
 
+/// The line (1-based) of the key that defines each of the `wanted` key paths of a values file,
+/// and of their ancestors (Helm's keys: `yes:` is `"true"`), when the file spells them out. One pass over the text
+/// that keeps nothing but the path it is at: only the branches that lead to a wanted path are
+/// visited, so a file of any size is searched in bounded memory. The first definition of a
+/// key wins.
+pub fn key_lines(text: &str, file: &Path, wanted: &[Vec<String>]) -> Result<HashMap<Vec<String>, usize>, Diagnostic> {
+    let mut branches: HashSet<&[String]> = HashSet::new();
+    for path in wanted {
+        branches.extend((1..=path.len()).map(|n| &path[..n]));
+    }
+    let mut lines = HashMap::new();
+    let mut path = Vec::new();
+    let seed = Locate { branches: &branches, path: &mut path, lines: &mut lines };
+    serde_saphyr::with_deserializer_from_str_with_options(text, helm_options(), |deserializer| {
+        de::DeserializeSeed::deserialize(seed, deserializer)
+    })
+    .map_err(|err| located(&err, file))?;
+    Ok(lines)
+}
+
+/// Visits a YAML node at `path`, recording the lines of the keys on the way to wanted paths.
+struct Locate<'a> {
+    branches: &'a HashSet<&'a [String]>,
+    path: &'a mut Vec<String>,
+    lines: &'a mut HashMap<Vec<String>, usize>,
+}
+
+impl<'de> de::DeserializeSeed<'de> for Locate<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Locate<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i128<E>(self, _: i128) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u128<E>(self, _: u128) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        // Values files' paths are map keys: nothing under a list is wanted.
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<serde_saphyr::Spanned<HelmKey>>()? {
+            self.path.push(key.value.0);
+            if self.branches.contains(self.path.as_slice()) {
+                if !self.lines.contains_key(self.path.as_slice()) {
+                    self.lines.insert(self.path.clone(), key.referenced.line() as usize);
+                }
+                map.next_value_seed(Locate { branches: self.branches, path: self.path, lines: self.lines })?;
+            } else {
+                map.next_value::<de::IgnoredAny>()?;
+            }
+            self.path.pop();
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_key_is_found_on_its_own_line_at_any_depth() {
+        let text = "# web in dev\nimage:\n  repository: web  # pinned\n  tag: \"2.8.0\"\nflow: {a: 1}\n\
+                    list:\n  - a: 1\nyes: 1\nimage:\n  tag: later\n";
+        let path = |p: &[&str]| p.iter().map(|k| k.to_string()).collect::<Vec<_>>();
+        let wanted = [
+            path(&["image"]),
+            path(&["image", "tag"]),
+            path(&["flow", "a"]),
+            path(&["image", "digest"]),
+            path(&["true"]),
+            path(&["list", "a"]),
+        ];
+        let lines = key_lines(text, Path::new("v.yaml"), &wanted).expect("parses");
+        let line = |p: &[&str]| lines.get(&path(p)).copied();
+        assert_eq!(line(&["image"]), Some(2));
+        assert_eq!(line(&["image", "tag"]), Some(4), "the first definition wins");
+        assert_eq!(line(&["flow", "a"]), Some(5));
+        assert_eq!(line(&["image", "digest"]), None);
+        assert_eq!(line(&["true"]), Some(8), "`yes:` is Helm's key `true`");
+        assert_eq!(line(&["list", "a"]), None, "nothing under a list is a values path");
+        assert_eq!(line(&["image", "repository"]), None, "only wanted paths are recorded");
+        assert_eq!(lines.len(), 6, "the wanted paths and their ancestors (`list`): {lines:?}");
+        assert!(key_lines("", Path::new("v.yaml"), &wanted).expect("empty").is_empty());
+        let broken = key_lines("a: [1\n", Path::new("v.yaml"), &wanted).expect_err("broken YAML");
+        assert_eq!(broken.file, Path::new("v.yaml"));
+    }
 
     fn values(text: &str) -> Value {
         Value::Object(parse_values(text, Path::new("v.yaml")).expect("valid YAML"))

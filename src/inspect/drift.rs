@@ -12,9 +12,9 @@ use crate::compare::health;
 use crate::compare::manifest::{self, Manifest};
 use crate::compare::render::{Reading, against_installed, installed_manifest_error, parse_rendered, render_all};
 use crate::compare::secrets;
-use crate::config::edit;
 use crate::config::promotion;
 use crate::config::stages::{self, Project, Release, Stage, Target};
+use crate::config::yaml;
 use crate::error::{Error, Result};
 use crate::system::git::Git;
 use crate::system::helm::{Helm, Installed};
@@ -340,11 +340,11 @@ fn locate_and_date(project: &Project, findings: &mut [Finding], differences: &[(
         wanted
             .iter()
             .map(|(path, keys)| {
-                move || Ok(std::fs::read_to_string(path).ok().and_then(|t| edit::KeyLines::new(&t, keys)))
+                move || Ok(std::fs::read_to_string(path).ok().and_then(|t| yaml::key_lines(&t, path, keys).ok()))
             })
             .collect(),
     );
-    let key_lines: HashMap<&PathBuf, edit::KeyLines> = wanted
+    let key_lines: HashMap<&PathBuf, HashMap<Vec<String>, usize>> = wanted
         .iter()
         .map(|(path, _)| path)
         .zip(indexed)
@@ -358,7 +358,7 @@ fn locate_and_date(project: &Project, findings: &mut [Finding], differences: &[(
         let Item::Value(difference) = &findings[index].item else { continue };
         let at = |set: &Set| -> Side {
             let (path, display) = set.as_ref()?;
-            let line = key_lines.get(path)?.line_of(&difference.keys)?;
+            let line = *key_lines.get(path)?.get(&difference.keys)?;
             Some((path.clone(), Location { file: display.clone(), line }))
         };
         located.push((index, at(&b), at(&h), b.is_some(), h.is_some()));
