@@ -313,9 +313,13 @@ impl<'a> Grid<'a> {
     }
 }
 
-/// Where each side of each value difference is set (file and line), and which side changed
-/// it last, from `git blame` (one call per file, in parallel). Outside git: no dates.
-fn locate_and_date(project: &Project, findings: &mut [Finding], differences: &[(usize, Target, Target)]) {
+/// Per value difference: its index, each side's file and line, whether each side sets it at all.
+type Located = (usize, Side, Side, bool, bool);
+type Side = Option<(PathBuf, Location)>;
+
+/// Where each side of each value difference is set: the file (the last own file that sets it)
+/// and the line, each file read once, all in parallel.
+fn locate(project: &Project, findings: &[Finding], differences: &[(usize, Target, Target)]) -> Vec<Located> {
     // Per difference: its index and, per side, the file that sets it (`None`: no own file does).
     type Set = Option<(PathBuf, String)>;
     let mut sides: Vec<(usize, Set, Set)> = Vec::new();
@@ -351,9 +355,7 @@ fn locate_and_date(project: &Project, findings: &mut [Finding], differences: &[(
         .filter_map(|(path, lines)| lines.ok().flatten().map(|lines| (path, lines)))
         .collect();
 
-    // Per difference: its index, each side's file and line, whether each side sets it at all.
-    type Side = Option<(PathBuf, Location)>;
-    let mut located: Vec<(usize, Side, Side, bool, bool)> = Vec::new();
+    let mut located: Vec<Located> = Vec::new();
     for (index, b, h) in sides {
         let Item::Value(difference) = &findings[index].item else { continue };
         let at = |set: &Set| -> Side {
@@ -364,6 +366,13 @@ fn locate_and_date(project: &Project, findings: &mut [Finding], differences: &[(
         located.push((index, at(&b), at(&h), b.is_some(), h.is_some()));
     }
 
+    located
+}
+
+/// Where each side of each value difference is set (file and line), and which side changed
+/// it last, from `git blame` (one call per file, in parallel). Outside git: no dates.
+fn locate_and_date(project: &Project, findings: &mut [Finding], differences: &[(usize, Target, Target)]) {
+    let located = locate(project, findings, differences);
     let mut lines: BTreeMap<PathBuf, BTreeSet<usize>> = BTreeMap::new();
     for (_, b, h, _, _) in &located {
         for (path, location) in b.iter().chain(h) {
