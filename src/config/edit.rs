@@ -25,7 +25,7 @@ pub fn edit(text: &str, file: &Path, old: &Map<String, Value>, new: &Map<String,
     // so the rest of the line and the lines around stay as they are); what remains is structural:
     // keys added or removed, lists, a value changing type.
     let text = splice_scalars(text, file, old, new)?;
-    let old = &yaml::parse_values(&text, file).map_err(|d| cannot_edit(file, &d.message))?;
+    let old = &yaml::read_back(&text, file).map_err(|d| cannot_edit(file, &d.message))?;
     if old == new {
         // Every change was a scalar rewritten in place, and the text just read back as `new`:
         // that is the check `verify` makes, so a large file is not parsed twice more.
@@ -82,12 +82,22 @@ fn splice_scalars(
     };
     let mut splices = Vec::new();
     scalar_splices(text, &root, old, new, &mut splices);
-    splices.sort_by_key(|(range, _)| std::cmp::Reverse(range.start));
-    let mut out = text.to_string();
+    Ok(spliced(text, splices))
+}
+
+/// `text` with each range replaced, in one pass: replacing in place moved the rest of the
+/// text at every splice, which on a file of 20 MB with thousands of changes took seconds.
+fn spliced(text: &str, mut splices: Vec<(std::ops::Range<usize>, String)>) -> String {
+    splices.sort_by_key(|(range, _)| range.start);
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
     for (range, replacement) in splices {
-        out.replace_range(range, &replacement);
+        out.push_str(&text[copied..range.start]);
+        out.push_str(&replacement);
+        copied = range.end;
     }
-    Ok(out)
+    out.push_str(&text[copied..]);
+    out
 }
 
 fn scalar_splices(
@@ -232,7 +242,7 @@ fn verify(edited: &str, file: &Path, expected: &Map<String, Value>) -> Result<()
              in another form); make this change by hand",
         )
     };
-    let reread = yaml::parse_values(edited, file).map_err(|d| refused(d.message))?;
+    let reread = yaml::read_back(edited, file).map_err(|d| refused(d.message))?;
     if &reread != expected {
         let path = first_difference(&reread, expected, String::new()).unwrap_or_default();
         return Err(refused(format!("`{path}` differs after the edit")));
@@ -371,6 +381,14 @@ replicaCount: 2   # env-specific
             at(v, &["base"]).insert("timeout".into(), 60.into());
         });
         assert!(out.contains("base: &base\n  timeout: 60\nderived:\n  timeout: 30\n"), "{out}");
+    }
+
+    #[test]
+    fn splices_replace_their_ranges_wherever_they_are() {
+        let text = "a: 1\nb: two\nc: 3\n";
+        let splices = vec![(15..16, "30".to_string()), (3..4, "10".to_string()), (8..11, "\"2\"".to_string())];
+        assert_eq!(spliced(text, splices), "a: 10\nb: \"2\"\nc: 30\n");
+        assert_eq!(spliced(text, Vec::new()), text);
     }
 
     #[test]

@@ -172,7 +172,7 @@ pub fn plan<'p>(
         let own_files: Vec<_> = target.values_files.iter().filter(|f| !f.shared).collect();
         for file in &own_files {
             if !files.contains_key(&file.path) {
-                files.insert(file.path.clone(), FileState::read(&file.path, &file.display)?);
+                files.insert(file.path.clone(), FileState::read(project, &file.path, &file.display)?);
             }
         }
         let own_to = merge_files(own_files.iter().map(|f| &files[&f.path].values));
@@ -333,11 +333,15 @@ struct FileState {
 }
 
 impl FileState {
-    fn read(path: &Path, display: &str) -> Result<FileState> {
+    /// The file as it is now (it may have changed since the project was loaded).
+    fn read(project: &Project, path: &Path, display: &str) -> Result<FileState> {
         let before = std::fs::read_to_string(path)
             .map_err(|e| Error::io(format!("cannot read the values file {display}"))(e))?;
-        let before_values = yaml::parse_values(&before, path)
-            .map_err(|d| Error::Invalid { file: path.to_path_buf(), diagnostics: vec![d] })?;
+        let before_values = match project.values_if_unchanged(path, &before) {
+            Some(values) => values.clone(),
+            None => yaml::parse_values(&before, path)
+                .map_err(|d| Error::Invalid { file: path.to_path_buf(), diagnostics: vec![d] })?,
+        };
         Ok(FileState { display: display.to_string(), before, values: before_values.clone(), before_values })
     }
 }

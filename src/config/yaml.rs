@@ -48,19 +48,25 @@ pub fn was_parsed(file: &Path) -> bool {
 }
 
 /// Parse a values file: a map at the top (an empty file is an empty map), as Helm sees it.
+/// Its credentials become known to `redaction`.
 pub fn parse_values(text: &str, file: &Path) -> Result<Map<String, Value>, Diagnostic> {
+    let map = read_back(text, file)?;
+    crate::redaction::values_file(&map);
+    if let Ok(mut parsed) = PARSED.lock()
+        && !parsed.iter().any(|p| p == file)
+    {
+        parsed.push(file.to_path_buf());
+    }
+    Ok(map)
+}
+
+/// Parse an edited values file to check what it holds: its values are ones already read (the
+/// stages' own), so `redaction` is not told again; on a large file that walk cost a second.
+pub fn read_back(text: &str, file: &Path) -> Result<Map<String, Value>, Diagnostic> {
     let value: Option<HelmValue> = from_str(text, file)?;
     match value.map(|v| v.0) {
         None | Some(Value::Null) => Ok(Map::new()),
-        Some(Value::Object(map)) => {
-            crate::redaction::values_file(&map);
-            if let Ok(mut parsed) = PARSED.lock()
-                && !parsed.iter().any(|p| p == file)
-            {
-                parsed.push(file.to_path_buf());
-            }
-            Ok(map)
-        }
+        Some(Value::Object(map)) => Ok(map),
         Some(other) => Err(Diagnostic::new(
             file,
             Some((1, 1)),

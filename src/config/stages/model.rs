@@ -23,6 +23,8 @@ pub struct Project {
     pub env_specific: Vec<ValuePath>,
     /// Every values file, parsed once with Helm's YAML semantics.
     pub(super) values: HashMap<PathBuf, Map<String, Value>>,
+    /// A digest of each values file's text as it was parsed, to know it unchanged later.
+    pub(super) loaded_texts: HashMap<PathBuf, TextDigest>,
     /// `allowValuesOutsideProject`: promote may write values files outside `dir`.
     pub allow_values_outside_project: bool,
 }
@@ -293,6 +295,12 @@ impl Project {
         self.values.get(path)
     }
 
+    /// A values file's values as loaded, when `text` is still what was parsed then: a large
+    /// file read again (to be edited) is not parsed again.
+    pub fn values_if_unchanged(&self, path: &Path, text: &str) -> Option<&Map<String, Value>> {
+        (self.loaded_texts.get(path) == Some(&TextDigest::of(text))).then(|| self.values.get(path)).flatten()
+    }
+
     /// A stage's values for a release: all its values files merged in order, as helm merges `-f`.
     /// The project's files as loaded; another file (a promotion's temporary copy of one) is
     /// read now.
@@ -339,5 +347,16 @@ impl Release {
                 }
             })
             .collect()
+    }
+}
+
+/// The SHA-256 of a file's text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextDigest([u8; 32]);
+
+impl TextDigest {
+    pub fn of(text: &str) -> TextDigest {
+        use sha2::Digest as _;
+        TextDigest(sha2::Sha256::digest(text.as_bytes()).into())
     }
 }

@@ -10,8 +10,8 @@ use serde_saphyr::Spanned;
 use super::file::OnFailure;
 use super::file::{RawProject, RawRelease, RawStage};
 use super::model::{
-    Chart, DEFAULT_HEALTH_TIMEOUT, Health, KubeContext, Project, Release, Stage, ValuesFile, absolute, normalize,
-    parse_duration,
+    Chart, DEFAULT_HEALTH_TIMEOUT, Health, KubeContext, Project, Release, Stage, TextDigest, ValuesFile, absolute,
+    normalize, parse_duration,
 };
 use crate::config::values::ValuePath;
 use crate::config::yaml;
@@ -114,6 +114,7 @@ impl Checker<'_> {
             releases,
             env_specific,
             values: HashMap::new(),
+            loaded_texts: HashMap::new(),
             allow_values_outside_project: raw.allow_values_outside_project,
         };
         self.collisions(&project, &raw);
@@ -418,7 +419,10 @@ impl Checker<'_> {
         let read = read_all(&wanted.iter().map(|(_, file, _)| file.path.as_path()).collect::<Vec<_>>());
         for ((entry, file, note), read) in wanted.into_iter().zip(read) {
             let values = match read {
-                Read::Values(values) => values,
+                Read::Values(values, digest) => {
+                    project.loaded_texts.insert(file.path.clone(), digest);
+                    values
+                }
                 Read::Invalid(diagnostic) => {
                     self.problems.push(diagnostic.note(note));
                     Map::new()
@@ -485,7 +489,7 @@ fn placeholders(text: &str) -> impl Iterator<Item = &str> {
 
 /// A values file as read.
 enum Read {
-    Values(Map<String, Value>),
+    Values(Map<String, Value>, TextDigest),
     Invalid(Diagnostic),
     Unreadable(std::io::Error),
 }
@@ -494,7 +498,8 @@ enum Read {
 /// most of a second to parse); results in the order of `paths`.
 fn read_all(paths: &[&Path]) -> Vec<Read> {
     let read = |path: &Path| match std::fs::read_to_string(path) {
-        Ok(text) => yaml::parse_values(&text, path).map_or_else(Read::Invalid, Read::Values),
+        Ok(text) => yaml::parse_values(&text, path)
+            .map_or_else(Read::Invalid, |values| Read::Values(values, TextDigest::of(&text))),
         Err(err) => Read::Unreadable(err),
     };
     let threads = std::thread::available_parallelism().map_or(1, usize::from).min(paths.len());
@@ -514,7 +519,7 @@ fn read_all(paths: &[&Path]) -> Vec<Read> {
             });
         }
     });
-    slots.into_iter().map(|slot| slot.into_inner().unwrap_or(Read::Values(Map::new()))).collect()
+    slots.into_iter().map(|slot| slot.into_inner().unwrap_or(Read::Values(Map::new(), TextDigest::of("")))).collect()
 }
 
 #[cfg(test)]
@@ -602,7 +607,7 @@ mod tests {
         let read = super::read_all(&paths.iter().map(std::path::PathBuf::as_path).collect::<Vec<_>>());
         for (i, read) in read.iter().enumerate() {
             match (i % 3, read) {
-                (0, super::Read::Values(values)) => assert_eq!(values["count"], serde_json::json!(i)),
+                (0, super::Read::Values(values, _)) => assert_eq!(values["count"], serde_json::json!(i)),
                 (1, super::Read::Invalid(d)) => assert!(d.file.ends_with(format!("v{i}.yaml")), "{d:?}"),
                 (2, super::Read::Unreadable(_)) => {}
                 (_, _) => panic!("file {i} read as something else"),
