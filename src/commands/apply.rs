@@ -15,7 +15,7 @@ use crate::pipeline::{self, Pipeline, StageRun};
 use crate::system::interrupt;
 use crate::terminal::BOLD;
 
-use super::deploying::{Terminal, dry_run_line, gate, outcomes_text};
+use super::deploying::{Terminal, dry_run_line, gate, outcomes_json, outcomes_text};
 
 pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
     let releases = project.select_releases(args.release.as_deref())?;
@@ -69,7 +69,7 @@ pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
         doc.push(&dry_run_line("nothing deployed"));
     }
     doc.set("stages", Value::Array(stages_json));
-    doc.set("outcomes", crate::output::outcomes::json(&outcomes));
+    doc.set("outcomes", outcomes_json(&outcomes));
     doc.emit(match &stopped {
         Some(Error::Refused { .. }) => "refused",
         Some(Error::Interrupted { .. }) => "interrupted",
@@ -96,7 +96,7 @@ fn deploy_stage(pipeline: &Pipeline, run: &StageRun, doc: &mut Document) -> (Vec
     if !options.dry_run {
         doc.push(&outcomes_text(&outcomes));
     }
-    doc.set("outcomes", crate::output::outcomes::json(&outcomes));
+    doc.set("outcomes", outcomes_json(&outcomes));
     let error = error.map(|err| match err {
         Error::Interrupted { .. } => err,
         err => deploy_failed("apply", err, &[]),

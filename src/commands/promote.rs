@@ -22,7 +22,7 @@ use crate::system::files;
 use crate::system::git::Git;
 use crate::terminal::{BOLD, note};
 
-use super::deploying::{Terminal, dry_run_line, gate, outcomes_text};
+use super::deploying::{Terminal, dry_run_line, gate, outcomes_json, outcomes_text};
 
 pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
     let (from, to) = (project.stage(&args.from)?, project.stage(&args.to)?);
@@ -151,7 +151,7 @@ impl<'a> Promoting<'a> {
             doc.push(&format!("wrote     {file}\n"));
         }
         if let Some(outcomes) = &promoted.outcomes {
-            doc.set("outcomes", output::outcomes::json(outcomes));
+            doc.set("outcomes", outcomes_json(outcomes));
             doc.push(&outcomes_text(outcomes));
         }
         if let Some(restored) = promoted.files_restored {

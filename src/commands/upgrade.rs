@@ -10,7 +10,7 @@ use crate::pipeline::deploy::{self, StageDeploy};
 use crate::pipeline::record::Record;
 use crate::pipeline::{self, Pipeline, StageRun};
 
-use super::deploying::{Terminal, dry_run_line, gate, outcomes_text};
+use super::deploying::{Terminal, dry_run_line, gate, outcomes_json, outcomes_text};
 
 pub fn run(project: &Project, args: &UpgradeArgs) -> Result<u8> {
     let stage = project.stage(&args.stage)?;
@@ -34,7 +34,7 @@ pub fn run(project: &Project, args: &UpgradeArgs) -> Result<u8> {
     };
     let record = Record::new(stage, format!("helm-envs: upgrade of stage {}", stage.name), None);
     let StageDeploy { outcomes, error, .. } = pipeline.deploy(&run, &needs, &record);
-    doc.set("outcomes", crate::output::outcomes::json(&outcomes));
+    doc.set("outcomes", outcomes_json(&outcomes));
     doc.part("Result", &format!("helm envs status --stage {}", stage.name));
     if options.dry_run {
         doc.push(&dry_run_line("nothing deployed"));

@@ -6,7 +6,6 @@ pub mod gates;
 pub mod isolation;
 pub mod list;
 pub mod markdown;
-pub mod outcomes;
 pub mod promotion;
 pub mod report;
 pub mod scaffold;
