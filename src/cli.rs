@@ -386,6 +386,10 @@ pub struct DeployArgs {
     /// Print Secret data and credential-like values instead of their size
     #[arg(long)]
     pub show_secrets: bool,
+
+    /// Deploy while a freeze window of the stage holds (the output and the Event say so)
+    #[arg(long)]
+    pub override_freeze: bool,
 }
 
 #[derive(Debug, Args)]
@@ -431,6 +435,11 @@ pub struct PromoteArgs {
     /// Promote even when the source stage's workloads are not ready (the output says so)
     #[arg(long)]
     pub allow_unhealthy_source: bool,
+
+    /// Promote before the source stage has run the config as long as the target's `soak` wants
+    /// (the output and the Event say so)
+    #[arg(long)]
+    pub override_soak: bool,
 
     #[command(flatten)]
     pub deploy: DeployArgs,
@@ -531,6 +540,10 @@ pub struct ExecArgs {
     #[arg(long, short, requires = "gated")]
     pub yes: bool,
 
+    /// With --gated: run while a freeze window of the stage holds (recorded in the output)
+    #[arg(long, requires = "gated")]
+    pub override_freeze: bool,
+
     /// The command and its arguments, after `--`
     #[arg(last = true, required = true, value_name = "COMMAND")]
     pub command: Vec<std::ffi::OsString>,
@@ -563,6 +576,7 @@ impl DeployArgs {
             yes: self.yes,
             show_secrets: self.show_secrets,
             context: self.context,
+            override_freeze: self.override_freeze,
         }
     }
 }

@@ -86,13 +86,13 @@ pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
 /// One stage through its gates and deploy: its outcomes, and the error that stops the run.
 fn deploy_stage(pipeline: &Pipeline, run: &StageRun, doc: &mut Document) -> (Vec<Outcome>, Option<Error>) {
     let (stage, options) = (run.stage, run.options);
-    let needs =
-        match pipeline.check(stage, run.targets, options.show_secrets).and_then(|c| gate(c, run, doc, &Terminal)) {
-            Ok(needs) => needs,
-            Err(err) => return (not_attempted(run.targets), Some(err)),
-        };
-    let record = Record::new(stage, format!("helm-envs: apply (stage {})", stage.name), None);
-    let StageDeploy { outcomes, error, .. } = pipeline.deploy(run, &needs, &record);
+    let approved = match pipeline.check(stage, run.targets, &options).and_then(|c| gate(c, run, doc, &Terminal)) {
+        Ok(approved) => approved,
+        Err(err) => return (not_attempted(run.targets), Some(err)),
+    };
+    let record = Record::new(stage, format!("helm-envs: apply (stage {})", stage.name), None)
+        .with_overrides(&approved.overrides);
+    let StageDeploy { outcomes, error, .. } = pipeline.deploy(run, &approved.needs, &record);
     if !options.dry_run {
         doc.push(&outcomes_text(&outcomes));
     }

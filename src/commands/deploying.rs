@@ -9,6 +9,7 @@ use std::time::Duration;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
+use crate::compare::gate::Verdict;
 use crate::config::stages::Stage;
 use crate::error::{Detail, Result};
 use crate::output::document::Document;
@@ -139,7 +140,7 @@ impl Drop for Waiting {
 /// then ask for approval; returns which releases have something to deploy. The report so far
 /// is printed before a prompt, so the person approving sees it. A refused gate is an error
 /// (exit 3); the caller prints the report.
-pub fn gate(checked: Checked, run: &StageRun, doc: &mut Document, approver: &dyn Approver) -> Result<Vec<bool>> {
+pub fn gate(checked: Checked, run: &StageRun, doc: &mut Document, approver: &dyn Approver) -> Result<Approved> {
     let stage = run.stage;
     let mut judged = checked.judge(run);
     doc.push(&match run.summary {
@@ -161,7 +162,15 @@ pub fn gate(checked: Checked, run: &StageRun, doc: &mut Document, approver: &dyn
         doc.push(&gates::line(approval));
     }
     doc.set("gates", gates::json(&judged.gates));
-    result
+    let overrides = judged.gates.iter().filter(|g| g.verdict == Verdict::Overridden).map(|g| g.name).collect();
+    result.map(|needs| Approved { needs, overrides })
+}
+
+/// A stage that passed its gates: the releases with something to deploy, and the gates the
+/// user overrode (recorded with the deploy).
+pub struct Approved {
+    pub needs: Vec<bool>,
+    pub overrides: Vec<&'static str>,
 }
 
 /// The line that ends a dry run's report.

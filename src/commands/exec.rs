@@ -48,13 +48,14 @@ pub fn run(project: &Project, args: &ExecArgs) -> Result<u8> {
 /// command changes is not known.
 fn pass_gates(project: &Project, stage: &Stage, targets: &[Target], args: &ExecArgs, shown: &str) -> Result<()> {
     let pipeline = Pipeline::new(project, &Terminal)?;
-    let mut checked = pipeline.check(stage, targets, false)?;
+    let options = Options { yes: args.yes, override_freeze: args.override_freeze, ..Options::default() };
+    let mut checked = pipeline.check(stage, targets, &options)?;
     // The command deploys, not helm-envs: creating a namespace is its business.
     gates::waive_missing_namespaces(&mut checked.gates, "the command must create it");
     let run = StageRun {
         stage,
         targets,
-        options: Options { yes: args.yes, ..Options::default() },
+        options,
         question: format!("Run `{shown}` against stage {}?", stage.name),
         ask_even_if_unchanged: true,
         summary: true,

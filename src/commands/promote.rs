@@ -121,8 +121,8 @@ impl<'a> Promoting<'a> {
             ask_even_if_unchanged: true,
             summary: checked.offline,
         };
-        let needs = match gate(checked.checked, &run, &mut doc, &Terminal).map_err(nothing_done) {
-            Ok(needs) => needs,
+        let approved = match gate(checked.checked, &run, &mut doc, &Terminal).map_err(nothing_done) {
+            Ok(approved) => approved,
             Err(err) => {
                 doc.emit("refused");
                 return Err(err);
@@ -136,7 +136,8 @@ impl<'a> Promoting<'a> {
 
         let commit =
             args.git_commit.then(|| Commit { git: &git, branch: self.branch(), message: commit_message(plan) });
-        let deploy = (!args.no_deploy).then_some(Deploy { run: &run, needs: &needs });
+        let deploy =
+            (!args.no_deploy).then_some(Deploy { run: &run, needs: &approved.needs, overrides: &approved.overrides });
         let promoted = pipeline.promote(&Promote { from, plan, deploy, commit });
         self.report(promoted, &mut doc)
     }
@@ -193,7 +194,8 @@ impl<'a> Promoting<'a> {
             allow_skip: args.allow_skip,
             allow_unhealthy_source: args.allow_unhealthy_source,
             offline_allowed: args.no_deploy,
-            show_secrets: args.deploy.options().show_secrets,
+            options: args.deploy.options(),
+            override_soak: args.override_soak,
         })?;
         if args.no_deploy {
             gates::waive_missing_namespaces(&mut checked.checked.gates, "--no-deploy deploys nothing");

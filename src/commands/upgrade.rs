@@ -20,20 +20,21 @@ pub fn run(project: &Project, args: &UpgradeArgs) -> Result<u8> {
     let pipeline = Pipeline::new(project, &Terminal)?;
     let targets: Vec<Target> = releases.iter().map(|r| project.target(stage, r)).collect();
     let run = StageRun::deploy(stage, &targets, options);
-    let checked = pipeline.check(stage, &targets, options.show_secrets)?;
+    let checked = pipeline.check(stage, &targets, &options)?;
     let mut doc = Document::new(args.deploy.format(), Head { command: "upgrade", stage: Some(&stage.name) })
         .titled(format!("helm envs upgrade {}", stage.name));
     doc.summarize("Stage", stage.name.clone());
     doc.part(&format!("What deploying {} changes", stage.name), &format!("helm envs diff {}", stage.name));
-    let needs = match gate(checked, &run, &mut doc, &Terminal).map_err(nothing_done) {
-        Ok(needs) => needs,
+    let approved = match gate(checked, &run, &mut doc, &Terminal).map_err(nothing_done) {
+        Ok(approved) => approved,
         Err(err) => {
             doc.emit("refused");
             return Err(err);
         }
     };
-    let record = Record::new(stage, format!("helm-envs: upgrade of stage {}", stage.name), None);
-    let StageDeploy { outcomes, error, .. } = pipeline.deploy(&run, &needs, &record);
+    let record = Record::new(stage, format!("helm-envs: upgrade of stage {}", stage.name), None)
+        .with_overrides(&approved.overrides);
+    let StageDeploy { outcomes, error, .. } = pipeline.deploy(&run, &approved.needs, &record);
     doc.set("outcomes", outcomes_json(&outcomes));
     doc.part("Result", &format!("helm envs status --stage {}", stage.name));
     if options.dry_run {

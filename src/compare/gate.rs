@@ -22,6 +22,9 @@ pub enum Verdict {
     Refused,
     /// The check could not run; it does not refuse.
     Skipped,
+    /// It would refuse, and the user passed it with the flag named in the message
+    /// (`--override-freeze`): the deploy goes on, and its Event records the override.
+    Overridden,
 }
 
 /// What a gate shows under its verdict.
@@ -47,6 +50,11 @@ impl Gate {
     /// A check that could not run, and why.
     pub fn skipped(name: &'static str, why: impl Into<String>) -> Gate {
         Gate { verdict: Verdict::Skipped, ..Gate::passed(name, why) }
+    }
+
+    /// A refusal the user overrode with a named flag.
+    pub fn overridden(name: &'static str, message: impl Into<String>) -> Gate {
+        Gate { verdict: Verdict::Overridden, ..Gate::passed(name, message) }
     }
 
     pub fn with_details(self, details: Details) -> Gate {

@@ -12,6 +12,8 @@ pub struct Window {
     /// Why (`holiday freeze`), shown with the refusal.
     pub reason: Option<String>,
     pub zone: TimeZone,
+    /// The window as written (`2026-12-23T18:00 to 2027-01-04 (Europe/Berlin)`).
+    pub written: String,
 }
 
 #[derive(Debug, Clone)]
@@ -51,7 +53,9 @@ impl Window {
                 let duration = jiff::SignedDuration::try_from(*duration).ok()?;
                 // The latest start at or before `now` within `duration`, minute by minute.
                 let now_zoned = now.to_zoned(self.zone.clone());
-                let minute = now_zoned.round(jiff::ZonedRound::new().smallest(jiff::Unit::Minute).mode(jiff::RoundMode::Trunc)).ok()?;
+                let minute = now_zoned
+                    .round(jiff::ZonedRound::new().smallest(jiff::Unit::Minute).mode(jiff::RoundMode::Trunc))
+                    .ok()?;
                 let minutes = duration.as_secs() / 60 + 1;
                 (0..minutes)
                     .filter_map(|back| minute.checked_sub(jiff::SignedDuration::from_mins(back)).ok())
@@ -62,12 +66,11 @@ impl Window {
         }
     }
 
-    /// The window as people read it: `2026-12-23 18:00 to 2027-01-04 08:00 (Europe/Berlin)`,
-    /// `0 12 * * FRI for 68h (UTC)`, with its reason.
-    pub fn describe(&self, written: &str) -> String {
+    /// The window as written, with its reason.
+    pub fn describe(&self) -> String {
         match &self.reason {
-            Some(reason) => format!("{written}: {reason}"),
-            None => written.to_string(),
+            Some(reason) => format!("{}: {reason}", self.written),
+            None => self.written.clone(),
         }
     }
 }
@@ -85,7 +88,8 @@ pub fn show_time(at: Timestamp, zone: &TimeZone) -> String {
 
 /// A time zone by its IANA name (`Europe/Berlin`, `UTC`).
 pub fn zone(name: &str) -> Result<TimeZone, String> {
-    TimeZone::get(name).map_err(|_| format!("`{name}` is not a time zone name (e.g. UTC, Europe/Berlin, America/New_York)"))
+    TimeZone::get(name)
+        .map_err(|_| format!("`{name}` is not a time zone name (e.g. UTC, Europe/Berlin, America/New_York)"))
 }
 
 /// A date and time in `zone` (`2026-12-23T18:00`, `2026-12-23 18:00`, `2026-12-23`), or an
@@ -208,6 +212,7 @@ mod tests {
             },
             reason: None,
             zone: super::zone(zone).expect("a zone"),
+            written: cron.to_string(),
         }
     }
 
@@ -231,11 +236,12 @@ mod tests {
             when: When::Range { from: time(from, &zone).expect("from"), to: time(to, &zone).expect("to") },
             reason: Some("holidays".into()),
             zone: zone.clone(),
+            written: format!("{from} to {to}"),
         };
         let windows = [range("2026-12-23T18:00", "2026-12-27"), range("2026-12-26", "2027-01-04T08:00")];
         let frozen = frozen_at(&windows, at("2026-12-24T12:00:00Z")).expect("frozen");
         assert_eq!(frozen.opens, at("2027-01-04T08:00:00Z"));
-        assert_eq!(frozen.window.describe("2026-12-23T18:00 to 2026-12-27"), "2026-12-23T18:00 to 2026-12-27: holidays");
+        assert_eq!(frozen.window.describe(), "2026-12-23T18:00 to 2026-12-27: holidays");
         assert!(frozen_at(&windows, at("2026-12-23T17:59:59Z")).is_none());
         assert!(frozen_at(&windows, at("2027-01-04T08:00:00Z")).is_none(), "`to` is excluded");
     }

@@ -5,6 +5,7 @@ pub mod edit;
 pub mod fingerprint;
 #[cfg(test)]
 pub mod fixture;
+pub mod freeze;
 pub mod layout;
 pub mod promotion;
 pub mod stages;

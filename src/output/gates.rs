@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::compare::gate::{Details, Gate, Verdict};
 use crate::config::stages::Stage;
 use crate::output;
-use crate::terminal::{BOLD, DIM, ERROR, NAME};
+use crate::terminal::{BOLD, DIM, ERROR, NAME, WARN};
 
 pub fn text(stage: &Stage, gates: &[Gate]) -> String {
     let mut out = format!("{BOLD}Gates for {}{BOLD:#}\n", stage.name);
@@ -23,6 +23,7 @@ pub fn line(gate: &Gate) -> String {
         Verdict::Skipped => format!("{DIM}skipped{DIM:#}"),
         Verdict::Passed => format!("{NAME}passed {NAME:#}"),
         Verdict::Refused => format!("{ERROR}refused{ERROR:#}"),
+        Verdict::Overridden => format!("{WARN}overridden{WARN:#}"),
     };
     let mut out = format!("  {verdict} {DIM}{:<8}{DIM:#} {}\n", gate.name, gate.message);
     let details = match &gate.details {
@@ -41,6 +42,8 @@ pub struct GateJson<'a> {
     gate: &'static str,
     passed: bool,
     checked: bool,
+    /// Passed only because the user named it in a flag (`--override-freeze`).
+    overridden: bool,
     message: &'a str,
 }
 
@@ -51,6 +54,7 @@ pub fn json(gates: &[Gate]) -> Vec<GateJson<'_>> {
             gate: gate.name,
             passed: gate.verdict != Verdict::Refused,
             checked: gate.verdict != Verdict::Skipped,
+            overridden: gate.verdict == Verdict::Overridden,
             message: &gate.message,
         })
         .collect()

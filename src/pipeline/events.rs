@@ -68,6 +68,9 @@ pub fn event(target: &Target, record: &Record, revision: Option<u64>, failure: O
     if let Some(revision) = revision {
         annotations["helm-envs/revision"] = json!(revision.to_string());
     }
+    if !record.overrides.is_empty() {
+        annotations["helm-envs/overrides"] = json!(record.overrides.join(","));
+    }
     json!({
         "apiVersion": "v1",
         "kind": "Event",

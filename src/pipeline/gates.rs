@@ -9,10 +9,77 @@ use crate::compare::isolation;
 use crate::compare::manifest::Manifest;
 use crate::compare::render::LiveState;
 use crate::compare::secrets;
+use crate::config::freeze;
 use crate::config::stages::{Approval, Project, Release, Stage, Target};
 use crate::error::Result;
 use crate::output;
 use crate::system::kube::Kubectl;
+use jiff::Timestamp;
+
+/// No deploy while a freeze window of the stage holds, unless `--override-freeze`; `None` for
+/// a stage without windows.
+pub fn freeze(stage: &Stage, now: Timestamp, overridden: bool) -> Option<Gate> {
+    if stage.freeze.is_empty() {
+        return None;
+    }
+    let Some(frozen) = freeze::frozen_at(&stage.freeze, now) else {
+        return Some(Gate::passed("freeze", "no freeze window holds now"));
+    };
+    let until = freeze::show_time(frozen.opens, &frozen.window.zone);
+    let what = format!("{} is frozen until {until} ({})", stage.name, frozen.window.describe());
+    Some(match overridden {
+        true => Gate::overridden("freeze", format!("{what}; deployed anyway (--override-freeze)")),
+        false => Gate::refused("freeze", format!("{what}; deploy then, or pass --override-freeze")),
+    })
+}
+
+/// A promotion into `to` with `soak` set: every release of `from` has run its deployed config
+/// for that long (since its revision was deployed, from its release history), unless
+/// `--override-soak`. `releases`: `from`'s releases read with their history.
+pub fn soak(
+    from: &Stage,
+    to: &Stage,
+    releases: &[(&Target, &LiveState)],
+    now: Timestamp,
+    overridden: bool,
+) -> Option<Gate> {
+    let soak = to.soak?;
+    let wanted = jiff::SignedDuration::try_from(soak).ok()?;
+    let mut young = Vec::new();
+    let mut opens = now;
+    for (target, state) in releases {
+        let release = &target.release.name;
+        let deployed = state.installed.as_ref().and_then(|installed| {
+            let revision = state.history.iter().find(|r| r.revision == installed.revision)?;
+            Some((installed.revision, revision.updated.parse::<Timestamp>().ok()?))
+        });
+        let Some((revision, at)) = deployed else {
+            young.push(format!("{release}: when {} deployed it is not known", from.name));
+            continue;
+        };
+        let ready = at.checked_add(wanted).unwrap_or(Timestamp::MAX);
+        if ready > now {
+            let ran = now.duration_since(at).round(jiff::Unit::Minute).unwrap_or_default();
+            young.push(format!("{release} revision {revision} has run {ran:#}"));
+            opens = opens.max(ready);
+        }
+    }
+    let wanted_text = format!("{:#}", wanted);
+    if young.is_empty() {
+        return Some(Gate::passed("soak", format!("{} has run its config for at least {wanted_text}", from.name)));
+    }
+    let what = format!(
+        "{} wants {wanted_text} in {} first: {}; the gate opens at {}",
+        to.name,
+        from.name,
+        young.join(", "),
+        freeze::show_time(opens, &jiff::tz::TimeZone::UTC)
+    );
+    Some(match overridden {
+        true => Gate::overridden("soak", format!("{what}; promoted anyway (--override-soak)")),
+        false => Gate::refused("soak", format!("{what}, or pass --override-soak")),
+    })
+}
 
 /// Only the next stage after `from`, unless `--allow-skip`.
 pub fn order(project: &Project, from: &Stage, to: &Stage, allow_skip: bool) -> Gate {
@@ -328,6 +395,96 @@ mod tests {
         let wrong = gate(production, false, &Scripted::answering(Some("yes\n")));
         assert_eq!(wrong.verdict, Verdict::Refused);
         assert_eq!(wrong.message, "not confirmed (expected `production`)");
+    }
+
+    /// dev and production, production with a Friday-to-Monday freeze (Berlin) and a 24h soak.
+    fn timed_project() -> (tempfile::TempDir, Project) {
+        let (dir, project) = fixture::load(
+            "stages:\n  - {name: dev, kubeContext: dev, namespace: app-dev}\n  - name: production\n    \
+             kubeContext: production\n    namespace: app-production\n    soak: 24h\n    freeze:\n      \
+             - {cron: 0 12 * * FRI, duration: 68h, timeZone: Europe/Berlin, reason: weekend}\n\
+             releases:\n  - {name: app, chart: chart, values: [values.yaml]}\n",
+        );
+        (dir, project.unwrap_or_else(|err| panic!("loads: {err}: {:?}", err.details())))
+    }
+
+    fn at(text: &str) -> Timestamp {
+        text.parse().expect("a timestamp")
+    }
+
+    #[test]
+    fn a_freeze_window_refuses_a_deploy_until_it_ends_unless_overridden() {
+        let (_dir, project) = timed_project();
+        let [dev, production] = [0, 1].map(|i| &project.stages[i]);
+        assert!(freeze(dev, at("2026-12-05T12:00:00Z"), false).is_none(), "no windows, no gate");
+        let open = freeze(production, at("2026-12-03T12:00:00Z"), false).expect("a gate");
+        assert_eq!((open.verdict, open.message.as_str()), (Verdict::Passed, "no freeze window holds now"));
+
+        let frozen = freeze(production, at("2026-12-05T12:00:00Z"), false).expect("a gate");
+        assert_eq!(frozen.verdict, Verdict::Refused);
+        assert_eq!(
+            frozen.message,
+            "production is frozen until 2026-12-07 08:00 Europe/Berlin (2026-12-07T07:00Z) (`0 12 * * FRI` for 68h \
+             (Europe/Berlin): weekend); deploy then, or pass --override-freeze"
+        );
+        let overridden = freeze(production, at("2026-12-05T12:00:00Z"), true).expect("a gate");
+        assert_eq!(overridden.verdict, Verdict::Overridden);
+        assert!(overridden.message.ends_with("deployed anyway (--override-freeze)"), "{}", overridden.message);
+        assert!(refusal(production, &[overridden]).is_none(), "an overridden gate does not refuse");
+    }
+
+    #[test]
+    fn soak_counts_from_when_the_source_revision_was_deployed() {
+        let (_dir, project) = timed_project();
+        let [dev, production] = [0, 1].map(|i| &project.stages[i]);
+        let target = project.target(dev, &project.releases[0]);
+        let deployed = |revision: u64, updated: &str| LiveState {
+            installed: Some(crate::system::helm::Installed {
+                revision,
+                status: "deployed".into(),
+                chart: "app-0.1.0".into(),
+                manifest: String::new(),
+                hooks: String::new(),
+                config_label: None,
+            }),
+            rendered: String::new(),
+            comparison: Default::default(),
+            values: Vec::new(),
+            history: vec![
+                crate::system::records::Revision {
+                    revision: 1,
+                    updated: "2026-11-01T00:00:00Z".into(),
+                    ..Default::default()
+                },
+                crate::system::records::Revision { revision, updated: updated.into(), ..Default::default() },
+            ],
+            regenerated: Vec::new(),
+            chart_change: None,
+            notes: Vec::new(),
+        };
+        let now = at("2026-12-06T12:00:00Z");
+        assert!(
+            soak(production, dev, &[(&target, &deployed(2, "2026-12-06T11:50:00Z"))], now, false).is_none(),
+            "dev has no soak"
+        );
+
+        let young = deployed(2, "2026-12-06T11:50:00+00:00");
+        let gate = soak(dev, production, &[(&target, &young)], now, false).expect("a gate");
+        assert_eq!(gate.verdict, Verdict::Refused);
+        assert_eq!(
+            gate.message,
+            "production wants 24h in dev first: app revision 2 has run 10m; the gate opens at 2026-12-07 11:50 UTC, \
+             or pass --override-soak"
+        );
+        assert_eq!(soak(dev, production, &[(&target, &young)], now, true).expect("gate").verdict, Verdict::Overridden);
+
+        let old = deployed(2, "2026-12-05T11:00:00Z");
+        let gate = soak(dev, production, &[(&target, &old)], now, false).expect("a gate");
+        assert_eq!((gate.verdict, gate.message.as_str()), (Verdict::Passed, "dev has run its config for at least 24h"));
+
+        let unknown = LiveState { history: Vec::new(), ..deployed(2, "") };
+        let gate = soak(dev, production, &[(&target, &unknown)], now, false).expect("a gate");
+        assert_eq!(gate.verdict, Verdict::Refused, "an unknown deploy time is not a soaked one");
     }
 
     #[test]

@@ -40,8 +40,8 @@ pub fn lock(project: &Project, options: Options, purpose: &str) -> Result<Option
 impl Pipeline<'_> {
     /// Diff every target against what is installed, check the cluster pin and the Secrets the
     /// config references; the cluster reads run in parallel.
-    pub fn check(&self, stage: &Stage, targets: &[Target], show_secrets: bool) -> Result<Checked> {
-        let options = diff::Options { ignore: Vec::new(), show_secrets };
+    pub fn check(&self, stage: &Stage, targets: &[Target], run: &Options) -> Result<Checked> {
+        let options = diff::Options { ignore: Vec::new(), show_secrets: run.show_secrets };
         let (states, cluster, isolation, namespaces) = std::thread::scope(|scope| {
             let cluster = scope.spawn(|| gates::cluster(&self.kubectl, stage));
             let isolation = scope.spawn(|| gates::isolation(&self.kubectl, self.project, stage));
@@ -57,7 +57,8 @@ impl Pipeline<'_> {
         });
         let states = states?;
         states.iter().flat_map(|s| &s.notes).for_each(|note| self.reporter.note(note));
-        let mut checks: Vec<Gate> = cluster?.into_iter().chain(isolation).chain([namespaces?]).collect();
+        let freeze = gates::freeze(stage, jiff::Timestamp::now(), run.override_freeze);
+        let mut checks: Vec<Gate> = freeze.into_iter().chain(cluster?).chain(isolation).chain([namespaces?]).collect();
         let mut manifests = Vec::new();
         for (target, state) in targets.iter().zip(&states) {
             manifests.push((target.release, parse_rendered(&state.rendered, target)?));

@@ -18,7 +18,7 @@ use crate::system::parallel::{all_or_errors, joined};
 use super::deploy::{self, Outcome, StageDeploy};
 use super::gates::{self, Gate};
 use super::record::Record;
-use super::run::{Checked, Pipeline, StageRun};
+use super::run::{Checked, Options, Pipeline, StageRun};
 use super::writes;
 
 /// What a promotion asks of the clusters.
@@ -35,7 +35,10 @@ pub struct PromotionCheck<'a> {
     pub allow_unhealthy_source: bool,
     /// `--no-deploy`: an unreachable cluster is not an error; its checks are skipped.
     pub offline_allowed: bool,
-    pub show_secrets: bool,
+    /// How B is deployed (`--show-secrets`, `--override-freeze`).
+    pub options: Options,
+    /// `--override-soak`: promote before `from` has run the config as long as B's `soak` wants.
+    pub override_soak: bool,
 }
 
 /// The checked promotion: B's diff and every automatic gate (order, source, cluster, Secrets).
@@ -68,7 +71,8 @@ impl<'p> Pipeline<'p> {
                         &self.helm,
                         &sources,
                         &options,
-                        render::Reading { history: false, trust_records: true },
+                        // The history says when each revision was deployed: the soak time.
+                        render::Reading { history: to.soak.is_some(), trust_records: true },
                     )?;
                     states.iter().flat_map(|s| &s.notes).for_each(|note| self.reporter.note(note));
                     let healths = sources
@@ -82,7 +86,7 @@ impl<'p> Pipeline<'p> {
                     Ok((states, healths))
                 })
             });
-            let checked = self.check(to, promoted, check.show_secrets);
+            let checked = self.check(to, promoted, &check.options);
             (checked, source.map(joined))
         });
         // GitOps: a CI job writing the pull request often has no cluster credentials. Without a
@@ -106,16 +110,29 @@ impl<'p> Pipeline<'p> {
                 all_gates.push(gates::source_in_sync(from, &releases));
                 let healths: Vec<(&Target, &Health)> = sources.iter().zip(healths.iter()).collect();
                 all_gates.push(gates::source_health(from, &healths, check.allow_unhealthy_source));
+                let now = jiff::Timestamp::now();
+                all_gates.extend(gates::soak(from, to, &releases, now, check.override_soak));
             }
+            Ok(None) if to.soak.is_some() && !check.override_soak => all_gates.push(Gate::refused(
+                "soak",
+                format!(
+                    "{} wants its config to have run in {} first, and --skip-source-check does not read {}; pass \
+                     --override-soak too",
+                    to.name, from.name, from.name
+                ),
+            )),
             Ok(None) => self.reporter.note(&format!(
                 "--skip-source-check: not checking that {} is deployed and in sync with its config; the promoted \
                  values may never have run there",
                 from.name
             )),
-            Err(err) if offline(&err) => all_gates.push(Gate::skipped(
-                "source",
-                format!("{}'s cluster cannot be reached ({})", from.name, err.one_line()),
-            )),
+            Err(err) if offline(&err) => {
+                let why = format!("{}'s cluster cannot be reached ({})", from.name, err.one_line());
+                all_gates.push(Gate::skipped("source", why.clone()));
+                if to.soak.is_some() {
+                    all_gates.push(Gate::skipped("soak", why));
+                }
+            }
             Err(err) => return Err(err),
         }
         all_gates.extend(target_gates);
@@ -173,6 +190,8 @@ pub struct Deploy<'a> {
     pub run: &'a StageRun<'a>,
     /// Which releases have something to deploy.
     pub needs: &'a [bool],
+    /// The gates the user overrode, recorded with the deploy.
+    pub overrides: &'a [&'static str],
 }
 
 pub struct Commit<'a> {
@@ -249,7 +268,8 @@ impl Pipeline<'_> {
             format!("helm-envs: promoted {} -> {} (patch {})", from.name, to.name, plan.digest),
             Some(&from.name),
         )
-        .with_patch(&plan.digest);
+        .with_patch(&plan.digest)
+        .with_overrides(deploy.overrides);
         self.deploy(deploy.run, deploy.needs, &record)
     }
 }

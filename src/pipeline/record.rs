@@ -19,6 +19,8 @@ pub struct Record {
     pub promoted_from: Option<String>,
     /// A promotion's patch digest.
     pub patch: Option<String>,
+    /// The gates the user overrode with a flag (`freeze`, `soak`).
+    pub overrides: Vec<&'static str>,
 }
 
 impl Record {
@@ -31,7 +33,13 @@ impl Record {
             ("helm-envs/promoted-from".to_string(), promoted_from.unwrap_or("none").to_string()),
         ];
         labels.extend(stage.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
-        Record { description, labels, promoted_from: promoted_from.map(str::to_string), patch: None }
+        Record {
+            description,
+            labels,
+            promoted_from: promoted_from.map(str::to_string),
+            patch: None,
+            overrides: Vec::new(),
+        }
     }
 
     /// The labels of `target`'s deploy as `revision`: the record's, and the config's
@@ -48,5 +56,15 @@ impl Record {
     /// A promotion's patch digest, named in the Event.
     pub fn with_patch(self, digest: &str) -> Record {
         Record { patch: Some(digest.to_string()), ..self }
+    }
+
+    /// The gates the user overrode (`--override-freeze`), named in the Event and the release
+    /// description.
+    pub fn with_overrides(self, overrides: &[&'static str]) -> Record {
+        let description = match overrides.is_empty() {
+            true => self.description,
+            false => format!("{} (overriding {})", self.description, overrides.join(", ")),
+        };
+        Record { description, overrides: overrides.to_vec(), ..self }
     }
 }

@@ -20,6 +20,8 @@ pub struct Options {
     pub show_secrets: bool,
     /// Lines of context around each change in the manifest diff.
     pub context: usize,
+    /// `--override-freeze`: deploy while a freeze window of the stage holds.
+    pub override_freeze: bool,
 }
 
 /// One stage through the pipeline, as a command asks for it.

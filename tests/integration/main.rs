@@ -28,4 +28,5 @@ mod redaction;
 mod render;
 mod scale;
 mod schema;
+mod time_gates;
 mod values;

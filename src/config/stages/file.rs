@@ -98,6 +98,37 @@ pub(super) struct RawStage {
     /// written.
     #[serde(default)]
     pub(super) create_namespace: bool,
+    /// How long the previous stage must have run a config before it may be promoted into this
+    /// stage (`24h`, `90m`): from the previous stage's release records, checked by `promote`;
+    /// `--override-soak` promotes sooner and says so.
+    #[schemars(with = "Option<String>", regex(pattern = r"^([0-9]+[hms])+$"))]
+    pub(super) soak: Option<Spanned<String>>,
+    /// Windows in which the stage takes no deploy (`upgrade`, `apply`, `promote`,
+    /// `exec --gated`): a date range, or a recurring window; `--override-freeze` deploys anyway
+    /// and says so.
+    #[serde(default)]
+    #[schemars(with = "Vec<RawFreeze>")]
+    pub(super) freeze: Vec<Spanned<RawFreeze>>,
+}
+
+/// A freeze window: `from` and `to` (dates and times in `timeZone`, or with an offset), or
+/// `cron` and `duration` (every time the five-field schedule matches, for that long).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct RawFreeze {
+    /// Start, included: `2026-12-23T18:00`, `2026-12-23`, or `2026-12-23T18:00:00+01:00`.
+    pub(super) from: Option<String>,
+    /// End, excluded.
+    pub(super) to: Option<String>,
+    /// Minute, hour, day of month, month, day of week: `0 12 * * FRI` is every Friday at 12:00.
+    pub(super) cron: Option<String>,
+    /// How long each recurring window lasts: `68h`.
+    #[schemars(regex(pattern = r"^([0-9]+[hms])+$"))]
+    pub(super) duration: Option<String>,
+    /// The IANA time zone of the times and the schedule: `Europe/Berlin`. Default: UTC.
+    pub(super) time_zone: Option<String>,
+    /// Why the stage is frozen, shown with the refusal.
+    pub(super) reason: Option<String>,
 }
 
 /// What a failed deploy leaves behind (a stage's `onFailure`).

@@ -70,6 +70,10 @@ pub struct Stage {
     pub on_failure: OnFailure,
     /// `createNamespace`: helm creates missing namespaces.
     pub create_namespace: bool,
+    /// `soak`: how long the previous stage must have run a config before it is promoted here.
+    pub soak: Option<std::time::Duration>,
+    /// `freeze`: when the stage takes no deploy, each window with its text as written.
+    pub freeze: Vec<crate::config::freeze::Window>,
 }
 
 /// What a deploy waits for after helm returns.

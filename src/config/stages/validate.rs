@@ -8,11 +8,12 @@ use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
 
 use super::file::OnFailure;
-use super::file::{RawProject, RawRelease, RawStage};
+use super::file::{RawFreeze, RawProject, RawRelease, RawStage};
 use super::model::{
     Chart, DEFAULT_HEALTH_TIMEOUT, Health, KubeContext, Project, Release, Stage, TextDigest, ValuesFile, absolute,
     normalize, parse_duration,
 };
+use crate::config::freeze::{self, When, Window};
 use crate::config::values::ValuePath;
 use crate::config::yaml;
 use crate::error::{Diagnostic, Error};
@@ -175,6 +176,7 @@ impl Checker<'_> {
                 DEFAULT_HEALTH_TIMEOUT
             }),
         };
+        let (soak, freeze) = self.time_gates(s, &name);
         if s.on_failure.is_some() && s.health.rollback.is_some() {
             self.problem(raw, format!("stage `{name}`: both onFailure and health.rollback are set")).help = Some(
                 "health.rollback is the older spelling of onFailure: keep only onFailure (rollback or keep)".into(),
@@ -198,7 +200,31 @@ impl Checker<'_> {
                 (None, _) => OnFailure::Rollback,
             },
             create_namespace: s.create_namespace,
+            soak,
+            freeze,
         }
+    }
+
+    /// A stage's `soak` and `freeze` windows, each problem at its line.
+    fn time_gates(&mut self, s: &RawStage, name: &str) -> (Option<std::time::Duration>, Vec<Window>) {
+        let soak = s.soak.as_ref().and_then(|text| {
+            let soak = parse_duration(&text.value);
+            if soak.is_none() {
+                self.problem(text, format!("stage `{name}`: soak `{}` is not a duration", text.value)).help =
+                    Some("write how long the previous stage must have run the config: 24h, 90m, 1h30m".into());
+            }
+            soak
+        });
+        let mut windows = Vec::new();
+        for raw in &s.freeze {
+            match freeze_window(&raw.value) {
+                Ok(window) => windows.push(window),
+                Err((message, help)) => {
+                    self.problem(raw, format!("stage `{name}`: freeze window: {message}")).help = Some(help.into());
+                }
+            }
+        }
+        (soak, windows)
     }
 
     fn release(&mut self, raw: &Spanned<RawRelease>) -> Release {
@@ -522,6 +548,33 @@ fn read_all(paths: &[&Path]) -> Vec<Read> {
     slots.into_iter().map(|slot| slot.into_inner().unwrap_or(Read::Values(Map::new(), TextDigest::of("")))).collect()
 }
 
+/// One freeze window as written, or what is wrong with it and the fix.
+fn freeze_window(raw: &RawFreeze) -> std::result::Result<Window, (String, &'static str)> {
+    const SHAPES: &str = "write `from` and `to` (2026-12-23T18:00), or `cron` and `duration` (`0 12 * * FRI`, 68h), \
+                          with an optional `timeZone` (Europe/Berlin) and `reason`";
+    let zone = freeze::zone(raw.time_zone.as_deref().unwrap_or("UTC")).map_err(|e| (e, SHAPES))?;
+    let zone_name = raw.time_zone.as_deref().unwrap_or("UTC");
+    let (when, written) = match (&raw.from, &raw.to, &raw.cron, &raw.duration) {
+        (Some(from), Some(to), None, None) => {
+            let (start, end) = (freeze::time(from, &zone), freeze::time(to, &zone));
+            let (start, end) = (start.map_err(|e| (e, SHAPES))?, end.map_err(|e| (e, SHAPES))?);
+            if end <= start {
+                return Err((format!("`to` ({to}) is not after `from` ({from})"), SHAPES));
+            }
+            (When::Range { from: start, to: end }, format!("{from} to {to} ({zone_name})"))
+        }
+        (None, None, Some(cron), Some(duration)) => {
+            let schedule = freeze::Cron::parse(cron).map_err(|e| (e, SHAPES))?;
+            let length = parse_duration(duration)
+                .filter(|d| !d.is_zero())
+                .ok_or_else(|| (format!("duration `{duration}` is not a duration"), SHAPES))?;
+            (When::Recurring { cron: schedule, duration: length }, format!("`{cron}` for {duration} ({zone_name})"))
+        }
+        _ => return Err(("it needs either `from` and `to`, or `cron` and `duration`".into(), SHAPES)),
+    };
+    Ok(Window { when, reason: raw.reason.clone(), zone, written })
+}
+
 #[cfg(test)]
 mod tests {
     use crate::config::fixture;
@@ -613,5 +666,31 @@ mod tests {
                 (_, _) => panic!("file {i} read as something else"),
             }
         }
+    }
+
+    #[test]
+    fn soak_and_freeze_windows_are_checked_where_they_are_written() {
+        let stage =
+            |extra: &str| format!("stages:\n  - name: prod\n    kubeContext: prod\n    namespace: a\n{extra}{RELEASE}");
+        let found = problems(&stage(
+            "    soak: 1d\n    freeze:\n      - from: 2026-12-24\n        to: 2026-12-23\n      - cron: 0 12 * *\n        \
+             duration: 68h\n      - from: 2026-12-24\n        to: 2026-12-26\n        timeZone: Mars/Olympus\n      \
+             - cron: 0 12 * * FRI\n",
+        ));
+        let lines: Vec<(u64, &str)> = found.iter().map(|(line, message)| (*line, message.as_str())).collect();
+        assert_eq!(lines.len(), 5, "{lines:?}");
+        assert!(lines[0].0 == 5 && lines[0].1.contains("soak `1d` is not a duration"), "{lines:?}");
+        assert!(lines[1].0 == 7 && lines[1].1.contains("`to` (2026-12-23) is not after `from`"), "{lines:?}");
+        assert!(lines[2].0 == 9 && lines[2].1.contains("has 4 fields"), "{lines:?}");
+        assert!(lines[3].0 == 11 && lines[3].1.contains("`Mars/Olympus` is not a time zone"), "{lines:?}");
+        assert!(lines[4].0 == 14 && lines[4].1.contains("needs either `from` and `to`, or `cron` and `duration`"));
+
+        let (_dir, loaded) = fixture::load(&stage(
+            "    soak: 24h\n    freeze:\n      - cron: 0 12 * * FRI\n        duration: 68h\n        \
+             timeZone: Europe/Berlin\n        reason: weekend\n",
+        ));
+        let project = loaded.expect("loads");
+        assert_eq!(project.stages[0].soak, Some(std::time::Duration::from_secs(24 * 3600)));
+        assert_eq!(project.stages[0].freeze[0].describe(), "`0 12 * * FRI` for 68h (Europe/Berlin): weekend");
     }
 }
