@@ -37,7 +37,16 @@ pub fn text(project: &Project) -> String {
         if let Some(id) = &stage.cluster_id {
             out.push_str(&format!("  cluster {id}"));
         }
+        if let Some(soak) = stage.soak {
+            out.push_str(&format!(
+                "  soak {}",
+                jiff::SignedDuration::try_from(soak).map(|d| format!("{d:#}")).unwrap_or_default()
+            ));
+        }
         out.push('\n');
+        for window in &stage.freeze {
+            out.push_str(&format!("  {DIM}freeze{DIM:#} {}\n", window.describe()));
+        }
         for release in &project.releases {
             let target = project.target(stage, release);
             out.push_str(&format!("  {BOLD}{}{BOLD:#}  chart {}", release.name, release.chart_source));
@@ -82,6 +91,10 @@ struct StageJson<'a> {
     labels: &'a BTreeMap<String, String>,
     deploy_command: Option<&'a [String]>,
     verify: &'a [Vec<String>],
+    /// `soak` in seconds.
+    soak_seconds: Option<u64>,
+    /// The freeze windows, as written, with their reasons.
+    freeze: Vec<String>,
     releases: Vec<ReleaseJson<'a>>,
 }
 
@@ -111,6 +124,8 @@ pub fn json(project: &Project) -> ListJson<'_> {
             labels: &stage.labels,
             deploy_command: stage.deploy_command.as_deref(),
             verify: &stage.verify,
+            soak_seconds: stage.soak.map(|d| d.as_secs()),
+            freeze: stage.freeze.iter().map(|w| w.describe()).collect(),
             releases: project
                 .releases
                 .iter()

@@ -55,3 +55,24 @@ fn list_json_has_every_field_docs_ci_names() {
     let json: serde_json::Value = serde_json::from_str(&stdout_of(&output)).expect("JSON");
     crate::documented::assert_documented("list -o json", &json);
 }
+
+/// A stage's time gates are listed as written, in text and JSON.
+#[test]
+fn list_shows_soak_and_freeze_windows() {
+    let project = Project::example();
+    crate::harness::with_stage_settings(
+        &project,
+        "production",
+        "    soak: 24h\n    freeze:\n      - {cron: \"0 12 * * FRI\", duration: 68h, timeZone: Europe/Berlin, reason: weekend}\n",
+    );
+    let text = stdout_of(&project.helm_envs(&["list"]).output().expect("runs"));
+    assert!(text.contains("soak 24h"), "{text}");
+    assert!(text.contains("freeze `0 12 * * FRI` for 68h (Europe/Berlin): weekend"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout_of(&project.helm_envs(&["list", "-o", "json"]).output().expect("runs")))
+            .expect("JSON");
+    let production = &json["stages"][2];
+    assert_eq!(production["soakSeconds"], 86400);
+    assert_eq!(production["freeze"], serde_json::json!(["`0 12 * * FRI` for 68h (Europe/Berlin): weekend"]));
+    assert_eq!(json["stages"][0]["soakSeconds"], serde_json::Value::Null);
+}
