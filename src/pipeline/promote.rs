@@ -104,37 +104,7 @@ impl<'p> Pipeline<'p> {
             other => (other?, false),
         };
         let mut all_gates = vec![gates::order(self.project, from, to, check.allow_skip)];
-        match source_states.transpose() {
-            Ok(Some((source_states, healths))) => {
-                let releases: Vec<(&Target, &LiveState)> = sources.iter().zip(source_states.iter()).collect();
-                all_gates.push(gates::source_in_sync(from, &releases));
-                let healths: Vec<(&Target, &Health)> = sources.iter().zip(healths.iter()).collect();
-                all_gates.push(gates::source_health(from, &healths, check.allow_unhealthy_source));
-                let now = jiff::Timestamp::now();
-                all_gates.extend(gates::soak(from, to, &releases, now, check.override_soak));
-            }
-            Ok(None) if to.soak.is_some() && !check.override_soak => all_gates.push(Gate::refused(
-                "soak",
-                format!(
-                    "{} wants its config to have run in {} first, and --skip-source-check does not read {}; pass \
-                     --override-soak too",
-                    to.name, from.name, from.name
-                ),
-            )),
-            Ok(None) => self.reporter.note(&format!(
-                "--skip-source-check: not checking that {} is deployed and in sync with its config; the promoted \
-                 values may never have run there",
-                from.name
-            )),
-            Err(err) if offline(&err) => {
-                let why = format!("{}'s cluster cannot be reached ({})", from.name, err.one_line());
-                all_gates.push(Gate::skipped("source", why.clone()));
-                if to.soak.is_some() {
-                    all_gates.push(Gate::skipped("soak", why));
-                }
-            }
-            Err(err) => return Err(err),
-        }
+        all_gates.extend(self.source_gates(check, &sources, source_states.transpose())?);
         all_gates.extend(target_gates);
         let targets = releases
             .iter()
@@ -142,6 +112,52 @@ impl<'p> Pipeline<'p> {
             .map(|(r, p)| Target { version: p.version.clone(), ..self.project.target(to, r) })
             .collect();
         Ok(PromotionChecked { checked: Checked { states, gates: all_gates }, targets, offline: offline_target })
+    }
+
+    /// The gates about A: deployed as configured, healthy, and (where B has `soak`) deployed
+    /// long enough ago. `read`: A's releases and their health, `None` with `--skip-source-check`.
+    fn source_gates(
+        &self,
+        check: &PromotionCheck,
+        sources: &[Target],
+        read: Result<Option<(Vec<LiveState>, Vec<Health>)>>,
+    ) -> Result<Vec<Gate>> {
+        let (from, to) = (check.from, check.to);
+        let mut gates = Vec::new();
+        match read {
+            Ok(Some((states, healths))) => {
+                let releases: Vec<(&Target, &LiveState)> = sources.iter().zip(states.iter()).collect();
+                gates.push(gates::source_in_sync(from, &releases));
+                let healths: Vec<(&Target, &Health)> = sources.iter().zip(healths.iter()).collect();
+                gates.push(gates::source_health(from, &healths, check.allow_unhealthy_source));
+                gates.extend(gates::soak(from, to, &releases, jiff::Timestamp::now(), check.override_soak));
+            }
+            Ok(None) => {
+                self.reporter.note(&format!(
+                    "--skip-source-check: not checking that {} is deployed and in sync with its config; the \
+                     promoted values may never have run there",
+                    from.name
+                ));
+                if to.soak.is_some() {
+                    let what = format!("--skip-source-check does not read how long {} has run its config", from.name);
+                    gates.push(match check.override_soak {
+                        true => Gate::overridden("soak", format!("{what}; promoted anyway (--override-soak)")),
+                        false => {
+                            Gate::refused("soak", format!("{what}: {} wants a soak; pass --override-soak too", to.name))
+                        }
+                    });
+                }
+            }
+            Err(err) if check.offline_allowed && err.is_unreachable() => {
+                let why = format!("{}'s cluster cannot be reached ({})", from.name, err.one_line());
+                gates.push(Gate::skipped("source", why.clone()));
+                if to.soak.is_some() {
+                    gates.push(Gate::skipped("soak", why));
+                }
+            }
+            Err(err) => return Err(err),
+        }
+        Ok(gates)
     }
 
     /// Without B's cluster: B's config as its files are now against the promoted config, both
