@@ -86,6 +86,11 @@ pub fn show_time(at: Timestamp, zone: &TimeZone) -> String {
     }
 }
 
+/// A duration for people: `24h`, `1h 30m`.
+pub fn show_duration(duration: std::time::Duration) -> String {
+    jiff::SignedDuration::try_from(duration).map(|d| format!("{d:#}")).unwrap_or_else(|_| format!("{duration:?}"))
+}
+
 /// A time zone by its IANA name (`Europe/Berlin`, `UTC`).
 pub fn zone(name: &str) -> Result<TimeZone, String> {
     TimeZone::get(name)

@@ -38,10 +38,7 @@ pub fn text(project: &Project) -> String {
             out.push_str(&format!("  cluster {id}"));
         }
         if let Some(soak) = stage.soak {
-            out.push_str(&format!(
-                "  soak {}",
-                jiff::SignedDuration::try_from(soak).map(|d| format!("{d:#}")).unwrap_or_default()
-            ));
+            out.push_str(&format!("  soak {}", crate::config::freeze::show_duration(soak)));
         }
         out.push('\n');
         for window in &stage.freeze {

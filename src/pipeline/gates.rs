@@ -64,7 +64,7 @@ pub fn soak(
             opens = opens.max(ready);
         }
     }
-    let wanted_text = format!("{:#}", wanted);
+    let wanted_text = freeze::show_duration(soak);
     if young.is_empty() {
         return Some(Gate::passed("soak", format!("{} has run its config for at least {wanted_text}", from.name)));
     }

@@ -552,8 +552,8 @@ fn read_all(paths: &[&Path]) -> Vec<Read> {
 fn freeze_window(raw: &RawFreeze) -> std::result::Result<Window, (String, &'static str)> {
     const SHAPES: &str = "write `from` and `to` (2026-12-23T18:00), or `cron` and `duration` (`0 12 * * FRI`, 68h), \
                           with an optional `timeZone` (Europe/Berlin) and `reason`";
-    let zone = freeze::zone(raw.time_zone.as_deref().unwrap_or("UTC")).map_err(|e| (e, SHAPES))?;
     let zone_name = raw.time_zone.as_deref().unwrap_or("UTC");
+    let zone = freeze::zone(zone_name).map_err(|e| (e, SHAPES))?;
     let (when, written) = match (&raw.from, &raw.to, &raw.cron, &raw.duration) {
         (Some(from), Some(to), None, None) => {
             let (start, end) = (freeze::time(from, &zone), freeze::time(to, &zone));
