@@ -4,9 +4,10 @@
 
 use std::cell::RefCell;
 use std::io::{BufRead as _, IsTerminal as _, Write as _};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
 use crate::compare::gate::Verdict;
@@ -74,9 +75,16 @@ impl Reporter for Terminal {
     }
 }
 
+/// Every spinner of the run, drawn together: releases that need nothing of each other deploy
+/// and wait side by side, each with its line.
+fn spinners() -> &'static MultiProgress {
+    static SPINNERS: OnceLock<MultiProgress> = OnceLock::new();
+    SPINNERS.get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+}
+
 /// A spinner on stderr when it is a terminal; nothing otherwise.
 fn spinner(message: String) -> ProgressBar {
-    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    let bar = spinners().add(ProgressBar::new_spinner());
     bar.set_style(
         ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
@@ -97,6 +105,7 @@ impl Step for Spinner {
 impl Drop for Spinner {
     fn drop(&mut self) {
         self.0.finish_and_clear();
+        spinners().remove(&self.0);
     }
 }
 
@@ -133,6 +142,7 @@ impl Wait for Waiting {
 impl Drop for Waiting {
     fn drop(&mut self) {
         self.bar.finish_and_clear();
+        spinners().remove(&self.bar);
     }
 }
 
@@ -191,7 +201,12 @@ pub fn outcomes_text(outcomes: &[Outcome]) -> String {
             }
             Status::Unchanged => format!("unchanged {}/{}", o.stage, o.release),
             Status::Failed => format!("{}failed{:#}    {}/{}", ERROR, ERROR, o.stage, o.release),
-            Status::NotAttempted => format!("not attempted {}/{}", o.stage, o.release),
+            Status::NotAttempted => match &o.blocked_by {
+                Some(need) => {
+                    format!("not attempted {}/{} (it needs {need}, which was not deployed)", o.stage, o.release)
+                }
+                None => format!("not attempted {}/{}", o.stage, o.release),
+            },
         };
         out.push_str(&line);
         match o.undone {
@@ -218,6 +233,9 @@ pub struct OutcomeJson<'a> {
     rolled_back_to: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     uninstalled: Option<bool>,
+    /// `not-attempted` because this release, which it needs, was not deployed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    blocked_by: Option<&'a str>,
 }
 
 pub fn outcomes_json(outcomes: &[Outcome]) -> Vec<OutcomeJson<'_>> {
@@ -240,6 +258,7 @@ pub fn outcomes_json(outcomes: &[Outcome]) -> Vec<OutcomeJson<'_>> {
                     _ => None,
                 },
                 uninstalled: (outcome.undone == Some(Undone::Uninstalled)).then_some(true),
+                blocked_by: outcome.blocked_by.as_deref(),
             }
         })
         .collect()

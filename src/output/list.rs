@@ -53,6 +53,9 @@ pub fn text(project: &Project) -> String {
             if target.namespace != stage.namespace {
                 out.push_str(&format!("  namespace {}", target.namespace));
             }
+            if !release.needs.is_empty() {
+                out.push_str(&format!("  needs {}", release.needs.join(", ")));
+            }
             out.push('\n');
             for file in &target.values_files {
                 let kind = if file.shared { "shared" } else { "stage" };
@@ -64,6 +67,14 @@ pub fn text(project: &Project) -> String {
         let paths: Vec<String> = project.env_specific.iter().map(ToString::to_string).collect();
         out.push_str(&format!("\nenvSpecific: {}\n", paths.join(", ")));
     }
+    if project.orders_by_needs() {
+        out.push_str(&format!(
+            "\n{BOLD}deploy order{BOLD:#} in every stage (needs), each group after the one before, its releases side by side:\n"
+        ));
+        for (i, group) in project.deploy_levels().iter().enumerate() {
+            out.push_str(&format!("  {}. {}\n", i + 1, group.join(", ")));
+        }
+    }
     out
 }
 
@@ -73,6 +84,9 @@ pub fn text(project: &Project) -> String {
 pub struct ListJson<'a> {
     file: &'a Path,
     env_specific: Vec<String>,
+    /// The releases in deploy order, in groups: each group deploys after the one before, its
+    /// releases side by side (one release per group, in file order, when none declares needs).
+    deploy_order: Vec<Vec<&'a str>>,
     stages: Vec<StageJson<'a>>,
 }
 
@@ -102,6 +116,7 @@ struct ReleaseJson<'a> {
     version: Option<String>,
     namespace: String,
     values: Vec<ValuesFile>,
+    needs: &'a [String],
 }
 
 pub fn json(project: &Project) -> ListJson<'_> {
@@ -134,6 +149,7 @@ pub fn json(project: &Project) -> ListJson<'_> {
                         version: target.version,
                         namespace: target.namespace,
                         values: target.values_files,
+                        needs: &release.needs,
                     }
                 })
                 .collect(),
@@ -142,6 +158,7 @@ pub fn json(project: &Project) -> ListJson<'_> {
     ListJson {
         file: &project.file,
         env_specific: project.env_specific.iter().map(ToString::to_string).collect(),
+        deploy_order: project.deploy_levels(),
         stages,
     }
 }

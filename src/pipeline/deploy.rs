@@ -1,19 +1,23 @@
-//! Deploying one stage: each release that has something to deploy, in the order of the stages
-//! file, with `helm upgrade --install` (or the stage's own deploy command), then the stage's
-//! verify commands. After each release, the wait until it is ready and an Event in its
-//! namespace. The first failure stops the stage.
+//! Deploying one stage: each release that has something to deploy, once the releases it needs
+//! are deployed (in the order of the stages file when no release declares `needs`), with
+//! `helm upgrade --install` (or the stage's own deploy command), then the stage's verify
+//! commands. After each release, the wait until it is ready and an Event in its namespace. A
+//! failure stops what depends on it; then the failure rule applies to the stage.
 
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::compare::health::{self, Health};
+use crate::config::stages::needs::Graph;
 use crate::config::stages::{OnFailure, Project, Stage, Target};
 use crate::error::{Detail, Error, Result};
 use crate::system::helm::Revision;
-use crate::system::{hooks, interrupt, records};
+use crate::system::{hooks, interrupt, records, slots};
 
 use super::events;
 use super::record::{HEALTH_LABEL, Record};
 use super::run::{Pipeline, Reporter, StageRun};
+use super::schedule::Schedule;
 
 /// What happened to one release.
 #[derive(Debug, Clone)]
@@ -23,6 +27,8 @@ pub struct Outcome {
     pub status: Status,
     /// What the failure rule did to it afterwards (`onFailure: rollback`).
     pub undone: Option<Undone>,
+    /// Not attempted because this release, which it needs, failed or was not attempted.
+    pub blocked_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,7 +52,13 @@ pub enum Undone {
 
 impl Outcome {
     pub fn new(target: &Target, status: Status) -> Outcome {
-        Outcome { stage: target.stage.name.clone(), release: target.release.name.clone(), status, undone: None }
+        Outcome {
+            stage: target.stage.name.clone(),
+            release: target.release.name.clone(),
+            status,
+            undone: None,
+            blocked_by: None,
+        }
     }
 }
 
@@ -61,6 +73,59 @@ pub struct StageDeploy {
     pub cluster_unchanged: bool,
 }
 
+/// A stage's deploy, as [`Pipeline::follow`] takes it.
+struct Plan<'a, 't> {
+    targets: &'t [Target<'t>],
+    needs_deploy: &'a [bool],
+    record: &'a Record,
+    graph: &'a Graph,
+}
+
+/// How one release's deploy ended.
+enum Attempt {
+    /// Its history could not be read: nothing was started.
+    NotStarted(Error),
+    Deployed {
+        revision: Option<u64>,
+        before: Vec<Revision>,
+    },
+    Failed {
+        judged: Box<Judged>,
+        before: Vec<Revision>,
+    },
+}
+
+/// What the releases deployed so far changed, and what went wrong.
+struct Progress<'t> {
+    /// In the order their deploys ended (taken back last first).
+    changed: Vec<Changed<'t>>,
+    /// The first is what stopped the stage.
+    failures: Vec<Error>,
+    /// Notes about revisions left pending.
+    left_pending: Vec<String>,
+}
+
+impl<'t> Progress<'t> {
+    fn record(&mut self, target: &'t Target<'t>, index: usize, attempt: Attempt, outcomes: &mut [Outcome]) {
+        match attempt {
+            Attempt::NotStarted(err) => self.failures.push(err),
+            Attempt::Deployed { revision, before } => {
+                outcomes[index].status = Status::Deployed(revision);
+                self.changed.push(Changed { index, target, before });
+            }
+            Attempt::Failed { judged, before } => {
+                outcomes[index].status = Status::Failed;
+                let Judged { error, ours, left_pending } = *judged;
+                if ours {
+                    self.changed.push(Changed { index, target, before });
+                }
+                self.left_pending.extend(left_pending);
+                self.failures.push(error);
+            }
+        }
+    }
+}
+
 /// A release this run gave a new revision (or tried to): its history before the run.
 struct Changed<'t> {
     index: usize,
@@ -70,50 +135,28 @@ struct Changed<'t> {
 
 impl Pipeline<'_> {
     /// Deploy the targets of one stage (`needs_deploy[i]`: whether target `i` has anything to
-    /// deploy), each followed by the wait until it is ready and an Event in its namespace; then
-    /// run the stage's verify commands. A failure stops the stage and the failure rule
-    /// (`onFailure`) applies; a signal stops it before the next release, with nothing undone.
+    /// deploy) in the order of their `needs` (file order when no release declares any), each
+    /// followed by the wait until it is ready and an Event in its namespace; then run the
+    /// stage's verify commands. A failure stops what needs the failed release (in file order:
+    /// the rest of the stage), lets the releases that do not need it finish, and the failure
+    /// rule (`onFailure`) applies; a signal stops the run from starting releases, with nothing
+    /// undone.
     pub(super) fn deploy_releases(&self, run: &StageRun, needs_deploy: &[bool], record: &Record) -> StageDeploy {
-        let mut outcomes = Vec::new();
-        let mut changed: Vec<Changed> = Vec::new();
-        let mut failure = None;
-        let mut left_pending = None;
-        for (target, needed) in run.targets.iter().zip(needs_deploy) {
-            if failure.is_none() {
-                failure = interrupt::check(Vec::new).err();
-            }
-            if failure.is_some() {
-                outcomes.push(Outcome::new(target, Status::NotAttempted));
-                continue;
-            }
-            if !needed {
-                outcomes.push(Outcome::new(target, Status::Unchanged));
-                continue;
-            }
-            let before = match self.helm.history(target) {
-                Ok(before) => before,
-                Err(err) => {
-                    outcomes.push(Outcome::new(target, Status::NotAttempted));
-                    failure = Some(err);
-                    continue;
-                }
-            };
-            let index = outcomes.len();
-            match self.deploy_release(target, record, &before) {
-                Ok(revision) => {
-                    outcomes.push(Outcome::new(target, Status::Deployed(revision)));
-                    changed.push(Changed { index, target, before });
-                }
-                Err(judged) => {
-                    outcomes.push(Outcome::new(target, Status::Failed));
-                    if judged.ours {
-                        changed.push(Changed { index, target, before });
-                    }
-                    left_pending = judged.left_pending;
-                    failure = Some(judged.error);
-                }
-            }
+        let graph = self.project.deploy_graph(run.targets);
+        for (index, needed) in &graph.left_out {
+            self.reporter.note(&format!(
+                "{} needs {needed}, which this run does not deploy (--release): it deploys without waiting for it",
+                run.targets[*index].release.name
+            ));
         }
+        let mut outcomes: Vec<Outcome> = run.targets.iter().map(|t| Outcome::new(t, Status::NotAttempted)).collect();
+        let plan = Plan { targets: run.targets, needs_deploy, record, graph: &graph };
+        let Progress { changed, failures, left_pending } = self.follow(&plan, &mut outcomes);
+        let mut failures = failures.into_iter();
+        let mut failure = failures.next().map(|first| {
+            let others: Vec<Detail> = failures.map(|e| Detail::Nested(e.to_string(), e.details())).collect();
+            if others.is_empty() { first } else { first.with_details(others) }
+        });
         if failure.is_none() && !changed.is_empty() {
             failure = interrupt::check(Vec::new).err().or_else(|| verify(self.project, run.stage, self.reporter).err());
         }
@@ -137,11 +180,70 @@ impl Pipeline<'_> {
             }
         };
         // A release this run left pending, and not taken back: the user must free it.
-        let error = match left_pending.filter(|_| !cluster_unchanged) {
-            Some(note) => error.with_details([Detail::Note(note)]),
-            None => error,
+        let error = match left_pending.is_empty() || cluster_unchanged {
+            true => error,
+            false => error.with_details(left_pending.into_iter().map(Detail::Note)),
         };
         StageDeploy { outcomes, error: Some(error), cluster_unchanged }
+    }
+
+    /// Deploy the plan's releases as its graph allows, side by side within the `--jobs` limit;
+    /// each outcome is written into `outcomes` (by target index) as it ends.
+    fn follow<'t>(&self, plan: &Plan<'_, 't>, outcomes: &mut [Outcome]) -> Progress<'t> {
+        let mut schedule = Schedule::new(plan.graph);
+        let mut progress = Progress { changed: Vec::new(), failures: Vec::new(), left_pending: Vec::new() };
+        let limit = slots::limit();
+        std::thread::scope(|scope| {
+            let (send, receive) = mpsc::channel();
+            loop {
+                if let Err(stop) = interrupt::check(Vec::new) {
+                    schedule.skip_waiting();
+                    if progress.failures.is_empty() {
+                        progress.failures.push(stop);
+                    }
+                }
+                for (index, need) in schedule.skip_blocked() {
+                    outcomes[index].blocked_by = plan.graph.declared.then(|| plan.targets[need].release.name.clone());
+                }
+                while schedule.running() < limit {
+                    let Some(index) = schedule.start_next() else { break };
+                    if !plan.needs_deploy[index] {
+                        outcomes[index].status = Status::Unchanged;
+                        schedule.finish(index, true);
+                        continue;
+                    }
+                    let (send, target) = (send.clone(), &plan.targets[index]);
+                    scope.spawn(move || {
+                        let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            self.attempt(target, plan.record)
+                        }))
+                        .unwrap_or_else(|_| {
+                            Attempt::NotStarted(Error::Other(anyhow::anyhow!("a helm-envs thread panicked")))
+                        });
+                        let _ = send.send((index, attempt));
+                    });
+                }
+                if schedule.running() == 0 {
+                    return;
+                }
+                let Ok((index, attempt)) = receive.recv() else { return };
+                schedule.finish(index, matches!(attempt, Attempt::Deployed { .. }));
+                progress.record(&plan.targets[index], index, attempt, outcomes);
+            }
+        });
+        progress
+    }
+
+    /// One release deployed, waited for and recorded, from its history before the run.
+    fn attempt(&self, target: &Target, record: &Record) -> Attempt {
+        let before = match self.helm.history(target) {
+            Ok(before) => before,
+            Err(err) => return Attempt::NotStarted(err),
+        };
+        match self.deploy_release(target, record, &before) {
+            Ok(revision) => Attempt::Deployed { revision, before },
+            Err(judged) => Attempt::Failed { judged, before },
+        }
     }
 
     /// The failure rule's `rollback`: every release this run changed, last first, back to the

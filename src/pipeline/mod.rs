@@ -15,6 +15,7 @@ pub mod gates;
 pub mod promote;
 pub mod record;
 pub mod run;
+mod schedule;
 pub mod writes;
 
 use crate::compare::diff;

@@ -20,12 +20,17 @@ pub fn set_limit(limit: usize) {
     let _ = LIMIT.set(limit.max(1));
 }
 
+/// How many processes may run at once (`--jobs`).
+pub fn limit() -> usize {
+    *LIMIT.get_or_init(default_limit)
+}
+
 /// A running process's slot, given back when dropped.
 pub struct Slot(());
 
 /// Waits for a free slot.
 pub fn take() -> Slot {
-    let limit = *LIMIT.get_or_init(default_limit);
+    let limit = limit();
     let mut running = RUNNING.lock().unwrap_or_else(PoisonError::into_inner);
     while *running >= limit {
         running = FREED.wait(running).unwrap_or_else(PoisonError::into_inner);

@@ -180,6 +180,13 @@ pub(super) struct RawRelease {
     /// Overrides the stage's namespace for this release; `{stage}` is replaced.
     #[schemars(with = "Option<String>")]
     pub(super) namespace: Option<Spanned<String>>,
+    /// Releases (of this file) that must be deployed and ready in a stage before this one
+    /// starts there. Once any release declares `needs`, a stage deploys as a graph: releases
+    /// that need nothing of each other deploy side by side (within --jobs); without any, in
+    /// file order, one after another.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>", example = vec!["operator", "database"])]
+    pub(super) needs: Vec<Spanned<String>>,
     /// Values files in helm's merge order (later wins), relative to this file. `{stage}` and
     /// `{release}` are replaced; a path without `{stage}` is shared by every stage.
     #[serde(default)]

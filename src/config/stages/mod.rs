@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 
 mod file;
 mod model;
+pub mod needs;
 mod validate;
 
 use file::RawProject;

@@ -124,6 +124,8 @@ pub struct Release {
     pub(super) versions: BTreeMap<String, String>,
     /// Secrets provided out of band.
     pub provided_secrets: Vec<ProvidedSecret>,
+    /// Releases that must be deployed and ready before this one starts (see `needs.rs`).
+    pub needs: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -105,6 +105,7 @@ impl Checker<'_> {
         self.unique_names("release", raw.releases.iter().map(|r| &r.value.name));
 
         let mut releases: Vec<Release> = raw.releases.iter().map(|r| self.release(r)).collect();
+        self.needs(&raw.releases);
         self.versions(&raw.versions, &stages, &mut releases);
         let env_specific = self.paths(&raw.env_specific);
 
@@ -286,6 +287,7 @@ impl Checker<'_> {
             env_specific: self.paths(&r.env_specific),
             versions: BTreeMap::new(),
             provided_secrets: r.provided_secrets.clone(),
+            needs: r.needs.iter().map(|n| n.value.clone()).collect(),
         }
     }
 
@@ -329,6 +331,49 @@ impl Checker<'_> {
         if !is_dns_label(v, 63) {
             self.problem(ns, format!("{owner}: `{v}` is not a valid Kubernetes namespace")).help =
                 Some("a namespace is lowercase letters, digits and '-', at most 63 characters".into());
+        }
+    }
+
+    /// Each release's `needs`: releases of this file, not itself, not twice, and no cycle (a
+    /// release in a cycle could never start).
+    fn needs(&mut self, releases: &[Spanned<RawRelease>]) {
+        let names: Vec<&str> = releases.iter().map(|r| r.value.name.value.as_str()).collect();
+        let mut graph: Vec<Vec<usize>> = vec![Vec::new(); releases.len()];
+        for (index, raw) in releases.iter().enumerate() {
+            let name = names[index];
+            for (n, need) in raw.value.needs.iter().enumerate() {
+                let wanted = need.value.as_str();
+                if raw.value.needs[..n].iter().any(|earlier| earlier.value == wanted) {
+                    self.problem(need, format!("release `{name}` needs `{wanted}` twice")).help =
+                        Some("remove one of the two".into());
+                } else if wanted == name {
+                    self.problem(need, format!("release `{name}` needs itself")).help =
+                        Some(format!("remove `{name}` from its needs: a release cannot wait for itself"));
+                } else if let Some(found) = names.iter().position(|n| *n == wanted) {
+                    graph[index].push(found);
+                } else {
+                    self.problem(
+                        need,
+                        format!("release `{name}` needs `{wanted}`, which is not a release of this file"),
+                    )
+                    .help = Some(match names.iter().find(|n| close(n, wanted)) {
+                        Some(similar) => format!("did you mean `{similar}`?"),
+                        None => format!("needs names releases of this file: {}", names.join(", ")),
+                    });
+                }
+            }
+        }
+        if let Some(cycle) = super::needs::cycle(&graph) {
+            let path: Vec<&str> = cycle.iter().map(|&i| names[i]).collect();
+            let (last, first) = (cycle[cycle.len() - 2], cycle[0]);
+            let closing = releases[last].value.needs.iter().find(|n| n.value == names[first]);
+            let message = format!("the releases' needs form a cycle: {}", path.join(" -> "));
+            let help = "each release starts only after what it needs is deployed, so none of these could ever \
+                        start: remove one of these needs";
+            match closing {
+                Some(at) => self.problem(at, message).help = Some(help.into()),
+                None => self.problem(&releases[last], message).help = Some(help.into()),
+            }
         }
     }
 
@@ -509,6 +554,20 @@ pub(crate) fn is_dns_label(text: &str, max_len: usize) -> bool {
         && !text.ends_with('-')
 }
 
+/// A likely typo of `wanted`: at most two edits apart (a letter missing, added, changed).
+fn close(candidate: &str, wanted: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (candidate.chars().collect(), wanted.chars().collect());
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut row = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            row.push((previous[j] + usize::from(ca != cb)).min(previous[j + 1] + 1).min(row[j] + 1));
+        }
+        previous = row;
+    }
+    previous[b.len()] <= 2
+}
+
 fn placeholders(text: &str) -> impl Iterator<Item = &str> {
     text.match_indices('{').filter_map(move |(start, _)| text[start..].find('}').map(|end| &text[start..=start + end]))
 }
@@ -637,6 +696,27 @@ mod tests {
         assert_eq!(target.namespace, "app-prod");
         assert_eq!(target.values_files.iter().map(|f| f.display.as_str()).collect::<Vec<_>>(), ["values.yaml"]);
         assert_eq!(project.stage("qa").expect_err("unknown").to_string(), "unknown stage `qa`");
+    }
+
+    #[test]
+    fn needs_name_releases_of_the_file_without_a_cycle() {
+        let stages = "stages:\n  - name: dev\n    kubeContext: dev\n    namespace: a\n";
+        let release = |name: &str, needs: &str| format!("  - name: {name}\n    chart: chart\n    needs: [{needs}]\n");
+        let releases =
+            [release("operator", "web"), release("db", "db"), release("web", "db, operatr, db"), release("api", "web")];
+        let found = problems(&format!("{stages}releases:\n{}", releases.concat()));
+        let at = |text: &str| found.iter().find(|(_, m)| m.contains(text)).map(|(line, _)| *line);
+        assert_eq!(at("release `db` needs itself"), Some(11), "{found:?}");
+        assert_eq!(at("release `web` needs `operatr`, which is not a release of this file"), Some(14), "{found:?}");
+        assert_eq!(at("release `web` needs `db` twice"), Some(14), "{found:?}");
+        assert_eq!(found.len(), 3, "no cycle yet (operatr is unknown): {found:?}");
+
+        let releases =
+            [release("operator", "web"), release("db", ""), release("web", "db, api"), release("api", "operator")];
+        let found = problems(&format!("{stages}releases:\n{}", releases.concat()));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].1, "the releases' needs form a cycle: operator -> web -> api -> operator");
+        assert_eq!(found[0].0, 17, "the line of the need that closes it (api needs operator)");
     }
 
     #[test]
