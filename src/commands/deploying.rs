@@ -203,7 +203,10 @@ pub fn outcomes_text(outcomes: &[Outcome]) -> String {
             Status::Failed => format!("{}failed{:#}    {}/{}", ERROR, ERROR, o.stage, o.release),
             Status::NotAttempted => match &o.blocked_by {
                 Some(need) => {
-                    format!("not attempted {}/{} (it needs {need}, which was not deployed)", o.stage, o.release)
+                    format!(
+                        "not attempted {}/{} (it needs {need}, which is not deployed and ready)",
+                        o.stage, o.release
+                    )
                 }
                 None => format!("not attempted {}/{}", o.stage, o.release),
             },

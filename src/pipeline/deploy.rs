@@ -85,6 +85,8 @@ struct Plan<'a, 't> {
 enum Attempt {
     /// Its history could not be read: nothing was started.
     NotStarted(Error),
+    /// Nothing to deploy; why it is not ready, when a release that needs it waited in vain.
+    Unchanged(Option<Error>),
     Deployed {
         revision: Option<u64>,
         before: Vec<Revision>,
@@ -109,6 +111,10 @@ impl<'t> Progress<'t> {
     fn record(&mut self, target: &'t Target<'t>, index: usize, attempt: Attempt, outcomes: &mut [Outcome]) {
         match attempt {
             Attempt::NotStarted(err) => self.failures.push(err),
+            Attempt::Unchanged(unready) => {
+                outcomes[index].status = Status::Unchanged;
+                self.failures.extend(unready);
+            }
             Attempt::Deployed { revision, before } => {
                 outcomes[index].status = Status::Deployed(revision);
                 self.changed.push(Changed { index, target, before });
@@ -207,15 +213,19 @@ impl Pipeline<'_> {
                 }
                 while schedule.running() < limit {
                     let Some(index) = schedule.start_next() else { break };
-                    if !plan.needs_deploy[index] {
+                    // Nothing to deploy: ready as it is, unless a release that needs it must know.
+                    let checked = plan.graph.declared && plan.graph.needs.iter().any(|n| n.contains(&index));
+                    if !plan.needs_deploy[index] && !checked {
                         outcomes[index].status = Status::Unchanged;
                         schedule.finish(index, true);
                         continue;
                     }
                     let (send, target) = (send.clone(), &plan.targets[index]);
+                    let deploy = plan.needs_deploy[index];
                     scope.spawn(move || {
-                        let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                            self.attempt(target, plan.record)
+                        let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match deploy {
+                            true => self.attempt(target, plan.record),
+                            false => Attempt::Unchanged(self.wait_until_ready(target).err()),
                         }))
                         .unwrap_or_else(|_| {
                             Attempt::NotStarted(Error::Other(anyhow::anyhow!("a helm-envs thread panicked")))
@@ -227,7 +237,7 @@ impl Pipeline<'_> {
                     return;
                 }
                 let Ok((index, attempt)) = receive.recv() else { return };
-                schedule.finish(index, matches!(attempt, Attempt::Deployed { .. }));
+                schedule.finish(index, matches!(attempt, Attempt::Deployed { .. } | Attempt::Unchanged(None)));
                 progress.record(&plan.targets[index], index, attempt, outcomes);
             }
         });

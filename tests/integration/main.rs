@@ -20,6 +20,7 @@ mod isolation;
 mod judging;
 mod list;
 mod markdown;
+mod needs;
 mod nodes;
 mod plugin;
 mod promote;
