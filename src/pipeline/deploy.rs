@@ -160,7 +160,13 @@ impl Pipeline<'_> {
         let Progress { changed, failures, left_pending } = self.follow(&plan, &mut outcomes);
         let mut failures = failures.into_iter();
         let mut failure = failures.next().map(|first| {
-            let others: Vec<Detail> = failures.map(|e| Detail::Nested(e.to_string(), e.details())).collect();
+            // A signal that cut several waits short is one interrupt: its notes, not its headline again.
+            let others: Vec<Detail> = failures
+                .flat_map(|e| match e {
+                    Error::Interrupted { details, .. } => details,
+                    other => vec![Detail::Nested(other.to_string(), other.details())],
+                })
+                .collect();
             if others.is_empty() { first } else { first.with_details(others) }
         });
         if failure.is_none() && !changed.is_empty() {
