@@ -8,7 +8,7 @@ TESTBED := scripts/testbed.sh
 # Clusters for the test suite live apart from the demo's, so both can run side by side.
 TEST_TESTBED_DIR := $(CURDIR)/.tools/testbed-test
 
-.PHONY: all build install-tools demo demo-down check test clean
+.PHONY: all build install-tools demo demo-down check test dist clean
 
 all: build
 
@@ -28,7 +28,7 @@ demo-down:
 # What needs no cluster, no helm and no root, in a few minutes, first: formatting, lints, the
 # unit tests, and the integration tests that need no test bed (run without one, so a test that
 # starts needing a cluster fails here instead of passing by accident).
-OFFLINE_TESTS := architecture:: bad_input:: cli:: documented::every documented::the_field_checker list:: needs::needs_on_unknown schema:: readme::wildcards readme::every_readme_setup
+OFFLINE_TESTS := architecture:: bad_input:: cli:: documented::every documented::the_field_checker list:: needs::needs_on_unknown plugin::the_plugin_manifest schema:: readme::wildcards readme::every_readme_setup
 check:
 	cargo fmt --check
 	cargo clippy --locked --all-targets -- -D warnings
@@ -49,7 +49,12 @@ test: check install-tools
 	$(TESTBED) down; \
 	exit $$status
 
+# The release artifacts in dist/: archives, checksums, the signed plugin packages for Helm 4 and
+# Helm 3, the release notes (docs/ci/release.md). RELEASE_URL, SIGNING_KEYRING, SIGNING_KEY, HELM.
+dist:
+	bash scripts/dist.sh
+
 clean:
 	-$(TESTBED) down
 	cargo clean
-	rm -rf .tools bin
+	rm -rf .tools bin dist

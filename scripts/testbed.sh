@@ -18,6 +18,10 @@
 #   scripts/testbed.sh env            print export lines (PATH with helm and kubectl, KUBECONFIG,
 #                                     HELM_ENVS_TESTBED, the registry's and repository's URLs)
 #   scripts/testbed.sh status         clusters, nodes, registry and repository, up or down
+#   scripts/testbed.sh signing-key    print export lines for the test bed's GnuPG key that signs
+#                                     plugin packages (SIGNING_KEYRING, SIGNING_KEY, SIGNING_PUBRING;
+#                                     made once, cached): for `make dist` and the plugin tests
+#   scripts/testbed.sh helm-path N    the Helm N binary of the test bed (3 or 4)
 #
 # Environment:
 #   HELM_ENVS_CACHE    build cache (default ~/.cache/helm-envs)
@@ -189,6 +193,36 @@ cmd_env() {
     return 0
 }
 
+# A key of the test bed's own (RSA: what Helm's OpenPGP reader takes), in GnuPG's legacy keyring
+# format that `helm plugin package --sign` and `helm plugin install --keyring` read.
+cmd_signing_key() {
+    local d="$CACHE/signing-key" name="helm-envs test bed <testbed@helm-envs.invalid>"
+    if [ ! -s "$d/secring.gpg" ] || [ ! -s "$d/pubring.gpg" ]; then
+        rm -rf "$d" && mkdir -p "$d/gnupg" && chmod 700 "$d/gnupg"
+        step="make the signing key" log="$d/keygen.log"
+        {
+            gpg --homedir "$d/gnupg" --batch --pinentry-mode loopback --passphrase '' \
+                --quick-gen-key "$name" rsa3072 sign never &&
+                gpg --homedir "$d/gnupg" --batch --export-secret-keys >"$d/secring.gpg.tmp" &&
+                gpg --homedir "$d/gnupg" --batch --export >"$d/pubring.gpg.tmp" &&
+                mv "$d/secring.gpg.tmp" "$d/secring.gpg" && mv "$d/pubring.gpg.tmp" "$d/pubring.gpg"
+        } >"$log" 2>&1 || fail "gpg could not make the test bed's signing key"
+        gpgconf --homedir "$d/gnupg" --kill all >/dev/null 2>&1 || true
+        step="" log=""
+    fi
+    echo "export SIGNING_KEYRING=\"$d/secring.gpg\""
+    echo "export SIGNING_KEY=\"testbed@helm-envs.invalid\""
+    echo "export SIGNING_PUBRING=\"$d/pubring.gpg\""
+}
+
+cmd_helm_path() {
+    case "${1:-}" in
+    4) echo "$HELM4_BIN/helm" ;;
+    3) echo "$HELM3_BIN/helm" ;;
+    *) echo "usage: scripts/testbed.sh helm-path 3|4" >&2; exit 2 ;;
+    esac
+}
+
 cmd_status() {
     local dir state
     for dir in "$RUN"/clusters/*/; do
@@ -219,6 +253,8 @@ up) shift; cmd_up "$@" ;;
 down) cmd_down ;;
 env) cmd_env ;;
 status) cmd_status ;;
+signing-key) cmd_signing_key ;;
+helm-path) cmd_helm_path "${2:-}" ;;
 *)
     sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit 2

@@ -1,8 +1,9 @@
 //! helm-envs as a real Helm plugin: installed with `helm plugin install`, run through helm.
 
 use std::path::PathBuf;
+use std::process::Command;
 
-use crate::harness::{Project, plugins_with_this_build, repo, stdout_of};
+use crate::harness::{Project, helm_major, plugins_with_this_build, repo, stderr_of, stdout_of};
 
 fn rust_home(var: &str, default: &str) -> PathBuf {
     std::env::var_os(var)
@@ -89,4 +90,203 @@ fn helm_completes_subcommands_flags_stages_and_releases() {
     assert!(complete(&["promote", "--dr"]).starts_with("--dry-run\n:4\n"));
     // After `exec STAGE --`, the shell completes the command's own words (files).
     assert!(complete(&["exec", "dev", "--", ""]).starts_with(":0\n"), "{}", complete(&["exec", "dev", "--", ""]));
+}
+
+/// The release path end to end: `make dist`'s script builds the archives and the signed plugin
+/// packages; a local HTTPS server (the test bed's certificate) serves them; helm installs the
+/// package for its major (Helm 4 verifying the signature), and the install hook downloads the
+/// binary for this platform and checks it against the package's checksums. A swapped archive
+/// is refused, naming the file.
+#[test]
+fn a_release_package_installs_over_https_with_its_signature_and_checksum_checked() {
+    let project = Project::empty();
+    let dist = project.root().join("dist");
+    let (server, url) = https_server(&dist, &project.testbed_dir());
+    let built = Command::new("bash")
+        .arg(repo().join("scripts/dist.sh"))
+        .current_dir(repo())
+        .env("DIST_DIR", &dist)
+        .env("RELEASE_URL", &url)
+        .output()
+        .expect("dist.sh runs");
+    let log = String::from_utf8_lossy(&built.stderr).into_owned();
+    assert!(built.status.success(), "{log}");
+    assert!(log.contains("dist: built: linux-amd64"), "{log}");
+    assert!(
+        log.contains("dist: not built: darwin-arm64 (aarch64-apple-darwin: its standard library is not installed"),
+        "{log}"
+    );
+    let version = env!("CARGO_PKG_VERSION");
+    for file in [
+        "helm-envs-linux-amd64.tar.gz",
+        "helm-envs-linux-amd64.tar.gz.sha256",
+        "checksums.txt",
+        &format!("envs-{version}.tgz"),
+        &format!("envs-{version}.tgz.prov"),
+        &format!("envs-{version}-helm3.tgz"),
+        "RELEASE_NOTES.md",
+    ] {
+        assert!(dist.join(file).is_file(), "dist/{file} is missing: {log}");
+    }
+    let keys = signing_key();
+    let install = |package: &str| {
+        let mut cmd = project.helm(&["plugin", "install", &format!("{url}/{package}")]);
+        if helm_major() == 4 {
+            cmd.args(["--keyring", &keys.pubring]);
+        }
+        with_ca(&mut cmd, &project.testbed_dir());
+        cmd.output().expect("helm runs")
+    };
+    let package = match helm_major() {
+        4 => format!("envs-{version}.tgz"),
+        _ => format!("envs-{version}-helm3.tgz"),
+    };
+
+    let installed = install(&package);
+    let said = format!("{}{}", stdout_of(&installed), stderr_of(&installed));
+    assert!(installed.status.success(), "{said}");
+    assert!(
+        said.contains(&format!("installed the prebuilt binary {version} for linux-amd64 (SHA-256 checked)")),
+        "{said}"
+    );
+    let run = project.helm(&["envs", "--version"]).output().expect("helm runs");
+    assert_eq!(stdout_of(&run).trim(), format!("helm-envs {version}"), "{}", stderr_of(&run));
+    if helm_major() == 4 {
+        let verify = project
+            .helm(&["plugin", "verify", dist.join(&package).to_str().expect("utf-8"), "--keyring", &keys.pubring])
+            .output()
+            .expect("helm runs");
+        assert!(verify.status.success(), "{}", stderr_of(&verify));
+        // Verification is on by default: a keyring without the signer's key refuses the package.
+        let uninstall = project.helm(&["plugin", "uninstall", "envs"]).output().expect("helm runs");
+        assert!(uninstall.status.success(), "{}", stderr_of(&uninstall));
+        let strangers = project.root().join("empty.gpg");
+        std::fs::write(&strangers, b"").expect("write");
+        let mut cmd = project.helm(&["plugin", "install", &format!("{url}/{package}")]);
+        cmd.args(["--keyring", strangers.to_str().expect("utf-8")]);
+        with_ca(&mut cmd, &project.testbed_dir());
+        let refused = cmd.output().expect("helm runs");
+        assert!(!refused.status.success(), "an unverifiable package is refused: {}", stdout_of(&refused));
+    } else {
+        let uninstall = project.helm(&["plugin", "uninstall", "envs"]).output().expect("helm runs");
+        assert!(uninstall.status.success(), "{}", stderr_of(&uninstall));
+    }
+
+    // Offline: the package and the archive downloaded into one directory (Helm 3 installs
+    // plugins only from directories, so its package is unpacked first).
+    let offline = match helm_major() {
+        4 => dist.join(&package),
+        _ => {
+            let unpacked = project.root().join("envs");
+            std::fs::create_dir_all(&unpacked).expect("mkdir");
+            let tar = Command::new("tar").arg("-xzf").arg(dist.join(&package)).arg("-C").arg(&unpacked).output();
+            assert!(tar.expect("tar runs").status.success());
+            unpacked
+        }
+    };
+    let mut cmd = project.helm(&["plugin", "install", offline.to_str().expect("utf-8")]);
+    if helm_major() == 4 {
+        cmd.args(["--keyring", &keys.pubring]);
+    }
+    let installed =
+        cmd.env("HELM_ENVS_DOWNLOAD_URL", format!("file://{}", dist.display())).output().expect("helm runs");
+    let said = format!("{}{}", stdout_of(&installed), stderr_of(&installed));
+    assert!(installed.status.success(), "{said}");
+    assert!(said.contains(&format!("downloading file://{}/helm-envs-linux-amd64.tar.gz", dist.display())), "{said}");
+    assert!(said.contains("(SHA-256 checked)"), "{said}");
+    let uninstall = project.helm(&["plugin", "uninstall", "envs"]).output().expect("helm runs");
+    assert!(uninstall.status.success(), "{}", stderr_of(&uninstall));
+
+    // Whoever serves the archive swapped it: the package's checksum refuses it.
+    std::fs::write(dist.join("helm-envs-linux-amd64.tar.gz"), b"not the release").expect("write");
+    let swapped = install(&package);
+    let said = format!("{}{}", stdout_of(&swapped), stderr_of(&swapped));
+    assert!(!swapped.status.success(), "{said}");
+    assert!(said.contains("checksum mismatch for helm-envs-linux-amd64.tar.gz"), "{said}");
+    // helm keeps a plugin whose install hook failed listed; no binary came with it.
+    let run = project.helm(&["envs", "--version"]).output().expect("helm runs");
+    assert!(!run.status.success(), "no helm-envs binary was installed: {}", stdout_of(&run));
+    drop(server);
+}
+
+/// The test bed's signing key (made once, cached).
+struct SigningKey {
+    pubring: String,
+}
+
+fn signing_key() -> SigningKey {
+    let out = Command::new("bash")
+        .args([repo().join("scripts/testbed.sh").to_str().expect("utf-8"), "signing-key"])
+        .output()
+        .expect("testbed.sh runs");
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let exports = stdout_of(&out);
+    let value = |name: &str| {
+        exports
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("export {name}=\"")).and_then(|v| v.strip_suffix('"')))
+            .unwrap_or_else(|| panic!("{name} in {exports}"))
+            .to_string()
+    };
+    SigningKey { pubring: value("SIGNING_PUBRING") }
+}
+
+/// helm (Go) and the install hook's curl trust the test bed's CA.
+fn with_ca(cmd: &mut assert_cmd::Command, testbed: &std::path::Path) {
+    let bundle = testbed.join("pki/ca-bundle.crt");
+    cmd.env("SSL_CERT_FILE", &bundle).env("CURL_CA_BUNDLE", &bundle);
+}
+
+/// An HTTPS server of `root` on 127.0.0.1 with the test bed's certificate, stopped when the
+/// guard drops; its base URL. It serves `.tgz` as `application/gzip`, as release hosts do:
+/// Helm 3 installs a plugin from a URL only when the Content-Type says it is an archive.
+fn https_server(root: &std::path::Path, testbed: &std::path::Path) -> (ServerGuard, String) {
+    std::fs::create_dir_all(root).expect("mkdir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
+    let script = "import functools, http.server, ssl, sys\n\
+        root, port, crt, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]\n\
+        class Handler(http.server.SimpleHTTPRequestHandler):\n\
+        \x20   extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, '.tgz': 'application/gzip'}\n\
+        handler = functools.partial(Handler, directory=root)\n\
+        server = http.server.ThreadingHTTPServer(('127.0.0.1', port), handler)\n\
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+        context.load_cert_chain(crt, key)\n\
+        server.socket = context.wrap_socket(server.socket, server_side=True)\n\
+        server.serve_forever()\n";
+    let child = Command::new("python3")
+        .args(["-c", script, root.to_str().expect("utf-8"), &port.to_string()])
+        .arg(testbed.join("pki/charts.crt"))
+        .arg(testbed.join("pki/charts.key"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("python3 runs");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    (ServerGuard(child), format!("https://127.0.0.1:{port}"))
+}
+
+struct ServerGuard(std::process::Child);
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The version lives in Cargo.toml; plugin.yaml, which Helm reads, must say the same.
+#[test]
+fn the_plugin_manifest_carries_the_crates_version() {
+    let manifest = std::fs::read_to_string(repo().join("plugin.yaml")).expect("plugin.yaml");
+    let version = manifest
+        .lines()
+        .find_map(|line| line.strip_prefix("version:"))
+        .map(|v| v.trim().trim_matches('"'))
+        .expect("a version line");
+    assert_eq!(version, env!("CARGO_PKG_VERSION"), "set plugin.yaml's version to Cargo.toml's");
 }
