@@ -55,7 +55,7 @@ run_once() {
 median() { python3 -c 'import statistics,sys; print(int(statistics.median(int(x) for x in sys.argv[1:])))' "$@"; }
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ), helm $(helm version --short), $(nproc) cores, --jobs default ($(( $(nproc) * 4 < 4 ? 4 : $(nproc) * 4 )))"
-printf '%-40s %12s %12s %8s\n' "first deploy of $count releases (ms)" "file order" "needs graph" "ratio"
+printf '%-52s %12s %12s %8s\n' "first deploy of $count releases (ms)" "file order" "needs graph" "ratio"
 for pods in 0 1; do
     declare -a file=() graph=()
     for i in $(seq 1 "$runs"); do
@@ -64,5 +64,5 @@ for pods in 0 1; do
     done
     f=$(median "${file[@]}") g=$(median "${graph[@]}")
     label=$([ "$pods" = 0 ] && echo "no Pods (helm only)" || echo "one Pod each (with readiness wait)")
-    printf '%-40s %12s %12s %8s\n' "$label, median of $runs" "$f" "$g" "$(python3 -c "print(f'{$f/$g:.1f}x')")"
+    printf '%-52s %12s %12s %8s\n' "$label, median of $runs" "$f" "$g" "$(python3 -c "print(f'{$f/$g:.1f}x')")"
 done

@@ -95,8 +95,9 @@ fn helm_completes_subcommands_flags_stages_and_releases() {
 /// The release path end to end: `make dist`'s script builds the archives and the signed plugin
 /// packages; a local HTTPS server (the test bed's certificate) serves them; helm installs the
 /// package for its major (Helm 4 verifying the signature), and the install hook downloads the
-/// binary for this platform and checks it against the package's checksums. A swapped archive
-/// is refused, naming the file.
+/// binary for this platform and checks it against the package's checksums. Then offline from
+/// files, from the git repository with `helm plugin update`, and a swapped archive refused,
+/// naming the file.
 #[test]
 fn a_release_package_installs_over_https_with_its_signature_and_checksum_checked() {
     let project = Project::empty();
@@ -194,6 +195,39 @@ fn a_release_package_installs_over_https_with_its_signature_and_checksum_checked
     assert!(installed.status.success(), "{said}");
     assert!(said.contains(&format!("downloading file://{}/helm-envs-linux-amd64.tar.gz", dist.display())), "{said}");
     assert!(said.contains("(SHA-256 checked)"), "{said}");
+    let uninstall = project.helm(&["plugin", "uninstall", "envs"]).output().expect("helm runs");
+    assert!(uninstall.status.success(), "{}", stderr_of(&uninstall));
+
+    // From the git repository (served over HTTPS with git's plain HTTP protocol), then
+    // `helm plugin update`: a checkout carries no checksums, so the hook checks the `.sha256`
+    // served beside the archive. Helm 4 installs an unsigned source only when told.
+    let bare = dist.join("helm-envs.git");
+    for args in [
+        vec!["clone", "--quiet", "--bare", repo().to_str().expect("utf-8"), bare.to_str().expect("utf-8")],
+        vec!["-C", bare.to_str().expect("utf-8"), "update-server-info"],
+    ] {
+        let git = Command::new("git").args(&args).output().expect("git runs");
+        assert!(git.status.success(), "git {args:?}: {}", stderr_of(&git));
+    }
+    let from_git = |verb: &[&str]| {
+        let mut cmd = project.helm(verb);
+        with_ca(&mut cmd, &project.testbed_dir());
+        let bundle = project.testbed_dir().join("pki/ca-bundle.crt");
+        let output = cmd.env("GIT_SSL_CAINFO", bundle).env("HELM_ENVS_DOWNLOAD_URL", &url).output().expect("helm runs");
+        let said = format!("{}{}", stdout_of(&output), stderr_of(&output));
+        assert!(output.status.success(), "helm {verb:?}: {said}");
+        assert!(said.contains("(SHA-256 checked)"), "{said}");
+        said
+    };
+    let source = format!("{url}/helm-envs.git");
+    let mut install_args = vec!["plugin", "install", source.as_str()];
+    if helm_major() == 4 {
+        install_args.push("--verify=false");
+    }
+    assert!(from_git(&install_args).contains("Installed plugin: envs"));
+    assert!(from_git(&["plugin", "update", "envs"]).contains("Updated plugin: envs"));
+    let run = project.helm(&["envs", "--version"]).output().expect("helm runs");
+    assert_eq!(stdout_of(&run).trim(), format!("helm-envs {version}"), "{}", stderr_of(&run));
     let uninstall = project.helm(&["plugin", "uninstall", "envs"]).output().expect("helm runs");
     assert!(uninstall.status.success(), "{}", stderr_of(&uninstall));
 
