@@ -17,16 +17,7 @@ fn operator_project() -> (Project, String, String) {
         .write("helm-envs.yaml", &dev_stages_file(&namespace, "op", ""))
         .write("values.yaml", "size: 3\n")
         .write("chart/Chart.yaml", "apiVersion: v2\nname: operator\nversion: 0.1.0\n")
-        .write(
-            "chart/crds/widgets.yaml",
-            &format!(
-                "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.{group}\n\
-                 spec:\n  group: {group}\n  scope: Namespaced\n  names: {{plural: widgets, singular: widget, kind: Widget}}\n  \
-                 versions:\n    - name: v1\n      served: true\n      storage: true\n      schema:\n        openAPIV3Schema:\n          \
-                 type: object\n          properties:\n            spec:\n              type: object\n              \
-                 properties: {{size: {{type: integer}}}}\n"
-            ),
-        )
+        .write("chart/crds/widgets.yaml", &widget_crd(&group))
         .write(
             "chart/templates/widget.yaml",
             &format!(
@@ -77,20 +68,7 @@ fn the_first_install_of_a_chart_with_crds_and_custom_resources_goes_through() {
     // apply (like upgrade and promote) passes its gates on the same first-install rendering.
     let output = run(&project, &["apply"]);
     assert!(output.status.success(), "{}\n{}", stdout_of(&output), stderr_of(&output));
-    let size = project
-        .kubectl(&[
-            "--context",
-            "dev",
-            "-n",
-            &namespace,
-            "get",
-            &format!("widgets.{group}"),
-            "main",
-            "-o",
-            "jsonpath={.spec.size}",
-        ])
-        .output()
-        .expect("kubectl");
+    let size = widget_size(&project, &namespace, &group);
     assert_eq!(stdout_of(&size), "3", "{}", stderr_of(&size));
 
     // Installed: helm never upgrades or deletes the CRDs of crds/, so they are not compared.
@@ -109,10 +87,29 @@ fn the_first_install_of_a_chart_with_crds_and_custom_resources_goes_through() {
     drop(cleanup);
 }
 
+/// The CRD of an operator chart: `Widget` of `group` (unique to the run: CRDs are cluster-wide
+/// and a test must meet a cluster without it).
+pub fn widget_crd(group: &str) -> String {
+    format!(
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.{group}\n\
+         spec:\n  group: {group}\n  scope: Namespaced\n  names: {{plural: widgets, singular: widget, kind: Widget}}\n  \
+         versions:\n    - name: v1\n      served: true\n      storage: true\n      schema:\n        openAPIV3Schema:\n          \
+         type: object\n          properties:\n            spec:\n              type: object\n              \
+         properties: {{size: {{type: integer}}}}\n"
+    )
+}
+
+/// `spec.size` of the Widget `main` in dev's `namespace`.
+pub fn widget_size(project: &Project, namespace: &str, group: &str) -> std::process::Output {
+    let kind = format!("widgets.{group}");
+    let args = ["--context", "dev", "-n", namespace, "get", &kind, "main", "-o", "jsonpath={.spec.size}"];
+    project.kubectl(&args).output().expect("kubectl")
+}
+
 /// CRDs are cluster-wide: removed when the test ends, whatever its outcome.
-struct CrdCleanup<'p> {
-    project: &'p Project,
-    name: String,
+pub struct CrdCleanup<'p> {
+    pub project: &'p Project,
+    pub name: String,
 }
 
 impl Drop for CrdCleanup<'_> {

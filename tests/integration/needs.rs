@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use crate::charts::{CrdCleanup, widget_crd, widget_size};
 use crate::documented::assert_documented;
 use crate::harness::{Project, create_namespace, ok, run, stderr_of, stdout_of};
 
@@ -11,17 +12,6 @@ use crate::harness::{Project, create_namespace, ok, run, stderr_of, stdout_of};
 fn stages_file(namespace: &str, stage_keys: &str, releases: &str) -> String {
     format!(
         "stages:\n  - name: dev\n    kubeContext: dev\n    namespace: {namespace}\n{stage_keys}releases:\n{releases}"
-    )
-}
-
-/// The CRD of an operator chart, of a group unique to the run (CRDs are cluster-wide).
-fn widget_crd(group: &str) -> String {
-    format!(
-        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata:\n  name: widgets.{group}\n\
-         spec:\n  group: {group}\n  scope: Namespaced\n  names: {{plural: widgets, singular: widget, kind: Widget}}\n  \
-         versions:\n    - name: v1\n      served: true\n      storage: true\n      schema:\n        openAPIV3Schema:\n          \
-         type: object\n          properties:\n            spec:\n              type: object\n              \
-         properties: {{size: {{type: integer}}}}\n"
     )
 }
 
@@ -63,20 +53,7 @@ fn an_application_that_needs_an_operator_deploys_after_the_operators_crds_exist(
         .map(|o| (o["release"].as_str().unwrap_or(""), o["status"].as_str().unwrap_or("")))
         .collect();
     assert_eq!(statuses, [("app", "deployed"), ("operator", "deployed")]);
-    let size = project
-        .kubectl(&[
-            "--context",
-            "dev",
-            "-n",
-            &namespace,
-            "get",
-            &format!("widgets.{group}"),
-            "main",
-            "-o",
-            "jsonpath={.spec.size}",
-        ])
-        .output()
-        .expect("kubectl");
+    let size = widget_size(&project, &namespace, &group);
     assert_eq!(stdout_of(&size), "3", "the custom resource exists: {}", stderr_of(&size));
     let drift = run(&project, &["drift", "--stage", "dev"]);
     assert_eq!(drift.status.code(), Some(0), "{}", stdout_of(&drift));
@@ -160,18 +137,4 @@ fn needs_on_unknown_releases_and_cycles_are_refused_with_their_lines() {
         "{err}"
     );
     assert!(err.contains("did you mean `api`?"), "{err}");
-}
-
-/// CRDs are cluster-wide: removed when the test ends, whatever its outcome.
-struct CrdCleanup<'p> {
-    project: &'p Project,
-    name: String,
-}
-
-impl Drop for CrdCleanup<'_> {
-    fn drop(&mut self) {
-        if std::env::var_os("HELM_ENVS_TESTBED").is_some() {
-            let _ = self.project.kubectl(&["--context", "dev", "delete", "crd", &self.name, "--wait=false"]).output();
-        }
-    }
 }
