@@ -132,9 +132,10 @@ cmd_peers() {
     echo "export HELM_PLUGINS=\"$PEERS/plugins\""
 }
 
-# Debian's container runtime, CNI plugins, image tool and registry. busybox-static is unpacked
-# into the cache only (installing it would replace the system's busybox).
-DEBIAN_PACKAGES="containerd runc containernetworking-plugins umoci docker-registry iproute2 openssl curl python3 gcc libc6-dev"
+# Debian's container runtime, CNI plugins, image tool and registry; gnupg signs the plugin
+# packages of `make dist` and its test. busybox-static is unpacked into the cache only
+# (installing it would replace the system's busybox).
+DEBIAN_PACKAGES="containerd runc containernetworking-plugins umoci docker-registry iproute2 openssl curl python3 gcc libc6-dev gnupg git"
 install_debian_packages() {
     local missing=() pkg
     for pkg in $DEBIAN_PACKAGES; do

@@ -130,13 +130,18 @@ fn a_release_package_installs_over_https_with_its_signature_and_checksum_checked
         assert!(dist.join(file).is_file(), "dist/{file} is missing: {log}");
     }
     let keys = signing_key();
+    // A machine that runs helm but has no Rust: cargo is not on the PATH of the install.
+    let without_cargo = std::env::join_paths(
+        std::env::split_paths(&crate::harness::testbed().path).filter(|dir| !dir.join("cargo").exists()),
+    )
+    .expect("a PATH");
     let install = |package: &str| {
         let mut cmd = project.helm(&["plugin", "install", &format!("{url}/{package}")]);
         if helm_major() == 4 {
             cmd.args(["--keyring", &keys.pubring]);
         }
         with_ca(&mut cmd, &project.testbed_dir());
-        cmd.output().expect("helm runs")
+        cmd.env("PATH", &without_cargo).output().expect("helm runs")
     };
     let package = match helm_major() {
         4 => format!("envs-{version}.tgz"),
