@@ -52,7 +52,8 @@ pub enum ColorChoice {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Show every stage and release as resolved: context, namespace, chart, version, values files
+    /// Show every stage and release as resolved: context, namespace, chart, version, values files,
+    /// needs, and the order a stage deploys its releases in
     #[command(after_help = "Examples:\n  helm envs list\n  helm envs list -o json | jq '.stages[].namespace'")]
     List(ListArgs),
 
