@@ -28,7 +28,11 @@ EOF
     cat >"$d/serve.py" <<'EOF'
 import functools, http.server, ssl, sys
 root, port, crt, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=root)
+# .tgz as application/gzip, as release hosts serve it: Helm 3 installs a plugin from a URL only
+# when the Content-Type names an archive (the plugin release test serves its packages with this).
+class Handler(http.server.SimpleHTTPRequestHandler):
+    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, ".tgz": "application/gzip"}
+handler = functools.partial(Handler, directory=root)
 server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
 context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 context.load_cert_chain(crt, key)

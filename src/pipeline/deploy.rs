@@ -220,8 +220,7 @@ impl Pipeline<'_> {
                 while schedule.running() < limit {
                     let Some(index) = schedule.start_next() else { break };
                     // Nothing to deploy: ready as it is, unless a release that needs it must know.
-                    let checked = plan.graph.declared && plan.graph.needs.iter().any(|n| n.contains(&index));
-                    if !plan.needs_deploy[index] && !checked {
+                    if !plan.needs_deploy[index] && !plan.graph.is_needed(index) {
                         outcomes[index].status = Status::Unchanged;
                         schedule.finish(index, true);
                         continue;

@@ -282,18 +282,9 @@ fn with_ca(cmd: &mut assert_cmd::Command, testbed: &std::path::Path) {
 fn https_server(root: &std::path::Path, testbed: &std::path::Path) -> (ServerGuard, String) {
     std::fs::create_dir_all(root).expect("mkdir");
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
-    let script = "import functools, http.server, ssl, sys\n\
-        root, port, crt, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]\n\
-        class Handler(http.server.SimpleHTTPRequestHandler):\n\
-        \x20   extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map, '.tgz': 'application/gzip'}\n\
-        handler = functools.partial(Handler, directory=root)\n\
-        server = http.server.ThreadingHTTPServer(('127.0.0.1', port), handler)\n\
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
-        context.load_cert_chain(crt, key)\n\
-        server.socket = context.wrap_socket(server.socket, server_side=True)\n\
-        server.serve_forever()\n";
     let child = Command::new("python3")
-        .args(["-c", script, root.to_str().expect("utf-8"), &port.to_string()])
+        .arg(testbed.join("charts/serve.py"))
+        .args([root.to_str().expect("utf-8"), &port.to_string()])
         .arg(testbed.join("pki/charts.crt"))
         .arg(testbed.join("pki/charts.key"))
         .stdout(std::process::Stdio::null())

@@ -16,6 +16,13 @@ pub struct Graph {
     pub left_out: Vec<(usize, String)>,
 }
 
+impl Graph {
+    /// Whether a declared need of another target waits for target `index`.
+    pub fn is_needed(&self, index: usize) -> bool {
+        self.declared && self.needs.iter().any(|needs| needs.contains(&index))
+    }
+}
+
 impl Project {
     /// Whether any release declares `needs` (else releases deploy in file order).
     pub fn orders_by_needs(&self) -> bool {
