@@ -4,10 +4,11 @@
 # real node (containerd, runc, a bridge CNI network and a kubelet) that runs Pods; plus a chart
 # repository and an OCI registry, both on 127.0.0.1.
 #
-#   scripts/testbed.sh install        Kubernetes, etcd, Helm 4 and Helm 3 built from the Go module
-#                                     proxy (cached outside the repo, keyed by version), containerd,
-#                                     runc, CNI plugins, umoci and the chart registry from Debian,
-#                                     and the test images (built locally, never pulled)
+#   scripts/testbed.sh install        Kubernetes, etcd, Helm 4, Helm 3 and sops built from the Go
+#                                     module proxy (cached outside the repo, keyed by version),
+#                                     containerd, runc, CNI plugins, umoci, the chart registry and
+#                                     age from Debian, and the test images (built locally, never
+#                                     pulled)
 #   scripts/testbed.sh peers          the tools the scale benchmark compares against, built from the
 #                                     Go module proxy: helmfile, and helm-diff (a helm plugin
 #                                     directory, for HELM_PLUGINS)
@@ -15,8 +16,9 @@
 #                                     repository; one kubeconfig with a context per NAME
 #   scripts/testbed.sh down           stop exactly what `up` started, by PID; remove the node's
 #                                     network devices and cgroups; restore the kernel settings
-#   scripts/testbed.sh env            print export lines (PATH with helm and kubectl, KUBECONFIG,
-#                                     HELM_ENVS_TESTBED, the registry's and repository's URLs)
+#   scripts/testbed.sh env            print export lines (PATH with helm, kubectl and sops,
+#                                     KUBECONFIG, HELM_ENVS_TESTBED, the registry's and repository's
+#                                     URLs, SOPS_AGE_KEY_FILE with the example's stage keys)
 #   scripts/testbed.sh status         clusters, nodes, registry and repository, up or down
 #   scripts/testbed.sh signing-key    print export lines for the test bed's GnuPG key that signs
 #                                     plugin packages (SIGNING_KEYRING, SIGNING_KEY, SIGNING_PUBRING;
@@ -44,6 +46,9 @@ K8S_BIN="$CACHE/kubernetes-$K8S_VERSION/bin"
 ETCD_BIN="$CACHE/etcd-$ETCD_VERSION/bin"
 HELM4_BIN="$CACHE/helm-$HELM4_VERSION/bin"
 HELM3_BIN="$CACHE/helm-$HELM3_VERSION/bin"
+# sops decrypts the releases' encrypted values files (age keys: Debian's `age`).
+SOPS_VERSION=v3.13.3
+SOPS_BIN="$CACHE/sops-$SOPS_VERSION/bin"
 # The peers of the scale benchmark. helm-diff: the newest v3 release the module proxy serves here.
 HELMFILE_VERSION=v1.8.0
 HELM_DIFF_VERSION=v3.9.14
@@ -93,7 +98,7 @@ done
 cmd_up() {
     [ $# -gt 0 ] || { echo "usage: scripts/testbed.sh up NAME..." >&2; exit 2; }
     [ "$(id -u)" = 0 ] || { step="up" fail "the test bed's nodes need root (cgroups, mounts, network namespaces)"; }
-    [ -x "$K8S_BIN/kubelet" ] && [ -x "$HELM4_BIN/helm" ] && [ -f "$IMAGES/web.tar" ] ||
+    [ -x "$K8S_BIN/kubelet" ] && [ -x "$HELM4_BIN/helm" ] && [ -x "$SOPS_BIN/sops" ] && [ -f "$IMAGES/web.tar" ] ||
         { step="up" fail "the test bed is not installed: run scripts/testbed.sh install"; }
     local name
     for name in "$@"; do
@@ -184,10 +189,12 @@ cmd_env() {
     3) helm_bin=$HELM3_BIN ;;
     *) echo "testbed: HELM_ENVS_HELM must be 3 or 4, not '${HELM_ENVS_HELM}'" >&2; exit 2 ;;
     esac
-    echo "export PATH=\"$helm_bin:$K8S_BIN:$ETCD_BIN:\$PATH\""
+    echo "export PATH=\"$helm_bin:$K8S_BIN:$ETCD_BIN:$SOPS_BIN:\$PATH\""
     echo "export KUBECONFIG=\"$RUN/kubeconfig\""
     echo "export HELM_ENVS_TESTBED=\"$RUN\""
     echo "export SSL_CERT_FILE=\"$RUN/pki/ca-bundle.crt\""
+    # The example's stage keys (test keys, committed with it): sops opens every stage's files.
+    echo "export SOPS_AGE_KEY_FILE=\"$REPO/examples/acme/keys/all-stages.agekey\""
     [ -f "$RUN/charts/registry.url" ] && echo "export HELM_ENVS_TESTBED_REGISTRY=\"$(cat "$RUN/charts/registry.url")\""
     [ -f "$RUN/charts/repo.url" ] && echo "export HELM_ENVS_TESTBED_REPO=\"$(cat "$RUN/charts/repo.url")\""
     return 0

@@ -158,6 +158,28 @@ pub fn values_file(values: &serde_json::Map<String, Value>) {
     });
 }
 
+/// A decrypted values file (a release's `secrets`): every value in it is a secret, whatever
+/// its key is called.
+pub fn decrypted(values: &serde_json::Map<String, Value>) {
+    fn walk(value: &Value, seen: &mut Seen) {
+        match value {
+            Value::Object(map) => map.values().for_each(|v| walk(v, seen)),
+            Value::Array(items) => items.iter().for_each(|v| walk(v, seen)),
+            Value::String(text) => {
+                seen.credentials.insert(text.clone());
+            }
+            Value::Number(n) => {
+                seen.credentials.insert(n.to_string());
+            }
+            _ => {}
+        }
+    }
+    with_seen(|seen| {
+        values.values().for_each(|value| walk(value, seen));
+        seen.scrubbed = None;
+    });
+}
+
 /// Rendered or deployed manifests: what their Secrets hold, and the names they use. A light
 /// scan: only documents that say `kind: Secret` are parsed; names are read from the lines.
 pub fn rendered(manifests: &str) {

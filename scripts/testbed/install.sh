@@ -90,6 +90,11 @@ install_helm() {
         helm.sh/helm/v3/cmd/helm
 }
 
+install_sops() {
+    go_install sops "$SOPS_VERSION" "github.com/getsops/sops/v3@$SOPS_VERSION" \
+        "" github.com/getsops/sops/v3/cmd/sops
+}
+
 # go_build_module NAME VERSION MODULE LDFLAGS: build a module's main package inside a writable
 # copy of the module itself (where its own `replace` lines and go.sum hold) into
 # $CACHE/NAME-VERSION/bin/NAME. helm-diff is not in the checksum database: its go.sum and the
@@ -133,9 +138,9 @@ cmd_peers() {
 }
 
 # Debian's container runtime, CNI plugins, image tool and registry; gnupg signs the plugin
-# packages of `make dist` and its test. busybox-static is unpacked into the cache only
+# packages of `make dist` and its test; age makes the keys of encrypted values files. busybox-static is unpacked into the cache only
 # (installing it would replace the system's busybox).
-DEBIAN_PACKAGES="containerd runc containernetworking-plugins umoci docker-registry iproute2 openssl curl python3 gcc libc6-dev gnupg git"
+DEBIAN_PACKAGES="containerd runc containernetworking-plugins umoci docker-registry iproute2 openssl curl python3 gcc libc6-dev gnupg git age"
 install_debian_packages() {
     local missing=() pkg
     for pkg in $DEBIAN_PACKAGES; do
@@ -244,6 +249,7 @@ cmd_install() {
     install_kubernetes
     install_etcd
     install_helm
+    install_sops
     install_images
-    echo "testbed: installed Kubernetes $K8S_VERSION, etcd $ETCD_VERSION, helm $HELM4_VERSION and $HELM3_VERSION (under $CACHE)" >&2
+    echo "testbed: installed Kubernetes $K8S_VERSION, etcd $ETCD_VERSION, helm $HELM4_VERSION and $HELM3_VERSION, sops $SOPS_VERSION (under $CACHE)" >&2
 }

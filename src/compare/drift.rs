@@ -82,6 +82,15 @@ pub enum Item {
         whole: bool,
         needed_by: Vec<String>,
     },
+    /// A key other stages' encrypted values files define and this stage's do not: the stage
+    /// would deploy without that credential. Never a documented difference.
+    SecretKey {
+        path: String,
+        /// This stage's encrypted file to add it to (its last, which wins).
+        file: String,
+        /// The stages whose encrypted files define it.
+        defined_in: Vec<String>,
+    },
     /// Workloads of the release that are not ready.
     Unhealthy {
         /// `Deployment/web 0/1 ready`, each with why.
@@ -103,6 +112,7 @@ pub enum Kind {
     Manifest,
     Edited,
     Secret,
+    SecretKey,
     Health,
 }
 
@@ -120,6 +130,7 @@ impl Kind {
             Kind::Manifest => "manifest",
             Kind::Edited => "edited",
             Kind::Secret => "secret",
+            Kind::SecretKey => "secret-key",
             Kind::Health => "health",
         }
     }
@@ -139,6 +150,7 @@ impl Item {
             Item::Manifest { .. } => Kind::Manifest,
             Item::Edited { .. } => Kind::Edited,
             Item::Secret { .. } => Kind::Secret,
+            Item::SecretKey { .. } => Kind::SecretKey,
             Item::Unhealthy { .. } => Kind::Health,
         }
     }
@@ -371,6 +383,22 @@ pub fn images(manifest: &Manifest) -> BTreeMap<String, String> {
     out
 }
 
+/// For each stage (by index), the keys its encrypted files lack that another stage's define,
+/// each with the stages that define it. `keys[i]`: stage `i`'s keys, `None` when the stage has
+/// no encrypted file for the release (nothing to compare).
+pub fn missing_secret_keys(keys: &[Option<BTreeSet<String>>]) -> Vec<(usize, String, Vec<usize>)> {
+    let mut missing = Vec::new();
+    let all: BTreeSet<&String> = keys.iter().flatten().flatten().collect();
+    for (i, own) in keys.iter().enumerate() {
+        let Some(own) = own else { continue };
+        for key in all.iter().filter(|key| !own.contains(**key)) {
+            let defined_in = (0..keys.len()).filter(|&j| keys[j].as_ref().is_some_and(|k| k.contains(*key))).collect();
+            missing.push((i, (*key).clone(), defined_in));
+        }
+    }
+    missing
+}
+
 /// `registry/repo:tag` split into the repository and what pins it (tag or digest).
 pub fn split_image(image: &str) -> (&str, &str) {
     if let Some((repo, digest)) = image.split_once('@') {
@@ -540,6 +568,19 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn a_secret_key_two_stages_define_is_missing_in_the_third_and_stages_without_files_are_not_compared() {
+        let keys = |list: &[&str]| Some(list.iter().map(|k| k.to_string()).collect::<BTreeSet<_>>());
+        let found = missing_secret_keys(&[
+            keys(&["db.password", "api.token"]),
+            keys(&["api.token"]),
+            None,
+            keys(&["db.password", "api.token"]),
+        ]);
+        assert_eq!(found, vec![(1, "db.password".to_string(), vec![0, 3])]);
+        assert!(missing_secret_keys(&[keys(&["a"]), keys(&["a"])]).is_empty());
+    }
     use crate::compare::manifest;
 
     fn map(value: Value) -> Map<String, Value> {

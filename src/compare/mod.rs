@@ -1,8 +1,9 @@
 //! Rendered manifests against each other and against a cluster: parsing, the resource diff,
-//! drift judgments and the Secret check.
+//! drift judgments, the Secret check and who can open encrypted values.
 
 pub mod diff;
 pub mod drift;
+pub mod encryption;
 pub mod gate;
 pub mod health;
 pub mod isolation;

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::system::helm::{Helm, Installed, Revision};
 use crate::system::kube::{Capabilities, Kubectl};
 use crate::system::parallel::{all_or_errors, in_parallel};
+use crate::system::sops;
 use crate::terminal;
 
 /// Render every target, concurrently; results come back in the order of `targets`.
@@ -146,7 +147,7 @@ pub fn against_installed(
             false => Vec::new(),
         };
         let values = match &current.values {
-            Some(deployed) => values::differences(deployed, &project.merged_values(target)),
+            Some(deployed) => values::differences(deployed, &configured_values(project, target)?),
             None => Vec::new(),
         };
         let chart_change = current.installed.as_ref().and_then(|installed| {
@@ -299,6 +300,16 @@ fn first_install_note(target: &Target) -> String {
          first); compared as rendered offline with those kinds, without the server's validation",
         target.stage.name, target.release.name
     )
+}
+
+/// The values helm is given for a target: its values files merged in order, then its
+/// encrypted files decrypted (already, by the render that came first).
+fn configured_values(project: &Project, target: &Target) -> Result<serde_json::Map<String, serde_json::Value>> {
+    let mut merged = project.merged_values(target);
+    for file in &target.secret_files {
+        values::merge(&mut merged, sops::decrypt(file)?.values.clone());
+    }
+    Ok(merged)
 }
 
 pub fn installed_manifest_error(target: &Target, error: ManifestError) -> Error {

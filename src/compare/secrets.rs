@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use crate::compare::encryption::{self, FileVerdict};
 use crate::compare::manifest::{Manifest, Resource};
 use crate::compare::render::{parse_rendered, render_all};
 use crate::config::stages::{Project, Release, Stage};
@@ -469,12 +470,17 @@ pub struct StageReport {
     pub stage: String,
     pub context: String,
     pub namespaces: Vec<NamespaceReport>,
+    /// Who can open the stage's encrypted values files (`check-secrets` only; the gate
+    /// leaves it empty).
+    pub encrypted: Vec<FileVerdict>,
 }
 
 impl StageReport {
-    /// True when nothing required is missing (absent optional ones are fine).
+    /// True when nothing required is missing (absent optional ones are fine) and every
+    /// encrypted values file opens with the stage's keys only.
     pub fn passed(&self) -> bool {
         self.namespaces.iter().all(|n| n.missing.is_empty() && n.missing_keys.is_empty())
+            && self.encrypted.iter().all(|v| v.problems.is_empty())
     }
 }
 
@@ -585,7 +591,12 @@ pub fn check(
         .zip(&per_stage)
         .map(|(stage, manifests)| move || check_manifests(kubectl, stage, manifests))
         .collect();
-    all_or_errors(in_parallel(jobs))
+    let mut reports = all_or_errors(in_parallel(jobs))?;
+    let mut verdicts = encryption::check(project, stages, releases);
+    for report in &mut reports {
+        report.encrypted = verdicts.extract_if(.., |v| v.stage == report.stage).collect();
+    }
+    Ok(reports)
 }
 
 /// The gate for one stage whose releases are already rendered (`promote` checks the promoted
@@ -632,6 +643,7 @@ pub fn check_manifests(kubectl: &Kubectl, stage: &Stage, manifests: &[(&Release,
         stage: stage.name.clone(),
         context: stage.kube_context.to_string(),
         namespaces: evaluate(&refs, &provided_by_chart, &job_creators, &cluster),
+        encrypted: Vec::new(),
     })
 }
 

@@ -47,6 +47,11 @@ pub fn of(target: &Target) -> Option<String> {
     for file in &target.values_files {
         field("values", &std::fs::read(&file.path).ok()?);
     }
+    // As encrypted: any change of the secrets (sops re-encrypts the whole file) is a new config,
+    // and no decrypted byte goes into a label.
+    for file in &target.secret_files {
+        field("secrets", &std::fs::read(&file.path).ok()?);
+    }
     for arg in &target.stage.helm_args {
         field("arg", arg.as_bytes());
     }

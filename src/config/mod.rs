@@ -8,6 +8,7 @@ pub mod fixture;
 pub mod freeze;
 pub mod layout;
 pub mod promotion;
+pub mod recipients;
 pub mod stages;
 pub mod values;
 pub mod yaml;

@@ -104,7 +104,7 @@ pub fn preview<'p>(
 ) -> Result<Option<(Target<'p>, tempfile::NamedTempFile)>> {
     // The promotion works on the stages' own files (the shared ones are the same for both).
     let target_values = project.own_values(to);
-    let promoted = values::promote(&project.own_values(from), &target_values, &project.env_specific_for(to.release));
+    let promoted = values::promote(&project.own_values(from), &target_values, &project.kept_per_stage(from, to));
     if promoted == target_values && from.version == to.version {
         return Ok(None);
     }
@@ -176,7 +176,7 @@ pub fn plan<'p>(
             }
         }
         let own_to = merge_files(own_files.iter().map(|f| &files[&f.path].values));
-        let env_specific = project.env_specific_for(release);
+        let env_specific = project.kept_per_stage(&source, &target);
         let from_values = narrowing.narrow(project.own_values(&source), &own_to, &env_specific);
         let ops = values::promotion_patch(&from_values, &own_to, &env_specific);
         let version = (only.is_empty() && source.version != target.version)

@@ -292,6 +292,15 @@ impl<'de> Visitor<'de> for Locate<'_> {
     }
 }
 
+/// Whether a parsed YAML document is a SOPS-encrypted file: SOPS keeps its metadata (the
+/// recipients, the MAC) under a top-level `sops` key.
+pub fn is_sops_encrypted(document: &Map<String, Value>) -> bool {
+    document
+        .get("sops")
+        .and_then(Value::as_object)
+        .is_some_and(|metadata| metadata.contains_key("mac") || metadata.contains_key("lastmodified"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -187,7 +187,37 @@ fn between_stages(
     }
     let Found { mut findings, differences } = found;
     locate_and_date(project, &mut findings, &differences);
+    findings.extend(secret_key_parity(project, releases, selected));
     Ok(findings)
+}
+
+/// Keys of encrypted values files that some stages define and a selected stage lacks: read
+/// from the files' keys, without decrypting anything.
+fn secret_key_parity(project: &Project, releases: &[&Release], selected: &[&Stage]) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for release in releases {
+        let targets: Vec<Target> = project.stages.iter().map(|stage| project.target(stage, release)).collect();
+        let keys: Vec<Option<BTreeSet<String>>> = targets
+            .iter()
+            .map(|t| {
+                (!t.secret_files.is_empty()).then(|| project.secret_paths(t).iter().map(ToString::to_string).collect())
+            })
+            .collect();
+        for (i, path, defined_in) in drift::missing_secret_keys(&keys) {
+            let (stage, target) = (&project.stages[i], &targets[i]);
+            if !selected.iter().any(|s| s.name == stage.name) {
+                continue;
+            }
+            let file = target.secret_files.last().map(|f| f.display.clone()).unwrap_or_default();
+            let defined_in = defined_in.into_iter().map(|j| project.stages[j].name.clone()).collect();
+            findings.push(Finding {
+                stage: stage.name.clone(),
+                release: Some(release.name.clone()),
+                item: Item::SecretKey { path, file, defined_in },
+            });
+        }
+    }
+    findings
 }
 
 /// Every (stage, release) rendered offline, stage by stage (index `stage * n + release`), then

@@ -178,6 +178,9 @@ fn headline(finding: &Finding) -> String {
         Item::Secret { namespace, name, keys, .. } => {
             format!("Secret {namespace}/{name} lacks keys {}", keys.join(", "))
         }
+        Item::SecretKey { path, defined_in, .. } => {
+            format!("encrypted key {path} is missing (defined in {})", defined_in.join(", "))
+        }
         Item::Unhealthy { workloads, since } => {
             let names: Vec<&str> = workloads.iter().map(|(w, _)| w.as_str()).collect();
             let since = since.as_deref().map(|s| format!(" since {s}")).unwrap_or_default();
@@ -243,6 +246,9 @@ fn details(finding: &Finding, outcome: &Outcome) -> Vec<String> {
             lines
         }
         Item::Secret { needed_by, .. } => needed_by.iter().map(|n| format!("needed by {n}")).collect(),
+        Item::SecretKey { path, file, .. } => {
+            vec![format!("add {path} to {file} (this stage's own value): sops edit {file}")]
+        }
         Item::Unhealthy { workloads, .. } => workloads.iter().flat_map(|(_, why)| why.clone()).collect(),
         Item::Version { .. } | Item::Component { .. } => Vec::new(),
     }
@@ -336,6 +342,11 @@ enum ItemJson<'a> {
         /// `secret` (the whole Secret) or `keys`.
         missing: &'static str,
         needed_by: &'a [String],
+    },
+    SecretKey {
+        path: &'a str,
+        file: &'a str,
+        defined_in: &'a [String],
     },
     Unhealthy {
         not_ready_since: Option<&'a str>,
@@ -431,6 +442,7 @@ fn item_json(finding: &Finding) -> ItemJson<'_> {
             missing: if *whole { "secret" } else { "keys" },
             needed_by,
         },
+        Item::SecretKey { path, file, defined_in } => ItemJson::SecretKey { path, file, defined_in },
         Item::Unhealthy { workloads, since } => ItemJson::Unhealthy {
             not_ready_since: since.as_deref(),
             workloads: workloads.iter().map(|(workload, why)| UnhealthyJson { workload, why }).collect(),

@@ -61,6 +61,9 @@ pub fn text(project: &Project) -> String {
                 let kind = if file.shared { "shared" } else { "stage" };
                 out.push_str(&format!("    -f {}  {DIM}({kind}){DIM:#}\n", file.display));
             }
+            for file in &target.secret_files {
+                out.push_str(&format!("    -f {}  {DIM}(encrypted, decrypted with sops){DIM:#}\n", file.display));
+            }
         }
     }
     if !project.env_specific.is_empty() {
@@ -116,6 +119,8 @@ struct ReleaseJson<'a> {
     version: Option<String>,
     namespace: String,
     values: Vec<ValuesFile>,
+    /// SOPS-encrypted values files, after `values`.
+    secrets: Vec<ValuesFile>,
     needs: &'a [String],
 }
 
@@ -149,6 +154,7 @@ pub fn json(project: &Project) -> ListJson<'_> {
                         version: target.version,
                         namespace: target.namespace,
                         values: target.values_files,
+                        secrets: target.secret_files,
                         needs: &release.needs,
                     }
                 })

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
+use crate::compare::encryption::{FileVerdict, KeyProblem};
 use crate::compare::secrets::{self, Finding, NamespaceReport, Reference, StageReport};
 use crate::output::markdown::{Markdown, Section, table};
 use crate::terminal::{self, BOLD, DIM, ERROR, NAME, WARN};
@@ -17,6 +18,8 @@ pub fn text(reports: &[StageReport], details: bool) -> String {
     for report in reports {
         let verdict = if report.passed() {
             format!("{NAME}every referenced Secret is present{NAME:#}")
+        } else if secrets_present(report) {
+            format!("{ERROR}encrypted values open with other keys than the stage's{ERROR:#}")
         } else {
             format!("{ERROR}Secrets are missing{ERROR:#}")
         };
@@ -27,8 +30,62 @@ pub fn text(reports: &[StageReport], details: bool) -> String {
         for namespace in &report.namespaces {
             write_namespace(&mut out, namespace, details);
         }
+        write_encrypted(&mut out, &report.stage, &report.encrypted);
     }
     out
+}
+
+fn secrets_present(report: &StageReport) -> bool {
+    report.namespaces.iter().all(|n| n.missing.is_empty() && n.missing_keys.is_empty())
+}
+
+/// Who can open each encrypted values file of the stage, and the fix when others can.
+fn write_encrypted(out: &mut String, stage: &str, verdicts: &[FileVerdict]) {
+    if verdicts.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "  {BOLD}encrypted values{BOLD:#} {DIM}(who can open them){DIM:#}");
+    for verdict in verdicts {
+        let file = &verdict.file;
+        if verdict.problems.is_empty() {
+            let keys = verdict.recipients.iter().map(|r| short(r)).collect::<Vec<_>>().join(", ");
+            let _ = writeln!(out, "    {NAME}own keys{NAME:#}     {file} opens with {stage}'s keys only ({keys})");
+        }
+        for problem in &verdict.problems {
+            match problem {
+                KeyProblem::OpensOtherStages { recipient, stages } => {
+                    let _ = writeln!(
+                        out,
+                        "    {ERROR}shared key{ERROR:#}   {file} opens with {}, a key of {} too",
+                        short(recipient),
+                        stages.join(", ")
+                    );
+                    let _ = writeln!(
+                        out,
+                        "                 {DIM}encrypt it for {stage}'s keys only (its rule in .sops.yaml, then `sops updatekeys {file}`), and rotate what it holds{DIM:#}"
+                    );
+                }
+                KeyProblem::NotForItsRule { rule } => {
+                    let keys = rule.iter().map(|r| short(r)).collect::<Vec<_>>().join(", ");
+                    let _ = writeln!(
+                        out,
+                        "    {ERROR}not its keys{ERROR:#} {file} is encrypted for none of the keys .sops.yaml names for it ({keys})"
+                    );
+                    let _ =
+                        writeln!(out, "                 {DIM}re-encrypt it for them: `sops updatekeys {file}`{DIM:#}");
+                }
+            }
+        }
+    }
+}
+
+/// A recipient short enough for a line: `age1w5vucszp…d3s`.
+fn short(recipient: &str) -> String {
+    let chars: Vec<char> = recipient.chars().collect();
+    if chars.len() <= 20 {
+        return recipient.to_string();
+    }
+    format!("{}…{}", chars[..12].iter().collect::<String>(), chars[chars.len() - 4..].iter().collect::<String>())
 }
 
 fn write_namespace(out: &mut String, report: &NamespaceReport, details: bool) {
@@ -138,6 +195,9 @@ struct StageJson<'a> {
     context: &'a str,
     passed: bool,
     namespaces: Vec<NamespaceJson<'a>>,
+    /// Who can open each encrypted values file of the stage (its `problems` empty when only
+    /// the stage's keys can).
+    encrypted_files: &'a [FileVerdict],
 }
 
 #[derive(Serialize)]
@@ -198,6 +258,7 @@ pub fn json<'a>(reports: &'a [StageReport]) -> SecretsJson<'a> {
                         present: n.satisfied.iter().map(|(name, by)| PresentJson { name, provided_by: by }).collect(),
                     })
                     .collect(),
+                encrypted_files: &report.encrypted,
             })
             .collect(),
     }
@@ -211,7 +272,11 @@ pub fn markdown(reports: &[StageReport]) -> Markdown {
         .iter()
         .map(|report| {
             let (missing, keys) = report.namespaces.iter().map(count).fold((0, 0), |(a, b), (c, d)| (a + c, b + d));
-            let verdict = if report.passed() { "every referenced Secret is present" } else { "Secrets are missing" };
+            let verdict = match (report.passed(), secrets_present(report)) {
+                (true, _) => "every referenced Secret is present",
+                (false, true) => "encrypted values open with other keys",
+                (false, false) => "Secrets are missing",
+            };
             vec![report.stage.clone(), verdict.to_string(), missing.to_string(), keys.to_string()]
         })
         .collect::<Vec<_>>();
@@ -219,7 +284,11 @@ pub fn markdown(reports: &[StageReport]) -> Markdown {
         .iter()
         .filter(|report| !report.passed())
         .map(|report| Section {
-            title: format!("{}: Secrets are missing", report.stage),
+            title: format!(
+                "{}: {}",
+                report.stage,
+                if secrets_present(report) { "encrypted values open with other keys" } else { "Secrets are missing" }
+            ),
             body: text(std::slice::from_ref(report), true),
             language: "text",
             command: format!("helm envs check-secrets {} --details", report.stage),

@@ -103,6 +103,48 @@ pub fn order(project: &Project, from: &Stage, to: &Stage, allow_skip: bool) -> G
     }
 }
 
+/// Every key the source stage keeps in its encrypted values files, the target stage's
+/// encrypted files define too: the promoted config must not reach a stage without the
+/// credentials it uses. Read from the files' keys, without decrypting. `None` when no release
+/// has encrypted files.
+pub fn secret_keys(project: &Project, from: &Stage, to: &Stage, releases: &[&Release]) -> Option<Gate> {
+    let mut missing = Vec::new();
+    let mut any = false;
+    for release in releases {
+        let (source, target) = (project.target(from, release), project.target(to, release));
+        any |= !source.secret_files.is_empty() || !target.secret_files.is_empty();
+        let theirs = project.secret_paths(&target);
+        let lacking: Vec<String> =
+            project.secret_paths(&source).into_iter().filter(|p| !theirs.contains(p)).map(|p| p.to_string()).collect();
+        if lacking.is_empty() {
+            continue;
+        }
+        let file = target.secret_files.last().map_or_else(
+            || format!("a file under the release's `secrets` for {}", to.name),
+            |f| format!("{} (`sops edit {}`)", f.display, f.display),
+        );
+        missing.push(format!("{}: {} (add to {file})", release.name, lacking.join(", ")));
+    }
+    if !any {
+        return None;
+    }
+    Some(match missing.as_slice() {
+        [] => {
+            Gate::passed("secret keys", format!("{}'s encrypted values define every key {}'s do", to.name, from.name))
+        }
+        _ => Gate::refused(
+            "secret keys",
+            format!(
+                "{}'s encrypted values lack keys that {} has: {}; give {} its own value for each",
+                to.name,
+                from.name,
+                missing.join("; "),
+                to.name
+            ),
+        ),
+    })
+}
+
 /// The source of a promotion must be deployed as configured: the same judgment as `drift`
 /// makes of a stage's cluster (status, chart, user-supplied values, manifest).
 pub fn source_in_sync(from: &Stage, releases: &[(&Target, &LiveState)]) -> Gate {

@@ -104,6 +104,7 @@ impl<'p> Pipeline<'p> {
             other => (other?, false),
         };
         let mut all_gates = vec![gates::order(self.project, from, to, check.allow_skip)];
+        all_gates.extend(gates::secret_keys(self.project, from, to, releases));
         all_gates.extend(self.source_gates(check, &sources, source_states.transpose())?);
         all_gates.extend(target_gates);
         let targets = releases

@@ -15,6 +15,7 @@ use crate::system::interrupt;
 use crate::system::kube::{Capabilities, Kubectl};
 use crate::system::records;
 pub use crate::system::records::{Installed, Revision};
+use crate::system::sops;
 use crate::terminal;
 
 /// Variables helm reads to pick a cluster, namespace or identity. Helm sets several of them for
@@ -371,7 +372,19 @@ impl Helm {
     }
 
     fn run(&self, call: &Call<'_>, args: Vec<String>) -> Result<String> {
-        let command = display_command(&args);
+        let mut command = display_command(&args);
+        let secrets = call.target.map(|t| t.secret_files.as_slice()).filter(|files| !files.is_empty());
+        let feed = match secrets {
+            Some(files) if matches!(call.action, "template" | "upgrade") => Some(sops::Feed::open(files)?),
+            _ => None,
+        };
+        let args = match &feed {
+            Some(feed) => {
+                command = feed.display(&command);
+                feed.substitute(args)
+            }
+            None => args,
+        };
         terminal::debug(&format!("running {command}"));
         let mut expression =
             duct::cmd(&self.bin, args.iter().map(OsString::from)).stdout_capture().stderr_capture().unchecked();
@@ -397,6 +410,7 @@ impl Helm {
         let out = handle.into_output().map_err(could_not_start)?;
         drop(running);
         drop(slot);
+        drop(feed);
         if out.status.success() {
             if matches!(call.action, "template" | "get") {
                 redaction::rendered(&String::from_utf8_lossy(&out.stdout));
@@ -503,7 +517,8 @@ pub fn template_args(target: &Target) -> Vec<String> {
         target.namespace.clone(),
     ];
     args.extend(context_args(&target.stage.kube_context));
-    for file in &target.values_files {
+    // The encrypted files last, as written; `run` hands helm their decrypted text instead.
+    for file in target.values_files.iter().chain(&target.secret_files) {
         args.push("--values".into());
         args.push(file.path.display().to_string());
     }

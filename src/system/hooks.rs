@@ -8,14 +8,15 @@ use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
-use crate::config::stages::{Stage, Target};
+use crate::config::stages::{Stage, Target, ValuesFile};
 use crate::error::{Detail, Error, Result};
 use crate::system::helm::SCRUBBED_ENV;
 use crate::system::interrupt;
 use crate::terminal;
 
 /// The environment a stage's command sees. `HELM_ENVS_VALUES` lists the values files in
-/// order, one absolute path per line (a path with a line break is refused). `KUBECONFIG` is the
+/// order, one absolute path per line (a path with a line break is refused), and
+/// `HELM_ENVS_SECRETS` the encrypted ones, still encrypted (a script decrypts what it needs). `KUBECONFIG` is the
 /// kubeconfig helm-envs itself uses, made absolute, so a script that changes directory or
 /// `HOME` still reaches the same clusters.
 pub fn environment(stage: &Stage, target: Option<&Target>) -> Result<Vec<(String, String)>> {
@@ -28,28 +29,40 @@ pub fn environment(stage: &Stage, target: Option<&Target>) -> Result<Vec<(String
     }
     env.push(("HELM_NAMESPACE".into(), target.map_or(&stage.namespace, |t| &t.namespace).clone()));
     if let Some(target) = target {
-        let mut files = Vec::new();
-        for file in &target.values_files {
-            let path = file.path.display().to_string();
-            if path.contains('\n') {
-                return Err(Error::Other(anyhow::anyhow!(
-                    "the values file path {path:?} contains a line break; it cannot be passed in HELM_ENVS_VALUES"
-                )));
-            }
-            files.push(path);
-        }
         env.push(("HELM_ENVS_RELEASE".into(), target.release.name.clone()));
         env.push(("HELM_ENVS_CHART".into(), target.release.chart.reference()));
         env.push(("HELM_ENVS_VERSION".into(), target.version.clone().unwrap_or_default()));
-        env.push(("HELM_ENVS_VALUES".into(), files.join("\n")));
+        env.push(("HELM_ENVS_VALUES".into(), path_lines("HELM_ENVS_VALUES", &target.values_files)?));
+        env.push(("HELM_ENVS_SECRETS".into(), path_lines("HELM_ENVS_SECRETS", &target.secret_files)?));
     }
     Ok(env)
 }
 
+/// Files' absolute paths, one per line (a path with a line break is refused).
+fn path_lines(variable: &str, files: &[ValuesFile]) -> Result<String> {
+    let mut lines = Vec::new();
+    for file in files {
+        let path = file.path.display().to_string();
+        if path.contains('\n') {
+            return Err(Error::Other(anyhow::anyhow!(
+                "the values file path {path:?} contains a line break; it cannot be passed in {variable}"
+            )));
+        }
+        lines.push(path);
+    }
+    Ok(lines.join("\n"))
+}
+
 /// Variables `environment` sets for some commands only; an inherited value (a helm-envs run
 /// inside another one's script) must not reach a command that was not given one.
-const OWN_ENV: &[&str] =
-    &["HELM_ENVS_RELEASE", "HELM_ENVS_RELEASES", "HELM_ENVS_CHART", "HELM_ENVS_VERSION", "HELM_ENVS_VALUES"];
+const OWN_ENV: &[&str] = &[
+    "HELM_ENVS_RELEASE",
+    "HELM_ENVS_RELEASES",
+    "HELM_ENVS_CHART",
+    "HELM_ENVS_VERSION",
+    "HELM_ENVS_VALUES",
+    "HELM_ENVS_SECRETS",
+];
 
 /// The caller's environment without its cluster-selecting variables, with the stage's added.
 /// Given whole (`full_env`): with duct's `env_remove` a removal wraps the expression and would

@@ -1,4 +1,4 @@
-//! The only code that runs programs (helm, kubectl, git, the stages' hook commands) or writes
+//! The only code that runs programs (helm, kubectl, git, sops, the stages' hook commands) or writes
 //! the user's files, and the signal watch.
 
 pub mod files;
@@ -10,3 +10,4 @@ pub mod kube;
 pub mod parallel;
 pub mod records;
 pub mod slots;
+pub mod sops;

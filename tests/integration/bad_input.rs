@@ -125,7 +125,7 @@ fn missing_values_file_names_the_stage_and_the_entry() {
     std::fs::remove_file(project.path("envs/production/worker.yaml")).expect("rm");
     insta::assert_snapshot!(fails(&project, &["render", "dev"]), @r"
     error: [TMP]/examples/acme/helm-envs.yaml is not valid
-      --> [TMP]/examples/acme/helm-envs.yaml:26:9: values file envs/production/worker.yaml does not exist
+      --> [TMP]/examples/acme/helm-envs.yaml:30:9: values file envs/production/worker.yaml does not exist
           note: release `worker`, stage `production` (from `envs/{stage}/worker.yaml`)
           help: create the file (it may be empty), or fix the path in the release's `values` list
     ");
@@ -141,7 +141,7 @@ fn chart_path_that_does_not_exist() {
     project.write("helm-envs.yaml", &text);
     insta::assert_snapshot!(fails(&project, &["list"]), @r"
     error: [TMP]/examples/acme/helm-envs.yaml is not valid
-      --> [TMP]/examples/acme/helm-envs.yaml:23:12: release `worker`: chart [TMP]/charts/acme-worker does not exist
+      --> [TMP]/examples/acme/helm-envs.yaml:27:12: release `worker`: chart [TMP]/charts/acme-worker does not exist
           help: use a chart directory or .tgz relative to helm-envs.yaml (./charts/web), a repository chart (repo/chart) or an OCI reference (oci://registry/chart)
     ");
 }
@@ -207,7 +207,7 @@ fn env_specific_path_that_matches_nothing() {
     project.write("helm-envs.yaml", &text);
     insta::assert_snapshot!(fails(&project, &["list"]), @r"
     error: [TMP]/examples/acme/helm-envs.yaml is not valid
-      --> [TMP]/examples/acme/helm-envs.yaml:31:5: envSpecific path `replicacount` matches no value in any stage or chart
+      --> [TMP]/examples/acme/helm-envs.yaml:35:5: envSpecific path `replicacount` matches no value in any stage or chart
           help: fix the path (it is case-sensitive), or remove it
     ");
 }

@@ -128,7 +128,18 @@ impl Project {
     /// returns what helm printed (and fails the test when helm fails).
     pub fn helm_example(&self, args: &[&str], stage: &str, release: &str) -> String {
         let (shared, own) = (format!("values/{release}.yaml"), format!("envs/{stage}/{release}.yaml"));
-        let values = ["../../charts/acme-web", "-f", &shared, "-f", &own];
+        let mut values = vec!["../../charts/acme-web".to_string(), "-f".into(), shared, "-f".into(), own];
+        // The release's encrypted values, decrypted as a user would (`helm secrets` writes them
+        // to a file too), after the plain ones.
+        let encrypted = format!("envs/{stage}/{release}.secrets.yaml");
+        if self.path(&encrypted).is_file() && self.read("helm-envs.yaml").contains("secrets:") {
+            let decrypted = self.sops(&["--decrypt", &encrypted]).output().expect("sops runs");
+            assert!(decrypted.status.success(), "sops --decrypt {encrypted}: {}", stderr_of(&decrypted));
+            let file = self.root.path().join(format!("decrypted-{stage}-{release}.yaml"));
+            std::fs::write(&file, &decrypted.stdout).expect("write");
+            values.extend(["-f".into(), file.display().to_string()]);
+        }
+        let values: Vec<&str> = values.iter().map(String::as_str).collect();
         let output = self.helm(&[args, &values[..]].concat()).output().expect("helm runs");
         assert!(output.status.success(), "helm {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
         stdout_of(&output)
@@ -232,6 +243,8 @@ impl Project {
             ("HELM_CONFIG_HOME", home.join(".config/helm").into()),
             ("HELM_DATA_HOME", home.join(".local/share/helm").into()),
             ("NO_COLOR", "1".into()),
+            // The example's stage keys: sops opens its encrypted values files.
+            ("SOPS_AGE_KEY_FILE", repo().join("examples/acme/keys/all-stages.agekey").into()),
         ];
         // The test bed's chart registry and repository are served with its own CA.
         if let Some(bundle) = std::env::var_os("SSL_CERT_FILE") {
@@ -251,16 +264,34 @@ impl Project {
     }
 
     fn spawn(&self, program: &Path, args: &[&str]) -> std::process::Child {
-        std::process::Command::new(program)
+        self.background(program, args).spawn().expect("the command starts")
+    }
+
+    /// `helm-envs ARGS` to start in the background, for a test that sets more of its
+    /// environment first.
+    pub fn helm_envs_command(&self, args: &[&str]) -> std::process::Command {
+        self.background(&assert_cmd::cargo::cargo_bin("helm-envs"), args)
+    }
+
+    fn background(&self, program: &Path, args: &[&str]) -> std::process::Command {
+        let mut command = std::process::Command::new(program);
+        command
             .args(args)
             .current_dir(&self.dir)
             .env_clear()
             .envs(self.scrubbed_vars(&testbed().path))
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("the command starts")
+            .stderr(std::process::Stdio::piped());
+        command
+    }
+
+    /// The test bed's `sops` in the project directory (the example's `.sops.yaml` and keys).
+    pub fn sops(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(which_in("sops", &testbed().path));
+        cmd.args(args).current_dir(&self.dir);
+        self.scrubbed_env(&mut cmd, &testbed().path);
+        cmd
     }
 
     fn kubeconfig(&self) -> OsString {

@@ -12,6 +12,7 @@ mod cli;
 mod diff;
 mod documented;
 mod drift;
+mod encrypted;
 mod exec;
 mod hardening;
 mod health;

@@ -192,6 +192,13 @@ pub(super) struct RawRelease {
     #[serde(default)]
     #[schemars(with = "Vec<String>", example = vec!["values/web.yaml", "envs/{stage}/web.yaml"])]
     pub(super) values: Vec<Spanned<String>>,
+    /// SOPS-encrypted values files (helm-secrets' format: YAML with a `sops:` key), merged after
+    /// `values` in order; `{stage}` and `{release}` are replaced as there. Decrypted with `sops`
+    /// only to render and deploy, passed to helm through a pipe (never a file), never promoted,
+    /// never printed.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>", example = vec!["envs/{stage}/web.secrets.yaml"])]
+    pub(super) secrets: Vec<Spanned<String>>,
     /// Intentional-difference paths for this release only, on top of the top-level envSpecific.
     #[serde(default)]
     #[schemars(with = "Vec<String>")]

@@ -1,13 +1,13 @@
 //! The resolved project: stages, releases and the target of each (stage, release) pair, as
 //! helm needs them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
 use super::file::{Approval, Isolation, OnFailure, ProvidedSecret};
-use crate::config::values::{self, ValuePath};
+use crate::config::values::{self, Segment, ValuePath};
 use crate::config::yaml;
 use crate::error::{Error, Result};
 
@@ -23,10 +23,24 @@ pub struct Project {
     pub env_specific: Vec<ValuePath>,
     /// Every values file, parsed once with Helm's YAML semantics.
     pub(super) values: HashMap<PathBuf, Map<String, Value>>,
+    /// Every encrypted values file as read, without decrypting it.
+    pub(super) encrypted: HashMap<PathBuf, Encrypted>,
     /// A digest of each values file's text as it was parsed, to know it unchanged later.
     pub(super) loaded_texts: HashMap<PathBuf, TextDigest>,
     /// `allowValuesOutsideProject`: promote may write values files outside `dir`.
     pub allow_values_outside_project: bool,
+}
+
+/// An encrypted values file, as read without its key.
+#[derive(Debug, Default)]
+pub struct Encrypted {
+    /// Its keys, with SOPS' `ENC[...]` strings as values (the `sops:` metadata taken out): what
+    /// it defines.
+    pub(super) keys: Map<String, Value>,
+    /// Who can open it, from its metadata (`config::recipients`).
+    pub recipients: BTreeSet<String>,
+    /// The recipients the project's `.sops.yaml` names for it; `None` without a rule for it.
+    pub rule: Option<BTreeSet<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,6 +132,8 @@ pub struct Release {
     pub(super) namespace: Option<String>,
     /// Values file paths as written, `{stage}` / `{release}` not yet replaced.
     pub(super) values: Vec<String>,
+    /// SOPS-encrypted values file paths as written, merged after `values`.
+    pub(super) secrets: Vec<String>,
     /// Intentional differences for this release only, on top of the project-wide list.
     pub env_specific: Vec<ValuePath>,
     /// Chart version per stage name.
@@ -178,6 +194,8 @@ pub struct Target<'p> {
     pub release: &'p Release,
     pub namespace: String,
     pub values_files: Vec<ValuesFile>,
+    /// SOPS-encrypted values files, passed to helm decrypted after `values_files`.
+    pub secret_files: Vec<ValuesFile>,
     pub version: Option<String>,
 }
 
@@ -262,6 +280,7 @@ impl Project {
             release,
             namespace: release.namespace_in(stage),
             values_files: release.values_in(stage, &self.dir),
+            secret_files: release.secrets_in(stage, &self.dir),
             version: release.versions.get(&stage.name).cloned(),
         }
     }
@@ -270,6 +289,44 @@ impl Project {
     /// project-wide `envSpecific` and the release's own.
     pub fn env_specific_for(&self, release: &Release) -> Vec<ValuePath> {
         self.env_specific.iter().chain(&release.env_specific).cloned().collect()
+    }
+
+    /// The value paths a target's encrypted files define (each leaf), read from the files'
+    /// keys without decrypting them. Sorted, without repeats.
+    pub fn secret_paths(&self, target: &Target) -> Vec<ValuePath> {
+        fn leaves(map: &Map<String, Value>, above: &mut Vec<Segment>, out: &mut Vec<ValuePath>) {
+            for (key, value) in map {
+                above.push(Segment::Key(key.clone()));
+                match value {
+                    Value::Object(inner) if !inner.is_empty() => leaves(inner, above, out),
+                    _ => out.push(ValuePath(above.clone())),
+                }
+                above.pop();
+            }
+        }
+        let mut paths = Vec::new();
+        for file in &target.secret_files {
+            if let Some(encrypted) = self.encrypted.get(&file.path) {
+                leaves(&encrypted.keys, &mut Vec::new(), &mut paths);
+            }
+        }
+        paths.sort();
+        paths.dedup();
+        paths
+    }
+
+    /// An encrypted values file as read (`None` for a path that is not one).
+    pub fn encrypted(&self, path: &Path) -> Option<&Encrypted> {
+        self.encrypted.get(path)
+    }
+
+    /// What a promotion from `from` to `to` leaves as it is: the release's envSpecific paths, and
+    /// every path either stage keeps in an encrypted file (a stage's credentials are its own).
+    pub fn kept_per_stage(&self, from: &Target, to: &Target) -> Vec<ValuePath> {
+        let mut kept = self.env_specific_for(to.release);
+        kept.extend(self.secret_paths(from));
+        kept.extend(self.secret_paths(to));
+        kept
     }
 
     /// The stage's own values for a release: its per-stage values files merged in order, the
@@ -342,7 +399,15 @@ impl Release {
     }
 
     pub(super) fn values_in(&self, stage: &Stage, dir: &Path) -> Vec<ValuesFile> {
-        self.values
+        self.files_in(&self.values, stage, dir)
+    }
+
+    pub(super) fn secrets_in(&self, stage: &Stage, dir: &Path) -> Vec<ValuesFile> {
+        self.files_in(&self.secrets, stage, dir)
+    }
+
+    fn files_in(&self, templates: &[String], stage: &Stage, dir: &Path) -> Vec<ValuesFile> {
+        templates
             .iter()
             .map(|template| {
                 let display = template.replace("{stage}", &stage.name).replace("{release}", &self.name);

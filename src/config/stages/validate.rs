@@ -10,10 +10,11 @@ use serde_saphyr::Spanned;
 use super::file::OnFailure;
 use super::file::{RawFreeze, RawProject, RawRelease, RawStage};
 use super::model::{
-    Chart, DEFAULT_HEALTH_TIMEOUT, Health, KubeContext, Project, Release, Stage, TextDigest, ValuesFile, absolute,
-    normalize, parse_duration,
+    Chart, DEFAULT_HEALTH_TIMEOUT, Encrypted, Health, KubeContext, Project, Release, Stage, TextDigest, ValuesFile,
+    absolute, normalize, parse_duration,
 };
 use crate::config::freeze::{self, When, Window};
+use crate::config::recipients::{self, CreationRules};
 use crate::config::values::ValuePath;
 use crate::config::yaml;
 use crate::error::{Diagnostic, Error};
@@ -116,11 +117,13 @@ impl Checker<'_> {
             releases,
             env_specific,
             values: HashMap::new(),
+            encrypted: HashMap::new(),
             loaded_texts: HashMap::new(),
             allow_values_outside_project: raw.allow_values_outside_project,
         };
         self.collisions(&project, &raw);
         self.read_values(&mut project, &raw);
+        self.read_encrypted(&mut project, &raw);
         if self.problems.is_empty() {
             self.env_specific_matches(&project, &raw);
         }
@@ -256,12 +259,37 @@ impl Checker<'_> {
                 );
             }
         }
-        for entry in &r.values {
+        self.file_entries(&name, "values", &r.values);
+        self.file_entries(&name, "secrets", &r.secrets);
+        for entry in r.secrets.iter().filter(|e| r.values.iter().any(|v| v.value == e.value)) {
+            self.problem(
+                entry,
+                format!("release `{name}`: `{}` is listed under both `values` and `secrets`", entry.value),
+            )
+            .help = Some("an encrypted file belongs under `secrets` only; a plain one under `values` only".into());
+        }
+        Release {
+            name,
+            chart,
+            chart_source: r.chart.value.clone(),
+            namespace: r.namespace.as_ref().map(|n| n.value.clone()),
+            values: r.values.iter().map(|v| v.value.clone()).collect(),
+            secrets: r.secrets.iter().map(|v| v.value.clone()).collect(),
+            env_specific: self.paths(&r.env_specific),
+            versions: BTreeMap::new(),
+            provided_secrets: r.provided_secrets.clone(),
+            needs: r.needs.iter().map(|n| n.value.clone()).collect(),
+        }
+    }
+
+    /// The paths of a release's `values` or `secrets` list, as written.
+    fn file_entries(&mut self, name: &str, list: &str, entries: &[Spanned<String>]) {
+        for entry in entries {
             // helm splits `--values a,b` into two files: the deploy would read files nobody was shown.
             if entry.value.contains(',') {
                 self.problem(
                     entry,
-                    format!("release `{name}`: values file `{}` has a comma in its path", entry.value),
+                    format!("release `{name}`: {list} file `{}` has a comma in its path", entry.value),
                 )
                 .help = Some(
                     "helm splits --values on commas (it would read the parts as separate files); rename the file"
@@ -277,17 +305,6 @@ impl Checker<'_> {
                 )
                 .help = Some("the placeholders are {stage} and {release}".into());
             }
-        }
-        Release {
-            name,
-            chart,
-            chart_source: r.chart.value.clone(),
-            namespace: r.namespace.as_ref().map(|n| n.value.clone()),
-            values: r.values.iter().map(|v| v.value.clone()).collect(),
-            env_specific: self.paths(&r.env_specific),
-            versions: BTreeMap::new(),
-            provided_secrets: r.provided_secrets.clone(),
-            needs: r.needs.iter().map(|n| n.value.clone()).collect(),
         }
     }
 
@@ -491,6 +508,10 @@ impl Checker<'_> {
         for ((entry, file, note), read) in wanted.into_iter().zip(read) {
             let values = match read {
                 Read::Values(values, digest) => {
+                    if yaml::is_sops_encrypted(&values) {
+                        self.problem(entry, format!("values file `{}` is encrypted with SOPS", file.display)).help =
+                            Some("list it under the release's `secrets` instead of `values`".into());
+                    }
                     project.loaded_texts.insert(file.path.clone(), digest);
                     values
                 }
@@ -508,6 +529,65 @@ impl Checker<'_> {
                 }
             };
             project.values.insert(file.path, values);
+        }
+    }
+
+    /// Read every encrypted values file once: what it defines (its keys) is known without
+    /// decrypting it, and a file that is not SOPS-encrypted is refused before anything runs.
+    fn read_encrypted(&mut self, project: &mut Project, raw: &RawProject) {
+        let rules = match raw.releases.iter().any(|r| !r.value.secrets.is_empty()) {
+            true => CreationRules::find(&project.dir),
+            false => None,
+        };
+        for (r, release) in project.releases.iter().enumerate() {
+            for stage in project.stages.iter().filter(|s| is_dns_label(&s.name, 53)) {
+                for (entry, file) in raw.releases[r].value.secrets.iter().zip(release.secrets_in(stage, &project.dir)) {
+                    if project.encrypted.contains_key(&file.path) {
+                        continue;
+                    }
+                    let note = format!("release `{}`, stage `{}` (from `{}`)", release.name, stage.name, entry.value);
+                    let rule = rules.as_ref().and_then(|rules| rules.for_file(&file.path)).cloned();
+                    let encrypted = match std::fs::read_to_string(&file.path) {
+                        Ok(text) => match yaml::read_back(&text, &file.path) {
+                            Ok(mut document) if yaml::is_sops_encrypted(&document) => {
+                                let metadata = document.remove("sops").and_then(|m| m.as_object().cloned());
+                                let recipients = metadata.as_ref().map(recipients::of_file).unwrap_or_default();
+                                Encrypted { keys: document, recipients, rule }
+                            }
+                            Ok(_) => {
+                                let problem = self.problem(
+                                    entry,
+                                    format!(
+                                        "`{}` is listed under `secrets` but is not encrypted with SOPS",
+                                        file.display
+                                    ),
+                                );
+                                problem.note = Some(note);
+                                problem.help = Some(format!(
+                                    "encrypt it in place (`sops --encrypt --in-place {}`), or list it under `values`",
+                                    file.display
+                                ));
+                                Encrypted::default()
+                            }
+                            Err(diagnostic) => {
+                                self.problems.push(diagnostic.note(note));
+                                Encrypted::default()
+                            }
+                        },
+                        Err(err) => {
+                            let problem =
+                                self.problem(entry, unreadable_message(&file.display, &err, "encrypted values file"));
+                            problem.note = Some(note);
+                            problem.help = Some(
+                                "create it with `sops` (e.g. `sops edit FILE`), or fix the path in the release's `secrets` list"
+                                    .into(),
+                            );
+                            Encrypted::default()
+                        }
+                    };
+                    project.encrypted.insert(file.path, encrypted);
+                }
+            }
         }
     }
 
