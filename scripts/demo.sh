@@ -90,6 +90,15 @@ diff -u "$repo/.tools/demo-staging-web.before.yaml" envs/staging/web.yaml || tru
 say "Step 4: promote staging into production (approval required: --yes)"
 run helm envs promote --from staging --to production --yes --context 1
 
+say "Each stage kept its own credential: its signing key comes from envs/STAGE/web.secrets.yaml (SOPS, its own age key), which no promotion touches"
+for stage in dev staging production; do
+    namespace=$(helm envs list -o json | python3 -c "import json,sys; print(next(s['namespace'] for s in json.load(sys.stdin)['stages'] if s['name']=='$stage'))")
+    # A digest only: the demo shows that the keys differ, never a key.
+    digest=$(kubectl --context "$stage" -n "$namespace" get secret web-session -o jsonpath='{.data.signing-key}' | base64 -d | sha256sum | cut -c1-16)
+    printf '   %-10s signing key sha256 %s…\n' "$stage" "$digest"
+done
+run helm envs check-secrets --all --release web | grep -A1 'encrypted values'
+
 say "Each stage's monitoring saw its own changes: helm-envs' Events in each stage's namespace"
 for stage in dev staging production; do
     namespace=$(helm envs list -o json | python3 -c "import json,sys; print(next(s['namespace'] for s in json.load(sys.stdin)['stages'] if s['name']=='$stage'))")

@@ -161,6 +161,12 @@ pub fn values_file(values: &serde_json::Map<String, Value>) {
 /// A decrypted values file (a release's `secrets`): every value in it is a secret, whatever
 /// its key is called.
 pub fn decrypted(values: &serde_json::Map<String, Value>) {
+    values.values().for_each(secret_value);
+}
+
+/// A value that is a secret wherever it appears (all of it, when it is a map or a list): one
+/// an encrypted values file holds or held.
+pub fn secret_value(value: &Value) {
     fn walk(value: &Value, seen: &mut Seen) {
         match value {
             Value::Object(map) => map.values().for_each(|v| walk(v, seen)),
@@ -175,7 +181,7 @@ pub fn decrypted(values: &serde_json::Map<String, Value>) {
         }
     }
     with_seen(|seen| {
-        values.values().for_each(|value| walk(value, seen));
+        walk(value, seen);
         seen.scrubbed = None;
     });
 }

@@ -97,6 +97,11 @@ pub fn against_installed(
     reading: Reading,
 ) -> Result<Vec<LiveState>> {
     let current = all_or_errors(helm.current_all(targets, reading.history))?;
+    for (target, current) in targets.iter().zip(&current) {
+        if let Some(deployed) = &current.values {
+            hide_deployed_secrets(project, target, deployed);
+        }
+    }
     let in_sync: Vec<bool> = targets
         .iter()
         .zip(&current)
@@ -300,6 +305,19 @@ fn first_install_note(target: &Target) -> String {
          first); compared as rendered offline with those kinds, without the server's validation",
         target.stage.name, target.release.name
     )
+}
+
+/// The values a release was deployed with at the paths any stage keeps in an encrypted file:
+/// secrets too (an earlier credential, shown as changed in a diff), though no file holds them
+/// now.
+fn hide_deployed_secrets(project: &Project, target: &Target, deployed: &serde_json::Map<String, serde_json::Value>) {
+    for stage in &project.stages {
+        for path in project.secret_paths(&project.target(stage, target.release)) {
+            if let Some(value) = path.get(deployed) {
+                crate::redaction::secret_value(value);
+            }
+        }
+    }
 }
 
 /// The values helm is given for a target: its values files merged in order, then its

@@ -129,11 +129,9 @@ pub fn secret_keys(project: &Project, from: &Stage, to: &Stage, releases: &[&Rel
         return None;
     }
     Some(match missing.as_slice() {
-        [] => {
-            Gate::passed("secret keys", format!("{}'s encrypted values define every key {}'s do", to.name, from.name))
-        }
+        [] => Gate::passed("encrypted", format!("{}'s encrypted values define every key {}'s do", to.name, from.name)),
         _ => Gate::refused(
-            "secret keys",
+            "encrypted",
             format!(
                 "{}'s encrypted values lack keys that {} has: {}; give {} its own value for each",
                 to.name,

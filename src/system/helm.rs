@@ -373,6 +373,8 @@ impl Helm {
 
     fn run(&self, call: &Call<'_>, args: Vec<String>) -> Result<String> {
         let mut command = display_command(&args);
+        // Taken before the decrypted values' pipes exist: their writers wait only for helm.
+        let slot = crate::system::slots::take();
         let secrets = call.target.map(|t| t.secret_files.as_slice()).filter(|files| !files.is_empty());
         let feed = match secrets {
             Some(files) if matches!(call.action, "template" | "upgrade") => Some(sops::Feed::open(files)?),
@@ -397,7 +399,6 @@ impl Helm {
         {
             expression = expression.stdin_file(lock);
         }
-        let slot = crate::system::slots::take();
         let could_not_start = |err: std::io::Error| {
             anyhow::Error::new(err).context(format!(
                 "could not start {} (for stage `{}`)",

@@ -120,6 +120,10 @@ fn decrypt_help(stderr: &str) -> String {
         "the file was changed without sops (its MAC no longer matches): restore it from git, or re-create the \
          value with `sops edit FILE`"
             .into()
+    } else if lower.contains("does not match sops' data format") {
+        "a value in the file is not encrypted (added or changed without sops): restore it from git, and change \
+         values with `sops edit FILE`"
+            .into()
     } else if lower.contains("sops metadata not found") {
         "the file is not encrypted: encrypt it with `sops --encrypt --in-place FILE`".into()
     } else {

@@ -213,7 +213,7 @@ fn a_credential_one_stage_lacks_is_drift_and_stops_a_promotion_into_it() {
     assert_eq!(finding["path"], "integrations.payments.endpoint");
     assert_eq!(finding["file"], "envs/staging/web.secrets.yaml");
     assert_eq!(finding["definedIn"], serde_json::json!(["dev", "production"]));
-    let text = stdout_of(&crate::harness::run(&project, &["drift", "--stage", "staging"]));
+    let text = stdout_of(&crate::harness::run(&project, &["drift", "--stage", "staging", "--details"]));
     assert!(
         text.contains("encrypted key integrations.payments.endpoint is missing (defined in dev, production)"),
         "{text}"
@@ -221,12 +221,13 @@ fn a_credential_one_stage_lacks_is_drift_and_stops_a_promotion_into_it() {
     assert!(text.contains("sops edit envs/staging/web.secrets.yaml"), "{text}");
     assert!(!text.contains("canary-"), "{text}");
 
+    project.write("envs/dev/web.yaml", &(project.read("envs/dev/web.yaml") + "image:\n  tag: \"2.8.0\"\n"));
     let before = project.read("envs/staging/web.yaml");
     let args = ["promote", "--from", "dev", "--to", "staging", "--no-deploy", "--skip-source-check"];
     let output = crate::harness::run(&project, &args);
     assert_eq!(output.status.code(), Some(3), "{}", stderr_of(&output));
     let shown = format!("{}{}", stdout_of(&output), stderr_of(&output));
-    assert!(shown.contains("secret keys"), "{shown}");
+    assert!(shown.contains("encrypted gate of stage `staging` refused"), "{shown}");
     assert!(shown.contains("web: integrations.payments.endpoint (add to envs/staging/web.secrets.yaml"), "{shown}");
     assert_eq!(project.read("envs/staging/web.yaml"), before, "nothing written");
 }
@@ -275,7 +276,8 @@ fn encrypted_values_that_cannot_be_used_stop_the_command_with_the_file_and_the_f
     // Changed without sops: its MAC no longer matches.
     let file = "envs/staging/web.secrets.yaml";
     let original = project.read(file);
-    project.write(file, &original.replacen("session:\n", "extra: added-by-hand\nsession:\n", 1));
+    let (start, end) = (original.find("integrations:").expect("a key"), original.find("sops:").expect("metadata"));
+    project.write(file, &format!("{}{}", &original[..start], &original[end..]));
     let stderr = refused(&mut project.helm_envs(&["diff", "staging"]));
     assert!(stderr.contains(&format!("sops could not decrypt `{file}`")), "{stderr}");
     assert!(stderr.contains("changed without sops"), "{stderr}");

@@ -132,7 +132,7 @@ impl Project {
         // The release's encrypted values, decrypted as a user would (`helm secrets` writes them
         // to a file too), after the plain ones.
         let encrypted = format!("envs/{stage}/{release}.secrets.yaml");
-        if self.path(&encrypted).is_file() && self.read("helm-envs.yaml").contains("secrets:") {
+        if self.path(&encrypted).is_file() && self.read("helm-envs.yaml").contains(ENCRYPTED_VALUES) {
             let decrypted = self.sops(&["--decrypt", &encrypted]).output().expect("sops runs");
             assert!(decrypted.status.success(), "sops --decrypt {encrypted}: {}", stderr_of(&decrypted));
             let file = self.root.path().join(format!("decrypted-{stage}-{release}.yaml"));
@@ -342,6 +342,16 @@ pub fn wait_until_pending(project: &Project, stage: &str, namespace: &str, relea
         assert!(std::time::Instant::now() < deadline, "{stage}/{release} never became pending-upgrade");
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+}
+
+/// The example's `secrets` entry: web's encrypted values files.
+pub const ENCRYPTED_VALUES: &str = "    secrets:\n      - envs/{stage}/web.secrets.yaml\n";
+
+/// The example without its encrypted values files, for a test about values in plain files.
+pub fn without_encrypted_values(project: &Project) {
+    let text = project.read("helm-envs.yaml");
+    assert!(text.contains(ENCRYPTED_VALUES), "the example lists web's encrypted values");
+    project.write("helm-envs.yaml", &text.replace(ENCRYPTED_VALUES, ""));
 }
 
 /// The namespaces of an isolated example's stages.

@@ -260,7 +260,7 @@ fn dry_run_json_shows_patch_diff_and_gates_and_writes_nothing() {
     assert_eq!(json["files"][0], "envs/staging/web.yaml");
     let gates: Vec<&str> =
         json["gates"].as_array().expect("gates").iter().map(|g| g["gate"].as_str().expect("name")).collect();
-    assert_eq!(gates, ["order", "source", "health", "namespace", "secrets", "approval"]);
+    assert_eq!(gates, ["order", "encrypted", "source", "health", "namespace", "secrets", "approval"]);
     assert_eq!(json["diff"]["releases"][0]["plan"]["change"], 1, "{out}");
     assert_eq!(project.files(), files);
 }
@@ -371,7 +371,13 @@ fn no_deploy_works_without_any_cluster_and_says_what_it_could_not_check() {
         .collect();
     assert_eq!(
         gates,
-        [("order".into(), true), ("source".into(), false), ("secrets".into(), false), ("approval".into(), true)]
+        [
+            ("order".into(), true),
+            ("encrypted".into(), true),
+            ("source".into(), false),
+            ("secrets".into(), false),
+            ("approval".into(), true)
+        ]
     );
     // The offline diff: the one Deployment the new image changes.
     let changes = &json["diff"]["releases"][0]["changes"];
