@@ -28,7 +28,7 @@ demo-down:
 # What needs no cluster, no helm and no root, in a few minutes, first: formatting, lints, the
 # unit tests, and the integration tests that need no test bed (run without one, so a test that
 # starts needing a cluster fails here instead of passing by accident).
-OFFLINE_TESTS := architecture:: bad_input:: cli:: documented::every documented::the_field_checker list:: needs::needs_on_unknown plugin::the_plugin_manifest schema:: readme::wildcards readme::every_readme_setup
+OFFLINE_TESTS := architecture:: bad_input:: cli:: encrypted::encrypted_files_listed_in_the_wrong_list documented::every documented::the_field_checker list:: needs::needs_on_unknown plugin::the_plugin_manifest schema:: readme::wildcards readme::every_readme_setup
 check:
 	cargo fmt --check
 	cargo clippy --locked --all-targets -- -D warnings

@@ -1,5 +1,6 @@
 //! `helm envs diff`: installed releases on real clusters against config, and stage against stage.
 
+use base64::Engine as _;
 use serde_json::Value;
 
 use crate::harness::{Project, dev_stages_file, stdout_of, without_encrypted_values};
@@ -196,20 +197,7 @@ fn secret_values_never_reach_any_output_unless_asked() {
     project.install("dev", &ns.dev, "web");
     project.write("envs/dev/web.yaml", &with_key(NEW_SECRET));
 
-    let b64 = |s: &str| {
-        let output = std::process::Command::new("base64")
-            .arg("-w0")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut child| {
-                use std::io::Write;
-                child.stdin.take().expect("stdin").write_all(s.as_bytes())?;
-                child.wait_with_output()
-            })
-            .expect("base64 runs");
-        String::from_utf8(output.stdout).expect("utf-8")
-    };
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     let forbidden = [SECRET.to_string(), NEW_SECRET.to_string(), b64(SECRET), b64(NEW_SECRET)];
     let runs: [&[&str]; 6] = [
         &["diff", "dev", "--release", "web"],

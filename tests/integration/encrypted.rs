@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use base64::Engine as _;
 use serde_json::Value;
 
 use crate::harness::{
@@ -106,18 +107,9 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-fn decoded(base64: &str) -> String {
-    let output = std::process::Command::new("base64")
-        .arg("-d")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write as _;
-            child.stdin.take().expect("stdin").write_all(base64.as_bytes())?;
-            child.wait_with_output()
-        });
-    String::from_utf8(output.expect("base64 -d").stdout).expect("UTF-8")
+fn decoded(text: &str) -> String {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(text).expect("base64");
+    String::from_utf8(bytes).expect("UTF-8")
 }
 
 /// Each stage deploys its own decrypted credentials, merged after its plain files; a change of
@@ -232,8 +224,8 @@ fn a_credential_one_stage_lacks_is_drift_and_stops_a_promotion_into_it() {
     assert_eq!(project.read("envs/staging/web.yaml"), before, "nothing written");
 }
 
-/// What stops a command before anything is written or deployed: a plain file under `secrets`,
-/// an encrypted one under `values`, no sops, no key for the file, a file changed without sops.
+/// What stops a command before anything is written or deployed: no sops, no key for the file,
+/// a file changed without sops.
 #[test]
 fn encrypted_values_that_cannot_be_used_stop_the_command_with_the_file_and_the_fix() {
     let (project, ns) = Project::isolated_example("sopsbad");
@@ -282,24 +274,37 @@ fn encrypted_values_that_cannot_be_used_stop_the_command_with_the_file_and_the_f
     assert!(stderr.contains(&format!("sops could not decrypt `{file}`")), "{stderr}");
     assert!(stderr.contains("changed without sops"), "{stderr}");
     project.write(file, &original);
+}
 
-    // A plain file under `secrets`, an encrypted one under `values`: refused at the entry.
+/// A plain file under `secrets` and an encrypted one under `values` are refused at their entry
+/// (file:line), before anything runs. Needs no cluster, helm or sops.
+#[test]
+fn encrypted_files_listed_in_the_wrong_list_are_refused_at_their_entry() {
+    let project = Project::example();
+    let refused = |args: &[&str]| {
+        let output = crate::harness::run(&project, args);
+        assert_eq!(output.status.code(), Some(1), "{}", stdout_of(&output));
+        stderr_of(&output)
+    };
+    let encrypted = project.read("envs/dev/web.secrets.yaml");
     project.write("envs/dev/web.secrets.yaml", "session:\n  signingKey: canary-plain\n");
-    let stderr = refused(&mut project.helm_envs(&["list"]));
+    let stderr = refused(&["list"]);
     assert!(
         stderr.contains("`envs/dev/web.secrets.yaml` is listed under `secrets` but is not encrypted with SOPS"),
         "{stderr}"
     );
     assert!(stderr.contains("sops --encrypt --in-place envs/dev/web.secrets.yaml"), "{stderr}");
     assert!(stderr.contains("helm-envs.yaml:"), "{stderr}");
-    encrypt(&project, "dev", &plaintext("dev", 1));
+    assert!(!stderr.contains("canary-plain"), "{stderr}");
+    project.write("envs/dev/web.secrets.yaml", &encrypted);
     let text = project.read("helm-envs.yaml").replace(
         "      - envs/{stage}/web.yaml    # the stage's own overrides\n",
         "      - envs/{stage}/web.yaml    # the stage's own overrides\n      - envs/{stage}/web.secrets.yaml\n",
     );
     project.write("helm-envs.yaml", &text);
-    let stderr = refused(&mut project.helm_envs(&["list"]));
+    let stderr = refused(&["list"]);
     assert!(stderr.contains("values file `envs/dev/web.secrets.yaml` is encrypted with SOPS"), "{stderr}");
+    assert!(stderr.contains("list it under the release's `secrets` instead of `values`"), "{stderr}");
     assert!(stderr.contains("is listed under both `values` and `secrets`"), "{stderr}");
 }
 
