@@ -43,7 +43,9 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
     let releases = project.select_releases(args.release.as_deref())?;
     let plan = promotion::plan(project, from, to, &releases, &only)?;
     for path in &plan.env_specific_only {
-        note(&format!("--only {path}: the path is envSpecific (intended to differ per stage) and is never promoted"));
+        note(&format!(
+            "--only {path}: the path is envSpecific (intended to differ per stage) or kept in a stage's encrypted values, and is never promoted"
+        ));
     }
     let promoting = Promoting { project, args, from, to, plan: &plan };
     let mut doc = promoting.document();

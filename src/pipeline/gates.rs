@@ -3,6 +3,7 @@
 //! verdict with its reason; a refusal is exit 3.
 
 use crate::compare::drift::{self, Item};
+use crate::compare::encryption::{self, KeyProblem};
 pub use crate::compare::gate::{Details, Gate, refusal};
 use crate::compare::health::Health;
 use crate::compare::isolation;
@@ -138,6 +139,45 @@ pub fn secret_keys(project: &Project, from: &Stage, to: &Stage, releases: &[&Rel
                 from.name,
                 missing.join("; "),
                 to.name
+            ),
+        ),
+    })
+}
+
+/// With the stage's `requireOwnKeys`: every encrypted values file of its releases opens with
+/// the stage's own keys only (`check-secrets` judges the same). `None` without the setting or
+/// without encrypted files.
+pub fn own_keys(project: &Project, stage: &Stage, targets: &[Target]) -> Option<Gate> {
+    if !stage.require_own_keys {
+        return None;
+    }
+    let releases: Vec<&Release> = targets.iter().map(|t| t.release).collect();
+    let verdicts = encryption::check(project, &[stage], &releases);
+    if verdicts.is_empty() {
+        return None;
+    }
+    let problems: Vec<String> = verdicts
+        .iter()
+        .flat_map(|v| {
+            v.problems.iter().map(move |problem| match problem {
+                KeyProblem::OpensOtherStages { recipient, stages } => {
+                    format!("{} opens with {recipient}, a key of {} too", v.file, stages.join(", "))
+                }
+                KeyProblem::NotForItsRule { .. } => {
+                    format!("{} is encrypted for none of the keys .sops.yaml names for it", v.file)
+                }
+            })
+        })
+        .collect();
+    Some(match problems.as_slice() {
+        [] => Gate::passed("keys", format!("{}'s encrypted values open with its own keys only", stage.name)),
+        _ => Gate::refused(
+            "keys",
+            format!(
+                "{}; encrypt them for {}'s keys only (see `helm envs check-secrets {}`)",
+                problems.join("; "),
+                stage.name,
+                stage.name
             ),
         ),
     })
@@ -375,6 +415,37 @@ mod tests {
     use crate::error::{EXIT_GATE, Error};
     use crate::inspect::diff::Report;
     use crate::pipeline::{Judged, Options, StageRun};
+
+    /// An encrypted file as sops writes it (the values do not matter: nothing is decrypted).
+    fn encrypted_for(recipients: &[&str]) -> String {
+        let age: String = recipients.iter().map(|r| format!("    - recipient: {r}\n      enc: x\n")).collect();
+        format!(
+            "token: ENC[AES256_GCM,data:x,iv:x,tag:x,type:str]\nsops:\n  age:\n{age}  mac: ENC[x]\n  version: 3.13.3\n"
+        )
+    }
+
+    #[test]
+    fn the_keys_gate_refuses_a_production_file_that_devs_key_opens_and_only_where_required() {
+        let stages = "stages:\n  - name: dev\n    kubeContext: dev\n    namespace: a\n  - name: production\n    \
+                      kubeContext: production\n    namespace: b\n    requireOwnKeys: true\n\
+                      releases:\n  - name: app\n    chart: chart\n    secrets: [\"envs/{stage}.secrets.yaml\"]\n";
+        let files = [
+            ("envs/dev.secrets.yaml", encrypted_for(&["age1dev"])),
+            ("envs/production.secrets.yaml", encrypted_for(&["age1prod", "age1dev"])),
+        ];
+        let files: Vec<(&str, &str)> = files.iter().map(|(p, t)| (*p, t.as_str())).collect();
+        let (_dir, project) = fixture::load_with(stages, &files);
+        let project = project.unwrap_or_else(|err| panic!("loads: {err}: {:?}", err.details()));
+        let targets = |stage: &str| {
+            let stage = project.stage(stage).expect("stage");
+            project.releases.iter().map(|r| project.target(stage, r)).collect::<Vec<_>>()
+        };
+        assert!(own_keys(&project, project.stage("dev").expect("dev"), &targets("dev")).is_none(), "not required");
+        let gate = own_keys(&project, project.stage("production").expect("production"), &targets("production"))
+            .expect("required");
+        assert!(matches!(gate.verdict, Verdict::Refused), "{gate:?}");
+        assert!(gate.message.contains("envs/production.secrets.yaml opens with age1dev, a key of dev too"), "{gate:?}");
+    }
 
     /// Answers the prompt with what it is given (`None`: nobody at a terminal), and remembers
     /// the questions.

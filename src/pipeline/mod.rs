@@ -65,6 +65,7 @@ impl Pipeline<'_> {
             manifests.push((target.release, parse_rendered(&state.rendered, target)?));
         }
         checks.push(gates::secrets(&self.kubectl, stage, &manifests)?);
+        checks.extend(gates::own_keys(self.project, stage, targets));
         Ok(Checked { states, gates: checks })
     }
 

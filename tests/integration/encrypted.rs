@@ -276,6 +276,60 @@ fn encrypted_values_that_cannot_be_used_stop_the_command_with_the_file_and_the_f
     project.write(file, &original);
 }
 
+/// production's encrypted file re-encrypted so that dev's key opens it too: `check-secrets`
+/// names the file and the key, and with `requireOwnKeys` the `keys` gate refuses the deploy
+/// (exit 3, nothing deployed) until `sops updatekeys` puts the file back on production's keys.
+#[test]
+fn a_file_another_stages_key_opens_is_reported_and_held_back_where_the_stage_requires_its_own_keys() {
+    let (project, ns) = Project::isolated_example("sopsown");
+    provision(&project, "production", &ns.production, &[]);
+    with_stage_settings(&project, "production", "    requireOwnKeys: true\n");
+    let public = |stage: &str| {
+        let key = project.read(&format!("keys/{stage}.agekey"));
+        key.lines().find_map(|l| l.strip_prefix("# public key: ")).expect("a public key").to_string()
+    };
+    let file = "envs/production/web.secrets.yaml";
+    project.write(file, &plaintext("production", 1));
+    let both = format!("{},{}", public("production"), public("dev"));
+    let output = project.sops(&["--encrypt", "--age", &both, "--in-place", file]).output().expect("sops");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+
+    let report = crate::harness::run(&project, &["check-secrets", "production", "--release", "web"]);
+    assert_eq!(report.status.code(), Some(3), "{}", stdout_of(&report));
+    let text = stdout_of(&report);
+    let dev_key = public("dev");
+    let short = format!("{}…{}", &dev_key[..12], &dev_key[dev_key.len() - 4..]);
+    assert!(text.contains(&format!("shared key   {file} opens with {short}, a key of dev too")), "{text}");
+    assert!(text.contains(&format!("sops updatekeys {file}")), "{text}");
+    let json: Value = serde_json::from_str(&stdout_of(&crate::harness::run(
+        &project,
+        &["check-secrets", "production", "--release", "web", "-o", "json"],
+    )))
+    .expect("JSON");
+    let problems = &json["stages"][0]["encryptedFiles"][0]["problems"];
+    assert_eq!(
+        problems,
+        &serde_json::json!([{"problem": "opensOtherStages", "recipient": dev_key, "stages": ["dev"]}])
+    );
+
+    let upgrade = crate::harness::run(&project, &["upgrade", "production", "--release", "web", "--yes"]);
+    assert_eq!(upgrade.status.code(), Some(3), "{}", stderr_of(&upgrade));
+    assert!(stderr_of(&upgrade).contains("keys gate of stage `production` refused"), "{}", stderr_of(&upgrade));
+    let listed = project
+        .helm(&["list", "--kube-context", "production", "--namespace", &ns.production, "-q"])
+        .output()
+        .expect("helm");
+    assert_eq!(stdout_of(&listed).trim(), "", "nothing deployed");
+
+    // Back on production's own key (its rule in .sops.yaml): the gate passes, the deploy runs.
+    let output = project.sops(&["updatekeys", "--yes", file]).output().expect("sops");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let upgrade = crate::harness::run(&project, &["upgrade", "production", "--release", "web", "--yes"]);
+    assert!(upgrade.status.success(), "{}", stderr_of(&upgrade));
+    let shown = format!("{}{}", stdout_of(&upgrade), stderr_of(&upgrade));
+    assert!(shown.contains("passed  keys     production's encrypted values open with its own keys only"), "{shown}");
+}
+
 /// A plain file under `secrets` and an encrypted one under `values` are refused at their entry
 /// (file:line), before anything runs. Needs no cluster, helm or sops.
 #[test]

@@ -98,6 +98,11 @@ pub(super) struct RawStage {
     /// written.
     #[serde(default)]
     pub(super) create_namespace: bool,
+    /// Refuse deploys into this stage while one of its encrypted values files (a release's
+    /// `secrets`) opens with another stage's key, or with none of the keys `.sops.yaml` names
+    /// for it; `check-secrets` shows which.
+    #[serde(default)]
+    pub(super) require_own_keys: bool,
     /// How long the previous stage must have run a config before it may be promoted into this
     /// stage (`24h`, `90m`): from the previous stage's release records, checked by `promote`;
     /// `--override-soak` promotes sooner and says so.

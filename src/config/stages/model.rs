@@ -84,6 +84,8 @@ pub struct Stage {
     pub on_failure: OnFailure,
     /// `createNamespace`: helm creates missing namespaces.
     pub create_namespace: bool,
+    /// `requireOwnKeys`: deploys wait until its encrypted values open with its own keys only.
+    pub require_own_keys: bool,
     /// `soak`: how long the previous stage must have run a config before it is promoted here.
     pub soak: Option<std::time::Duration>,
     /// `freeze`: when the stage takes no deploy, each window with its text as written.

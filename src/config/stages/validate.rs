@@ -204,6 +204,7 @@ impl Checker<'_> {
                 (None, _) => OnFailure::Rollback,
             },
             create_namespace: s.create_namespace,
+            require_own_keys: s.require_own_keys,
             soak,
             freeze,
         }
