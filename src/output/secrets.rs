@@ -190,6 +190,7 @@ pub struct SecretsJson<'a> {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct StageJson<'a> {
     stage: &'a str,
     context: &'a str,
