@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::harness::{
     Project, deployed_example, live, provision, stderr_of, stdout_of, wait_until_pending, with_stage_settings,
 };
+use crate::promote::{git, git_repository};
 
 const STAGES: [&str; 3] = ["dev", "staging", "production"];
 
@@ -173,6 +174,20 @@ fn each_stage_deploys_its_own_encrypted_values_and_none_is_ever_printed_or_promo
         &["promote", "--from", "staging", "--to", "production", "--no-deploy", "--dry-run", "-o", "markdown"],
     );
     watch.ok(&project, &["drift", "--stage", "staging", "-o", "json"]);
+
+    // GitOps: a new staging credential (not deployed yet) and a plain change promoted as a
+    // commit with a pull-request body, whose diff of what deploying staging changes shows both.
+    git_repository(&project);
+    encrypt(&project, "staging", &plaintext("staging", 2));
+    project.write("envs/dev/web.yaml", &(project.read("envs/dev/web.yaml") + "featureFlags:\n  checkout: true\n"));
+    git(&project, &["add", "."]);
+    git(&project, &["commit", "--quiet", "-m", "dev: checkout flag; staging: new signing key"]);
+    let body = project.path("pr-body.md").display().to_string();
+    let args = ["promote", "--from", "dev", "--to", "staging", "--no-deploy", "--git-commit", "--skip-source-check"];
+    watch.ok(&project, &[&args[..], &["--pr-body", &body, "-v"]].concat());
+    let body = project.read("pr-body.md");
+    assert!(body.contains("signing-key"), "the body shows the credential changes: {body}");
+    watch.outputs.push(git(&project, &["log", "-2", "--format=%B"]));
 
     let events = project
         .kubectl(&["--context", "staging", "--namespace", &ns.staging, "get", "events", "-o", "json"])
