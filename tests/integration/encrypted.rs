@@ -240,7 +240,7 @@ fn a_credential_one_stage_lacks_is_drift_and_stops_a_promotion_into_it() {
 }
 
 /// What stops a command before anything is written or deployed: no sops, no key for the file,
-/// a file changed without sops.
+/// a file changed without sops; and a chart failing with a decrypted value in its message.
 #[test]
 fn encrypted_values_that_cannot_be_used_stop_the_command_with_the_file_and_the_fix() {
     let (project, ns) = Project::isolated_example("sopsbad");
@@ -289,6 +289,18 @@ fn encrypted_values_that_cannot_be_used_stop_the_command_with_the_file_and_the_f
     assert!(stderr.contains(&format!("sops could not decrypt `{file}`")), "{stderr}");
     assert!(stderr.contains("changed without sops"), "{stderr}");
     project.write(file, &original);
+
+    // A chart that fails with a decrypted value in its message (as `required` and `fail` do):
+    // helm's message reaches the user with the value taken out, `render` included.
+    project.write(
+        "../../charts/acme-web/templates/check.yaml",
+        "{{- if .Values.checkSigningKey }}{{ fail (printf \"signing key %s is too short\" .Values.session.signingKey) }}{{- end }}\n",
+    );
+    project.write("envs/dev/web.yaml", &(project.read("envs/dev/web.yaml") + "checkSigningKey: true\n"));
+    for args in [&["diff", "dev"][..], &["render", "dev"], &["upgrade", "dev", "--yes"]] {
+        let stderr = refused(&mut project.helm_envs(args));
+        assert!(stderr.contains("signing key (redacted) is too short"), "{args:?}: {stderr}");
+    }
 }
 
 /// production's encrypted file re-encrypted so that dev's key opens it too: `check-secrets`
