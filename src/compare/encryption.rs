@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::config::stages::{Project, Release, Stage};
+use crate::config::stages::{Project, Release, Stage, ValuesFile};
 
 /// One encrypted file of one stage, as read.
 pub struct FileKeys<'a> {
@@ -86,7 +86,10 @@ pub fn check(project: &Project, stages: &[&Stage], releases: &[&Release]) -> Vec
         for release in releases {
             // A file without `{stage}` is every stage's by design: opened by every stage's keys.
             for file in project.target(stage, release).secret_files.into_iter().filter(|f| !f.shared) {
-                files.push((stage.name.as_str(), file));
+                // Two releases may share a stage's file: judge it once.
+                if !files.iter().any(|(s, f): &(&str, ValuesFile)| *s == stage.name && f.path == file.path) {
+                    files.push((stage.name.as_str(), file));
+                }
             }
         }
     }
@@ -102,10 +105,7 @@ pub fn check(project: &Project, stages: &[&Stage], releases: &[&Release]) -> Vec
             })
         })
         .collect();
-    let mut verdicts: Vec<FileVerdict> =
-        judge(&keys).into_iter().filter(|v| stages.iter().any(|s| s.name == v.stage)).collect();
-    verdicts.dedup_by(|a, b| a.stage == b.stage && a.file == b.file);
-    verdicts
+    judge(&keys).into_iter().filter(|v| stages.iter().any(|s| s.name == v.stage)).collect()
 }
 
 #[cfg(test)]
