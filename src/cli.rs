@@ -533,6 +533,10 @@ pub struct ExecArgs {
     #[arg(long, short)]
     pub release: Option<String>,
 
+    /// For a stage on several clusters: the one the command runs against (required there)
+    #[arg(long)]
+    pub cluster: Option<String>,
+
     /// Pass upgrade's gates before running: clusterId, Secrets, approval
     #[arg(long)]
     pub gated: bool,

@@ -43,7 +43,7 @@ pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
     let mut outcomes: Vec<Outcome> = Vec::new();
     let mut stopped: Option<Error> = None;
     for stage in &project.stages {
-        let targets: Vec<Target> = releases.iter().map(|r| project.target(stage, r)).collect();
+        let targets: Vec<Target> = project.cluster_targets(stage, &releases);
         if stopped.is_none() {
             stopped = interrupt::check(Vec::new).err();
         }
@@ -111,8 +111,7 @@ fn not_attempted(targets: &[Target]) -> Vec<Outcome> {
 /// The error that stopped the run, with what was deployed and what was not attempted.
 fn summarised(err: Error, outcomes: &[Outcome]) -> Error {
     let list = |wanted: fn(&Outcome) -> bool| -> String {
-        let names: Vec<String> =
-            outcomes.iter().filter(|o| wanted(o)).map(|o| format!("{}/{}", o.stage, o.release)).collect();
+        let names: Vec<String> = outcomes.iter().filter(|o| wanted(o)).map(Outcome::place).collect();
         if names.is_empty() { "none".into() } else { names.join(", ") }
     };
     let mut summary = vec![

@@ -192,23 +192,21 @@ pub fn dry_run_line(what: &str) -> String {
 pub fn outcomes_text(outcomes: &[Outcome]) -> String {
     let mut out = String::new();
     for o in outcomes {
+        let place = o.place();
         let line = match &o.status {
             Status::Deployed(Some(revision)) => {
-                format!("{NAME}deployed{NAME:#}  {}/{} (revision {revision})", o.stage, o.release)
+                format!("{NAME}deployed{NAME:#}  {place} (revision {revision})")
             }
             Status::Deployed(None) => {
-                format!("{NAME}deployed{NAME:#}  {}/{} (by the deploy command)", o.stage, o.release)
+                format!("{NAME}deployed{NAME:#}  {place} (by the deploy command)")
             }
-            Status::Unchanged => format!("unchanged {}/{}", o.stage, o.release),
-            Status::Failed => format!("{}failed{:#}    {}/{}", ERROR, ERROR, o.stage, o.release),
+            Status::Unchanged => format!("unchanged {place}"),
+            Status::Failed => format!("{ERROR}failed{ERROR:#}    {place}"),
             Status::NotAttempted => match &o.blocked_by {
                 Some(need) => {
-                    format!(
-                        "not attempted {}/{} (it needs {need}, which is not deployed and ready)",
-                        o.stage, o.release
-                    )
+                    format!("not attempted {place} (it needs {need}, which is not deployed and ready)")
                 }
-                None => format!("not attempted {}/{}", o.stage, o.release),
+                None => format!("not attempted {place}"),
             },
         };
         out.push_str(&line);
@@ -228,6 +226,9 @@ pub fn outcomes_text(outcomes: &[Outcome]) -> String {
 #[serde(rename_all = "camelCase")]
 pub struct OutcomeJson<'a> {
     stage: &'a str,
+    /// The cluster, in a stage on several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<&'a str>,
     release: &'a str,
     /// `deployed`, `unchanged`, `failed`, `not-attempted`.
     status: &'static str,
@@ -253,6 +254,7 @@ pub fn outcomes_json(outcomes: &[Outcome]) -> Vec<OutcomeJson<'_>> {
             };
             OutcomeJson {
                 stage: &outcome.stage,
+                cluster: outcome.cluster.as_deref(),
                 release: &outcome.release,
                 status,
                 revision,

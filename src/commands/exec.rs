@@ -15,7 +15,8 @@ use crate::terminal::{self, BOLD};
 use super::deploying::{Terminal, gate};
 
 pub fn run(project: &Project, args: &ExecArgs) -> Result<u8> {
-    let stage = project.stage(&args.stage)?;
+    // A stage on several clusters: the command runs against the one named.
+    let stage = project.stage(&args.stage)?.on_cluster(args.cluster.as_deref())?;
     let releases = project.select_releases(args.release.as_deref())?;
     let targets: Vec<Target> = releases.iter().map(|r| project.target(stage, r)).collect();
     let shown = terminal::os_command_line(&args.command);

@@ -14,9 +14,10 @@ use crate::terminal;
 
 pub fn run(project: &Project, args: &StatusArgs) -> Result<u8> {
     let releases = project.select_releases(args.release.as_deref())?;
+    // A stage on several clusters is read, and shown, cluster by cluster.
     let stages: Vec<&Stage> = match &args.stage {
-        Some(name) => vec![project.stage(name)?],
-        None => project.stages.iter().collect(),
+        Some(name) => project.stage(name)?.clusters().iter().collect(),
+        None => project.stages.iter().flat_map(Stage::clusters).collect(),
     };
     let (helm, kubectl) = (Helm::locate()?, Kubectl::locate()?);
     let readers = Readers { helm: &helm, kubectl: &kubectl };
@@ -37,8 +38,7 @@ pub fn run(project: &Project, args: &StatusArgs) -> Result<u8> {
     };
     terminal::stdout(&text);
     // A stage that could not be read is not a stage in order: say so in the exit status too.
-    let unread: Vec<&str> =
-        stages.iter().zip(&results).filter(|(_, r)| r.is_err()).map(|(s, _)| s.name.as_str()).collect();
+    let unread: Vec<String> = stages.iter().zip(&results).filter(|(_, r)| r.is_err()).map(|(s, _)| s.label()).collect();
     if !unread.is_empty() {
         return Err(Error::StagesUnread {
             what: match unread.len() == stages.len() {

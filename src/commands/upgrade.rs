@@ -18,7 +18,7 @@ pub fn run(project: &Project, args: &UpgradeArgs) -> Result<u8> {
     let options = args.deploy.options();
     let _lock = pipeline::lock(project, options, &format!("upgrade {}", stage.name))?;
     let pipeline = Pipeline::new(project, &Terminal)?;
-    let targets: Vec<Target> = releases.iter().map(|r| project.target(stage, r)).collect();
+    let targets: Vec<Target> = project.cluster_targets(stage, &releases);
     let run = StageRun::deploy(stage, &targets, options);
     let checked = pipeline.check(stage, &targets, &options)?;
     let mut doc = Document::new(args.deploy.format(), Head { command: "upgrade", stage: Some(&stage.name) })

@@ -91,6 +91,14 @@ pub enum Item {
         /// The stages whose encrypted files define it.
         defined_in: Vec<String>,
     },
+    /// A cluster of a stage on several that does not run the config while its siblings do: a
+    /// rollout that stopped before this cluster's wave.
+    Behind {
+        /// The sibling clusters that run the config.
+        ahead: Vec<String>,
+        /// This cluster's wave.
+        wave: usize,
+    },
     /// Workloads of the release that are not ready.
     Unhealthy {
         /// `Deployment/web 0/1 ready`, each with why.
@@ -113,6 +121,7 @@ pub enum Kind {
     Edited,
     Secret,
     SecretKey,
+    Wave,
     Health,
 }
 
@@ -131,6 +140,7 @@ impl Kind {
             Kind::Edited => "edited",
             Kind::Secret => "secret",
             Kind::SecretKey => "secret-key",
+            Kind::Wave => "wave",
             Kind::Health => "health",
         }
     }
@@ -151,6 +161,7 @@ impl Item {
             Item::Edited { .. } => Kind::Edited,
             Item::Secret { .. } => Kind::Secret,
             Item::SecretKey { .. } => Kind::SecretKey,
+            Item::Behind { .. } => Kind::Wave,
             Item::Unhealthy { .. } => Kind::Health,
         }
     }

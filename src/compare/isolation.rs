@@ -73,33 +73,30 @@ impl StageIsolation {
 /// Check `stages` (each against every stage of the project): every cluster identity, then the
 /// namespaces of the stages that share a cluster; reads in parallel.
 pub fn check(kubectl: &Kubectl, project: &Project, stages: &[&Stage]) -> Vec<StageIsolation> {
+    // Each cluster of a stage on several is a stage of its own here; its siblings are not others.
+    let all: Vec<&Stage> = project.stages.iter().flat_map(Stage::clusters).collect();
     let clusters: Vec<Result<String>> =
-        in_parallel(project.stages.iter().map(|stage| move || kubectl.cluster_id(stage)).collect());
-    let cluster_of = |name: &str| -> Option<&String> {
-        project.stages.iter().position(|s| s.name == name).and_then(|i| clusters[i].as_ref().ok())
-    };
+        in_parallel(all.iter().map(|stage| move || kubectl.cluster_id(stage)).collect());
+    let index_of = |stage: &Stage| all.iter().position(|s| s.label() == stage.label());
+    let cluster_of = |stage: &Stage| -> Option<&String> { index_of(stage).and_then(|i| clusters[i].as_ref().ok()) };
+    let stages: Vec<&Stage> = stages.iter().flat_map(|s| s.clusters()).collect();
     std::thread::scope(|scope| {
         let handles: Vec<_> = stages
             .iter()
             .map(|stage| {
-                let cluster = cluster_of(&stage.name).cloned();
-                let shares_with: Vec<&Stage> = project
-                    .stages
+                let cluster = cluster_of(stage).cloned();
+                let shares_with: Vec<&Stage> = all
                     .iter()
+                    .copied()
                     .filter(|other| other.name != stage.name)
-                    .filter(|other| cluster.is_some() && cluster_of(&other.name) == cluster.as_ref())
+                    .filter(|other| cluster.is_some() && cluster_of(other) == cluster.as_ref())
                     .collect();
-                let unchecked = project
-                    .stages
-                    .iter()
-                    .zip(&clusters)
-                    .find(|(s, _)| s.name == stage.name)
-                    .and_then(|(_, c)| c.as_ref().err().map(|e| e.one_line()));
+                let unchecked = index_of(stage).and_then(|i| clusters[i].as_ref().err().map(|e| e.one_line()));
                 scope.spawn(move || {
                     let mut report = StageIsolation {
-                        stage: stage.name.clone(),
+                        stage: stage.label(),
                         cluster,
-                        shares_with: shares_with.iter().map(|s| s.name.clone()).collect(),
+                        shares_with: shares_with.iter().map(|s| s.label()).collect(),
                         required: stage.isolation,
                         problems: Vec::new(),
                         unchecked,

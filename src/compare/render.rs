@@ -233,19 +233,20 @@ fn rendered_as_upgrade(helm: &Helm, target: &Target, discovery: &Discovery, agai
 
 /// Each stage's cluster capabilities, read when a render first needs them, once per stage.
 /// `None` when they cannot be read: the render then goes to the cluster, whose error says why.
-struct Discovery<'a> {
+/// (Keyed by stage and cluster: each cluster of a stage on several is read.)
+struct Discovery {
     kubectl: Option<Kubectl>,
-    stages: BTreeMap<&'a str, OnceLock<Option<Capabilities>>>,
+    stages: BTreeMap<String, OnceLock<Option<Capabilities>>>,
 }
 
-impl<'a> Discovery<'a> {
-    fn new(targets: &[Target<'a>]) -> Self {
-        let stages = targets.iter().map(|t| (t.stage.name.as_str(), OnceLock::new())).collect();
+impl Discovery {
+    fn new(targets: &[Target]) -> Self {
+        let stages = targets.iter().map(|t| (t.stage.label(), OnceLock::new())).collect();
         Discovery { kubectl: Kubectl::locate().ok(), stages }
     }
 
     fn of(&self, stage: &Stage) -> Option<&Capabilities> {
-        let (kubectl, cell) = (self.kubectl.as_ref()?, self.stages.get(stage.name.as_str())?);
+        let (kubectl, cell) = (self.kubectl.as_ref()?, self.stages.get(&stage.label())?);
         cell.get_or_init(|| match kubectl.capabilities(stage) {
             Ok(capabilities) => Some(capabilities),
             Err(err) => {

@@ -578,23 +578,26 @@ pub fn check(
     stages: &[&Stage],
     releases: &[&Release],
 ) -> Result<Vec<StageReport>> {
+    // A stage on several clusters is checked on each (its namespaces may differ).
+    let on_clusters: Vec<&Stage> = stages.iter().flat_map(|stage| stage.clusters()).collect();
     let targets: Vec<_> =
-        stages.iter().flat_map(|stage| releases.iter().map(|release| project.target(stage, release))).collect();
+        on_clusters.iter().flat_map(|stage| releases.iter().map(|release| project.target(stage, release))).collect();
     let rendered = all_or_errors(render_all(helm, &targets))?;
-    let mut per_stage: Vec<Vec<(&Release, Manifest)>> = stages.iter().map(|_| Vec::new()).collect();
+    let mut per_stage: Vec<Vec<(&Release, Manifest)>> = on_clusters.iter().map(|_| Vec::new()).collect();
     for (target, text) in targets.iter().zip(&rendered) {
-        let index = stages.iter().position(|s| s.name == target.stage.name).unwrap_or_default();
+        let index = on_clusters.iter().position(|s| s.label() == target.stage.label()).unwrap_or_default();
         per_stage[index].push((target.release, parse_rendered(text, target)?));
     }
-    let jobs: Vec<_> = stages
+    let jobs: Vec<_> = on_clusters
         .iter()
         .zip(&per_stage)
         .map(|(stage, manifests)| move || check_manifests(kubectl, stage, manifests))
         .collect();
     let mut reports = all_or_errors(in_parallel(jobs))?;
+    // Encrypted files belong to the stage: shown once, with its first cluster.
     let mut verdicts = encryption::check(project, stages, releases);
-    for report in &mut reports {
-        report.encrypted = verdicts.extract_if(.., |v| v.stage == report.stage).collect();
+    for (report, stage) in reports.iter_mut().zip(&on_clusters) {
+        report.encrypted = verdicts.extract_if(.., |v| v.stage == stage.name).collect();
     }
     Ok(reports)
 }
@@ -640,7 +643,7 @@ pub fn check_manifests(kubectl: &Kubectl, stage: &Stage, manifests: &[(&Release,
     let answers = all_or_errors(in_parallel(jobs))?;
     let cluster: Cluster = namespaces.iter().map(|n| n.to_string()).zip(answers).collect();
     Ok(StageReport {
-        stage: stage.name.clone(),
+        stage: stage.label(),
         context: stage.kube_context.to_string(),
         namespaces: evaluate(&refs, &provided_by_chart, &job_creators, &cluster),
         encrypted: Vec::new(),

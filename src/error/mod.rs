@@ -27,6 +27,12 @@ pub enum Error {
     #[error("unknown stage `{name}`")]
     UnknownStage { name: String, known: Vec<String> },
 
+    #[error("{}", match name {
+        Some(name) => format!("stage `{stage}` has no cluster `{name}`"),
+        None => format!("stage `{stage}` is on several clusters: say which"),
+    })]
+    UnknownCluster { stage: String, name: Option<String>, known: Vec<String> },
+
     #[error("unknown release `{name}`")]
     UnknownRelease { name: String, known: Vec<String> },
 
@@ -197,6 +203,12 @@ impl Error {
             Error::Invalid { diagnostics, .. } => diagnostics.iter().cloned().map(Detail::Diagnostic).collect(),
             Error::UnknownStage { known, .. } => {
                 vec![Detail::Help(format!("the stages file defines: {}", known.join(", ")))]
+            }
+            Error::UnknownCluster { known, .. } if known.is_empty() => {
+                vec![Detail::Help("the stage is on one cluster (its kubeContext): leave --cluster out".into())]
+            }
+            Error::UnknownCluster { known, .. } => {
+                vec![Detail::Help(format!("its clusters are: {} (--cluster NAME)", known.join(", ")))]
             }
             Error::UnknownRelease { known, .. } => {
                 vec![Detail::Help(format!("the stages file defines the releases: {}", known.join(", ")))]

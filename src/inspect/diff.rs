@@ -2,8 +2,6 @@
 //! stages' config with documented differences apart from undocumented ones. The report it
 //! builds is printed by `output::report`.
 
-use std::collections::BTreeSet;
-
 use crate::compare::diff::{self, Comparison};
 use crate::compare::drift::path_text;
 use crate::compare::manifest::{self, Namespaces, Side};
@@ -43,7 +41,7 @@ impl Report {
             .map(|(target, state)| ReleaseReport {
                 release: target.release.name.clone(),
                 namespace: target.namespace.clone(),
-                context: stage.kube_context.to_string(),
+                context: target.stage.kube_context.to_string(),
                 sections: Sections::Live {
                     installed: state.installed,
                     comparison: state.comparison,
@@ -120,13 +118,19 @@ impl Query<'_> {
     /// cluster, and the releases in its namespaces the stages file does not define.
     pub fn live(&self, stage: &Stage) -> Result<Report> {
         let Query { project, helm, releases, options } = *self;
-        let targets: Vec<Target> = releases.iter().map(|release| project.target(stage, release)).collect();
-        // Releases of other projects may share a namespace; only list each namespace once.
-        let namespaces: BTreeSet<&str> = targets.iter().map(|t| t.namespace.as_str()).collect();
+        let targets: Vec<Target> = project.cluster_targets(stage, releases);
+        // Releases of other projects may share a namespace; only list each namespace once (per
+        // cluster of the stage).
+        let mut namespaces: Vec<(&Stage, &str)> = Vec::new();
+        for target in &targets {
+            if !namespaces.iter().any(|(s, n)| s.cluster == target.stage.cluster && *n == target.namespace) {
+                namespaces.push((target.stage, &target.namespace));
+            }
+        }
         let (states, listed) = std::thread::scope(|scope| {
             let listing = scope.spawn(|| {
                 all_or_errors(in_parallel(
-                    namespaces.iter().map(|namespace| move || helm.releases_in(stage, namespace)).collect(),
+                    namespaces.iter().map(|(on, namespace)| move || helm.releases_in(on, namespace)).collect(),
                 ))
             });
             let states = against_installed(project, helm, &targets, options, Reading::default());
@@ -138,14 +142,10 @@ impl Query<'_> {
 
         let mut report = Report::live(stage, &targets, states);
 
-        for (namespace, names) in namespaces.into_iter().zip(listed) {
+        for ((on, namespace), names) in namespaces.into_iter().zip(listed) {
             let known = |name: &String| project.releases.iter().any(|r| &r.name == name);
             for release in names.into_iter().filter(|name| !known(name)) {
-                report.unmanaged.push(Unmanaged {
-                    stage: stage.name.clone(),
-                    namespace: namespace.to_string(),
-                    release,
-                });
+                report.unmanaged.push(Unmanaged { stage: on.label(), namespace: namespace.to_string(), release });
             }
         }
         Ok(report)

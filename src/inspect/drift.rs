@@ -49,9 +49,11 @@ pub fn find<'p>(project: &'p Project, options: &Options<'p>) -> Result<Outcome<'
     let (helm, kubectl) = (Helm::locate()?, Kubectl::locate()?);
     let diff_options = diff::Options { ignore: Vec::new(), show_secrets: options.show_secrets };
 
+    // A stage on several clusters: each is read on its own.
+    let on_clusters: Vec<&Stage> = selected.iter().flat_map(|s| s.clusters()).collect();
     let (config, clusters) = std::thread::scope(|scope| {
         let config = scope.spawn(|| between_stages(project, &helm, releases, selected, options));
-        let clusters: Vec<_> = selected
+        let clusters: Vec<_> = on_clusters
             .iter()
             .map(|stage| {
                 let reads = ClusterReads {
@@ -68,32 +70,66 @@ pub fn find<'p>(project: &'p Project, options: &Options<'p>) -> Result<Outcome<'
         (joined(config), clusters.into_iter().map(joined).collect::<Vec<_>>())
     });
     let mut findings = config?;
-    let mut stages = Vec::new();
+    let mut stages: Vec<(&Stage, Option<String>)> =
+        selected.iter().filter(|s| s.is_multi_cluster()).map(|s| (*s, None)).collect();
     let mut deployed: Vec<(&Stage, Vec<Option<String>>)> = Vec::new();
-    for (stage, result) in selected.iter().zip(clusters) {
+    let mut in_sync: Vec<(&Stage, Vec<bool>)> = Vec::new();
+    for (stage, result) in on_clusters.iter().zip(clusters) {
         match result {
-            Ok((found, charts)) => {
-                findings.extend(found);
-                deployed.push((stage, charts));
+            Ok(read) => {
+                findings.extend(read.findings);
+                deployed.push((stage, read.charts));
+                in_sync.push((stage, read.in_sync));
                 stages.push((*stage, None));
             }
             Err(err) => stages.push((*stage, Some(err.one_line()))),
         }
     }
     findings.extend(deployed_chart_skew(project, releases, &deployed));
+    findings.extend(clusters_behind(releases, &in_sync));
+    let order = |name: &str| project.stages.iter().position(|s| s.name == name.split('/').next().unwrap_or(name));
+    stages.sort_by_key(|(stage, _)| (order(&stage.name), stage.cluster.as_ref().map(|c| (c.wave, c.name.clone()))));
     if !options.documented {
         findings.retain(|finding| finding.item.is_drift());
     }
-    let order = |name: &str| project.stages.iter().position(|s| s.name == name);
     findings.sort_by(|a, b| {
-        (order(&a.stage), a.item.kind(), &a.release).cmp(&(order(&b.stage), b.item.kind(), &b.release))
+        (order(&a.stage), &a.stage, a.item.kind(), &a.release).cmp(&(
+            order(&b.stage),
+            &b.stage,
+            b.item.kind(),
+            &b.release,
+        ))
     });
     let edited = findings.iter().find(|f| matches!(f.item, Item::Edited { .. }));
-    let rollback_flags = match edited.and_then(|f| project.stages.iter().find(|s| s.name == f.stage)) {
+    let rollback_flags = match edited.and_then(|f| order(&f.stage)).map(|i| &project.stages[i]) {
         Some(stage) => helm.major(stage)?.rollback_overriding_edits(),
         None => &[],
     };
     Ok(Outcome { stages, findings, rollback_flags })
+}
+
+/// The clusters of a stage on several that do not run a release's config while a sibling
+/// does: where a rollout stopped (its first unhealthy wave, or one never reached).
+fn clusters_behind(releases: &[&Release], in_sync: &[(&Stage, Vec<bool>)]) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    for (r, release) in releases.iter().enumerate() {
+        for (stage, synced) in in_sync.iter().filter(|(s, _)| s.cluster.is_some()) {
+            let Some(wave) = stage.cluster.as_ref().map(|c| c.wave).filter(|_| !synced[r]) else { continue };
+            let ahead: Vec<String> = in_sync
+                .iter()
+                .filter(|(other, synced)| other.name == stage.name && synced[r])
+                .filter_map(|(other, _)| other.cluster.as_ref().map(|c| c.name.clone()))
+                .collect();
+            if !ahead.is_empty() {
+                findings.push(Finding {
+                    stage: stage.label(),
+                    release: Some(release.name.clone()),
+                    item: Item::Behind { ahead, wave },
+                });
+            }
+        }
+    }
+    findings
 }
 
 /// Deployed chart versions that differ between neighbouring stages (both read), with the
@@ -116,7 +152,7 @@ fn deployed_chart_skew(
             let (Some(before), Some(here)) = (&before[r], &here[r]) else { continue };
             if before != here {
                 findings.push(Finding {
-                    stage: stage.name.clone(),
+                    stage: stage.label(),
                     release: Some(release.name.clone()),
                     item: Item::Version {
                         previous: previous.name.clone(),
@@ -455,6 +491,15 @@ struct ClusterReads<'a> {
     live: bool,
 }
 
+/// What drift found on one cluster, and per release what it runs.
+struct ClusterRead {
+    findings: Vec<Finding>,
+    /// The chart each release runs (`None`: not deployed).
+    charts: Vec<Option<String>>,
+    /// Whether each release runs its config.
+    in_sync: Vec<bool>,
+}
+
 /// A release whose workloads are not all ready, as a finding.
 fn unhealthy(health: &health::Health) -> Option<Item> {
     (!health.is_ready()).then(|| Item::Unhealthy {
@@ -477,7 +522,7 @@ fn secret_findings(stage: &Stage, report: secrets::StageReport) -> Vec<Finding> 
                 .collect();
             needed_by.dedup();
             findings.push(Finding {
-                stage: stage.name.clone(),
+                stage: stage.label(),
                 release: None,
                 item: Item::Secret {
                     namespace: namespace.namespace.clone(),
@@ -495,7 +540,7 @@ fn secret_findings(stage: &Stage, report: secrets::StageReport) -> Vec<Finding> 
 impl ClusterReads<'_> {
     /// A stage's releases as deployed against its config, its Secrets, and with `live`, its
     /// objects in the cluster. Every query in parallel.
-    fn in_cluster(&self, stage: &Stage) -> Result<(Vec<Finding>, Vec<Option<String>>)> {
+    fn in_cluster(&self, stage: &Stage) -> Result<ClusterRead> {
         let ClusterReads { project, helm, kubectl, releases, options, live } = *self;
         let targets: Vec<Target> = releases.iter().map(|release| project.target(stage, release)).collect();
         let states = against_installed(project, helm, &targets, options, Reading::default())?;
@@ -508,7 +553,7 @@ impl ClusterReads<'_> {
                 crate::terminal::note(&format!(
                     "{}/{}: {} ({}) is generated anew at every render (no `lookup` keeps it), so every deploy \
                      changes it; not drift",
-                    stage.name,
+                    stage.label(),
                     target.release.name,
                     resource.resource,
                     resource.fields.join(", ")
@@ -517,7 +562,7 @@ impl ClusterReads<'_> {
             let items = drift::against_config(state, target.configured_chart(), options.show_secrets);
             let release = Some(target.release.name.clone());
             findings.extend(items.into_iter().map(|item| Finding {
-                stage: stage.name.clone(),
+                stage: stage.label(),
                 release: release.clone(),
                 item,
             }));
@@ -552,18 +597,19 @@ impl ClusterReads<'_> {
         });
         findings.extend(healths?.into_iter().filter_map(|(release, health)| {
             let item = unhealthy(&health)?;
-            Some(Finding { stage: stage.name.clone(), release: Some(release), item })
+            Some(Finding { stage: stage.label(), release: Some(release), item })
         }));
         for (release, items) in edits? {
             findings.extend(items.into_iter().map(|item| Finding {
-                stage: stage.name.clone(),
+                stage: stage.label(),
                 release: Some(release.clone()),
                 item,
             }));
         }
         findings.extend(secret_findings(stage, secrets?));
         let charts = states.iter().map(|state| state.installed.as_ref().map(|i| i.chart.clone())).collect();
-        Ok((findings, charts))
+        let in_sync = states.iter().map(|state| !state.needs_deploy()).collect();
+        Ok(ClusterRead { findings, charts, in_sync })
     }
 }
 

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::compare::diff::Plan;
 use crate::compare::drift::{self, EditedField, Finding, Item, Kind, Location, Manager};
+use crate::config::stages::Stage;
 use crate::inspect::drift::Outcome;
 use crate::output::markdown::{Markdown, Section, table};
 use crate::terminal::{BOLD, DIM, ERROR, NAME, WARN, plural};
@@ -25,11 +26,23 @@ pub struct TextOptions {
 
 // ------------------------------------------------------------------ text
 
+/// Where a stage's findings come from: its context, or for a stage on several clusters (its
+/// config findings), the clusters its own entries follow.
+fn reach(stage: &Stage) -> String {
+    if stage.is_multi_cluster() {
+        let names: Vec<&str> =
+            stage.clusters().iter().filter_map(|c| c.cluster.as_ref()).map(|c| c.name.as_str()).collect();
+        format!("clusters {}", names.join(", "))
+    } else {
+        format!("context {}", stage.kube_context)
+    }
+}
+
 pub fn text(outcome: &Outcome, args: &TextOptions) -> String {
     let mut out = String::new();
     for (stage, unchecked) in &outcome.stages {
-        let _ = write!(out, "{BOLD}{}{BOLD:#} {DIM}(context {}){DIM:#}", stage.name, stage.kube_context);
-        let findings: Vec<&Finding> = outcome.findings.iter().filter(|f| f.stage == stage.name).collect();
+        let _ = write!(out, "{BOLD}{}{BOLD:#} {DIM}({}){DIM:#}", stage.label(), reach(stage));
+        let findings: Vec<&Finding> = outcome.findings.iter().filter(|f| f.stage == stage.label()).collect();
         let drifted = findings.iter().filter(|f| f.item.is_drift()).count();
         match (unchecked, drifted) {
             (Some(_), _) => {
@@ -85,24 +98,26 @@ pub fn text(outcome: &Outcome, args: &TextOptions) -> String {
 /// The last lines: drift by kind over the stages, and the clusters that could not be checked.
 fn totals(outcome: &Outcome) -> String {
     let mut out = String::new();
-    let checked: Vec<&str> = outcome.stages.iter().filter(|(_, u)| u.is_none()).map(|(s, _)| s.name.as_str()).collect();
-    let unchecked: Vec<&str> =
-        outcome.stages.iter().filter(|(_, u)| u.is_some()).map(|(s, _)| s.name.as_str()).collect();
+    // Clusters by their own name (`production/eu`); stages counted once, however many clusters.
+    let clusters = outcome.stages.iter().filter(|(s, _)| !s.is_multi_cluster());
+    let checked: Vec<String> = clusters.clone().filter(|(_, u)| u.is_none()).map(|(s, _)| s.label()).collect();
+    let unchecked: Vec<String> = clusters.filter(|(_, u)| u.is_some()).map(|(s, _)| s.label()).collect();
+    let stage_count = outcome.stages.iter().map(|(s, _)| s.name.as_str()).collect::<BTreeSet<_>>().len();
     let drift: Vec<&Finding> = outcome.findings.iter().filter(|f| f.item.is_drift()).collect();
     if drift.is_empty() {
-        let _ = writeln!(out, "{NAME}No drift{NAME:#} in {}.", plural(outcome.stages.len(), "stage"));
+        let _ = writeln!(out, "{NAME}No drift{NAME:#} in {}.", plural(stage_count, "stage"));
     } else {
         let mut counts: BTreeMap<Kind, usize> = BTreeMap::new();
         for finding in &drift {
             *counts.entry(finding.item.kind()).or_default() += 1;
         }
         let counts: Vec<String> = counts.iter().map(|(k, n)| format!("{} {n}", k.name())).collect();
-        let stages: BTreeSet<&str> = drift.iter().map(|f| f.stage.as_str()).collect();
+        let stages: BTreeSet<&str> = drift.iter().map(|f| f.stage.split('/').next().unwrap_or(&f.stage)).collect();
         let _ = writeln!(
             out,
             "{ERROR}Drift{ERROR:#} in {} of {}: {} ({}).",
             stages.len(),
-            plural(outcome.stages.len(), "stage"),
+            plural(stage_count, "stage"),
             plural(drift.len(), "finding"),
             counts.join(", ")
         );
@@ -181,6 +196,9 @@ fn headline(finding: &Finding) -> String {
         Item::SecretKey { path, defined_in, .. } => {
             format!("encrypted key {path} is missing (defined in {})", defined_in.join(", "))
         }
+        Item::Behind { ahead, wave } => {
+            format!("does not run the config that {} runs (wave {wave} never got it)", ahead.join(", "))
+        }
         Item::Unhealthy { workloads, since } => {
             let names: Vec<&str> = workloads.iter().map(|(w, _)| w.as_str()).collect();
             let since = since.as_deref().map(|s| format!(" since {s}")).unwrap_or_default();
@@ -249,6 +267,10 @@ fn details(finding: &Finding, outcome: &Outcome) -> Vec<String> {
         Item::SecretKey { path, file, .. } => {
             vec![format!("add {path} to {file} (this stage's own value): sops edit {file}")]
         }
+        Item::Behind { .. } => {
+            let name = stage.split('/').next().unwrap_or(stage);
+            vec![format!("finish the rollout: helm envs upgrade {name} (clusters that run the config are left alone)")]
+        }
         Item::Unhealthy { workloads, .. } => workloads.iter().flat_map(|(_, why)| why.clone()).collect(),
         Item::Version { .. } | Item::Component { .. } => Vec::new(),
     }
@@ -268,7 +290,11 @@ pub struct DriftJson<'a> {
 #[derive(Serialize)]
 struct StageJson<'a> {
     name: &'a str,
-    context: String,
+    /// One cluster of a stage on several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<&'a str>,
+    /// `None` for a stage on several clusters (its config findings; each cluster follows).
+    context: Option<String>,
     checked: bool,
     reason: Option<&'a str>,
     drift: usize,
@@ -348,6 +374,10 @@ enum ItemJson<'a> {
         file: &'a str,
         defined_in: &'a [String],
     },
+    Behind {
+        ahead: &'a [String],
+        wave: usize,
+    },
     Unhealthy {
         not_ready_since: Option<&'a str>,
         workloads: Vec<UnhealthyJson<'a>>,
@@ -381,10 +411,11 @@ pub fn json<'a>(outcome: &'a Outcome) -> DriftJson<'a> {
         .iter()
         .map(|(stage, unchecked)| StageJson {
             name: &stage.name,
-            context: stage.kube_context.to_string(),
+            cluster: stage.cluster.as_ref().map(|c| c.name.as_str()),
+            context: (!stage.is_multi_cluster()).then(|| stage.kube_context.to_string()),
             checked: unchecked.is_none(),
             reason: unchecked.as_deref(),
-            drift: outcome.findings.iter().filter(|f| f.stage == stage.name && f.item.is_drift()).count(),
+            drift: outcome.findings.iter().filter(|f| f.stage == stage.label() && f.item.is_drift()).count(),
         })
         .collect();
     DriftJson {
@@ -443,6 +474,7 @@ fn item_json(finding: &Finding) -> ItemJson<'_> {
             needed_by,
         },
         Item::SecretKey { path, file, defined_in } => ItemJson::SecretKey { path, file, defined_in },
+        Item::Behind { ahead, wave } => ItemJson::Behind { ahead, wave: *wave },
         Item::Unhealthy { workloads, since } => ItemJson::Unhealthy {
             not_ready_since: since.as_deref(),
             workloads: workloads.iter().map(|(workload, why)| UnhealthyJson { workload, why }).collect(),
@@ -457,7 +489,7 @@ pub fn markdown(outcome: &Outcome, args: &TextOptions) -> Markdown {
     let mut rows = Vec::new();
     let mut sections = Vec::new();
     for (stage, unchecked) in &outcome.stages {
-        let findings: Vec<&Finding> = outcome.findings.iter().filter(|f| f.stage == stage.name).collect();
+        let findings: Vec<&Finding> = outcome.findings.iter().filter(|f| f.stage == stage.label()).collect();
         let drifted = findings.iter().filter(|f| f.item.is_drift()).count();
         let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
         for finding in findings.iter().filter(|f| f.item.is_drift()) {
@@ -469,7 +501,7 @@ pub fn markdown(outcome: &Outcome, args: &TextOptions) -> Markdown {
             (None, 0) => "no drift".to_string(),
             (None, n) => format!("{n} drifted"),
         };
-        rows.push(vec![stage.name.clone(), stage.kube_context.to_string(), verdict, kinds.join(", ")]);
+        rows.push(vec![stage.label(), reach(stage), verdict, kinds.join(", ")]);
         if unchecked.is_none() && drifted > 0 {
             let one = Outcome {
                 stages: vec![(*stage, None)],

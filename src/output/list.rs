@@ -23,24 +23,40 @@ pub fn text(project: &Project) -> String {
         project.releases.len()
     );
     for (i, stage) in project.stages.iter().enumerate() {
-        out.push_str(&format!(
-            "\n{NAME}{}{NAME:#} {DIM}({} of {}){DIM:#}  context {BOLD}{}{BOLD:#}  namespace {BOLD}{}{BOLD:#}",
-            stage.name,
-            i + 1,
-            project.stages.len(),
-            context_name(&stage.kube_context),
-            stage.namespace
-        ));
+        out.push_str(&format!("\n{NAME}{}{NAME:#} {DIM}({} of {}){DIM:#}", stage.name, i + 1, project.stages.len()));
+        if stage.is_multi_cluster() {
+            out.push_str(&format!("  {} clusters in {} waves", stage.clusters().len(), stage.waves().len()));
+        } else {
+            out.push_str(&format!(
+                "  context {BOLD}{}{BOLD:#}  namespace {BOLD}{}{BOLD:#}",
+                context_name(&stage.kube_context),
+                stage.namespace
+            ));
+        }
         if stage.approval == Approval::Required {
             out.push_str("  approval required");
         }
-        if let Some(id) = &stage.cluster_id {
+        if let Some(id) = stage.cluster_id.as_ref().filter(|_| !stage.is_multi_cluster()) {
             out.push_str(&format!("  cluster {id}"));
         }
         if let Some(soak) = stage.soak {
             out.push_str(&format!("  soak {}", crate::config::freeze::show_duration(soak)));
         }
         out.push('\n');
+        for on in stage.clusters().iter().filter(|c| c.cluster.is_some()) {
+            let Some(cluster) = &on.cluster else { continue };
+            out.push_str(&format!(
+                "  {DIM}wave {}{DIM:#} {BOLD}{}{BOLD:#}  context {BOLD}{}{BOLD:#}  namespace {BOLD}{}{BOLD:#}",
+                cluster.wave,
+                cluster.name,
+                context_name(&on.kube_context),
+                on.namespace
+            ));
+            if let Some(id) = &on.cluster_id {
+                out.push_str(&format!("  cluster {id}"));
+            }
+            out.push('\n');
+        }
         for window in &stage.freeze {
             out.push_str(&format!("  {DIM}freeze{DIM:#} {}\n", window.describe()));
         }
@@ -109,7 +125,21 @@ struct StageJson<'a> {
     soak_seconds: Option<u64>,
     /// The freeze windows, as written, with their reasons.
     freeze: Vec<String>,
+    /// A stage on several clusters: each, in wave order (the stage's own kubeContext,
+    /// namespace and clusterId are the first's).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    clusters: Vec<ClusterJson<'a>>,
     releases: Vec<ReleaseJson<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ClusterJson<'a> {
+    name: &'a str,
+    wave: usize,
+    kube_context: String,
+    namespace: &'a str,
+    cluster_id: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -143,6 +173,20 @@ pub fn json(project: &Project) -> ListJson<'_> {
             verify: &stage.verify,
             soak_seconds: stage.soak.map(|d| d.as_secs()),
             freeze: stage.freeze.iter().map(|w| w.describe()).collect(),
+            clusters: stage
+                .clusters()
+                .iter()
+                .filter_map(|on| {
+                    let cluster = on.cluster.as_ref()?;
+                    Some(ClusterJson {
+                        name: &cluster.name,
+                        wave: cluster.wave,
+                        kube_context: on.kube_context.to_string(),
+                        namespace: &on.namespace,
+                        cluster_id: on.cluster_id.as_deref(),
+                    })
+                })
+                .collect(),
             releases: project
                 .releases
                 .iter()

@@ -17,7 +17,7 @@ pub fn text(stages: &[&Stage], results: &[Result<Vec<Row>>]) -> String {
         ["RELEASE", "REVISION", "CHART", "APP", "STATUS", "READY", "LAST DEPLOYED", "CONFIG", "LAST PROMOTION"];
     let mut out = String::new();
     for (stage, result) in stages.iter().zip(results) {
-        let _ = writeln!(out, "{BOLD}{}{BOLD:#} {DIM}(context {}){DIM:#}", stage.name, stage.kube_context);
+        let _ = writeln!(out, "{BOLD}{}{BOLD:#} {DIM}(context {}){DIM:#}", stage.label(), stage.kube_context);
         let rows = match result {
             Ok(rows) => rows,
             Err(err) => {
@@ -123,6 +123,9 @@ pub struct StatusJson<'a> {
 #[derive(Serialize)]
 struct StageJson<'a> {
     name: &'a str,
+    /// One cluster of a stage on several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cluster: Option<&'a str>,
     context: String,
     checked: bool,
     reason: Option<String>,
@@ -182,6 +185,7 @@ pub fn json<'a>(stages: &[&'a Stage], results: &'a [Result<Vec<Row>>]) -> Status
         .zip(results)
         .map(|(stage, result)| StageJson {
             name: &stage.name,
+            cluster: stage.cluster.as_ref().map(|c| c.name.as_str()),
             context: stage.kube_context.to_string(),
             checked: result.is_ok(),
             reason: result.as_ref().err().map(|err| err.one_line()),
@@ -247,7 +251,7 @@ pub fn markdown(stages: &[&Stage], results: &[Result<Vec<Row>>]) -> Markdown {
     for (stage, result) in stages.iter().zip(results) {
         match result {
             Err(err) => rows.push(vec![
-                stage.name.clone(),
+                stage.label(),
                 "-".into(),
                 format!("not read: {}", err.one_line()),
                 String::new(),
@@ -259,7 +263,7 @@ pub fn markdown(stages: &[&Stage], results: &[Result<Vec<Row>>]) -> Markdown {
             Ok(list) => {
                 for row in list {
                     let [release, revision, chart, _app, status, ready, _deployed, config, promotion] = cells(row);
-                    rows.push(vec![stage.name.clone(), release, revision, chart, status, ready, config, promotion]);
+                    rows.push(vec![stage.label(), release, revision, chart, status, ready, config, promotion]);
                     if let Some(health) = row.health.as_ref().filter(|h| !h.is_ready()) {
                         let body = health
                             .not_ready()
@@ -267,7 +271,7 @@ pub fn markdown(stages: &[&Stage], results: &[Result<Vec<Row>>]) -> Markdown {
                             .collect::<Vec<_>>()
                             .join("\n");
                         sections.push(Section {
-                            title: format!("{}/{} not ready", stage.name, row.release),
+                            title: format!("{}/{} not ready", stage.label(), row.release),
                             body,
                             language: "text",
                             command: format!("helm envs status --stage {} --release {}", stage.name, row.release),

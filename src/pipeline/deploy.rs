@@ -23,6 +23,8 @@ use super::schedule::Schedule;
 #[derive(Debug, Clone)]
 pub struct Outcome {
     pub stage: String,
+    /// The cluster, in a stage on several.
+    pub cluster: Option<String>,
     pub release: String,
     pub status: Status,
     /// What the failure rule did to it afterwards (`onFailure: rollback`).
@@ -51,9 +53,18 @@ pub enum Undone {
 }
 
 impl Outcome {
+    /// `stage/release`, or `stage/cluster/release` in a stage on several clusters.
+    pub fn place(&self) -> String {
+        match &self.cluster {
+            Some(cluster) => format!("{}/{cluster}/{}", self.stage, self.release),
+            None => format!("{}/{}", self.stage, self.release),
+        }
+    }
+
     pub fn new(target: &Target, status: Status) -> Outcome {
         Outcome {
             stage: target.stage.name.clone(),
+            cluster: target.stage.cluster.as_ref().map(|c| c.name.clone()),
             release: target.release.name.clone(),
             status,
             undone: None,
@@ -384,7 +395,7 @@ impl Pipeline<'_> {
     /// `helm upgrade --install` (or the stage's deploy command); the revision when helm says.
     fn deploy_one(&self, target: &Target, record: &Record, labels: &[(String, String)]) -> Result<Option<u64>> {
         let stage = target.stage;
-        let step = self.reporter.step(format!("deploying {} to {}", target.release.name, stage.name));
+        let step = self.reporter.step(format!("deploying {} to {}", target.release.name, stage.label()));
         match &stage.deploy_command {
             Some(command) => {
                 let env = hooks::environment(stage, Some(target))?;
@@ -413,7 +424,7 @@ impl Pipeline<'_> {
         }
         let Some(installed) = self.helm.installed(target)? else { return Ok(()) };
         let started = Instant::now();
-        let progress = self.reporter.wait(format!("{}/{}", stage.name, target.release.name));
+        let progress = self.reporter.wait(format!("{}/{}", stage.label(), target.release.name));
         loop {
             let health = health::of_installed(&self.kubectl, target, &installed)?;
             if health.is_ready() {
@@ -427,7 +438,7 @@ impl Pipeline<'_> {
             interrupt::check(|| {
                 vec![Detail::Note(format!(
                     "the wait for {}/{} to be ready was cut short: {}",
-                    stage.name,
+                    stage.label(),
                     target.release.name,
                     wait_state(&health)
                 ))]
@@ -575,11 +586,11 @@ const POLL: Duration = Duration::from_secs(1);
 /// the time measured, which the last read of the cluster can take a second past it.
 fn not_ready(target: &Target, health: &Health, timeout: Duration, failed: bool) -> Error {
     let headline = match failed {
-        true => format!("release {} of stage {} failed to become ready", target.release.name, target.stage.name),
+        true => format!("release {} of stage {} failed to become ready", target.release.name, target.stage.label()),
         false => format!(
             "release {} of stage {} is not ready after {}s (health.timeout)",
             target.release.name,
-            target.stage.name,
+            target.stage.label(),
             timeout.as_secs()
         ),
     };
@@ -646,7 +657,7 @@ pub fn deploy_failed(command: &str, err: Error, outcomes: &[Outcome]) -> Error {
 /// Which releases were deployed (and kept) and which were not attempted.
 pub fn summary(outcomes: &[Outcome]) -> Vec<Detail> {
     let names = |wanted: &dyn Fn(&Outcome) -> bool| -> Vec<String> {
-        outcomes.iter().filter(|o| wanted(o)).map(|o| format!("{}/{}", o.stage, o.release)).collect()
+        outcomes.iter().filter(|o| wanted(o)).map(Outcome::place).collect()
     };
     let deployed = names(&|o| matches!(o.status, Status::Deployed(_)) && o.undone.is_none());
     let skipped = names(&|o| o.status == Status::NotAttempted);

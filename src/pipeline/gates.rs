@@ -49,7 +49,7 @@ pub fn soak(
     let mut young = Vec::new();
     let mut opens = now;
     for (target, state) in releases {
-        let release = &target.release.name;
+        let release = &target.label();
         let deployed = state.installed.as_ref().and_then(|installed| {
             let revision = state.history.iter().find(|r| r.revision == installed.revision)?;
             Some((installed.revision, revision.updated.parse::<Timestamp>().ok()?))
@@ -188,7 +188,7 @@ pub fn own_keys(project: &Project, stage: &Stage, targets: &[Target]) -> Option<
 pub fn source_in_sync(from: &Stage, releases: &[(&Target, &LiveState)]) -> Gate {
     let mut problems = Vec::new();
     for (target, state) in releases {
-        let release = &target.release.name;
+        let release = &target.label();
         for item in drift::against_config(state, target.configured_chart(), false) {
             problems.push(match item {
                 Item::NotDeployed => format!("{release} is not deployed"),
@@ -230,7 +230,7 @@ pub fn source_health(from: &Stage, releases: &[(&Target, &Health)], allowed: boo
         .flat_map(|(target, health)| {
             health.not_ready().map(move |w| {
                 let why = w.why.first().map(|why| format!(" ({why})")).unwrap_or_default();
-                format!("{}: {}{why}", target.release.name, w.headline())
+                format!("{}: {}{why}", target.label(), w.headline())
             })
         })
         .collect();

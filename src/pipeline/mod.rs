@@ -16,6 +16,7 @@ pub mod promote;
 pub mod record;
 pub mod run;
 mod schedule;
+mod waves;
 pub mod writes;
 
 use crate::compare::diff;
@@ -41,12 +42,16 @@ pub fn lock(project: &Project, options: Options, purpose: &str) -> Result<Option
 impl Pipeline<'_> {
     /// Diff every target against what is installed, check the cluster pin and the Secrets the
     /// config references; the cluster reads run in parallel.
+    /// The gates in front of a deploy of `targets` (of `stage`, on each of its clusters), and
+    /// each target as installed against its config.
     pub fn check(&self, stage: &Stage, targets: &[Target], run: &Options) -> Result<Checked> {
         let options = diff::Options { ignore: Vec::new(), show_secrets: run.show_secrets };
-        let (states, cluster, isolation, namespaces) = std::thread::scope(|scope| {
-            let cluster = scope.spawn(|| gates::cluster(&self.kubectl, stage));
-            let isolation = scope.spawn(|| gates::isolation(&self.kubectl, self.project, stage));
-            let namespaces = scope.spawn(|| gates::namespaces(&self.kubectl, stage, targets));
+        let clusters = by_cluster(targets);
+        let (states, on_clusters) = std::thread::scope(|scope| {
+            let gates: Vec<_> = clusters
+                .iter()
+                .map(|(on, range)| scope.spawn(|| self.cluster_gates(on, &targets[range.clone()])))
+                .collect();
             let states = against_installed(
                 self.project,
                 &self.helm,
@@ -54,24 +59,37 @@ impl Pipeline<'_> {
                 &options,
                 Reading { history: false, trust_records: true },
             );
-            (states, joined(cluster), isolation.join().ok().flatten(), joined(namespaces))
+            (states, gates.into_iter().map(joined).collect::<Vec<_>>())
         });
         let states = states?;
         states.iter().flat_map(|s| &s.notes).for_each(|note| self.reporter.note(note));
-        let freeze = gates::freeze(stage, jiff::Timestamp::now(), run.override_freeze);
-        let mut checks: Vec<Gate> = freeze.into_iter().chain(cluster?).chain(isolation).chain([namespaces?]).collect();
-        let mut manifests = Vec::new();
-        for (target, state) in targets.iter().zip(&states) {
-            manifests.push((target.release, parse_rendered(&state.rendered, target)?));
+        let mut checks: Vec<Gate> =
+            gates::freeze(stage, jiff::Timestamp::now(), run.override_freeze).into_iter().collect();
+        let mut secrets = Vec::new();
+        for ((on, range), gates) in clusters.iter().zip(on_clusters) {
+            checks.extend(gates?.into_iter().map(|gate| on_cluster(on, gate)));
+            let mut manifests = Vec::new();
+            for (target, state) in targets[range.clone()].iter().zip(&states[range.clone()]) {
+                manifests.push((target.release, parse_rendered(&state.rendered, target)?));
+            }
+            secrets.push(on_cluster(on, gates::secrets(&self.kubectl, on, &manifests)?));
         }
-        checks.push(gates::secrets(&self.kubectl, stage, &manifests)?);
+        checks.extend(secrets);
         checks.extend(gates::own_keys(self.project, stage, targets));
         Ok(Checked { states, gates: checks })
     }
 
-    /// Deploy the releases of a gated stage that have something to deploy (`needs[i]`), then
-    /// run its verify commands; nothing in a dry run. Returns every release's outcome, the
-    /// error that stopped the stage, if one did, and whether the cluster is as before.
+    /// The gates about one cluster: pinned, isolated, its namespaces there.
+    fn cluster_gates(&self, on: &Stage, targets: &[Target]) -> Result<Vec<Gate>> {
+        let (cluster, isolation, namespaces) = std::thread::scope(|scope| {
+            let cluster = scope.spawn(|| gates::cluster(&self.kubectl, on));
+            let isolation = scope.spawn(|| gates::isolation(&self.kubectl, self.project, on));
+            let namespaces = gates::namespaces(&self.kubectl, on, targets);
+            (joined(cluster), isolation.join().ok().flatten(), namespaces)
+        });
+        Ok(cluster?.into_iter().chain(isolation).chain([namespaces?]).collect())
+    }
+
     pub fn deploy(&self, run: &StageRun, needs: &[bool], record: &Record) -> StageDeploy {
         if run.options.dry_run || !needs.iter().any(|n| *n) {
             let outcomes = run
@@ -81,6 +99,9 @@ impl Pipeline<'_> {
                 .map(|(t, needed)| Outcome::new(t, if *needed { Status::NotAttempted } else { Status::Unchanged }))
                 .collect();
             return StageDeploy { outcomes, error: None, cluster_unchanged: true };
+        }
+        if run.stage.is_multi_cluster() {
+            return self.deploy_waves(run, needs, record);
         }
         self.deploy_releases(run, needs, record)
     }
@@ -138,6 +159,27 @@ impl Judged {
             Some(refused) => Err(refused),
             None => interrupt::check(nothing_done).map(|()| self.needs.clone()),
         }
+    }
+}
+
+/// The targets of each cluster, in order (targets come cluster by cluster: see
+/// `Project::cluster_targets`).
+pub fn by_cluster<'t>(targets: &'t [Target<'t>]) -> Vec<(&'t Stage, std::ops::Range<usize>)> {
+    let mut groups: Vec<(&Stage, std::ops::Range<usize>)> = Vec::new();
+    for (index, target) in targets.iter().enumerate() {
+        match groups.last_mut() {
+            Some((on, range)) if on.cluster == target.stage.cluster => range.end = index + 1,
+            _ => groups.push((target.stage, index..index + 1)),
+        }
+    }
+    groups
+}
+
+/// A gate about one cluster of a stage on several says which.
+fn on_cluster(on: &Stage, gate: Gate) -> Gate {
+    match &on.cluster {
+        Some(cluster) => Gate { message: format!("{}: {}", cluster.name, gate.message), ..gate },
+        None => gate,
     }
 }
 

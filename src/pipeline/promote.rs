@@ -58,10 +58,11 @@ impl<'p> Pipeline<'p> {
         let PromotionCheck { from, to, releases, plan, .. } = *check;
         let copies_dir = tempfile::tempdir().map_err(Error::io("cannot create a temporary directory"))?;
         let copies = writes::copies(self.project, &plan.files, copies_dir.path())?;
+        // A stage on several clusters: every cluster of B is checked, every cluster of A read.
         let promoted: Vec<Target> =
-            releases.iter().map(|r| plan.promoted_target(&self.project.target(to, r), &copies)).collect();
+            self.project.cluster_targets(to, releases).iter().map(|t| plan.promoted_target(t, &copies)).collect();
         let promoted = promoted.as_slice();
-        let sources: Vec<Target> = releases.iter().map(|r| self.project.target(from, r)).collect();
+        let sources: Vec<Target> = self.project.cluster_targets(from, releases);
         let (checked, source_states) = std::thread::scope(|scope| {
             let source = check.check_source.then(|| {
                 scope.spawn(|| {
@@ -107,10 +108,12 @@ impl<'p> Pipeline<'p> {
         all_gates.extend(gates::secret_keys(self.project, from, to, releases));
         all_gates.extend(self.source_gates(check, &sources, source_states.transpose())?);
         all_gates.extend(target_gates);
-        let targets = releases
-            .iter()
+        let targets = self
+            .project
+            .cluster_targets(to, releases)
+            .into_iter()
             .zip(promoted)
-            .map(|(r, p)| Target { version: p.version.clone(), ..self.project.target(to, r) })
+            .map(|(t, p)| Target { version: p.version.clone(), ..t })
             .collect();
         Ok(PromotionChecked { checked: Checked { states, gates: all_gates }, targets, offline: offline_target })
     }
@@ -164,7 +167,7 @@ impl<'p> Pipeline<'p> {
     /// Without B's cluster: B's config as its files are now against the promoted config, both
     /// rendered offline, and the gates that need the cluster marked as not run.
     fn offline_check(&self, to: &Stage, releases: &[&Release], promoted: &[Target]) -> Result<Checked> {
-        let current: Vec<Target> = releases.iter().map(|r| self.project.target(to, r)).collect();
+        let current: Vec<Target> = self.project.cluster_targets(to, releases);
         let rendered = all_or_errors(render_all(&self.helm, &[current.as_slice(), promoted].concat()))?;
         let (now, after) = rendered.split_at(current.len());
         let mut states = Vec::new();

@@ -25,6 +25,7 @@ pub struct Options {
 }
 
 /// One stage through the pipeline, as a command asks for it.
+#[derive(Clone)]
 pub struct StageRun<'a> {
     pub stage: &'a Stage,
     /// What a deploy installs, release by release.

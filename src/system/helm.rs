@@ -420,13 +420,13 @@ impl Helm {
                 Error::Other(anyhow::anyhow!(
                     "helm {} for stage `{}` printed output that is not UTF-8",
                     call.action,
-                    call.stage.name,
+                    call.stage.label(),
                 ))
             })
         } else {
             Err(Error::Helm(Box::new(HelmFailure {
                 action: call.action,
-                stage: call.stage.name.clone(),
+                stage: call.stage.label(),
                 release: call.release.map(str::to_string),
                 context: call.stage.kube_context.name().map(str::to_string),
                 command,
@@ -448,7 +448,7 @@ fn unreadable(action: &str, target: &Target) -> Error {
     Error::Other(anyhow::anyhow!(
         "could not read `helm {action}` output for release `{}` in stage `{}`",
         target.release.name,
-        target.stage.name
+        target.stage.label()
     ))
 }
 

@@ -21,6 +21,9 @@ use crate::terminal;
 /// `HOME` still reaches the same clusters.
 pub fn environment(stage: &Stage, target: Option<&Target>) -> Result<Vec<(String, String)>> {
     let mut env = vec![("HELM_ENVS_STAGE".to_string(), stage.name.clone())];
+    if let Some(cluster) = &stage.cluster {
+        env.push(("HELM_ENVS_CLUSTER".into(), cluster.name.clone()));
+    }
     if let Some(context) = stage.kube_context.name() {
         env.push(("HELM_KUBECONTEXT".into(), context.to_string()));
     }
@@ -56,6 +59,7 @@ fn path_lines(variable: &str, files: &[ValuesFile]) -> Result<String> {
 /// Variables `environment` sets for some commands only; an inherited value (a helm-envs run
 /// inside another one's script) must not reach a command that was not given one.
 const OWN_ENV: &[&str] = &[
+    "HELM_ENVS_CLUSTER",
     "HELM_ENVS_RELEASE",
     "HELM_ENVS_RELEASES",
     "HELM_ENVS_CHART",

@@ -104,7 +104,7 @@ impl Kubectl {
         if kube_version.is_empty() {
             return Err(Error::Other(anyhow::anyhow!(
                 "`kubectl version` did not say the version of stage `{}`'s cluster",
-                stage.name
+                stage.label()
             )));
         }
         let mut api_versions: BTreeSet<String> =
@@ -283,18 +283,18 @@ impl Kubectl {
             anyhow::Error::new(err).context(format!(
                 "could not start {} (for stage `{}`)",
                 self.bin.display(),
-                stage.name
+                stage.label()
             ))
         })?;
         drop(slot);
         if out.status.success() {
             return String::from_utf8(out.stdout).map_err(|_| {
-                Error::Other(anyhow::anyhow!("kubectl printed output that is not UTF-8 (stage `{}`)", stage.name))
+                Error::Other(anyhow::anyhow!("kubectl printed output that is not UTF-8 (stage `{}`)", stage.label()))
             });
         }
         Err(Error::Kubectl(Box::new(KubectlFailure {
             action,
-            stage: stage.name.clone(),
+            stage: stage.label(),
             context: stage.kube_context.name().map(str::to_string),
             namespace: namespace.to_string(),
             command,
@@ -323,7 +323,7 @@ fn objects(output: &str, stage: &Stage) -> Result<Vec<Value>> {
             }
         }
         Ok(object @ Value::Object(_)) => Ok(vec![object]),
-        _ => Err(Error::Other(anyhow::anyhow!("kubectl printed output that is not JSON (stage `{}`)", stage.name))),
+        _ => Err(Error::Other(anyhow::anyhow!("kubectl printed output that is not JSON (stage `{}`)", stage.label()))),
     }
 }
 

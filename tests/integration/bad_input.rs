@@ -96,7 +96,7 @@ fn unknown_key_names_the_line_and_the_right_keys() {
     project.write("helm-envs.yaml", &text);
     insta::assert_snapshot!(fails(&project, &["list"]), @r"
     error: [TMP]/examples/acme/helm-envs.yaml is not valid
-      --> [TMP]/examples/acme/helm-envs.yaml:11:5: unknown field `kubecontext`, expected one of name, kubeContext, namespace, approval, clusterId, helmArgs, labels, deploy, verify, health, isolation, onFailure, createNamespace, requireOwnKeys, soak, freeze
+      --> [TMP]/examples/acme/helm-envs.yaml:11:5: unknown field `kubecontext`, expected one of name, kubeContext, clusters, waves, namespace, approval, clusterId, helmArgs, labels, deploy, verify, health, isolation, onFailure, createNamespace, requireOwnKeys, soak, freeze
           help: see the stages-file reference in docs/stages-file.md for every key
     ");
 }
@@ -184,7 +184,7 @@ envSpecific:
     insta::assert_snapshot!(fails(&project, &["list"]), @r"
     error: [TMP]/examples/acme/helm-envs.yaml is not valid
       --> [TMP]/examples/acme/helm-envs.yaml:5:5: stage `qa` has no kubeContext
-          help: name the kubeconfig context this stage deploys to (kubeContext: my-cluster), or write `kubeContext: current` to use the kubeconfig's current context on purpose
+          help: name the kubeconfig context this stage deploys to (kubeContext: my-cluster), or write `kubeContext: current` to use the kubeconfig's current context on purpose, or list its `clusters`
       --> [TMP]/examples/acme/helm-envs.yaml:13:11: `Prod` is not a valid stage name
           help: use lowercase letters, digits and '-', starting and ending with a letter or digit (at most 53)
       --> [TMP]/examples/acme/helm-envs.yaml:7:11: stage `dev` is defined twice (first at line 2)

@@ -32,3 +32,4 @@ mod scale;
 mod schema;
 mod time_gates;
 mod values;
+mod waves;

@@ -45,16 +45,30 @@ fn versions_example() -> serde_json::Value {
 /// One stage: where its releases are deployed, and the gates in front of it.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-#[schemars(rename = "Stage")]
+#[schemars(rename = "Stage", extend("anyOf" = [{"required": ["kubeContext"]}, {"required": ["clusters"]}]))]
 pub(super) struct RawStage {
     /// Lowercase letters, digits and '-'; `{stage}` in values paths. Unique.
     #[schemars(with = "String", regex(pattern = DNS_LABEL), length(max = 53))]
     pub(super) name: Spanned<String>,
     /// The kubeconfig context every helm and kubectl call of this stage uses, or `current` for
-    /// the kubeconfig's current context on purpose. Required.
-    // An `Option` only so that leaving it out gets its own explanation; required in the schema.
+    /// the kubeconfig's current context on purpose. Required unless the stage has `clusters`.
+    // `default` only so that the schema requires it through `anyOf` with `clusters`.
+    #[serde(default)]
     #[schemars(with = "String", length(min = 1))]
     pub(super) kube_context: Option<Spanned<String>>,
+    /// A stage on several clusters (regions) instead of one: each with its own kubeContext, and
+    /// optionally its own namespace and clusterId. Every command reads each cluster; a deploy
+    /// reaches them wave by wave (`waves`). Replaces the stage's kubeContext and clusterId.
+    #[serde(default)]
+    #[schemars(with = "Vec<RawCluster>", length(min = 2))]
+    pub(super) clusters: Vec<Spanned<RawCluster>>,
+    /// The order a deploy reaches the stage's clusters in: a list of waves, each a list of
+    /// cluster names deployed side by side. A wave is deployed, ready and verified before the
+    /// next starts; the first that fails stops the rollout. Default: one cluster per wave, in
+    /// the order of `clusters`.
+    #[serde(default)]
+    #[schemars(with = "Vec<Vec<String>>", example = vec![vec!["eu-canary"], vec!["eu", "us"]])]
+    pub(super) waves: Vec<Spanned<Vec<String>>>,
     /// The namespace of the stage's releases.
     #[schemars(with = "String", regex(pattern = DNS_LABEL), length(max = 63))]
     pub(super) namespace: Spanned<String>,
@@ -114,6 +128,25 @@ pub(super) struct RawStage {
     #[serde(default)]
     #[schemars(with = "Vec<RawFreeze>")]
     pub(super) freeze: Vec<Spanned<RawFreeze>>,
+}
+
+/// One cluster of a stage with several.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "Cluster")]
+pub(super) struct RawCluster {
+    /// Lowercase letters, digits and '-'; unique in the stage. Shown as `stage/name`.
+    #[schemars(with = "String", regex(pattern = DNS_LABEL), length(max = 53))]
+    pub(super) name: Spanned<String>,
+    /// The kubeconfig context of this cluster (never `current`).
+    #[schemars(with = "String", length(min = 1))]
+    pub(super) kube_context: Spanned<String>,
+    /// The namespace of the stage's releases on this cluster; default: the stage's.
+    #[schemars(with = "Option<String>", regex(pattern = DNS_LABEL), length(max = 63))]
+    pub(super) namespace: Option<Spanned<String>>,
+    /// The UID of this cluster's kube-system namespace, checked before any write (as a stage's
+    /// clusterId).
+    pub(super) cluster_id: Option<String>,
 }
 
 /// A freeze window: `from` and `to` (dates and times in `timeZone`, or with an offset), or

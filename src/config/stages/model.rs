@@ -67,7 +67,7 @@ impl std::fmt::Display for KubeContext {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Stage {
     pub name: String,
     pub kube_context: KubeContext,
@@ -90,6 +90,64 @@ pub struct Stage {
     pub soak: Option<std::time::Duration>,
     /// `freeze`: when the stage takes no deploy, each window with its text as written.
     pub freeze: Vec<crate::config::freeze::Window>,
+    /// For one cluster of a stage on several (`clusters`): which one. `None` otherwise.
+    pub cluster: Option<Placement>,
+    /// A stage on several clusters: one `Stage` per cluster (its context, namespace and
+    /// clusterId), wave by wave. Empty for a stage on one cluster. The stage itself carries its
+    /// first cluster's, for what reads one cluster for the whole stage (a render's capabilities).
+    pub(super) on_clusters: Vec<Stage>,
+}
+
+/// Where one cluster of a stage on several stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    pub name: String,
+    /// Its wave, from 1.
+    pub wave: usize,
+}
+
+impl Stage {
+    /// The stage on each of its clusters, wave by wave: the stage itself when it has one.
+    pub fn clusters(&self) -> &[Stage] {
+        if self.on_clusters.is_empty() { std::slice::from_ref(self) } else { &self.on_clusters }
+    }
+
+    /// The stage's clusters grouped by wave, in deploy order.
+    pub fn waves(&self) -> Vec<&[Stage]> {
+        self.clusters()
+            .chunk_by(|a, b| a.cluster.as_ref().map(|c| c.wave) == b.cluster.as_ref().map(|c| c.wave))
+            .collect()
+    }
+
+    /// One of the stage's clusters by name; the stage itself when it has one and `None` is given.
+    pub fn on_cluster(&self, name: Option<&str>) -> Result<&Stage> {
+        let names = || self.on_clusters.iter().filter_map(|c| c.cluster.as_ref().map(|c| c.name.clone())).collect();
+        match (name, self.is_multi_cluster()) {
+            (None, false) => Ok(self),
+            (Some(name), true) => {
+                self.on_clusters.iter().find(|c| c.cluster.as_ref().is_some_and(|c| c.name == name)).ok_or_else(|| {
+                    Error::UnknownCluster { stage: self.name.clone(), name: Some(name.into()), known: names() }
+                })
+            }
+            (None, true) => Err(Error::UnknownCluster { stage: self.name.clone(), name: None, known: names() }),
+            (Some(name), false) => {
+                Err(Error::UnknownCluster { stage: self.name.clone(), name: Some(name.into()), known: Vec::new() })
+            }
+        }
+    }
+
+    /// True for a stage on several clusters (not for one of its clusters).
+    pub fn is_multi_cluster(&self) -> bool {
+        !self.on_clusters.is_empty()
+    }
+
+    /// The name people read: `production`, or `production/eu` for one of its clusters.
+    pub fn label(&self) -> String {
+        match &self.cluster {
+            Some(cluster) => format!("{}/{}", self.name, cluster.name),
+            None => self.name.clone(),
+        }
+    }
 }
 
 /// What a deploy waits for after helm returns.
@@ -202,6 +260,13 @@ pub struct Target<'p> {
 }
 
 impl Target<'_> {
+    /// The release's name, after its cluster's in a stage on several (`eu/web`).
+    pub fn label(&self) -> String {
+        match &self.stage.cluster {
+            Some(cluster) => format!("{}/{}", cluster.name, self.release.name),
+            None => self.release.name.clone(),
+        }
+    }
     /// The chart this target deploys: a local chart's Chart.yaml, or a repository chart's
     /// pinned version. `None` for an unpinned repository chart (helm takes the latest) or a
     /// Chart.yaml that cannot be read.
@@ -285,6 +350,12 @@ impl Project {
             secret_files: release.secrets_in(stage, &self.dir),
             version: release.versions.get(&stage.name).cloned(),
         }
+    }
+
+    /// The targets of `releases` on each cluster of `stage`, cluster by cluster in wave order:
+    /// what a command that reads or deploys the clusters works on.
+    pub fn cluster_targets<'p>(&'p self, stage: &'p Stage, releases: &[&'p Release]) -> Vec<Target<'p>> {
+        stage.clusters().iter().flat_map(|on| releases.iter().map(move |release| self.target(on, release))).collect()
     }
 
     /// The paths whose differences between stages are intended, for one release: the

@@ -10,8 +10,8 @@ use serde_saphyr::Spanned;
 use super::file::OnFailure;
 use super::file::{RawFreeze, RawProject, RawRelease, RawStage};
 use super::model::{
-    Chart, DEFAULT_HEALTH_TIMEOUT, Encrypted, Health, KubeContext, Project, Release, Stage, TextDigest, ValuesFile,
-    absolute, normalize, parse_duration,
+    Chart, DEFAULT_HEALTH_TIMEOUT, Encrypted, Health, KubeContext, Placement, Project, Release, Stage, TextDigest,
+    ValuesFile, absolute, normalize, parse_duration,
 };
 use crate::config::freeze::{self, When, Window};
 use crate::config::recipients::{self, CreationRules};
@@ -135,6 +135,15 @@ impl Checker<'_> {
         let name = s.name.value.clone();
         self.check_name("stage", &s.name);
         let kube_context = match &s.kube_context {
+            _ if !s.clusters.is_empty() => {
+                if let Some(ctx) = &s.kube_context {
+                    self.problem(ctx, format!("stage `{name}` has both kubeContext and clusters")).help = Some(
+                        "a stage on several clusters names each cluster's kubeContext under `clusters`: remove the stage's"
+                            .into(),
+                    );
+                }
+                KubeContext::Current
+            }
             Some(ctx) if ctx.value == "current" => KubeContext::Current,
             Some(ctx) if ctx.value.trim().is_empty() => {
                 self.problem(ctx, format!("stage `{name}`: kubeContext is empty")).help =
@@ -145,7 +154,8 @@ impl Checker<'_> {
             None => {
                 self.problem(raw, format!("stage `{name}` has no kubeContext")).help = Some(
                     "name the kubeconfig context this stage deploys to (kubeContext: my-cluster), or write \
-                     `kubeContext: current` to use the kubeconfig's current context on purpose"
+                     `kubeContext: current` to use the kubeconfig's current context on purpose, or list its \
+                     `clusters`"
                         .into(),
                 );
                 KubeContext::Current
@@ -186,7 +196,7 @@ impl Checker<'_> {
                 "health.rollback is the older spelling of onFailure: keep only onFailure (rollback or keep)".into(),
             );
         }
-        Stage {
+        let stage = Stage {
             name,
             kube_context,
             namespace: s.namespace.value.clone(),
@@ -207,7 +217,112 @@ impl Checker<'_> {
             require_own_keys: s.require_own_keys,
             soak,
             freeze,
+            cluster: None,
+            on_clusters: Vec::new(),
+        };
+        self.on_clusters(raw, stage)
+    }
+
+    /// A stage with `clusters`: the stage on each, wave by wave (the stage itself carries the
+    /// first's context, namespace and clusterId). Names, contexts and waves checked.
+    fn on_clusters(&mut self, raw: &Spanned<RawStage>, mut stage: Stage) -> Stage {
+        let s = &raw.value;
+        if s.clusters.is_empty() {
+            if let Some(wave) = s.waves.first() {
+                self.problem(wave, format!("stage `{}` has waves but no clusters", stage.name)).help =
+                    Some("waves order a stage's `clusters`: list them, or remove `waves`".into());
+            }
+            return stage;
         }
+        let name = stage.name.clone();
+        if s.cluster_id.is_some() {
+            self.problem(raw, format!("stage `{name}` has both clusterId and clusters")).help =
+                Some("give each cluster its own clusterId under `clusters`".into());
+        }
+        if s.clusters.len() == 1 {
+            self.problem(&s.clusters[0], format!("stage `{name}` lists one cluster")).help =
+                Some("a stage on one cluster names it with kubeContext (and clusterId) on the stage itself".into());
+        }
+        self.unique_names(&format!("stage `{name}`: cluster"), s.clusters.iter().map(|c| &c.value.name));
+        let mut contexts: HashMap<&str, &str> = HashMap::new();
+        for cluster in &s.clusters {
+            let c = &cluster.value;
+            self.check_name("cluster", &c.name);
+            if let Some(ns) = &c.namespace {
+                self.check_namespace(ns, &format!("stage `{name}`, cluster `{}`", c.name.value));
+            }
+            let context = c.kube_context.value.as_str();
+            if context.trim().is_empty() || context == "current" {
+                self.problem(
+                    &c.kube_context,
+                    format!("stage `{name}`, cluster `{}`: kubeContext `{context}`", c.name.value),
+                )
+                .help = Some("name each cluster's kubeconfig context explicitly".into());
+            } else if let Some(first) = contexts.insert(context, &c.name.value) {
+                self.problem(
+                    &c.kube_context,
+                    format!("stage `{name}`: clusters `{first}` and `{}` both use context `{context}`", c.name.value),
+                )
+                .help = Some("each cluster of a stage is a different kubeconfig context".into());
+            }
+        }
+        let waves = self.waves(s, &name);
+        let mut on_clusters = Vec::new();
+        for (wave, names) in waves.iter().enumerate() {
+            for cluster in s.clusters.iter().map(|c| &c.value).filter(|c| names.contains(&c.name.value.as_str())) {
+                on_clusters.push(Stage {
+                    kube_context: KubeContext::Named(cluster.kube_context.value.clone()),
+                    namespace: cluster.namespace.as_ref().map_or_else(|| stage.namespace.clone(), |n| n.value.clone()),
+                    cluster_id: cluster.cluster_id.clone(),
+                    cluster: Some(Placement { name: cluster.name.value.clone(), wave: wave + 1 }),
+                    ..stage.clone()
+                });
+            }
+        }
+        if let Some(first) = on_clusters.first() {
+            stage.kube_context = first.kube_context.clone();
+            stage.namespace = first.namespace.clone();
+            stage.cluster_id = first.cluster_id.clone();
+        }
+        stage.on_clusters = on_clusters;
+        stage
+    }
+
+    /// A stage's `waves` as cluster names: every cluster in exactly one wave, no empty wave.
+    /// Without `waves`, one cluster per wave in the order of `clusters`.
+    fn waves<'s>(&mut self, s: &'s RawStage, name: &str) -> Vec<Vec<&'s str>> {
+        let clusters: Vec<&str> = s.clusters.iter().map(|c| c.value.name.value.as_str()).collect();
+        if s.waves.is_empty() {
+            return clusters.iter().map(|c| vec![*c]).collect();
+        }
+        let mut placed: HashMap<&str, usize> = HashMap::new();
+        for (index, wave) in s.waves.iter().enumerate() {
+            if wave.value.is_empty() {
+                self.problem(wave, format!("stage `{name}`: wave {} is empty", index + 1)).help =
+                    Some("each wave lists the clusters deployed together: [eu-canary]".into());
+            }
+            for cluster in &wave.value {
+                if !clusters.contains(&cluster.as_str()) {
+                    self.problem(
+                        wave,
+                        format!("stage `{name}`: wave {} names unknown cluster `{cluster}`", index + 1),
+                    )
+                    .help = Some(format!("the stage's clusters are: {}", clusters.join(", ")));
+                } else if let Some(first) = placed.insert(cluster, index) {
+                    self.problem(
+                        wave,
+                        format!("stage `{name}`: cluster `{cluster}` is in waves {} and {}", first + 1, index + 1),
+                    )
+                    .help = Some("a cluster is deployed once, in one wave".into());
+                }
+            }
+        }
+        let missing: Vec<&str> = clusters.iter().copied().filter(|c| !placed.contains_key(c)).collect();
+        if !missing.is_empty() {
+            self.problem(&s.waves[0], format!("stage `{name}`: cluster `{}` is in no wave", missing.join("`, `")))
+                .help = Some("list every cluster of the stage in one of its waves".into());
+        }
+        s.waves.iter().map(|w| w.value.iter().map(String::as_str).filter(|c| clusters.contains(c)).collect()).collect()
     }
 
     /// A stage's `soak` and `freeze` windows, each problem at its line.
@@ -454,7 +569,8 @@ impl Checker<'_> {
     fn collisions(&mut self, project: &Project, raw: &RawProject) {
         let mut seen: HashMap<(String, String, String), usize> = HashMap::new();
         let mut reported = std::collections::HashSet::new();
-        for (i, stage) in project.stages.iter().enumerate() {
+        let on_clusters = project.stages.iter().enumerate().flat_map(|(i, s)| s.clusters().iter().map(move |c| (i, c)));
+        for (i, stage) in on_clusters {
             let context = match &stage.kube_context {
                 KubeContext::Named(c) => c.clone(),
                 KubeContext::Current => "current".to_string(),
@@ -777,6 +893,76 @@ mod tests {
         assert_eq!(target.namespace, "app-prod");
         assert_eq!(target.values_files.iter().map(|f| f.display.as_str()).collect::<Vec<_>>(), ["values.yaml"]);
         assert_eq!(project.stage("qa").expect_err("unknown").to_string(), "unknown stage `qa`");
+    }
+
+    #[test]
+    fn a_stage_on_several_clusters_deploys_them_wave_by_wave() {
+        let stages = "stages:\n  - name: dev\n    kubeContext: dev\n    namespace: a\n  - name: prod\n    namespace: p\n    \
+                      clusters:\n      - {name: eu-canary, kubeContext: ctx-a, clusterId: id-a}\n      - {name: eu, kubeContext: ctx-b}\n      \
+                      - {name: us, kubeContext: ctx-c, namespace: p-us}\n    waves: [[eu-canary], [us, eu]]\n";
+        let (_dir, project) = fixture::load(&format!("{stages}{RELEASE}"));
+        let project = project.unwrap_or_else(|err| panic!("loads: {err}: {:?}", err.details()));
+        let prod = project.stage("prod").expect("prod");
+        let shown: Vec<(String, usize, String, String)> = prod
+            .clusters()
+            .iter()
+            .map(|c| {
+                (c.label(), c.cluster.as_ref().map_or(0, |p| p.wave), c.kube_context.to_string(), c.namespace.clone())
+            })
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("prod/eu-canary".into(), 1, "ctx-a".into(), "p".into()),
+                ("prod/eu".into(), 2, "ctx-b".into(), "p".into()),
+                ("prod/us".into(), 2, "ctx-c".into(), "p-us".into()),
+            ]
+        );
+        assert_eq!(prod.waves().iter().map(|w| w.len()).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(prod.clusters()[0].cluster_id.as_deref(), Some("id-a"));
+        let targets = project.cluster_targets(prod, &project.releases.iter().collect::<Vec<_>>());
+        let where_: Vec<String> = targets.iter().map(|t| format!("{}@{}", t.label(), t.namespace)).collect();
+        assert_eq!(where_, ["eu-canary/app@p", "eu/app@p", "us/app@p-us"]);
+        // The stage on one cluster is its own only cluster; exec picks one of several by name.
+        let dev = project.stage("dev").expect("dev");
+        assert_eq!(dev.clusters().len(), 1);
+        assert!(dev.on_cluster(None).is_ok() && dev.on_cluster(Some("eu")).is_err());
+        assert_eq!(prod.on_cluster(Some("us")).expect("us").label(), "prod/us");
+        assert_eq!(
+            prod.on_cluster(None).expect_err("which").to_string(),
+            "stage `prod` is on several clusters: say which"
+        );
+
+        // Without waves: one cluster per wave, in the listed order.
+        let (_dir, project) =
+            fixture::load(&format!("{}{RELEASE}", stages.replace("    waves: [[eu-canary], [us, eu]]\n", "")));
+        let prod = project.expect("loads");
+        let prod = prod.stage("prod").expect("prod");
+        assert_eq!(
+            prod.waves().iter().map(|w| w[0].label()).collect::<Vec<_>>(),
+            ["prod/eu-canary", "prod/eu", "prod/us"]
+        );
+    }
+
+    #[test]
+    fn clusters_and_waves_that_cannot_be_deployed_are_refused_with_their_line() {
+        let found = problems(&format!(
+            "stages:\n  - name: prod\n    kubeContext: x\n    clusterId: abc\n    namespace: p\n    clusters:\n      \
+             - {{name: eu, kubeContext: ctx-a}}\n      - {{name: eu, kubeContext: ctx-a}}\n      - {{name: us, kubeContext: current}}\n      \
+             - {{name: ap, kubeContext: ctx-d}}\n    waves: [[eu], [us, asia], [], [us]]\n  - name: dev\n    \
+             kubeContext: dev\n    namespace: d\n    waves: [[a]]\n{RELEASE}"
+        ));
+        let at = |text: &str| found.iter().find(|(_, m)| m.contains(text)).map(|(line, _)| *line);
+        assert_eq!(at("has both kubeContext and clusters"), Some(3), "{found:?}");
+        assert_eq!(at("has both clusterId and clusters"), Some(2), "{found:?}");
+        assert_eq!(at("cluster `eu` is defined twice (first at line 7)"), Some(8), "{found:?}");
+        assert_eq!(at("clusters `eu` and `eu` both use context `ctx-a`"), Some(8), "{found:?}");
+        assert_eq!(at("cluster `us`: kubeContext `current`"), Some(9), "{found:?}");
+        assert_eq!(at("wave 2 names unknown cluster `asia`"), Some(11), "{found:?}");
+        assert_eq!(at("wave 3 is empty"), Some(11), "{found:?}");
+        assert_eq!(at("cluster `us` is in waves 2 and 4"), Some(11), "{found:?}");
+        assert_eq!(at("cluster `ap` is in no wave"), Some(11), "{found:?}");
+        assert_eq!(at("stage `dev` has waves but no clusters"), Some(15), "{found:?}");
     }
 
     #[test]
