@@ -9,9 +9,9 @@ say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 run() { printf '\033[2m$ %s\033[0m\n' "$*" >&2; "$@"; }
 
 scripts/testbed.sh install
-say "Starting three fresh clusters: dev, staging, production (127.0.0.1 only)"
+say "Starting four fresh clusters: dev, staging, production and, for the last act, production-us (127.0.0.1 only)"
 scripts/testbed.sh down
-scripts/testbed.sh up dev staging production
+scripts/testbed.sh up dev staging production production-us
 eval "$(scripts/testbed.sh env)"
 scripts/testbed.sh status
 
@@ -131,5 +131,24 @@ for stage in dev staging production; do
     printf '   %-10s web runs %s\n' "$stage" \
         "$(kubectl --context "$stage" -n "$namespace" get deploy web -o jsonpath='{.spec.template.spec.containers[0].image}')"
 done
+
+say "Production grows a second region: the stage on two clusters, deployed in waves (eu first, then us)"
+python3 - <<'PY'
+import re
+path = "helm-envs.yaml"
+text = open(path).read()
+regions = ("    namespace: acme\n    clusters:                  # production in two regions\n"
+           "      - {name: eu, kubeContext: production}\n"
+           "      - {name: us, kubeContext: production-us}\n"
+           "    waves: [[eu], [us]]        # us only once eu is deployed, ready and verified\n")
+text = text.replace("    kubeContext: production\n    namespace: acme\n", regions, 1)
+open(path, "w").write(text)
+PY
+run sed -n '/- name: production/,/approval/p' helm-envs.yaml
+run helm envs list | sed -n '/^production/,/^  web/p'
+run "$repo/scripts/example-secrets.sh" | grep production
+run helm envs upgrade production --yes
+run helm envs status --stage production
+run helm envs drift --stage production || echo "   (exit $?: the hand-made hotfix in eu is still there)"
 
 say "Done. Clusters are still running: source <(scripts/testbed.sh env) to use them; make demo-down stops them."

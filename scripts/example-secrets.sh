@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Creates the Secrets the bundled example's manifests reference (acme-db, payments-credentials,
 # acme-client-tls, acme-registry), with placeholder values, in every stage's namespace of
-# examples/acme, creating the namespaces too. Idempotent. Run from examples/acme (or give the
+# examples/acme (on each cluster of a stage on several), creating the namespaces too. Idempotent. Run from examples/acme (or give the
 # stages file with HELM_ENVS_CONFIG); needs helm-envs (or `helm envs`) and kubectl.
 #   --skip NAME@STAGE   leave one Secret out of one stage (repeatable), to see a gate refuse
 set -euo pipefail
@@ -18,7 +18,9 @@ if command -v helm-envs >/dev/null; then envs=(helm-envs); else envs=(helm envs)
 stages=$("${envs[@]}" list -o json | python3 -c '
 import json, sys
 for stage in json.load(sys.stdin)["stages"]:
-    print(stage["name"], stage["kubeContext"], stage["namespace"])')
+    # A stage on several clusters: every cluster of it.
+    for where in stage.get("clusters") or [stage]:
+        print(stage["name"], where["kubeContext"], where["namespace"])')
 
 while read -r stage context namespace; do
     kubectl --context "$context" get namespace "$namespace" >/dev/null 2>&1 ||

@@ -292,7 +292,11 @@ pub fn markdown(reports: &[StageReport]) -> Markdown {
             ),
             body: text(std::slice::from_ref(report), true),
             language: "text",
-            command: format!("helm envs check-secrets {} --details", report.stage),
+            // A cluster's report (`production/eu`) is checked with its stage.
+            command: format!(
+                "helm envs check-secrets {} --details",
+                report.stage.split('/').next().unwrap_or_default()
+            ),
             essential: false,
         })
         .collect();

@@ -101,6 +101,23 @@ fn a_stage_on_two_clusters_deploys_wave_by_wave_and_every_command_reads_both() {
     assert!(drift.contains("production/us (context staging)  no drift"), "{drift}");
     assert!(drift.contains("No drift in 1 stage."), "{drift}");
 
+    // check-secrets and check-isolation read each cluster; the clusters of one stage are not
+    // other stages to be kept apart from.
+    let secrets = ok(&project, &["check-secrets", "production"]);
+    assert!(secrets.contains("production/eu (context production): every referenced Secret is present"), "{secrets}");
+    assert!(secrets.contains("production/us (context staging): every referenced Secret is present"), "{secrets}");
+    // (us shares staging's cluster without policies: reported, exit aside.)
+    let isolation = stdout_of(&run(&project, &["check-isolation", "production", "-o", "json"]));
+    let isolation: Value = serde_json::from_str(&isolation).expect("JSON");
+    let shares: Vec<(String, String)> = isolation["stages"]
+        .as_array()
+        .expect("stages")
+        .iter()
+        .map(|s| (s["stage"].as_str().unwrap_or("").to_string(), s["sharesWith"].to_string()))
+        .collect();
+    assert!(shares.contains(&("production/us".into(), "[\"staging\"]".into())), "{isolation:#}");
+    assert!(shares.contains(&("production/eu".into(), "[]".into())), "{isolation:#}");
+
     // A promotion into production reaches both clusters, wave by wave, with the gates of each.
     let staging = project.read("envs/staging/web.yaml");
     project.write("envs/staging/web.yaml", &format!("{staging}\nimage:\n  tag: \"2.8.0\"\n"));
