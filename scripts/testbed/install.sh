@@ -95,6 +95,34 @@ install_sops() {
         "" github.com/getsops/sops/v3/cmd/sops
 }
 
+# Argo CD, for the stages a GitOps engine deploys: one multi-call binary (each component picks its
+# role from ARGOCD_BINARY_NAME), its CRDs, and the git wrapper its repo-server runs before every
+# fetch (module zips drop file modes: made executable here). v3.6 declares Go 1.27, fetched as a
+# toolchain through the module proxy; its go.mod replaces gitops-engine with a nested module the
+# module zip leaves out, so that module is fetched at the same version and put where it points.
+install_argocd() {
+    [ -x "$ARGOCD_DIR/bin/argocd" ] && [ -f "$ARGOCD_DIR/crds/application-crd.yaml" ] && return
+    command -v go >/dev/null || { step="build argocd" fail "go is required (Go 1.26 or newer)"; }
+    local src="$CACHE/build/argocd-$ARGOCD_VERSION" module dir engine
+    module=github.com/argoproj/argo-cd/v3
+    dir=$(cd "$CACHE" && GOFLAGS=-mod=mod go mod download -json "$module@$ARGOCD_VERSION" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])') ||
+        { step="download $module@$ARGOCD_VERSION" fail "the Go module proxy did not serve it"; }
+    engine=$(cd "$CACHE" && GOFLAGS=-mod=mod go mod download -json "github.com/argoproj/argo-cd/gitops-engine/v3@$ARGOCD_VERSION" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])') ||
+        { step="download argo-cd/gitops-engine/v3@$ARGOCD_VERSION" fail "the Go module proxy did not serve it"; }
+    rm -rf "$src" && mkdir -p "$(dirname "$src")" && cp -R "$dir" "$src" && chmod -R u+w "$src"
+    rm -rf "$src/gitops-engine" && cp -R "$engine" "$src/gitops-engine" && chmod -R u+w "$src/gitops-engine"
+    rm -rf "$ARGOCD_DIR.tmp" && mkdir -p "$ARGOCD_DIR.tmp/bin" "$ARGOCD_DIR.tmp/crds"
+    (cd "$src" && run "build argocd $ARGOCD_VERSION (about 6 minutes the first time)" "$LOGS/argocd-build.log" \
+        env GOTOOLCHAIN="$ARGOCD_GO" GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath \
+        -ldflags "-s -w -X github.com/argoproj/argo-cd/v3/common.version=${ARGOCD_VERSION#v}" \
+        -o "$ARGOCD_DIR.tmp/bin/argocd" ./cmd)
+    cp "$src"/manifests/crds/application-crd.yaml "$src"/manifests/crds/appproject-crd.yaml "$ARGOCD_DIR.tmp/crds/"
+    cp "$src/hack/git-verify-wrapper.sh" "$ARGOCD_DIR.tmp/bin/" && chmod 755 "$ARGOCD_DIR.tmp/bin/git-verify-wrapper.sh"
+    rm -rf "$ARGOCD_DIR" && mv "$ARGOCD_DIR.tmp" "$ARGOCD_DIR" && rm -rf "$src"
+}
+
 # go_build_module NAME VERSION MODULE LDFLAGS: build a module's main package inside a writable
 # copy of the module itself (where its own `replace` lines and go.sum hold) into
 # $CACHE/NAME-VERSION/bin/NAME. helm-diff is not in the checksum database: its go.sum and the
@@ -140,7 +168,7 @@ cmd_peers() {
 # Debian's container runtime, CNI plugins, image tool and registry; gnupg signs the plugin
 # packages of `make dist` and its test; age makes the keys of encrypted values files. busybox-static is unpacked into the cache only
 # (installing it would replace the system's busybox).
-DEBIAN_PACKAGES="containerd runc containernetworking-plugins umoci docker-registry iproute2 openssl curl python3 gcc libc6-dev gnupg git age"
+DEBIAN_PACKAGES="containerd runc containernetworking-plugins umoci docker-registry iproute2 openssl curl python3 gcc libc6-dev gnupg git age redis-server"
 install_debian_packages() {
     local missing=() pkg
     for pkg in $DEBIAN_PACKAGES; do
@@ -250,6 +278,7 @@ cmd_install() {
     install_etcd
     install_helm
     install_sops
+    install_argocd
     install_images
-    echo "testbed: installed Kubernetes $K8S_VERSION, etcd $ETCD_VERSION, helm $HELM4_VERSION and $HELM3_VERSION, sops $SOPS_VERSION (under $CACHE)" >&2
+    echo "testbed: installed Kubernetes $K8S_VERSION, etcd $ETCD_VERSION, helm $HELM4_VERSION and $HELM3_VERSION, sops $SOPS_VERSION, Argo CD $ARGOCD_VERSION (under $CACHE)" >&2
 }
