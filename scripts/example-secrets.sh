@@ -37,5 +37,5 @@ while read -r stage context namespace; do
             --dry-run=client -o yaml | kubectl --context "$context" apply -f - >/dev/null
         created+=("$name")
     done
-    echo "$stage: ${created[*]} in namespace $namespace"
+    echo "$stage: ${created[*]} in namespace $namespace (context $context)"
 done <<< "$stages"

@@ -4,7 +4,7 @@
 # real node (containerd, runc, a bridge CNI network and a kubelet) that runs Pods; plus a chart
 # repository and an OCI registry, both on 127.0.0.1.
 #
-#   scripts/testbed.sh install        Kubernetes, etcd, Helm 4, Helm 3 and sops built from the Go
+#   scripts/testbed.sh install        Kubernetes, etcd, Helm 4, Helm 3, sops and Argo CD built from the Go
 #                                     module proxy (cached outside the repo, keyed by version),
 #                                     containerd, runc, CNI plugins, umoci, the chart registry and
 #                                     age from Debian, and the test images (built locally, never
@@ -12,8 +12,13 @@
 #   scripts/testbed.sh peers          the tools the scale benchmark compares against, built from the
 #                                     Go module proxy: helmfile, and helm-diff (a helm plugin
 #                                     directory, for HELM_PLUGINS)
-#   scripts/testbed.sh up NAME...     one cluster with one node per NAME, and the chart registry and
-#                                     repository; one kubeconfig with a context per NAME
+#   scripts/testbed.sh up [--argocd] NAME...
+#                                     one cluster with one node per NAME, and the chart registry and
+#                                     repository; one kubeconfig with a context per NAME. --argocd:
+#                                     also Argo CD (Redis, repo-server, application controller as
+#                                     local processes on 127.0.0.1) managed from the first NAME,
+#                                     every cluster registered under its name, and a directory of
+#                                     bare Git repositories it reads with file:// URLs
 #   scripts/testbed.sh down           stop exactly what `up` started, by PID; remove the node's
 #                                     network devices and cgroups; restore the kernel settings
 #   scripts/testbed.sh env            print export lines (PATH with helm, kubectl and sops,
@@ -92,7 +97,7 @@ run() {
     step="" log=""
 }
 
-for part in install control-plane node charts; do
+for part in install control-plane node charts argocd; do
     # shellcheck source=/dev/null
     source "$REPO/scripts/testbed/$part.sh"
 done
@@ -100,7 +105,9 @@ done
 # ---------------------------------------------------------------- commands
 
 cmd_up() {
-    [ $# -gt 0 ] || { echo "usage: scripts/testbed.sh up NAME..." >&2; exit 2; }
+    local with_argocd=0
+    if [ "${1:-}" = --argocd ]; then with_argocd=1; shift; fi
+    [ $# -gt 0 ] || { echo "usage: scripts/testbed.sh up [--argocd] NAME..." >&2; exit 2; }
     [ "$(id -u)" = 0 ] || { step="up" fail "the test bed's nodes need root (cgroups, mounts, network namespaces)"; }
     [ -x "$K8S_BIN/kubelet" ] && [ -x "$HELM4_BIN/helm" ] && [ -x "$SOPS_BIN/sops" ] && [ -f "$IMAGES/web.tar" ] ||
         { step="up" fail "the test bed is not installed: run scripts/testbed.sh install"; }
@@ -125,7 +132,8 @@ cmd_up() {
     for name in "${started[@]}"; do controllers_up "$name"; node_up "$name"; done
     charts_up
     for name in "${started[@]}"; do wait_node_ready "$name"; done
-    echo "testbed: up: $* (kubeconfig: $RUN/kubeconfig)" >&2
+    [ "$with_argocd" = 1 ] && argocd_up "$1"
+    echo "testbed: up: $*$([ "$with_argocd" = 1 ] && echo ", Argo CD managed from $1") (kubeconfig: $RUN/kubeconfig)" >&2
 }
 
 # alive PID: running (a zombie that nobody reaped yet has ended).
@@ -166,6 +174,7 @@ cmd_down() {
         done
     fi
     wait
+    argocd_down
     stop "${pidfiles[@]}" "$RUN/charts/registry.pid" "$RUN/charts/repo.pid"
     for p in "${stopped[@]}"; do rm -rf "$RUN/clusters/$p"; done
     rm -rf "$RUN/charts"
@@ -201,6 +210,9 @@ cmd_env() {
     echo "export SOPS_AGE_KEY_FILE=\"$REPO/examples/acme/keys/all-stages.agekey\""
     [ -f "$RUN/charts/registry.url" ] && echo "export HELM_ENVS_TESTBED_REGISTRY=\"$(cat "$RUN/charts/registry.url")\""
     [ -f "$RUN/charts/repo.url" ] && echo "export HELM_ENVS_TESTBED_REPO=\"$(cat "$RUN/charts/repo.url")\""
+    # Argo CD's management cluster and the directory of the bare repositories it reads.
+    [ -f "$RUN/argocd/management" ] && echo "export HELM_ENVS_TESTBED_ARGOCD=\"$(cat "$RUN/argocd/management")\"" &&
+        echo "export HELM_ENVS_TESTBED_GIT=\"$RUN/argocd/git\""
     return 0
 }
 
@@ -251,6 +263,7 @@ cmd_status() {
         fi
         echo "$(basename "$dir") $state"
     done
+    argocd_status
     if kill -0 "$(cat "$RUN/charts/registry.pid" 2>/dev/null)" 2>/dev/null; then
         echo "registry up $(cat "$RUN/charts/registry.url")"
         echo "repository up $(cat "$RUN/charts/repo.url")"

@@ -102,6 +102,16 @@ pub enum Command {
     )]
     CheckIsolation(CheckIsolationArgs),
 
+    /// Print the Argo CD Applications of the stages Argo CD deploys (`argocd:` on a stage),
+    /// generated from the stages file; --apply writes them into Argo CD's cluster
+    #[command(
+        after_help = "Examples:\n  helm envs argocd\n  helm envs argocd staging --release web\n  helm envs argocd --apply\n\n\
+        One Application per stage and release: the chart, the values files in the stages file's order,\n\
+        the stage's cluster and namespace, the repository and revision Argo CD follows. Applied\n\
+        server-side as field manager helm-envs, into the `argocd.context` cluster."
+    )]
+    Argocd(ArgocdArgs),
+
     /// Promote one stage's values into the next: show the patch and what the deploy changes,
     /// pass the gates, write the target's values files, deploy it
     #[command(after_help = "Examples:\n  helm envs promote --from dev --to staging\n  \
@@ -359,6 +369,31 @@ pub struct CheckIsolationArgs {
     /// Output format
     #[arg(long, short, value_enum, default_value_t = ListFormat::Text)]
     pub output: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ArgocdArgs {
+    /// Only this stage (default: every stage with `argocd`)
+    pub stage: Option<String>,
+
+    /// Only this release
+    #[arg(long, short)]
+    pub release: Option<String>,
+
+    /// Apply the Applications to Argo CD's cluster instead of printing them
+    #[arg(long)]
+    pub apply: bool,
+
+    /// Output format of the printed Applications
+    #[arg(long, short, value_enum, default_value_t = ManifestFormat::Yaml)]
+    pub output: ManifestFormat,
+}
+
+/// How objects are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ManifestFormat {
+    Yaml,
+    Json,
 }
 
 /// Flags every deploying command shares.

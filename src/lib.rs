@@ -75,6 +75,7 @@ fn run(cli: &Cli) -> Result<u8> {
         Command::Diff(args) => commands::diff::run(&load_project(cli)?, args),
         Command::CheckSecrets(args) => commands::check_secrets::run(&load_project(cli)?, args),
         Command::CheckIsolation(args) => commands::check_isolation::run(&load_project(cli)?, args),
+        Command::Argocd(args) => commands::argocd::run(&load_project(cli)?, args),
         Command::Promote(args) => commands::promote::run(&load_project(cli)?, args),
         Command::Upgrade(args) => commands::upgrade::run(&load_project(cli)?, args),
         Command::Apply(args) => commands::apply::run(&load_project(cli)?, args),

@@ -105,10 +105,10 @@ install_argocd() {
     command -v go >/dev/null || { step="build argocd" fail "go is required (Go 1.26 or newer)"; }
     local src="$CACHE/build/argocd-$ARGOCD_VERSION" module dir engine
     module=github.com/argoproj/argo-cd/v3
-    dir=$(cd "$CACHE" && GOFLAGS=-mod=mod go mod download -json "$module@$ARGOCD_VERSION" |
+    dir=$(cd "$CACHE" && GOTOOLCHAIN="$ARGOCD_GO" GOFLAGS=-mod=mod go mod download -json "$module@$ARGOCD_VERSION" |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])') ||
         { step="download $module@$ARGOCD_VERSION" fail "the Go module proxy did not serve it"; }
-    engine=$(cd "$CACHE" && GOFLAGS=-mod=mod go mod download -json "github.com/argoproj/argo-cd/gitops-engine/v3@$ARGOCD_VERSION" |
+    engine=$(cd "$CACHE" && GOTOOLCHAIN="$ARGOCD_GO" GOFLAGS=-mod=mod go mod download -json "github.com/argoproj/argo-cd/gitops-engine/v3@$ARGOCD_VERSION" |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])') ||
         { step="download argo-cd/gitops-engine/v3@$ARGOCD_VERSION" fail "the Go module proxy did not serve it"; }
     rm -rf "$src" && mkdir -p "$(dirname "$src")" && cp -R "$dir" "$src" && chmod -R u+w "$src"

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod apply;
+pub mod argocd;
 pub mod check_isolation;
 pub mod check_secrets;
 pub mod complete;

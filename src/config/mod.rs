@@ -1,6 +1,7 @@
 //! The project's configuration: the stages file, values files and their YAML, layouts, and
 //! promotion patches computed from them. Pure: no processes, no writes.
 
+pub mod argocd;
 pub mod edit;
 pub mod fingerprint;
 #[cfg(test)]

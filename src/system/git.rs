@@ -62,6 +62,12 @@ impl Git {
         Ok(())
     }
 
+    /// The project directory's path inside its repository (`examples/acme`; empty at the
+    /// root): `git rev-parse --show-prefix`.
+    pub fn prefix(&self) -> Result<String> {
+        Ok(self.run(&["rev-parse".into(), "--show-prefix".into()])?.trim().trim_end_matches('/').to_string())
+    }
+
     /// When each of `lines` (1-based) of `file` last changed, by `git blame`: `None` for a line
     /// not committed yet (the newest change there is). An error when the file is not tracked.
     pub fn last_changed(&self, file: &Path, lines: &[usize]) -> Result<BTreeMap<usize, Option<LineChange>>> {

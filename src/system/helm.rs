@@ -2,7 +2,7 @@
 //! namespace, and the caller's HELM_KUBE* / HELM_NAMESPACE variables are removed from helm's
 //! environment so they can never redirect one stage's call to another cluster or namespace.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -357,6 +357,21 @@ impl Helm {
     }
 
     /// The names of the releases installed in a namespace of a stage (any status).
+    /// The chart repositories helm knows (`helm repo list`), name to URL; none is no error.
+    pub fn repositories(&self, stage: &Stage) -> Result<BTreeMap<String, String>> {
+        let call = Call { action: "repo list", stage, release: None, target: None };
+        let listed = match self.run(&call, vec!["repo".into(), "list".into(), "--output".into(), "json".into()]) {
+            Ok(listed) => listed,
+            Err(Error::Helm(failure)) if failure.stderr.contains("no repositories") => return Ok(BTreeMap::new()),
+            Err(err) => return Err(err),
+        };
+        let entries: Vec<serde_json::Value> = serde_json::from_str(&listed).unwrap_or_default();
+        Ok(entries
+            .iter()
+            .filter_map(|e| Some((e["name"].as_str()?.to_string(), e["url"].as_str()?.to_string())))
+            .collect())
+    }
+
     pub fn releases_in(&self, stage: &Stage, namespace: &str) -> Result<Vec<String>> {
         let mut args = vec!["list".to_string(), "--namespace".into(), namespace.to_string()];
         args.extend(context_args(&stage.kube_context));

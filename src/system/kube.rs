@@ -198,6 +198,21 @@ impl Kubectl {
         self.run("record an Event", stage, namespace, args, Some(&stdin)).map(|_| ())
     }
 
+    /// Apply objects server-side as helm-envs (`kubectl apply --server-side`), taking over the
+    /// fields it sets: the Argo CD Applications it generates for `stage`, in Argo CD's cluster.
+    pub fn apply(&self, stage: &Stage, context: &KubeContext, namespace: &str, objects: &Stdin) -> Result<String> {
+        let mut args =
+            ["apply", "--server-side", "--force-conflicts", "--field-manager", "helm-envs", "--filename", "-"]
+                .map(String::from)
+                .to_vec();
+        args.extend(["--namespace".into(), namespace.to_string()]);
+        args.extend(context_args(context));
+        // The failure names the context written, Argo CD's, not the stage's own.
+        let mut on = stage.clone();
+        on.kube_context = context.clone();
+        self.run("apply Argo CD Applications", &on, namespace, args, Some(objects))
+    }
+
     /// Set `label` on helm's record of `release` at `revision` (its Secret), as helm would read it
     /// back as a release label.
     pub fn label_revision(

@@ -96,7 +96,7 @@ fn unknown_key_names_the_line_and_the_right_keys() {
     project.write("helm-envs.yaml", &text);
     insta::assert_snapshot!(fails(&project, &["list"]), @r"
     error: [TMP]/examples/acme/helm-envs.yaml is not valid
-      --> [TMP]/examples/acme/helm-envs.yaml:11:5: unknown field `kubecontext`, expected one of name, kubeContext, clusters, waves, namespace, approval, clusterId, helmArgs, labels, deploy, verify, health, isolation, onFailure, createNamespace, requireOwnKeys, soak, freeze
+      --> [TMP]/examples/acme/helm-envs.yaml:11:5: unknown field `kubecontext`, expected one of name, kubeContext, clusters, waves, namespace, approval, clusterId, helmArgs, labels, deploy, verify, health, isolation, onFailure, createNamespace, requireOwnKeys, soak, freeze, argocd
           help: see the stages-file reference in docs/stages-file.md for every key
     ");
 }

@@ -94,6 +94,15 @@ impl Project {
         Project { root, dir, extra_kubeconfig: RefCell::new(None), owned_namespaces: RefCell::default() }
     }
 
+    /// A copy of examples/acme-gitops (the stages Argo CD deploys) with the charts beside it.
+    pub fn gitops_example() -> Project {
+        let root = tempfile::tempdir().expect("temp dir");
+        copy_dir(&repo().join("examples/acme-gitops"), &root.path().join("examples/acme-gitops"));
+        copy_dir(&repo().join("charts"), &root.path().join("charts"));
+        let dir = root.path().join("examples/acme-gitops");
+        Project { root, dir, extra_kubeconfig: RefCell::new(None), owned_namespaces: RefCell::default() }
+    }
+
     /// The example with every stage in namespaces of its own (`<tag>-<pid>-dev`, ...), so a test
     /// can install releases on the shared test clusters without meeting another test's.
     pub fn isolated_example(tag: &str) -> (Project, Namespaces) {

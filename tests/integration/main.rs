@@ -4,6 +4,7 @@
 mod harness;
 
 mod architecture;
+mod argocd_stages;
 mod bad_input;
 mod charts;
 mod check_secrets;

@@ -128,6 +128,56 @@ pub(super) struct RawStage {
     #[serde(default)]
     #[schemars(with = "Vec<RawFreeze>")]
     pub(super) freeze: Vec<Spanned<RawFreeze>>,
+    /// Argo CD deploys this stage from Git: `helm envs argocd` generates its Applications from
+    /// this file (chart, values files in order, destination), so the two never disagree.
+    #[schemars(with = "Option<RawArgoCd>")]
+    pub(super) argocd: Option<Spanned<RawArgoCd>>,
+}
+
+/// How Argo CD finds a stage's config: the repository and revision it reads, where it runs.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schemars(rename = "ArgoCd")]
+pub(super) struct RawArgoCd {
+    /// The Git repository holding this stages file, as Argo CD reads it (the Application's
+    /// `repoURL`): `https://git.example.com/acme/platform.git`.
+    #[schemars(with = "String", length(min = 1))]
+    pub(super) repo_url: Spanned<String>,
+    /// The branch, tag or commit Argo CD follows for this stage (`targetRevision`). Default
+    /// `HEAD`.
+    pub(super) revision: Option<String>,
+    /// This stages file's directory inside the repository (`examples/acme`); default: found
+    /// with git from where the file is.
+    pub(super) path: Option<String>,
+    /// The kubeconfig context of the cluster Argo CD runs in, where the Applications live.
+    #[schemars(with = "String", length(min = 1))]
+    pub(super) context: Spanned<String>,
+    /// The namespace of the Applications. Default `argocd`.
+    #[schemars(with = "Option<String>", regex(pattern = DNS_LABEL), length(max = 63))]
+    pub(super) namespace: Option<Spanned<String>>,
+    /// The destination cluster's name in Argo CD. Default: the stage's kubeContext.
+    pub(super) cluster: Option<String>,
+    /// The AppProject of the Applications. Default `default`.
+    pub(super) project: Option<String>,
+    /// Put before each Application's name (`RELEASE-STAGE`), for an Argo CD that deploys
+    /// several projects: `acme-` names them `acme-web-staging`.
+    #[serde(default)]
+    pub(super) prefix: String,
+    /// `automated` (default): Argo CD syncs every new commit itself, pruning and self-healing;
+    /// `manual`: a sync happens only when asked.
+    #[serde(default)]
+    pub(super) sync: ArgoSync,
+}
+
+/// When Argo CD syncs a stage.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ArgoSync {
+    /// Every new commit, pruning and self-healing.
+    #[default]
+    Automated,
+    /// Only when asked.
+    Manual,
 }
 
 /// One cluster of a stage with several.

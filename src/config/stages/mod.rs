@@ -12,7 +12,7 @@ pub mod needs;
 mod validate;
 
 use file::RawProject;
-pub use file::{Approval, Isolation, OnFailure, ProvidedSecret, json_schema};
+pub use file::{Approval, ArgoSync, Isolation, OnFailure, ProvidedSecret, json_schema};
 pub use model::*;
 pub(crate) use validate::is_dns_label;
 use validate::{Checker, invalid, unreadable, with_schema_help};

@@ -90,12 +90,32 @@ pub struct Stage {
     pub soak: Option<std::time::Duration>,
     /// `freeze`: when the stage takes no deploy, each window with its text as written.
     pub freeze: Vec<crate::config::freeze::Window>,
+    /// `argocd`: Argo CD deploys the stage from Git.
+    pub argocd: Option<ArgoCd>,
     /// For one cluster of a stage on several (`clusters`): which one. `None` otherwise.
     pub cluster: Option<Placement>,
     /// A stage on several clusters: one `Stage` per cluster (its context, namespace and
     /// clusterId), wave by wave. Empty for a stage on one cluster. The stage itself carries its
     /// first cluster's, for what reads one cluster for the whole stage (a render's capabilities).
     pub(super) on_clusters: Vec<Stage>,
+}
+
+/// A stage Argo CD deploys: where its Applications live and what they read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgoCd {
+    pub repo_url: String,
+    pub revision: String,
+    /// The stages file's directory in the repository; `None`: found with git.
+    pub path: Option<String>,
+    /// Where Argo CD runs (its Applications' cluster).
+    pub context: KubeContext,
+    pub namespace: String,
+    /// The destination cluster's name in Argo CD.
+    pub cluster: String,
+    pub project: String,
+    /// Before each Application's name.
+    pub prefix: String,
+    pub sync: super::file::ArgoSync,
 }
 
 /// Where one cluster of a stage on several stands.

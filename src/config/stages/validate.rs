@@ -10,8 +10,8 @@ use serde_saphyr::Spanned;
 use super::file::OnFailure;
 use super::file::{RawFreeze, RawProject, RawRelease, RawStage};
 use super::model::{
-    Chart, DEFAULT_HEALTH_TIMEOUT, Encrypted, Health, KubeContext, Placement, Project, Release, Stage, TextDigest,
-    ValuesFile, absolute, normalize, parse_duration,
+    ArgoCd, Chart, DEFAULT_HEALTH_TIMEOUT, Encrypted, Health, KubeContext, Placement, Project, Release, Stage,
+    TextDigest, ValuesFile, absolute, normalize, parse_duration,
 };
 use crate::config::freeze::{self, When, Window};
 use crate::config::recipients::{self, CreationRules};
@@ -106,6 +106,7 @@ impl Checker<'_> {
         self.unique_names("release", raw.releases.iter().map(|r| &r.value.name));
 
         let mut releases: Vec<Release> = raw.releases.iter().map(|r| self.release(r)).collect();
+        self.argocd_without_sops(&raw);
         self.needs(&raw.releases);
         self.versions(&raw.versions, &stages, &mut releases);
         let env_specific = self.paths(&raw.env_specific);
@@ -217,10 +218,83 @@ impl Checker<'_> {
             require_own_keys: s.require_own_keys,
             soak,
             freeze,
+            argocd: None,
             cluster: None,
             on_clusters: Vec::new(),
         };
+        let stage = Stage { argocd: self.argocd(raw, &stage), ..stage };
         self.on_clusters(raw, stage)
+    }
+
+    /// A stage's `argocd`, resolved: a named context, and what Argo CD cannot do refused.
+    fn argocd(&mut self, raw: &Spanned<RawStage>, stage: &Stage) -> Option<ArgoCd> {
+        let s = &raw.value;
+        let argo = &s.argocd.as_ref()?.value;
+        let name = &stage.name;
+        let context = match argo.context.value.as_str() {
+            "" | "current" => {
+                self.problem(&argo.context, format!("stage `{name}`: argocd.context `{}`", argo.context.value)).help =
+                    Some("name the kubeconfig context of the cluster Argo CD runs in".into());
+                KubeContext::Current
+            }
+            named => KubeContext::Named(named.to_string()),
+        };
+        if argo.repo_url.value.trim().is_empty() {
+            self.problem(&argo.repo_url, format!("stage `{name}`: argocd.repoUrl is empty")).help = Some(
+                "the Git repository Argo CD reads this stages file from: repoUrl: https://git.example.com/platform.git"
+                    .into(),
+            );
+        }
+        if let Some(namespace) = &argo.namespace {
+            self.check_namespace(namespace, &format!("stage `{name}`: argocd.namespace"));
+        }
+        let refuse = |what: &str, why: &str| (format!("stage `{name}`: argocd and {what}"), why.to_string());
+        let conflicts = [
+            (!s.clusters.is_empty()).then(|| {
+                refuse("clusters", "Argo CD deploys a stage to one destination: give the stage one kubeContext")
+            }),
+            s.deploy
+                .as_ref()
+                .map(|_| refuse("deploy", "Argo CD deploys the stage, not a deploy command: remove `deploy`")),
+        ];
+        for (message, help) in conflicts.into_iter().flatten() {
+            self.problem(raw, message).help = Some(help);
+        }
+        let default_cluster = stage.kube_context.name().unwrap_or("in-cluster").to_string();
+        Some(ArgoCd {
+            repo_url: argo.repo_url.value.clone(),
+            revision: argo.revision.clone().unwrap_or_else(|| "HEAD".into()),
+            path: argo.path.clone(),
+            context,
+            namespace: argo.namespace.as_ref().map_or_else(|| "argocd".into(), |n| n.value.clone()),
+            cluster: argo.cluster.clone().unwrap_or(default_cluster),
+            project: argo.project.clone().unwrap_or_else(|| "default".into()),
+            prefix: argo.prefix.clone(),
+            sync: argo.sync,
+        })
+    }
+
+    /// Argo CD renders charts with plain helm: it cannot decrypt a release's `secrets`.
+    fn argocd_without_sops(&mut self, raw: &RawProject) {
+        let encrypted: Vec<&str> =
+            raw.releases.iter().filter(|r| !r.value.secrets.is_empty()).map(|r| r.value.name.value.as_str()).collect();
+        for stage in &raw.stages {
+            let Some(argocd) = &stage.value.argocd else { continue };
+            if let Some(release) = encrypted.first() {
+                self.problem(
+                    argocd,
+                    format!(
+                        "stage `{}`: Argo CD cannot decrypt the encrypted values of release `{release}`",
+                        stage.value.name.value
+                    ),
+                )
+                .help = Some(
+                    "Argo CD renders with plain helm: deploy this stage with helm-envs (remove `argocd`), or keep its \
+                     credentials out of the release's `secrets` (an existing Secret, `providedSecrets`)"
+                        .into(),
+                );
+            }
+        }
     }
 
     /// A stage with `clusters`: the stage on each, wave by wave (the stage itself carries the
@@ -963,6 +1037,22 @@ mod tests {
         assert_eq!(at("cluster `us` is in waves 2 and 4"), Some(11), "{found:?}");
         assert_eq!(at("cluster `ap` is in no wave"), Some(11), "{found:?}");
         assert_eq!(at("stage `dev` has waves but no clusters"), Some(15), "{found:?}");
+    }
+
+    #[test]
+    fn a_stage_argo_cd_deploys_cannot_have_what_argo_cd_cannot_do() {
+        let found = problems(
+            "stages:\n  - name: prod\n    namespace: p\n    deploy: {command: [./deploy.sh]}\n    clusters:\n      \
+             - {name: eu, kubeContext: a}\n      - {name: us, kubeContext: b}\n    \
+             argocd: {repoUrl: \"\", context: current}\nreleases:\n  - name: app\n    chart: chart\n    \
+             secrets: [values.yaml]\n",
+        );
+        let at = |text: &str| found.iter().find(|(_, m)| m.contains(text)).map(|(line, _)| *line);
+        assert_eq!(at("stage `prod`: argocd and clusters"), Some(2), "{found:?}");
+        assert_eq!(at("stage `prod`: argocd and deploy"), Some(2), "{found:?}");
+        assert_eq!(at("argocd.context `current`"), Some(8), "{found:?}");
+        assert_eq!(at("argocd.repoUrl is empty"), Some(8), "{found:?}");
+        assert_eq!(at("Argo CD cannot decrypt the encrypted values of release `app`"), Some(8), "{found:?}");
     }
 
     #[test]

@@ -1,0 +1,93 @@
+//! `helm envs argocd [STAGE]`: the Argo CD Applications of the stages Argo CD deploys,
+//! generated from the stages file; printed, or with `--apply` applied into Argo CD's cluster.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::cli::{ArgocdArgs, ManifestFormat};
+use crate::config::argocd::{self, Repository};
+use crate::config::stages::{Project, Stage};
+use crate::error::{Detail, Error, Result};
+use crate::system::git::Git;
+use crate::system::helm::Helm;
+use crate::system::kube::{Kubectl, Stdin};
+use crate::terminal;
+
+pub fn run(project: &Project, args: &ArgocdArgs) -> Result<u8> {
+    let stages = argo_stages(project, args.stage.as_deref())?;
+    let releases = project.select_releases(args.release.as_deref())?;
+    let chart_repos = match releases.iter().any(|r| matches!(r.chart, crate::config::stages::Chart::Repo(_))) {
+        true => Helm::locate()?.repositories(stages[0])?,
+        false => BTreeMap::new(),
+    };
+    let mut per_stage: Vec<(&Stage, Vec<Value>)> = Vec::new();
+    for stage in &stages {
+        let Some(settings) = &stage.argocd else { continue };
+        let project_path = match &settings.path {
+            Some(path) => path.trim_matches('/').to_string(),
+            None => Git::new(&project.dir).prefix().map_err(|err| {
+                err.with_details([Detail::Help(format!(
+                    "the stages file is not in a Git work tree: set `argocd.path` on stage `{}` to its directory in \
+                     the repository Argo CD reads",
+                    stage.name
+                ))])
+            })?,
+        };
+        let repo = Repository { project_dir: &project.dir, project_path: &project_path, chart_repos: &chart_repos };
+        let mut applications = Vec::new();
+        for release in &releases {
+            let target = project.target(stage, release);
+            applications.push(argocd::application(&target, settings, &repo).map_err(|why| Error::Failed {
+                headline: format!("cannot write the Argo CD Application of {}/{}", stage.name, release.name),
+                details: vec![Detail::Note(why)],
+            })?);
+        }
+        per_stage.push((stage, applications));
+    }
+    if args.apply {
+        let kubectl = Kubectl::locate()?;
+        for (stage, applications) in &per_stage {
+            let Some(settings) = &stage.argocd else { continue };
+            let text = applications.iter().map(Value::to_string).collect::<Vec<_>>().join("\n");
+            let what = format!("the Argo CD Applications of stage {}", stage.name);
+            let applied = kubectl.apply(stage, &settings.context, &settings.namespace, &Stdin { text: &text, what })?;
+            terminal::stdout(&applied);
+        }
+        return Ok(0);
+    }
+    let all: Vec<&Value> = per_stage.iter().flat_map(|(_, apps)| apps).collect();
+    let text = match args.output {
+        ManifestFormat::Json => crate::output::json_text(&all)?,
+        ManifestFormat::Yaml => all
+            .iter()
+            .map(|app| serde_saphyr::to_string(app).map_err(|err| Error::Other(anyhow::anyhow!("YAML: {err}"))))
+            .collect::<Result<Vec<_>>>()?
+            .iter()
+            .map(|doc| format!("---\n{doc}"))
+            .collect(),
+    };
+    terminal::stdout(&text);
+    Ok(0)
+}
+
+/// The stages Argo CD deploys: the one named (which must be one), or every one.
+fn argo_stages<'p>(project: &'p Project, only: Option<&str>) -> Result<Vec<&'p Stage>> {
+    let stages: Vec<&Stage> = match only {
+        Some(name) => vec![project.stage(name)?],
+        None => project.stages.iter().filter(|s| s.argocd.is_some()).collect(),
+    };
+    match stages.iter().find(|s| s.argocd.is_none()) {
+        Some(stage) => Err(Error::Failed {
+            headline: format!("stage `{}` is not deployed by Argo CD", stage.name),
+            details: vec![Detail::Help(
+                "add `argocd:` to the stage (repoUrl, revision, context) to have Argo CD deploy it".into(),
+            )],
+        }),
+        None if stages.is_empty() => Err(Error::Failed {
+            headline: "no stage is deployed by Argo CD".into(),
+            details: vec![Detail::Help("add `argocd:` to a stage in the stages file (docs/stages-file.md)".into())],
+        }),
+        None => Ok(stages),
+    }
+}
