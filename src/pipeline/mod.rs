@@ -40,10 +40,9 @@ pub fn lock(project: &Project, options: Options, purpose: &str) -> Result<Option
 }
 
 impl Pipeline<'_> {
-    /// Diff every target against what is installed, check the cluster pin and the Secrets the
-    /// config references; the cluster reads run in parallel.
-    /// The gates in front of a deploy of `targets` (of `stage`, on each of its clusters), and
-    /// each target as installed against its config.
+    /// The gates in front of a deploy of `targets` (of `stage`, on each of its clusters: the
+    /// cluster pin, isolation, namespaces, the Secrets the config references), and each target
+    /// as installed against its config; the cluster reads run in parallel.
     pub fn check(&self, stage: &Stage, targets: &[Target], run: &Options) -> Result<Checked> {
         let options = diff::Options { ignore: Vec::new(), show_secrets: run.show_secrets };
         let clusters = by_cluster(targets);
@@ -90,6 +89,10 @@ impl Pipeline<'_> {
         Ok(cluster?.into_iter().chain(isolation).chain([namespaces?]).collect())
     }
 
+    /// Deploy the releases of a gated stage that have something to deploy (`needs[i]`), then
+    /// run its verify commands (a stage on several clusters: wave by wave); nothing in a dry
+    /// run. Returns every release's outcome, the error that stopped the stage, if one did, and
+    /// whether the cluster is as before.
     pub fn deploy(&self, run: &StageRun, needs: &[bool], record: &Record) -> StageDeploy {
         if run.options.dry_run || !needs.iter().any(|n| *n) {
             let outcomes = run

@@ -74,11 +74,13 @@ impl Pipeline<'_> {
             let names = |want: fn(&Reached) -> bool| -> Vec<String> {
                 clusters.iter().zip(&reached).filter(|(_, r)| want(r)).map(|((on, _), _)| on.label()).collect()
             };
-            err.with_details(rollout_notes(
-                &names(|r| matches!(r, Reached::Config)),
-                &names(|r| matches!(r, Reached::Before | Reached::NotStarted)),
-                &names(|r| matches!(r, Reached::Partly)),
-            ))
+            let rollout = Rollout {
+                interrupted: matches!(err, Error::Interrupted { .. }),
+                config: names(|r| matches!(r, Reached::Config)),
+                before: names(|r| matches!(r, Reached::Before | Reached::NotStarted)),
+                partly: names(|r| matches!(r, Reached::Partly)),
+            };
+            err.with_details(rollout.notes())
         });
         StageDeploy { outcomes, error, cluster_unchanged }
     }
@@ -89,24 +91,36 @@ fn wave_of(on: &crate::config::stages::Stage) -> usize {
 }
 
 /// Which clusters run what, after a rollout that stopped.
-fn rollout_notes(config: &[String], before: &[String], partly: &[String]) -> Vec<Detail> {
-    let mut notes =
-        vec![Detail::Note("the rollout stopped at the first wave that failed; later waves were not started".into())];
-    if !config.is_empty() {
-        notes.push(Detail::Note(format!("run the new config: {}", config.join(", "))));
+struct Rollout {
+    /// Stopped by a signal, not by a failed wave.
+    interrupted: bool,
+    config: Vec<String>,
+    before: Vec<String>,
+    partly: Vec<String>,
+}
+
+impl Rollout {
+    fn notes(&self) -> Vec<Detail> {
+        let stopped = match self.interrupted {
+            true => "the rollout stopped at the signal; later waves were not started",
+            false => "the rollout stopped at the first wave that failed; later waves were not started",
+        };
+        let mut notes = vec![Detail::Note(stopped.into())];
+        let lists = [
+            ("run the new config", &self.config),
+            ("run the config they ran before", &self.before),
+            ("partly changed", &self.partly),
+        ];
+        for (what, clusters) in lists.into_iter().filter(|(_, c)| !c.is_empty()) {
+            notes.push(Detail::Note(format!("{what}: {}", clusters.join(", "))));
+        }
+        if !self.config.is_empty() {
+            notes.push(Detail::Help(
+                "the files keep the new config, which some clusters run: `helm envs drift` lists the clusters behind; \
+                 fix the cause and run the deploy again to finish the rollout"
+                    .into(),
+            ));
+        }
+        notes
     }
-    if !before.is_empty() {
-        notes.push(Detail::Note(format!("run the config they ran before: {}", before.join(", "))));
-    }
-    if !partly.is_empty() {
-        notes.push(Detail::Note(format!("partly changed: {}", partly.join(", "))));
-    }
-    if !config.is_empty() {
-        notes.push(Detail::Help(
-            "the files keep the new config, which some clusters run: `helm envs drift` lists the clusters behind; \
-             fix the cause and run the deploy again to finish the rollout"
-                .into(),
-        ));
-    }
-    notes
 }

@@ -39,23 +39,15 @@ fn git(dir: &Path, args: &[&str]) -> String {
 fn gitops_example(tag: &str) -> (Project, Namespaces, PathBuf) {
     let (_, repositories) = argocd();
     let project = Project::gitops_example();
+    let ns = project.isolate(tag);
     let prefix = format!("{tag}-{}", std::process::id());
-    let ns = Namespaces {
-        dev: format!("{prefix}-dev"),
-        staging: format!("{prefix}-staging"),
-        production: format!("{prefix}-prod"),
-    };
     let bare = repositories.join(format!("{prefix}.git"));
     let text = project
         .read("helm-envs.yaml")
-        .replace("namespace: acme-dev\n", &format!("namespace: {}\n", ns.dev))
-        .replace("namespace: acme-staging\n", &format!("namespace: {}\n", ns.staging))
-        .replace("namespace: acme\n", &format!("namespace: {}\n", ns.production))
         .replace("https://git.acme.example.com/platform.git", &format!("file://{}", bare.display()))
         .replace("      context: dev", &format!("      context: dev\n      prefix: {prefix}-"));
     project.write("helm-envs.yaml", &text);
     for (context, namespace) in [("dev", &ns.dev), ("staging", &ns.staging), ("production", &ns.production)] {
-        project.own_namespace(context, namespace);
         provision(&project, context, namespace, &[]);
     }
     let root = project.root();
@@ -180,7 +172,15 @@ fn argo_cd_deploys_each_stage_from_the_applications_the_stages_file_generates() 
     git(project.root(), &["commit", "--quiet", "--all", "--message", "dev: two replicas"]);
     git(project.root(), &["push", "--quiet", &bare.display().to_string(), "HEAD:main"]);
     let changed = git(project.root(), &["rev-parse", "HEAD"]).trim().to_string();
-    until_synced(&project, &format!("{prefix}web-dev"), &changed);
+    // As a Git webhook would: Argo CD reads the branch again now, not when its revision cache
+    // (3 minutes) expires.
+    let (context, _) = argocd();
+    let app = format!("{prefix}web-dev");
+    let refresh = ["--context", &context, "--namespace", "argocd", "annotate", "application", &app];
+    let refreshed =
+        project.kubectl(&[&refresh[..], &["argocd.argoproj.io/refresh=hard", "--overwrite"]].concat()).output();
+    assert!(refreshed.is_ok_and(|o| o.status.success()), "annotate {app}");
+    until_synced(&project, &app, &changed);
     until_ready(&project, "dev", &ns.dev, "2");
     // Staging follows the same branch: Argo CD may read the new commit for it, which changes
     // nothing of staging's (its Deployment is the one it deployed first).

@@ -87,19 +87,19 @@ impl Drop for Project {
 impl Project {
     /// A copy of examples/acme with the charts beside it, laid out as in the repository.
     pub fn example() -> Project {
-        let root = tempfile::tempdir().expect("temp dir");
-        copy_dir(&repo().join("examples/acme"), &root.path().join("examples/acme"));
-        copy_dir(&repo().join("charts"), &root.path().join("charts"));
-        let dir = root.path().join("examples/acme");
-        Project { root, dir, extra_kubeconfig: RefCell::new(None), owned_namespaces: RefCell::default() }
+        Project::copy_of("acme")
     }
 
     /// A copy of examples/acme-gitops (the stages Argo CD deploys) with the charts beside it.
     pub fn gitops_example() -> Project {
+        Project::copy_of("acme-gitops")
+    }
+
+    fn copy_of(example: &str) -> Project {
         let root = tempfile::tempdir().expect("temp dir");
-        copy_dir(&repo().join("examples/acme-gitops"), &root.path().join("examples/acme-gitops"));
+        let dir = root.path().join("examples").join(example);
+        copy_dir(&repo().join("examples").join(example), &dir);
         copy_dir(&repo().join("charts"), &root.path().join("charts"));
-        let dir = root.path().join("examples/acme-gitops");
         Project { root, dir, extra_kubeconfig: RefCell::new(None), owned_namespaces: RefCell::default() }
     }
 
@@ -107,24 +107,31 @@ impl Project {
     /// can install releases on the shared test clusters without meeting another test's.
     pub fn isolated_example(tag: &str) -> (Project, Namespaces) {
         let project = Project::example();
+        let namespaces = project.isolate(tag);
+        (project, namespaces)
+    }
+
+    /// The example's stages moved to namespaces of this test's (`<tag>-<pid>-dev`, ...), owned by
+    /// it (deleted when it ends).
+    pub fn isolate(&self, tag: &str) -> Namespaces {
         let prefix = format!("{tag}-{}", std::process::id());
         let namespaces = Namespaces {
             dev: format!("{prefix}-dev"),
             staging: format!("{prefix}-staging"),
             production: format!("{prefix}-prod"),
         };
-        let text = project
+        let text = self
             .read("helm-envs.yaml")
             .replace("namespace: acme-dev\n", &format!("namespace: {}\n", namespaces.dev))
             .replace("namespace: acme-staging\n", &format!("namespace: {}\n", namespaces.staging))
             .replace("namespace: acme\n", &format!("namespace: {}\n", namespaces.production));
-        project.write("helm-envs.yaml", &text);
+        self.write("helm-envs.yaml", &text);
         for (context, namespace) in
             [("dev", &namespaces.dev), ("staging", &namespaces.staging), ("production", &namespaces.production)]
         {
-            project.own_namespace(context, namespace);
+            self.own_namespace(context, namespace);
         }
-        (project, namespaces)
+        namespaces
     }
 
     /// `helm upgrade --install` of one example release into a stage, by hand, as a user would.
