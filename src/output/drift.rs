@@ -501,7 +501,12 @@ pub fn markdown(outcome: &Outcome, args: &TextOptions) -> Markdown {
             (None, 0) => "no drift".to_string(),
             (None, n) => format!("{n} drifted"),
         };
-        rows.push(vec![stage.label(), reach(stage), verdict, kinds.join(", ")]);
+        // The Context column: the context, or a stage on several clusters' cluster names.
+        let context = match stage.is_multi_cluster() {
+            true => reach(stage),
+            false => stage.kube_context.to_string(),
+        };
+        rows.push(vec![stage.label(), context, verdict, kinds.join(", ")]);
         if unchecked.is_none() && drifted > 0 {
             let one = Outcome {
                 stages: vec![(*stage, None)],
