@@ -18,11 +18,12 @@ if command -v helm-envs >/dev/null; then envs=(helm-envs); else envs=(helm envs)
 stages=$("${envs[@]}" list -o json | python3 -c '
 import json, sys
 for stage in json.load(sys.stdin)["stages"]:
-    # A stage on several clusters: every cluster of it.
+    # A stage on several clusters: every cluster of it (shown as stage/cluster).
     for where in stage.get("clusters") or [stage]:
-        print(stage["name"], where["kubeContext"], where["namespace"])')
+        label = stage["name"] + ("/" + where["name"] if "clusters" in stage else "")
+        print(stage["name"], label, where["kubeContext"], where["namespace"])')
 
-while read -r stage context namespace; do
+while read -r stage label context namespace; do
     kubectl --context "$context" get namespace "$namespace" >/dev/null 2>&1 ||
         kubectl --context "$context" create namespace "$namespace" >/dev/null
     created=()
@@ -37,5 +38,5 @@ while read -r stage context namespace; do
             --dry-run=client -o yaml | kubectl --context "$context" apply -f - >/dev/null
         created+=("$name")
     done
-    echo "$stage: ${created[*]} in namespace $namespace (context $context)"
+    echo "$label: ${created[*]} in namespace $namespace"
 done <<< "$stages"
