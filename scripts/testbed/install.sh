@@ -168,7 +168,7 @@ cmd_peers() {
 # Debian's container runtime, CNI plugins, image tool and registry; gnupg signs the plugin
 # packages of `make dist` and its test; age makes the keys of encrypted values files. busybox-static is unpacked into the cache only
 # (installing it would replace the system's busybox).
-DEBIAN_PACKAGES="containerd runc containernetworking-plugins umoci docker-registry iproute2 openssl curl python3 gcc libc6-dev gnupg git age redis-server"
+DEBIAN_PACKAGES="containerd runc containernetworking-plugins umoci docker-registry iproute2 iptables openssl curl python3 gcc libc6-dev gnupg git age redis-server"
 install_debian_packages() {
     local missing=() pkg
     for pkg in $DEBIAN_PACKAGES; do
