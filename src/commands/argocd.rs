@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::cli::{ArgocdArgs, ManifestFormat};
 use crate::config::argocd::{self, Repository};
-use crate::config::stages::{Project, Stage};
+use crate::config::stages::{Chart, Project, Stage};
 use crate::error::{Detail, Error, Result};
 use crate::system::git::Git;
 use crate::system::helm::Helm;
@@ -17,22 +17,27 @@ use crate::terminal;
 pub fn run(project: &Project, args: &ArgocdArgs) -> Result<u8> {
     let stages = argo_stages(project, args.stage.as_deref())?;
     let releases = project.select_releases(args.release.as_deref())?;
-    let chart_repos = match releases.iter().any(|r| matches!(r.chart, crate::config::stages::Chart::Repo(_))) {
+    let chart_repos = match releases.iter().any(|r| matches!(r.chart, Chart::Repo(_))) {
         true => Helm::locate()?.repositories(stages[0])?,
         false => BTreeMap::new(),
     };
+    // The project's place in its work tree, asked of git once, for the stages that do not say.
+    let mut from_git: Option<String> = None;
     let mut per_stage: Vec<(&Stage, Vec<Value>)> = Vec::new();
     for stage in &stages {
         let Some(settings) = &stage.argocd else { continue };
-        let project_path = match &settings.path {
-            Some(path) => path.trim_matches('/').to_string(),
-            None => Git::new(&project.dir).prefix().map_err(|err| {
-                err.with_details([Detail::Help(format!(
-                    "the stages file is not in a Git work tree: set `argocd.path` on stage `{}` to its directory in \
-                     the repository Argo CD reads",
-                    stage.name
-                ))])
-            })?,
+        let project_path = match (&settings.path, &from_git) {
+            (Some(path), _) => path.trim_matches('/').to_string(),
+            (None, Some(prefix)) => prefix.clone(),
+            (None, None) => from_git
+                .insert(Git::new(&project.dir).prefix().map_err(|err| {
+                    err.with_details([Detail::Help(format!(
+                        "the stages file is not in a Git work tree: set `argocd.path` on stage `{}` to its directory \
+                         in the repository Argo CD reads",
+                        stage.name
+                    ))])
+                })?)
+                .clone(),
         };
         let repo = Repository { project_dir: &project.dir, project_path: &project_path, chart_repos: &chart_repos };
         let mut applications = Vec::new();

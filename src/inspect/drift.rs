@@ -87,7 +87,7 @@ pub fn find<'p>(project: &'p Project, options: &Options<'p>) -> Result<Outcome<'
     }
     findings.extend(deployed_chart_skew(project, releases, &deployed));
     findings.extend(clusters_behind(releases, &in_sync));
-    let order = |name: &str| project.stages.iter().position(|s| s.name == name.split('/').next().unwrap_or(name));
+    let order = |label: &str| project.stages.iter().position(|s| s.name == stages::stage_of(label));
     stages.sort_by_key(|(stage, _)| (order(&stage.name), stage.cluster.as_ref().map(|c| (c.wave, c.name.clone()))));
     if !options.documented {
         findings.retain(|finding| finding.item.is_drift());

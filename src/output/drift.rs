@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use crate::compare::diff::Plan;
 use crate::compare::drift::{self, EditedField, Finding, Item, Kind, Location, Manager};
-use crate::config::stages::Stage;
+use crate::config::stages::{self, Stage};
 use crate::inspect::drift::Outcome;
 use crate::output::markdown::{Markdown, Section, table};
 use crate::terminal::{BOLD, DIM, ERROR, NAME, WARN, plural};
@@ -112,7 +112,7 @@ fn totals(outcome: &Outcome) -> String {
             *counts.entry(finding.item.kind()).or_default() += 1;
         }
         let counts: Vec<String> = counts.iter().map(|(k, n)| format!("{} {n}", k.name())).collect();
-        let stages: BTreeSet<&str> = drift.iter().map(|f| f.stage.split('/').next().unwrap_or(&f.stage)).collect();
+        let stages: BTreeSet<&str> = drift.iter().map(|f| stages::stage_of(&f.stage)).collect();
         let _ = writeln!(
             out,
             "{ERROR}Drift{ERROR:#} in {} of {}: {} ({}).",
@@ -268,7 +268,7 @@ fn details(finding: &Finding, outcome: &Outcome) -> Vec<String> {
             vec![format!("add {path} to {file} (this stage's own value): sops edit {file}")]
         }
         Item::Behind { .. } => {
-            let name = stage.split('/').next().unwrap_or(stage);
+            let name = stages::stage_of(stage);
             vec![format!("finish the rollout: helm envs upgrade {name} (clusters that run the config are left alone)")]
         }
         Item::Unhealthy { workloads, .. } => workloads.iter().flat_map(|(_, why)| why.clone()).collect(),

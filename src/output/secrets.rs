@@ -293,10 +293,7 @@ pub fn markdown(reports: &[StageReport]) -> Markdown {
             body: text(std::slice::from_ref(report), true),
             language: "text",
             // A cluster's report (`production/eu`) is checked with its stage.
-            command: format!(
-                "helm envs check-secrets {} --details",
-                report.stage.split('/').next().unwrap_or_default()
-            ),
+            command: format!("helm envs check-secrets {} --details", crate::config::stages::stage_of(&report.stage)),
             essential: false,
         })
         .collect();

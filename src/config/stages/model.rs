@@ -126,6 +126,11 @@ pub struct Placement {
     pub wave: usize,
 }
 
+/// The stage a label names: `production` for `production/eu` (see [`Stage::label`]).
+pub fn stage_of(label: &str) -> &str {
+    label.split_once('/').map_or(label, |(stage, _)| stage)
+}
+
 impl Stage {
     /// The stage on each of its clusters, wave by wave: the stage itself when it has one.
     pub fn clusters(&self) -> &[Stage] {
