@@ -19,6 +19,7 @@ use super::deploying::{Terminal, dry_run_line, gate, outcomes_json, outcomes_tex
 
 pub fn run(project: &Project, args: &ApplyArgs) -> Result<u8> {
     let releases = project.select_releases(args.release.as_deref())?;
+    project.stages.iter().try_for_each(pipeline::deployed_by_helm)?;
     let deploy = &args.deploy;
     // A stage needing approval that cannot be given would stop the run halfway: refuse first.
     let unattended = !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal());

@@ -1,55 +1,18 @@
 //! `helm envs argocd [STAGE]`: the Argo CD Applications of the stages Argo CD deploys,
 //! generated from the stages file; printed, or with `--apply` applied into Argo CD's cluster.
 
-use std::collections::BTreeMap;
-
 use serde_json::Value;
 
 use crate::cli::{ArgocdArgs, ManifestFormat};
-use crate::config::argocd::{self, Repository};
-use crate::config::stages::{Chart, Project, Stage};
+use crate::config::stages::{Project, Stage};
 use crate::error::{Detail, Error, Result};
-use crate::system::git::Git;
-use crate::system::helm::Helm;
 use crate::system::kube::{Kubectl, Stdin};
 use crate::terminal;
 
 pub fn run(project: &Project, args: &ArgocdArgs) -> Result<u8> {
     let stages = argo_stages(project, args.stage.as_deref())?;
     let releases = project.select_releases(args.release.as_deref())?;
-    let chart_repos = match releases.iter().any(|r| matches!(r.chart, Chart::Repo(_))) {
-        true => Helm::locate()?.repositories(stages[0])?,
-        false => BTreeMap::new(),
-    };
-    // The project's place in its work tree, asked of git once, for the stages that do not say.
-    let mut from_git: Option<String> = None;
-    let mut per_stage: Vec<(&Stage, Vec<Value>)> = Vec::new();
-    for stage in &stages {
-        let Some(settings) = &stage.argocd else { continue };
-        let project_path = match (&settings.path, &from_git) {
-            (Some(path), _) => path.trim_matches('/').to_string(),
-            (None, Some(prefix)) => prefix.clone(),
-            (None, None) => from_git
-                .insert(Git::new(&project.dir).prefix().map_err(|err| {
-                    err.with_details([Detail::Help(format!(
-                        "the stages file is not in a Git work tree: set `argocd.path` on stage `{}` to its directory \
-                         in the repository Argo CD reads",
-                        stage.name
-                    ))])
-                })?)
-                .clone(),
-        };
-        let repo = Repository { project_dir: &project.dir, project_path: &project_path, chart_repos: &chart_repos };
-        let mut applications = Vec::new();
-        for release in &releases {
-            let target = project.target(stage, release);
-            applications.push(argocd::application(&target, settings, &repo).map_err(|why| Error::Failed {
-                headline: format!("cannot write the Argo CD Application of {}/{}", stage.name, release.name),
-                details: vec![Detail::Note(why)],
-            })?);
-        }
-        per_stage.push((stage, applications));
-    }
+    let per_stage = crate::compare::argocd::generated(project, &stages, &releases)?;
     if args.apply {
         let kubectl = Kubectl::locate()?;
         for (stage, applications) in &per_stage {

@@ -32,6 +32,9 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
     if args.git_commit && args.deploy.dry_run {
         return Err(Error::Usage(Usage::CommitInDryRun));
     }
+    if !args.no_deploy {
+        pipeline::deployed_by_helm(to)?;
+    }
     let only = args
         .only
         .iter()

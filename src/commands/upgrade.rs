@@ -14,6 +14,7 @@ use super::deploying::{Terminal, dry_run_line, gate, outcomes_json, outcomes_tex
 
 pub fn run(project: &Project, args: &UpgradeArgs) -> Result<u8> {
     let stage = project.stage(&args.stage)?;
+    pipeline::deployed_by_helm(stage)?;
     let releases = project.select_releases(args.release.as_deref())?;
     let options = args.deploy.options();
     let _lock = pipeline::lock(project, options, &format!("upgrade {}", stage.name))?;

@@ -99,6 +99,10 @@ pub enum Item {
         /// This cluster's wave.
         wave: usize,
     },
+    /// A stage Argo CD deploys: the release's Application is missing, edited away from what
+    /// the stages file generates, holds objects Argo CD reports out of sync, or failed its last
+    /// sync.
+    Application(crate::compare::argocd::Application),
     /// Workloads of the release that are not ready.
     Unhealthy {
         /// `Deployment/web 0/1 ready`, each with why.
@@ -122,6 +126,7 @@ pub enum Kind {
     Secret,
     SecretKey,
     Wave,
+    Application,
     Health,
 }
 
@@ -141,6 +146,7 @@ impl Kind {
             Kind::Secret => "secret",
             Kind::SecretKey => "secret-key",
             Kind::Wave => "wave",
+            Kind::Application => "application",
             Kind::Health => "health",
         }
     }
@@ -162,6 +168,7 @@ impl Item {
             Item::Secret { .. } => Kind::Secret,
             Item::SecretKey { .. } => Kind::SecretKey,
             Item::Behind { .. } => Kind::Wave,
+            Item::Application(_) => Kind::Application,
             Item::Unhealthy { .. } => Kind::Health,
         }
     }

@@ -358,6 +358,12 @@ fn read_releases(
     Ok(healths)
 }
 
+/// The health of a release as its config renders it (a stage Argo CD deploys keeps no Helm
+/// record): the rendered workloads, read from the cluster.
+pub fn of_rendered(kubectl: &Kubectl, target: &Target, rendered: &Manifest) -> Result<Health> {
+    read(kubectl, target.stage, &target.namespace, &watched(rendered))
+}
+
 /// The health of a release as installed: its manifest's workloads, read from the cluster.
 pub fn of_installed(kubectl: &Kubectl, target: &Target, installed: &Installed) -> Result<Health> {
     Ok(of_installed_all(kubectl, &[(target, Some(installed))])?.remove(0).unwrap_or_default())

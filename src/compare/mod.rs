@@ -1,6 +1,7 @@
 //! Rendered manifests against each other and against a cluster: parsing, the resource diff,
-//! drift judgments, the Secret check and who can open encrypted values.
+//! drift judgments, the Secret check, who can open encrypted values, and Argo CD's Applications.
 
+pub mod argocd;
 pub mod diff;
 pub mod drift;
 pub mod encryption;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use crate::compare::argocd;
 use crate::compare::diff;
 use crate::compare::drift::{self, Finding, Item, LineTime, Location, ValueDifference};
 use crate::compare::health;
@@ -541,6 +542,9 @@ impl ClusterReads<'_> {
     /// A stage's releases as deployed against its config, its Secrets, and with `live`, its
     /// objects in the cluster. Every query in parallel.
     fn in_cluster(&self, stage: &Stage) -> Result<ClusterRead> {
+        if stage.argocd.is_some() {
+            return self.in_argo(stage);
+        }
         let ClusterReads { project, helm, kubectl, releases, options, live } = *self;
         let targets: Vec<Target> = releases.iter().map(|release| project.target(stage, release)).collect();
         let states = against_installed(project, helm, &targets, options, Reading::default())?;
@@ -610,6 +614,46 @@ impl ClusterReads<'_> {
         let charts = states.iter().map(|state| state.installed.as_ref().map(|i| i.chart.clone())).collect();
         let in_sync = states.iter().map(|state| !state.needs_deploy()).collect();
         Ok(ClusterRead { findings, charts, in_sync })
+    }
+}
+
+impl ClusterReads<'_> {
+    /// A stage Argo CD deploys keeps no Helm record: its Applications against what the stages
+    /// file generates and Argo CD's verdict on them, the Secrets its config references, and the
+    /// readiness of the workloads its config renders. (Objects edited in the cluster are Argo
+    /// CD's to find: it reports them out of sync.)
+    fn in_argo(&self, stage: &Stage) -> Result<ClusterRead> {
+        let ClusterReads { project, helm, kubectl, releases, .. } = *self;
+        let targets: Vec<Target> = releases.iter().map(|release| project.target(stage, release)).collect();
+        let (applications, rendered) = std::thread::scope(|scope| {
+            let applications = scope.spawn(|| argocd::read(project, kubectl, stage, releases));
+            (joined(applications), all_or_errors(render_all(helm, &targets)))
+        });
+        let (applications, rendered) = (applications?, rendered?);
+        let manifests: Vec<(&Release, Manifest)> = targets
+            .iter()
+            .zip(&rendered)
+            .map(|(target, text)| Ok((target.release, parse_rendered(text, target)?)))
+            .collect::<Result<_>>()?;
+        let mut findings = Vec::new();
+        for ((target, application), (_, manifest)) in targets.iter().zip(&applications).zip(&manifests) {
+            let release = Some(target.release.name.clone());
+            if application.verdict.is_some() {
+                let health = health::of_rendered(kubectl, target, manifest)?;
+                if let Some(item) = unhealthy(&health) {
+                    findings.push(Finding { stage: stage.label(), release: release.clone(), item });
+                }
+            }
+            if !application.in_sync() || application.verdict.as_ref().is_some_and(|v| v.failed_operation.is_some()) {
+                findings.push(Finding { stage: stage.label(), release, item: Item::Application(application.clone()) });
+            }
+        }
+        findings.extend(secret_findings(stage, secrets::check_manifests(kubectl, stage, &manifests)?));
+        Ok(ClusterRead {
+            findings,
+            charts: vec![None; targets.len()],
+            in_sync: applications.iter().map(argocd::Application::in_sync).collect(),
+        })
     }
 }
 

@@ -1,14 +1,16 @@
 //! Per stage and release: what is deployed (revision, chart, app version, helm status, when),
 //! whether it is the config, and the promotion it came from.
 
+use crate::compare::argocd::{self, Application};
 use crate::compare::diff;
 use crate::compare::drift::{self, Item};
 use crate::compare::health::{self, Health};
-use crate::compare::render::{LiveState, Reading, against_installed};
+use crate::compare::render::{LiveState, Reading, against_installed, parse_rendered, render_all};
 use crate::config::stages::{Project, Release, Stage, Target};
 use crate::error::Result;
 use crate::system::helm::{Helm, Revision};
 use crate::system::kube::Kubectl;
+use crate::system::parallel::{all_or_errors, joined};
 
 /// One release of one stage.
 pub struct Row {
@@ -23,6 +25,8 @@ pub struct Row {
     pub revisions: usize,
     /// Its workloads' readiness; `None` when not deployed.
     pub health: Option<Health>,
+    /// A stage Argo CD deploys: its Application, and Argo CD's verdict on it.
+    pub application: Option<Application>,
 }
 
 /// A revision deployed by `helm envs promote` (its description says so).
@@ -42,6 +46,9 @@ pub struct Readers<'a> {
 
 pub fn stage_rows(project: &Project, readers: &Readers, stage: &Stage, releases: &[&Release]) -> Result<Vec<Row>> {
     let Readers { helm, kubectl } = *readers;
+    if stage.argocd.is_some() {
+        return argo_rows(project, readers, stage, releases);
+    }
     let targets: Vec<Target> = releases.iter().map(|release| project.target(stage, release)).collect();
     let states = against_installed(
         project,
@@ -60,6 +67,37 @@ pub fn stage_rows(project: &Project, readers: &Readers, stage: &Stage, releases:
         .zip(healths)
         .map(|((target, state), health)| Row { health, ..row(target, &state) })
         .collect())
+}
+
+/// A stage Argo CD deploys has no Helm record: its Applications say what runs, and the
+/// workloads its config renders say whether they are ready.
+fn argo_rows(project: &Project, readers: &Readers, stage: &Stage, releases: &[&Release]) -> Result<Vec<Row>> {
+    let Readers { helm, kubectl } = *readers;
+    let targets: Vec<Target> = releases.iter().map(|release| project.target(stage, release)).collect();
+    let (applications, rendered) = std::thread::scope(|scope| {
+        let applications = scope.spawn(|| argocd::read(project, kubectl, stage, releases));
+        (joined(applications), all_or_errors(render_all(helm, &targets)))
+    });
+    let applications = applications?;
+    let mut rows = Vec::new();
+    for ((target, application), text) in targets.iter().zip(applications).zip(rendered?) {
+        let deployed = application.verdict.is_some();
+        let health = match deployed {
+            true => Some(health::of_rendered(kubectl, target, &parse_rendered(&text, target)?)?),
+            false => None,
+        };
+        rows.push(Row {
+            release: target.release.name.clone(),
+            namespace: target.namespace.clone(),
+            latest: None,
+            out_of_sync: Vec::new(),
+            last_promotion: None,
+            revisions: 0,
+            health,
+            application: Some(application),
+        });
+    }
+    Ok(rows)
 }
 
 fn row(target: &Target, state: &LiveState) -> Row {
@@ -84,6 +122,7 @@ fn row(target: &Target, state: &LiveState) -> Row {
         out_of_sync,
         last_promotion,
         health: None,
+        application: None,
     }
 }
 

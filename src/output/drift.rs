@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::compare::argocd::Application;
 use crate::compare::diff::Plan;
 use crate::compare::drift::{self, EditedField, Finding, Item, Kind, Location, Manager};
 use crate::config::stages::{self, Stage};
@@ -199,12 +200,60 @@ fn headline(finding: &Finding) -> String {
         Item::Behind { ahead, wave } => {
             format!("does not run the config that {} runs (wave {wave} never got it)", ahead.join(", "))
         }
+        Item::Application(application) => application_headline(application),
         Item::Unhealthy { workloads, since } => {
             let names: Vec<&str> = workloads.iter().map(|(w, _)| w.as_str()).collect();
             let since = since.as_deref().map(|s| format!(" since {s}")).unwrap_or_default();
             format!("not ready{since}: {}", names.join(", "))
         }
     }
+}
+
+/// An Application's worst problem in a line: gone, edited, failed, out of sync.
+fn application_headline(application: &Application) -> String {
+    let name = &application.name;
+    let Some(verdict) = &application.verdict else { return format!("Argo CD holds no Application {name}") };
+    match (application.edited.as_slice(), &verdict.failed_operation) {
+        ([edit], _) => format!(
+            "Application {name}: {} is {} in Argo CD, {} in the stages file",
+            edit.path,
+            value(&edit.live),
+            value(&edit.generated)
+        ),
+        ([_, ..], _) => format!("Application {name}: {} fields differ from the stages file", application.edited.len()),
+        ([], Some((phase, _))) => format!("Application {name}: Argo CD's last sync {}", phase.to_lowercase()),
+        ([], None) => format!(
+            "Application {name} is {} at {}: {}",
+            verdict.sync,
+            verdict.revision.as_deref().map_or("no revision", |r| &r[..r.len().min(12)]),
+            match verdict.out_of_sync.as_slice() {
+                [] => "Argo CD has not applied the stages file's config".to_string(),
+                objects => format!("{} out of sync", objects.join(", ")),
+            }
+        ),
+    }
+}
+
+fn application_details(application: &Application, stage: &str) -> Vec<String> {
+    let Some(verdict) = &application.verdict else {
+        return vec![format!("create it from the stages file: helm envs argocd {stage} --apply")];
+    };
+    let mut lines: Vec<String> = application
+        .edited
+        .iter()
+        .map(|e| format!("{}: Argo CD {}, stages file {}", e.path, value(&e.live), value(&e.generated)))
+        .collect();
+    if !application.edited.is_empty() {
+        lines.push(format!("put back what the stages file says: helm envs argocd {stage} --apply"));
+    }
+    if let Some((_, message)) = &verdict.failed_operation {
+        lines.push(format!("Argo CD: {message}"));
+    }
+    if application.edited.is_empty() && !verdict.out_of_sync.is_empty() {
+        lines.push(format!("out of sync: {}", verdict.out_of_sync.join(", ")));
+        lines.push(format!("Argo CD puts them back at its next sync (argocd app sync {})", application.name));
+    }
+    lines
 }
 
 fn details(finding: &Finding, outcome: &Outcome) -> Vec<String> {
@@ -267,6 +316,7 @@ fn details(finding: &Finding, outcome: &Outcome) -> Vec<String> {
         Item::SecretKey { path, file, .. } => {
             vec![format!("add {path} to {file} (this stage's own value): sops edit {file}")]
         }
+        Item::Application(application) => application_details(application, stage),
         Item::Behind { .. } => {
             let name = stages::stage_of(stage);
             vec![format!("finish the rollout: helm envs upgrade {name} (clusters that run the config are left alone)")]
@@ -382,6 +432,24 @@ enum ItemJson<'a> {
         not_ready_since: Option<&'a str>,
         workloads: Vec<UnhealthyJson<'a>>,
     },
+    Application {
+        application: &'a str,
+        /// `false`: Argo CD holds no Application of that name.
+        exists: bool,
+        sync: Option<&'a str>,
+        revision: Option<&'a str>,
+        out_of_sync: &'a [String],
+        failed_operation: Option<&'a str>,
+        edited: Vec<ApplicationEditJson<'a>>,
+    },
+}
+
+/// A field of an Application: what the stages file generates, what Argo CD holds.
+#[derive(Serialize)]
+struct ApplicationEditJson<'a> {
+    path: &'a str,
+    generated: &'a Option<Value>,
+    live: &'a Option<Value>,
 }
 
 /// One side of a value finding: the stage, its value, and where its files set it.
@@ -475,6 +543,24 @@ fn item_json(finding: &Finding) -> ItemJson<'_> {
         },
         Item::SecretKey { path, file, defined_in } => ItemJson::SecretKey { path, file, defined_in },
         Item::Behind { ahead, wave } => ItemJson::Behind { ahead, wave: *wave },
+        Item::Application(application) => {
+            let verdict = application.verdict.as_ref();
+            ItemJson::Application {
+                application: &application.name,
+                exists: verdict.is_some(),
+                sync: verdict.map(|v| v.sync.as_str()),
+                revision: verdict.and_then(|v| v.revision.as_deref()),
+                out_of_sync: verdict.map(|v| v.out_of_sync.as_slice()).unwrap_or_default(),
+                failed_operation: verdict
+                    .and_then(|v| v.failed_operation.as_ref())
+                    .map(|(_, message)| message.as_str()),
+                edited: application
+                    .edited
+                    .iter()
+                    .map(|e| ApplicationEditJson { path: &e.path, generated: &e.generated, live: &e.live })
+                    .collect(),
+            }
+        }
         Item::Unhealthy { workloads, since } => ItemJson::Unhealthy {
             not_ready_since: since.as_deref(),
             workloads: workloads.iter().map(|(workload, why)| UnhealthyJson { workload, why }).collect(),

@@ -9,6 +9,7 @@ use crate::config::stages::Stage;
 use crate::error::Result;
 use crate::terminal::{BOLD, DIM, ERROR, NAME, WARN, plural};
 
+use crate::compare::argocd::Application;
 use crate::inspect::status::{Row, short_time};
 use crate::output::markdown::{Markdown, Section, table};
 
@@ -17,7 +18,8 @@ pub fn text(stages: &[&Stage], results: &[Result<Vec<Row>>]) -> String {
         ["RELEASE", "REVISION", "CHART", "APP", "STATUS", "READY", "LAST DEPLOYED", "CONFIG", "LAST PROMOTION"];
     let mut out = String::new();
     for (stage, result) in stages.iter().zip(results) {
-        let _ = writeln!(out, "{BOLD}{}{BOLD:#} {DIM}(context {}){DIM:#}", stage.label(), stage.kube_context);
+        let by = stage.argocd.as_ref().map(|_| ", deployed by Argo CD").unwrap_or_default();
+        let _ = writeln!(out, "{BOLD}{}{BOLD:#} {DIM}(context {}{by}){DIM:#}", stage.label(), stage.kube_context);
         let rows = match result {
             Ok(rows) => rows,
             Err(err) => {
@@ -41,11 +43,16 @@ pub fn text(stages: &[&Stage], results: &[Result<Vec<Row>>]) -> String {
             let mut line = String::new();
             for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
                 let padded = format!("{cell:<width$}");
+                let deployed = row.latest.is_some() || row.application.as_ref().is_some_and(|a| a.verdict.is_some());
+                let in_sync = match &row.application {
+                    Some(application) => application.in_sync(),
+                    None => row.out_of_sync.is_empty(),
+                };
                 let style = match i {
                     5 if row.health.as_ref().is_some_and(|h| !h.is_ready()) => ERROR,
-                    7 if row.latest.is_some() && row.out_of_sync.is_empty() => NAME,
-                    7 if row.latest.is_some() => ERROR,
-                    1 | 4 if row.latest.is_none() => WARN,
+                    7 if deployed && in_sync => NAME,
+                    7 if deployed => ERROR,
+                    1 | 4 if !deployed => WARN,
                     _ => anstyle::Style::new(),
                 };
                 let _ = write!(line, "  {style}{padded}{style:#}");
@@ -53,6 +60,9 @@ pub fn text(stages: &[&Stage], results: &[Result<Vec<Row>>]) -> String {
             let _ = writeln!(out, "{}", line.trim_end());
         }
         for row in rows {
+            for line in row.application.as_ref().map(application_lines).unwrap_or_default() {
+                let _ = writeln!(out, "  {WARN}{}{WARN:#}: {line}", row.release);
+            }
             let Some(health) = row.health.as_ref().filter(|h| !h.is_ready()) else { continue };
             let since = health.not_ready_since().map(|t| format!(" since {}", short_time(t))).unwrap_or_default();
             let _ = writeln!(out, "  {ERROR}{} not ready{since}{ERROR:#}", row.release);
@@ -78,7 +88,55 @@ fn ready_cell(row: &Row) -> String {
     }
 }
 
+/// What is wrong with a release's Application, a line each: gone, edited, out of sync, failed.
+fn application_lines(application: &Application) -> Vec<String> {
+    let name = &application.name;
+    let Some(verdict) = &application.verdict else {
+        return vec![format!("Argo CD holds no Application {name}: helm envs argocd --apply")];
+    };
+    let mut lines: Vec<String> = application
+        .edited
+        .iter()
+        .map(|edit| format!("Application {name}: {} is not what the stages file generates", edit.path))
+        .collect();
+    if !verdict.out_of_sync.is_empty() {
+        lines.push(format!("Argo CD reports out of sync: {}", verdict.out_of_sync.join(", ")));
+    }
+    if let Some((phase, message)) = &verdict.failed_operation {
+        lines.push(format!("Argo CD's last sync: {phase}: {message}"));
+    }
+    lines
+}
+
+/// A stage Argo CD deploys: the commit its Application runs, Argo CD's sync status and health.
+fn argo_cells(row: &Row, application: &Application) -> [String; 9] {
+    let Some(verdict) = &application.verdict else {
+        let dash = || "-".to_string();
+        return [row.release.clone(), dash(), dash(), dash(), "no Application".into(), dash(), dash(), dash(), dash()];
+    };
+    let commit = verdict.revision.as_deref().map_or("-".into(), |r| r.chars().take(12).collect());
+    let config = match (application.in_sync(), application.edited.is_empty()) {
+        (true, _) => "in sync".to_string(),
+        (false, false) => "differs: application".into(),
+        (false, true) => format!("differs: {}", verdict.sync),
+    };
+    [
+        row.release.clone(),
+        commit,
+        format!("Application {}", application.name),
+        "-".into(),
+        format!("{}, {}", verdict.sync, verdict.health),
+        ready_cell(row),
+        verdict.synced_at.as_deref().map_or("-".into(), short_time),
+        config,
+        "-".into(),
+    ]
+}
+
 fn cells(row: &Row) -> [String; 9] {
+    if let Some(application) = &row.application {
+        return argo_cells(row, application);
+    }
     let promotion = match (&row.last_promotion, &row.latest) {
         (Some(p), _) => format!("{} → {} (patch {}, revision {}, {})", p.from, p.to, p.patch, p.revision, p.at),
         (None, Some(_)) => format!("none in the last {}", plural(row.revisions, "revision")),
@@ -148,6 +206,32 @@ struct ReleaseJson<'a> {
     out_of_sync: &'a [&'static str],
     last_promotion: Option<PromotionJson<'a>>,
     health: Option<HealthJson<'a>>,
+    /// A stage Argo CD deploys: its Application and Argo CD's verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    argocd: Option<ArgoJson<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ArgoJson<'a> {
+    application: &'a str,
+    /// `false`: Argo CD holds no Application of that name.
+    exists: bool,
+    sync: Option<&'a str>,
+    revision: Option<&'a str>,
+    health: Option<&'a str>,
+    health_message: Option<&'a str>,
+    last_sync: Option<&'a str>,
+    failed_operation: Option<FailedJson<'a>>,
+    out_of_sync: Vec<&'a str>,
+    /// Fields of the Application that are not what the stages file generates.
+    edited: Vec<&'a str>,
+}
+
+#[derive(Serialize)]
+struct FailedJson<'a> {
+    phase: &'a str,
+    message: &'a str,
 }
 
 #[derive(Serialize)]
@@ -195,18 +279,43 @@ pub fn json<'a>(stages: &[&'a Stage], results: &'a [Result<Vec<Row>>]) -> Status
     StatusJson { stages }
 }
 
+fn argo_json(application: &Application) -> ArgoJson<'_> {
+    let verdict = application.verdict.as_ref();
+    ArgoJson {
+        application: &application.name,
+        exists: verdict.is_some(),
+        sync: verdict.map(|v| v.sync.as_str()),
+        revision: verdict.and_then(|v| v.revision.as_deref()),
+        health: verdict.map(|v| v.health.as_str()),
+        health_message: verdict.and_then(|v| v.health_message.as_deref()),
+        last_sync: verdict.and_then(|v| v.synced_at.as_deref()),
+        failed_operation: verdict
+            .and_then(|v| v.failed_operation.as_ref())
+            .map(|(phase, message)| FailedJson { phase, message }),
+        out_of_sync: verdict.map(|v| v.out_of_sync.iter().map(String::as_str).collect()).unwrap_or_default(),
+        edited: application.edited.iter().map(|e| e.path.as_str()).collect(),
+    }
+}
+
 fn release_json(row: &Row) -> ReleaseJson<'_> {
     let latest = row.latest.as_ref();
+    let application = row.application.as_ref();
+    let deployed = latest.is_some() || application.is_some_and(|a| a.verdict.is_some());
+    let in_sync = match application {
+        Some(application) => application.verdict.as_ref().map(|_| application.in_sync()),
+        None => latest.map(|_| row.out_of_sync.is_empty()),
+    };
     ReleaseJson {
+        argocd: application.map(argo_json),
         release: &row.release,
         namespace: &row.namespace,
-        deployed: latest.is_some(),
+        deployed,
         revision: latest.map(|l| l.revision),
         chart: latest.map(|l| l.chart.as_str()),
         app_version: latest.map(|l| l.app_version.as_str()),
         status: latest.map(|l| l.status.as_str()),
         last_deployed: latest.map(|l| l.updated.as_str()),
-        in_sync: latest.map(|_| row.out_of_sync.is_empty()),
+        in_sync,
         out_of_sync: if latest.is_some() { &row.out_of_sync } else { &[] },
         last_promotion: row.last_promotion.as_ref().map(|p| PromotionJson {
             from: &p.from,

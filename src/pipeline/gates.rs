@@ -2,6 +2,7 @@
 //! sync with its config, the cluster pin, the target's Secrets, and approval. Each gate gives a
 //! verdict with its reason; a refusal is exit 3.
 
+use crate::compare::argocd::Application;
 use crate::compare::drift::{self, Item};
 use crate::compare::encryption::{self, KeyProblem};
 pub use crate::compare::gate::{Details, Gate, refusal};
@@ -219,6 +220,45 @@ pub fn source_in_sync(from: &Stage, releases: &[(&Target, &LiveState)]) -> Gate 
                 from.name
             ),
         )
+    }
+}
+
+/// The source of a promotion that Argo CD deploys must run its config: each Application as the
+/// stages file generates it, and Argo CD's verdict Synced (at the commit it follows).
+pub fn source_synced_by_argocd(from: &Stage, applications: &[Application]) -> Gate {
+    let problems: Vec<String> = applications
+        .iter()
+        .filter(|application| !application.in_sync())
+        .map(|application| match &application.verdict {
+            None => format!("Argo CD holds no Application {}", application.name),
+            Some(_) if !application.edited.is_empty() => format!(
+                "Application {} is not what the stages file generates ({})",
+                application.name,
+                application.edited.iter().map(|e| e.path.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+            Some(verdict) => format!("Application {} is {}", application.name, verdict.sync),
+        })
+        .collect();
+    let commits: std::collections::BTreeSet<&str> =
+        applications.iter().filter_map(|a| a.verdict.as_ref()?.revision.as_deref()).collect();
+    match problems.is_empty() {
+        true => Gate::passed(
+            "source",
+            format!(
+                "Argo CD runs {}'s config (Synced at {})",
+                from.name,
+                commits.iter().map(|c| &c[..c.len().min(12)]).collect::<Vec<_>>().join(", ")
+            ),
+        ),
+        false => Gate::refused(
+            "source",
+            format!(
+                "Argo CD does not run {}'s config: {}; see `helm envs drift --stage {}`, or pass --skip-source-check",
+                from.name,
+                problems.join("; "),
+                from.name
+            ),
+        ),
     }
 }
 

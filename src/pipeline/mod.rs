@@ -39,6 +39,25 @@ pub fn lock(project: &Project, options: Options, purpose: &str) -> Result<Option
     if options.dry_run { Ok(None) } else { ProjectLock::acquire(&project.dir, purpose).map(Some) }
 }
 
+/// Refuses `helm upgrade` into a stage Argo CD deploys: two engines would own its objects, and
+/// Argo CD would put back its own at its next sync. Its deploy is a commit Argo CD syncs.
+pub fn deployed_by_helm(stage: &Stage) -> Result<()> {
+    if stage.argocd.is_none() {
+        return Ok(());
+    }
+    Err(Error::Refused {
+        headline: format!("refused: stage `{}` is deployed by Argo CD, not by helm", stage.name),
+        details: vec![
+            crate::error::Detail::Note("nothing was written or deployed".into()),
+            crate::error::Detail::Help(format!(
+                "commit the change and let Argo CD sync it: helm envs promote --to {} --no-deploy --git-commit \
+                 (and --pr-body for a pull request); `helm envs status --stage {}` shows when Argo CD has taken it",
+                stage.name, stage.name
+            )),
+        ],
+    })
+}
+
 impl Pipeline<'_> {
     /// The gates in front of a deploy of `targets` (of `stage`, on each of its clusters: the
     /// cluster pin, isolation, namespaces, the Secrets the config references), and each target

@@ -4,6 +4,7 @@
 //! approved, what it does: B's files written, B deployed, the files committed; and the failure
 //! rule: the files go back only with the cluster.
 
+use crate::compare::argocd::{self, Application};
 use crate::compare::diff;
 use crate::compare::health::{self, Health};
 use crate::compare::manifest;
@@ -20,6 +21,12 @@ use super::gates::{self, Gate};
 use super::record::Record;
 use super::run::{Checked, Options, Pipeline, StageRun};
 use super::writes;
+
+/// A as deployed: helm's records, or Argo CD's Applications; with each release's health.
+enum Source {
+    Helm(Vec<LiveState>, Vec<Health>),
+    Argo(Vec<Application>, Vec<Health>),
+}
 
 /// What a promotion asks of the clusters.
 pub struct PromotionCheck<'a> {
@@ -64,29 +71,7 @@ impl<'p> Pipeline<'p> {
         let promoted = promoted.as_slice();
         let sources: Vec<Target> = self.project.cluster_targets(from, releases);
         let (checked, source_states) = std::thread::scope(|scope| {
-            let source = check.check_source.then(|| {
-                scope.spawn(|| {
-                    let options = diff::Options { ignore: Vec::new(), show_secrets: false };
-                    let states = against_installed(
-                        self.project,
-                        &self.helm,
-                        &sources,
-                        &options,
-                        // The history says when each revision was deployed: the soak time.
-                        render::Reading { history: to.soak.is_some(), trust_records: true },
-                    )?;
-                    states.iter().flat_map(|s| &s.notes).for_each(|note| self.reporter.note(note));
-                    let healths = sources
-                        .iter()
-                        .zip(&states)
-                        .map(|(target, state)| match &state.installed {
-                            Some(installed) => health::of_installed(&self.kubectl, target, installed),
-                            None => Ok(Health::default()),
-                        })
-                        .collect::<Result<Vec<_>>>()?;
-                    Ok((states, healths))
-                })
-            });
+            let source = check.check_source.then(|| scope.spawn(|| self.read_source(from, to, releases, &sources)));
             let checked = self.check(to, promoted, &check.options);
             (checked, source.map(joined))
         });
@@ -118,23 +103,73 @@ impl<'p> Pipeline<'p> {
         Ok(PromotionChecked { checked: Checked { states, gates: all_gates }, targets, offline: offline_target })
     }
 
+    /// A's releases as deployed, and their health: from helm's records, or for a stage Argo CD
+    /// deploys, from its Applications and the workloads its config renders.
+    fn read_source(&self, from: &Stage, to: &Stage, releases: &[&Release], sources: &[Target]) -> Result<Source> {
+        if from.argocd.is_some() {
+            let applications = argocd::read(self.project, &self.kubectl, from, releases)?;
+            let rendered = all_or_errors(render_all(&self.helm, sources))?;
+            let healths = sources
+                .iter()
+                .zip(&rendered)
+                .map(|(target, text)| {
+                    health::of_rendered(&self.kubectl, target, &render::parse_rendered(text, target)?)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(Source::Argo(applications, healths));
+        }
+        let options = diff::Options { ignore: Vec::new(), show_secrets: false };
+        let states = against_installed(
+            self.project,
+            &self.helm,
+            sources,
+            &options,
+            // The history says when each revision was deployed: the soak time.
+            render::Reading { history: to.soak.is_some(), trust_records: true },
+        )?;
+        states.iter().flat_map(|s| &s.notes).for_each(|note| self.reporter.note(note));
+        let healths = sources
+            .iter()
+            .zip(&states)
+            .map(|(target, state)| match &state.installed {
+                Some(installed) => health::of_installed(&self.kubectl, target, installed),
+                None => Ok(Health::default()),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Source::Helm(states, healths))
+    }
+
     /// The gates about A: deployed as configured, healthy, and (where B has `soak`) deployed
-    /// long enough ago. `read`: A's releases and their health, `None` with `--skip-source-check`.
+    /// long enough ago. `read`: A as deployed, `None` with `--skip-source-check`.
     fn source_gates(
         &self,
         check: &PromotionCheck,
         sources: &[Target],
-        read: Result<Option<(Vec<LiveState>, Vec<Health>)>>,
+        read: Result<Option<Source>>,
     ) -> Result<Vec<Gate>> {
         let (from, to) = (check.from, check.to);
         let mut gates = Vec::new();
         match read {
-            Ok(Some((states, healths))) => {
+            Ok(Some(Source::Helm(states, healths))) => {
                 let releases: Vec<(&Target, &LiveState)> = sources.iter().zip(states.iter()).collect();
                 gates.push(gates::source_in_sync(from, &releases));
                 let healths: Vec<(&Target, &Health)> = sources.iter().zip(healths.iter()).collect();
                 gates.push(gates::source_health(from, &healths, check.allow_unhealthy_source));
                 gates.extend(gates::soak(from, to, &releases, jiff::Timestamp::now(), check.override_soak));
+            }
+            Ok(Some(Source::Argo(applications, healths))) => {
+                gates.push(gates::source_synced_by_argocd(from, &applications));
+                let healths: Vec<(&Target, &Health)> = sources.iter().zip(healths.iter()).collect();
+                gates.push(gates::source_health(from, &healths, check.allow_unhealthy_source));
+                if to.soak.is_some() {
+                    let what = format!("how long {} has run its config is not read from Argo CD yet", from.name);
+                    gates.push(match check.override_soak {
+                        true => Gate::overridden("soak", format!("{what}; promoted anyway (--override-soak)")),
+                        false => {
+                            Gate::refused("soak", format!("{what}: {} wants a soak; pass --override-soak", to.name))
+                        }
+                    });
+                }
             }
             Ok(None) => {
                 self.reporter.note(&format!(

@@ -213,6 +213,21 @@ impl Kubectl {
         self.run("apply Argo CD Applications", &on, namespace, args, Some(objects))
     }
 
+    /// Argo CD Applications by name, from Argo CD's cluster (`context`, `namespace`); names it
+    /// does not hold are left out.
+    pub fn applications(&self, stage: &Stage, argo: (&KubeContext, &str), names: &[String]) -> Result<Vec<Value>> {
+        let (context, namespace) = argo;
+        let mut args = vec!["get".to_string(), "applications.argoproj.io".into()];
+        args.extend(names.iter().cloned());
+        args.extend(["--namespace".into(), namespace.to_string()]);
+        args.extend(context_args(context));
+        args.extend(["--ignore-not-found".into(), "--output".into(), "json".into()]);
+        let mut on = stage.clone();
+        on.kube_context = context.clone();
+        let out = self.run("read Argo CD Applications", &on, namespace, args, None)?;
+        objects(&out, stage)
+    }
+
     /// Set `label` on helm's record of `release` at `revision` (its Secret), as helm would read it
     /// back as a release label.
     pub fn label_revision(

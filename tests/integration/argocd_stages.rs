@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use serde_json::{Value, json};
+
 use crate::harness::{Namespaces, Project, live, ok, provision, run, stderr_of, stdout_of};
 
 /// The test bed's Argo CD: its management context and the directory of its Git repositories.
@@ -172,14 +174,8 @@ fn argo_cd_deploys_each_stage_from_the_applications_the_stages_file_generates() 
     git(project.root(), &["commit", "--quiet", "--all", "--message", "dev: two replicas"]);
     git(project.root(), &["push", "--quiet", &bare.display().to_string(), "HEAD:main"]);
     let changed = git(project.root(), &["rev-parse", "HEAD"]).trim().to_string();
-    // As a Git webhook would: Argo CD reads the branch again now, not when its revision cache
-    // (3 minutes) expires.
-    let (context, _) = argocd();
     let app = format!("{prefix}web-dev");
-    let refresh = ["--context", &context, "--namespace", "argocd", "annotate", "application", &app];
-    let refreshed =
-        project.kubectl(&[&refresh[..], &["argocd.argoproj.io/refresh=hard", "--overwrite"]].concat()).output();
-    assert!(refreshed.is_ok_and(|o| o.status.success()), "annotate {app}");
+    refresh(&project, &app);
     until_synced(&project, &app, &changed);
     until_ready(&project, "dev", &ns.dev, "2");
     // Staging follows the same branch: Argo CD may read the new commit for it, which changes
@@ -187,7 +183,82 @@ fn argo_cd_deploys_each_stage_from_the_applications_the_stages_file_generates() 
     assert_eq!(live(&project, "staging", &ns.staging, "deploy/web", "{.metadata.generation}"), generation);
     assert_eq!(live(&project, "staging", &ns.staging, "deploy/web", "{.spec.replicas}"), "2", "staging unchanged");
 
+    // status reads Argo CD's verdict (there is no Helm record): the commit dev runs, Synced,
+    // and its Pods ready, read from the objects its config renders.
+    let status: Value = serde_json::from_str(&ok(&project, &["status", "--stage", "dev", "-o", "json"])).expect("JSON");
+    let web = &status["stages"][0]["releases"][0];
+    assert_eq!(web["argocd"]["application"], app.as_str(), "{web:#}");
+    assert_eq!((&web["argocd"]["sync"], &web["argocd"]["revision"]), (&json!("Synced"), &json!(changed)), "{web:#}");
+    assert_eq!((&web["deployed"], &web["inSync"], &web["health"]["ready"]), (&json!(true), &json!(true), &json!(true)));
+    let shown = ok(&project, &["status", "--stage", "dev"]);
+    assert!(shown.contains("deployed by Argo CD") && shown.contains(&format!("Application {app}")), "{shown}");
+
+    // helm never deploys a stage Argo CD deploys: two engines would own its objects.
+    let refused = run(&project, &["upgrade", "staging", "--yes"]);
+    assert_eq!(refused.status.code(), Some(3), "{}", stderr_of(&refused));
+    assert!(stderr_of(&refused).contains("stage `staging` is deployed by Argo CD"), "{}", stderr_of(&refused));
+
+    // A promotion is a commit: the source gate reads Argo CD's verdict on dev; merged (as a pull
+    // request would be) and pushed, Argo CD deploys it to staging, and production stays as it was.
+    let dev = project.read("envs/dev/web.yaml") + "podAnnotations:\n  acme.example.com/release: \"2\"\n";
+    project.write("envs/dev/web.yaml", &dev);
+    git(project.root(), &["commit", "--quiet", "--all", "--message", "dev: release 2"]);
+    git(project.root(), &["push", "--quiet", &bare.display().to_string(), "HEAD:main"]);
+    let released = git(project.root(), &["rev-parse", "HEAD"]).trim().to_string();
+    refresh(&project, &app);
+    until_synced(&project, &app, &released);
+    let promoted =
+        ok(&project, &["promote", "--from", "dev", "--to", "staging", "--no-deploy", "--git-commit", "--yes"]);
+    assert!(promoted.contains("Argo CD runs dev's config"), "the source gate read Argo CD: {promoted}");
+    let branch = git(project.root(), &["branch", "--show-current"]).trim().to_string();
+    assert!(branch.starts_with("promote/dev-to-staging-"), "{branch}");
+    git(project.root(), &["checkout", "--quiet", "main"]);
+    git(project.root(), &["merge", "--quiet", "--no-ff", "--message", "Merge the promotion", &branch]);
+    git(project.root(), &["push", "--quiet", &bare.display().to_string(), "HEAD:main"]);
+    let merged = git(project.root(), &["rev-parse", "HEAD"]).trim().to_string();
+    let staging_app = format!("{prefix}web-staging");
+    refresh(&project, &staging_app);
+    until_synced(&project, &staging_app, &merged);
+    let annotation = "{.spec.template.metadata.annotations.acme\\.example\\.com/release}";
+    assert_eq!(live(&project, "staging", &ns.staging, "deploy/web", annotation), "2", "staging took the promotion");
+    assert_eq!(live(&project, "production", &ns.production, "deploy/web", annotation), "", "production did not");
+
+    // drift: an Application edited by hand is not what the stages file says; --apply puts it back.
+    let clean = run(&project, &["drift", "--stage", "staging", "-o", "json"]);
+    let findings: Value = serde_json::from_slice(&clean.stdout).expect("JSON");
+    assert!(
+        !findings["findings"].as_array().expect("findings").iter().any(|f| f["kind"] == "application"),
+        "{findings:#}"
+    );
+    let (context, _) = argocd();
+    let edit =
+        ["--context", &context, "--namespace", "argocd", "patch", "application", &staging_app, "--type", "merge"];
+    let patched =
+        project.kubectl(&[&edit[..], &["-p", r#"{"spec":{"syncPolicy":{"automated":null}}}"#]].concat()).output();
+    assert!(patched.is_ok_and(|o| o.status.success()), "patch {staging_app}");
+    let drifted = run(&project, &["drift", "--stage", "staging"]);
+    assert_eq!(drifted.status.code(), Some(2), "{}", stdout_of(&drifted));
+    assert!(
+        stdout_of(&drifted).contains(&format!("Application {staging_app}: spec.syncPolicy.automated")),
+        "{}",
+        stdout_of(&drifted)
+    );
+    ok(&project, &["argocd", "staging", "--apply"]);
+    let again: Value =
+        serde_json::from_slice(&run(&project, &["drift", "--stage", "staging", "-o", "json"]).stdout).expect("JSON");
+    assert!(!again["findings"].as_array().expect("findings").iter().any(|f| f["kind"] == "application"), "{again:#}");
+
     // A stage Argo CD does not deploy has no Application.
     let refused = run(&project, &["argocd", "nowhere"]);
     assert!(!refused.status.success());
+}
+
+/// Asks Argo CD to read the branch again now, as a Git webhook would, not when its revision
+/// cache (3 minutes) expires.
+fn refresh(project: &Project, application: &str) {
+    let (context, _) = argocd();
+    let refresh = ["--context", &context, "--namespace", "argocd", "annotate", "application", application];
+    let refreshed =
+        project.kubectl(&[&refresh[..], &["argocd.argoproj.io/refresh=hard", "--overwrite"]].concat()).output();
+    assert!(refreshed.is_ok_and(|o| o.status.success()), "annotate {application}");
 }

@@ -1,0 +1,255 @@
+//! Stages Argo CD deploys, read: each release's Application as the stages file generates it and
+//! as Argo CD holds it, with Argo CD's own verdict on it (sync status, the commit it runs, health,
+//! last sync, objects out of sync) and the fields edited away from the stages file.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::config::argocd::{self, Repository};
+use crate::config::stages::{Chart, Project, Release, Stage};
+use crate::error::{Detail, Error, Result};
+use crate::system::git::Git;
+use crate::system::helm::Helm;
+use crate::system::kube::Kubectl;
+
+/// One release's Application on a stage Argo CD deploys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Application {
+    pub name: String,
+    /// Argo CD's verdict; `None` when Argo CD holds no Application of that name.
+    pub verdict: Option<Verdict>,
+    /// Fields of its spec that differ from what the stages file generates now.
+    pub edited: Vec<Edit>,
+}
+
+impl Application {
+    /// Argo CD runs what the stages file says: the Application is there, as generated, synced.
+    pub fn in_sync(&self) -> bool {
+        self.edited.is_empty() && self.verdict.as_ref().is_some_and(|v| v.sync == "Synced")
+    }
+}
+
+/// What Argo CD says of an Application (its `status`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Verdict {
+    /// `Synced`, `OutOfSync`, `Unknown`.
+    pub sync: String,
+    /// The commit it compared with (for several sources, the Git one's).
+    pub revision: Option<String>,
+    /// `Healthy`, `Progressing`, `Degraded`, `Missing`, ...
+    pub health: String,
+    pub health_message: Option<String>,
+    /// When its last sync operation ended.
+    pub synced_at: Option<String>,
+    /// The last sync operation's phase and message, when it did not succeed.
+    pub failed_operation: Option<(String, String)>,
+    /// `Deployment/web` for each object Argo CD reports out of sync.
+    pub out_of_sync: Vec<String>,
+}
+
+/// A field of the Application that is not what the stages file generates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Edit {
+    /// `spec.source.helm.valueFiles`.
+    pub path: String,
+    pub generated: Option<Value>,
+    pub live: Option<Value>,
+}
+
+/// The Applications the stages file generates for `stages` (each deployed by Argo CD) and
+/// `releases`: per stage, one per release.
+pub fn generated<'p>(
+    project: &'p Project,
+    stages: &[&'p Stage],
+    releases: &[&Release],
+) -> Result<Vec<(&'p Stage, Vec<Value>)>> {
+    let chart_repos = match (stages.first(), releases.iter().any(|r| matches!(r.chart, Chart::Repo(_)))) {
+        (Some(stage), true) => Helm::locate()?.repositories(stage)?,
+        _ => BTreeMap::new(),
+    };
+    // The project's place in its work tree, asked of git once, for the stages that do not say.
+    let mut from_git: Option<String> = None;
+    let mut per_stage = Vec::new();
+    for stage in stages {
+        let Some(settings) = &stage.argocd else { continue };
+        let project_path = match (&settings.path, &from_git) {
+            (Some(path), _) => path.trim_matches('/').to_string(),
+            (None, Some(prefix)) => prefix.clone(),
+            (None, None) => from_git
+                .insert(Git::new(&project.dir).prefix().map_err(|err| {
+                    err.with_details([Detail::Help(format!(
+                        "the stages file is not in a Git work tree: set `argocd.path` on stage `{}` to its directory \
+                         in the repository Argo CD reads",
+                        stage.name
+                    ))])
+                })?)
+                .clone(),
+        };
+        let repo = Repository { project_dir: &project.dir, project_path: &project_path, chart_repos: &chart_repos };
+        let mut applications = Vec::new();
+        for release in releases {
+            let target = project.target(stage, release);
+            applications.push(argocd::application(&target, settings, &repo).map_err(|why| Error::Failed {
+                headline: format!("cannot write the Argo CD Application of {}/{}", stage.name, release.name),
+                details: vec![Detail::Note(why)],
+            })?);
+        }
+        per_stage.push((*stage, applications));
+    }
+    Ok(per_stage)
+}
+
+/// Each release's Application on `stage` (deployed by Argo CD), read from Argo CD's cluster and
+/// held against what the stages file generates.
+pub fn read(project: &Project, kubectl: &Kubectl, stage: &Stage, releases: &[&Release]) -> Result<Vec<Application>> {
+    let Some(settings) = &stage.argocd else { return Ok(Vec::new()) };
+    let wanted = generated(project, &[stage], releases)?.into_iter().flat_map(|(_, apps)| apps).collect::<Vec<_>>();
+    let names: Vec<String> = wanted.iter().map(|app| app["metadata"]["name"].as_str().unwrap_or("").into()).collect();
+    let live = kubectl.applications(stage, (&settings.context, &settings.namespace), &names)?;
+    Ok(wanted
+        .iter()
+        .zip(names)
+        .map(|(generated, name)| {
+            let held = live.iter().find(|app| app["metadata"]["name"].as_str() == Some(name.as_str()));
+            Application {
+                verdict: held.map(verdict),
+                edited: held.map(|held| edits(generated, held)).unwrap_or_default(),
+                name,
+            }
+        })
+        .collect())
+}
+
+/// Argo CD's verdict, from an Application's `status`.
+pub fn verdict(application: &Value) -> Verdict {
+    let status = &application["status"];
+    let text = |value: &Value| value.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+    let sync = &status["sync"];
+    // Several sources (a chart from a repository, values from Git): the commit among them.
+    let revisions: Vec<String> = sync["revisions"].as_array().into_iter().flatten().filter_map(text).collect();
+    let is_commit = |r: &&String| r.len() == 40 && r.chars().all(|c| c.is_ascii_hexdigit());
+    let revision = text(&sync["revision"])
+        .or_else(|| revisions.iter().find(is_commit).cloned())
+        .or_else(|| revisions.first().cloned());
+    let operation = &status["operationState"];
+    let failed_operation = match operation["phase"].as_str() {
+        Some(phase @ ("Failed" | "Error")) => {
+            Some((phase.to_string(), text(&operation["message"]).unwrap_or_default()))
+        }
+        _ => None,
+    };
+    let out_of_sync = status["resources"]
+        .as_array()
+        .map(|resources| {
+            resources
+                .iter()
+                .filter(|r| r["status"].as_str() == Some("OutOfSync"))
+                .map(|r| format!("{}/{}", r["kind"].as_str().unwrap_or("?"), r["name"].as_str().unwrap_or("?")))
+                .collect()
+        })
+        .unwrap_or_default();
+    Verdict {
+        sync: text(&sync["status"]).unwrap_or_else(|| "Unknown".into()),
+        revision,
+        health: text(&status["health"]["status"]).unwrap_or_else(|| "Unknown".into()),
+        health_message: text(&status["health"]["message"]),
+        synced_at: text(&operation["finishedAt"]),
+        failed_operation,
+        out_of_sync,
+    }
+}
+
+/// The fields of `held`'s spec that are not `generated`'s: compared key by key, a list as a
+/// whole (the order of values files matters), so an edit names the field a person changed.
+pub fn edits(generated: &Value, held: &Value) -> Vec<Edit> {
+    let mut found = Vec::new();
+    compare("spec", &generated["spec"], &held["spec"], &mut found);
+    found
+}
+
+fn compare(path: &str, generated: &Value, held: &Value, found: &mut Vec<Edit>) {
+    let present = |value: &Value| (!value.is_null()).then(|| value.clone());
+    match (generated, held) {
+        (Value::Object(want), Value::Object(have)) => {
+            let keys: std::collections::BTreeSet<&String> = want.keys().chain(have.keys()).collect();
+            for key in keys {
+                let (want, have) = (want.get(key).unwrap_or(&Value::Null), have.get(key).unwrap_or(&Value::Null));
+                compare(&format!("{path}.{key}"), want, have, found);
+            }
+        }
+        (want, have) if want != have && !(is_empty(want) && is_empty(have)) => {
+            found.push(Edit { path: path.to_string(), generated: present(want), live: present(have) });
+        }
+        _ => {}
+    }
+}
+
+/// Absent, null, `{}` and `[]` say the same in an Application's spec.
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Object(map) => map.is_empty(),
+        Value::Array(list) => list.is_empty(),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn edits_name_the_fields_changed_by_hand_and_lists_compare_whole() {
+        let generated = json!({"spec": {
+            "source": {"repoURL": "file:///git", "targetRevision": "main",
+                       "helm": {"valueFiles": ["../values.yaml", "../envs/dev.yaml"], "releaseName": "web"}},
+            "destination": {"name": "dev", "namespace": "shop"},
+            "syncPolicy": {"automated": {"prune": true, "selfHeal": true}},
+        }});
+        assert_eq!(edits(&generated, &generated.clone()), vec![]);
+
+        let mut held = generated.clone();
+        held["spec"]["source"]["helm"]["valueFiles"] = json!(["../values.yaml", "../envs/prod.yaml"]);
+        held["spec"]["source"]["helm"]["parameters"] = json!([{"name": "replicaCount", "value": "9"}]);
+        held["spec"]["source"]["targetRevision"] = json!("hotfix");
+        held["spec"]["syncPolicy"]["syncOptions"] = json!([]);
+        let found = edits(&generated, &held);
+        let paths: Vec<&str> = found.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["spec.source.helm.parameters", "spec.source.helm.valueFiles", "spec.source.targetRevision"],
+            "an empty list Argo CD may add is no edit"
+        );
+        assert_eq!(found[0].generated, None);
+        assert_eq!(found[2].live, Some(json!("hotfix")));
+    }
+
+    #[test]
+    fn the_verdict_is_read_from_the_status_argo_cd_writes() {
+        let app = json!({"status": {
+            "sync": {"status": "OutOfSync", "revision": "0123abc"},
+            "health": {"status": "Degraded", "message": "Deployment web exceeded its progress deadline"},
+            "operationState": {"phase": "Failed", "message": "one or more objects failed to apply",
+                               "finishedAt": "2026-12-06T10:00:00Z"},
+            "resources": [
+                {"kind": "Deployment", "name": "web", "status": "OutOfSync"},
+                {"kind": "Service", "name": "web", "status": "Synced"},
+            ],
+        }});
+        let verdict = verdict(&app);
+        assert_eq!((verdict.sync.as_str(), verdict.health.as_str()), ("OutOfSync", "Degraded"));
+        assert_eq!(verdict.revision.as_deref(), Some("0123abc"));
+        assert_eq!(verdict.out_of_sync, ["Deployment/web"]);
+        assert_eq!(verdict.failed_operation, Some(("Failed".into(), "one or more objects failed to apply".into())));
+        assert_eq!(verdict.synced_at.as_deref(), Some("2026-12-06T10:00:00Z"));
+
+        // Several sources: the commit among their revisions; a new Application has no status yet.
+        let commit = "0123456789abcdef0123456789abcdef01234567";
+        let multi = json!({"status": {"sync": {"status": "Synced", "revisions": ["1.4.2", commit]}}});
+        assert_eq!(super::verdict(&multi).revision.as_deref(), Some(commit));
+        let fresh = super::verdict(&json!({}));
+        assert_eq!((fresh.sync.as_str(), fresh.health.as_str(), fresh.revision), ("Unknown", "Unknown", None));
+    }
+}
