@@ -9,9 +9,9 @@ say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 run() { printf '\033[2m$ %s\033[0m\n' "$*" >&2; "$@"; }
 
 scripts/testbed.sh install
-say "Starting four fresh clusters: dev, staging, production and, for the last act, production-us (127.0.0.1 only)"
+say "Starting four fresh clusters: dev, staging, production and production-us (127.0.0.1 only), and Argo CD managed from dev"
 scripts/testbed.sh down
-scripts/testbed.sh up dev staging production production-us
+scripts/testbed.sh up --argocd dev staging production production-us
 eval "$(scripts/testbed.sh env)"
 scripts/testbed.sh status
 
@@ -151,4 +151,76 @@ run helm envs upgrade production --yes
 run helm envs status --stage production
 run helm envs drift --stage production || echo "   (exit $?: the hand-made hotfix in eu is still there)"
 
-say "Done. Clusters are still running: source <(scripts/testbed.sh env) to use them; make demo-down stops them."
+say "Second act, the guide's GitOps path: Argo CD deploys every stage of examples/acme-gitops from Git"
+# The platform's repository: a clone of the example whose repoUrl is a bare repository on this
+# machine that Argo CD reads (file://); its stages in namespaces of their own (gitops-*).
+gitops="$work/gitops" bare="$HELM_ENVS_TESTBED_GIT/platform.git"
+export GIT_AUTHOR_NAME="helm-envs demo" GIT_AUTHOR_EMAIL="demo@helm-envs.invalid"
+export GIT_COMMITTER_NAME="$GIT_AUTHOR_NAME" GIT_COMMITTER_EMAIL="$GIT_AUTHOR_EMAIL"
+rm -rf "$gitops" "$bare" && mkdir -p "$gitops/examples"
+cp -R "$repo/examples/acme-gitops" "$gitops/examples/acme-gitops" && cp -R "$repo/charts" "$gitops/charts"
+cd "$gitops/examples/acme-gitops"
+sed -i -e "s|https://git.acme.example.com/platform.git|file://$bare|" -e 's/namespace: acme-dev$/namespace: gitops-dev/' \
+    -e 's/namespace: acme-staging$/namespace: gitops-staging/' -e 's/namespace: acme$/namespace: gitops/' helm-envs.yaml
+"$repo/scripts/example-secrets.sh" >/dev/null
+git -C "$gitops" init --quiet --initial-branch main && git -C "$gitops" add --all
+git -C "$gitops" commit --quiet --message "the acme platform" && git init --quiet --bare "$bare"
+push() { git -C "$gitops" push --quiet "$bare" HEAD:main; }
+push
+# A Git webhook would tell Argo CD of a push; here the Application is asked to read its branch again.
+refresh() { kubectl --context dev --namespace argocd annotate application "web-$1" argocd.argoproj.io/refresh=hard --overwrite >/dev/null; }
+# Until Argo CD runs the commit on the stage and its Pods are ready (3 minutes at most).
+until_deployed() {
+    local stage=$1 commit i
+    commit=$(git -C "$gitops" rev-parse HEAD)
+    for i in $(seq 180); do
+        helm envs status --stage "$stage" -o json | python3 -c "
+import json, sys
+web = json.load(sys.stdin)['stages'][0]['releases'][0]
+argo = web.get('argocd') or {}
+sys.exit(0 if argo.get('sync') == 'Synced' and argo.get('revision') == '$commit' and (web.get('health') or {}).get('ready') else 1)" && {
+            printf '   %s runs %s (Argo CD: Synced, Pods ready) after %d s\n' "$stage" "${commit:0:12}" "$i"; return; }
+        sleep 1
+    done
+    echo "demo: Argo CD did not deploy $commit to $stage in 3 minutes" >&2; return 1
+}
+run sed -n '/- name: staging/,/context: dev/p' helm-envs.yaml
+say "The Applications, generated from the stages file (the values files in its order, each stage's cluster)"
+run helm envs argocd staging | sed -n '1,40p'
+run helm envs argocd --apply
+for stage in dev staging production; do until_deployed "$stage"; done
+run helm envs status
+
+say "Step 1: a change in dev's files only, committed and pushed: Argo CD deploys dev, and nothing else"
+printf 'podAnnotations:\n  acme.example.com/release: "2"\n' >> envs/dev/web.yaml
+git -C "$gitops" commit --quiet --all --message "dev: release 2" && push && refresh dev
+until_deployed dev
+run helm envs drift --stage staging || echo "   (exit $?: dev and staging differ outside envSpecific until the promotion)"
+
+say "Step 2: promote dev into staging as a pull request: a commit on a branch; Argo CD's verdict on dev is the source gate"
+run helm envs promote --from dev --to staging --no-deploy --git-commit --yes
+branch=$(git -C "$gitops" branch --show-current)
+say "The pull request is merged: Argo CD deploys staging"
+git -C "$gitops" checkout --quiet main && git -C "$gitops" merge --quiet --no-ff --message "Merge $branch" "$branch"
+push && refresh staging
+until_deployed staging
+
+say "Step 3: staging into production (approved on the pull request), merged, deployed by Argo CD"
+run helm envs promote --from staging --to production --no-deploy --git-commit --yes
+branch=$(git -C "$gitops" branch --show-current)
+git -C "$gitops" checkout --quiet main && git -C "$gitops" merge --quiet --no-ff --message "Merge $branch" "$branch"
+push && refresh production
+until_deployed production
+
+say "Each stage's Pods took the change when its own commit was deployed; helm keeps no release for them"
+for stage in dev staging production; do
+    namespace=$(helm envs list -o json | python3 -c "import json,sys; print([s['namespace'] for s in json.load(sys.stdin)['stages'] if s['name']=='$stage'][0])")
+    printf '   %-10s release %s, %s Pods, helm releases: %s\n' "$stage" \
+        "$(kubectl --context "$stage" -n "$namespace" get deploy web -o jsonpath='{.spec.template.metadata.annotations.acme\.example\.com/release}')" \
+        "$(kubectl --context "$stage" -n "$namespace" get deploy web -o jsonpath='{.status.readyReplicas}')" \
+        "$(helm list --kube-context "$stage" --namespace "$namespace" --short | wc -l)"
+done
+run helm envs status
+run git -C "$gitops" log --oneline --graph
+
+say "Done. Clusters and Argo CD are still running: source <(scripts/testbed.sh env) to use them; make demo-down stops them."

@@ -114,9 +114,15 @@ impl<'a> Promoting<'a> {
         let checked = self.check(&pipeline, releases)?;
         doc.set("offline", checked.offline);
         doc.part(&format!("What deploying {} changes", to.name), &self.dry_run_command());
-        doc.push(&match checked.offline {
-            true => format!("\n{BOLD}What the promotion changes in {}'s rendered config{BOLD:#} (offline)\n", to.name),
-            false => format!("\n{BOLD}What deploying {} will change{BOLD:#}\n", to.name),
+        doc.push(&match (checked.offline, to.argocd.is_some()) {
+            (true, _) => {
+                format!("\n{BOLD}What the promotion changes in {}'s rendered config{BOLD:#} (offline)\n", to.name)
+            }
+            (false, true) => format!(
+                "\n{BOLD}What the promotion changes in {}'s rendered config{BOLD:#} (Argo CD deploys it)\n",
+                to.name
+            ),
+            (false, false) => format!("\n{BOLD}What deploying {} will change{BOLD:#}\n", to.name),
         });
         let run = StageRun {
             stage: to,
@@ -124,7 +130,7 @@ impl<'a> Promoting<'a> {
             options,
             question: format!("Promote {} into {}?", from.name, to.name),
             ask_even_if_unchanged: true,
-            summary: checked.offline,
+            summary: checked.offline || to.argocd.is_some(),
         };
         let approved = match gate(checked.checked, &run, &mut doc, &Terminal).map_err(nothing_done) {
             Ok(approved) => approved,

@@ -465,6 +465,42 @@ mod tests {
     }
 
     #[test]
+    fn a_source_argo_cd_deploys_passes_when_every_application_is_as_generated_and_synced() {
+        let (_dir, project) = fixture::load_with(
+            "stages:\n  - name: dev\n    kubeContext: dev\n    namespace: a\n    argocd: {repoUrl: file:///git, context: dev}\n\
+             releases:\n  - name: app\n    chart: chart\n",
+            &[],
+        );
+        let project = project.expect("loads");
+        let synced = Application {
+            name: "app-dev".into(),
+            verdict: Some(crate::compare::argocd::Verdict {
+                sync: "Synced".into(),
+                revision: Some("0123456789abcdef0123456789abcdef01234567".into()),
+                ..Default::default()
+            }),
+            edited: Vec::new(),
+        };
+        let gate = source_synced_by_argocd(&project.stages[0], std::slice::from_ref(&synced));
+        assert_eq!(gate.verdict, Verdict::Passed, "{}", gate.message);
+        assert_eq!(gate.message, "Argo CD runs dev's config (Synced at 0123456789ab)");
+
+        let edited = Application {
+            edited: vec![crate::compare::argocd::Edit {
+                path: "spec.source.targetRevision".into(),
+                generated: Some("main".into()),
+                live: Some("hotfix".into()),
+            }],
+            ..synced.clone()
+        };
+        let missing = Application { name: "web-dev".into(), verdict: None, edited: Vec::new() };
+        let gate = source_synced_by_argocd(&project.stages[0], &[synced, edited, missing]);
+        assert_eq!(gate.verdict, Verdict::Refused);
+        assert!(gate.message.contains("app-dev is not what the stages file generates (spec.source.targetRevision)"));
+        assert!(gate.message.contains("Argo CD holds no Application web-dev"), "{}", gate.message);
+    }
+
+    #[test]
     fn the_keys_gate_refuses_a_production_file_that_devs_key_opens_and_only_where_required() {
         let stages = "stages:\n  - name: dev\n    kubeContext: dev\n    namespace: a\n  - name: production\n    \
                       kubeContext: production\n    namespace: b\n    requireOwnKeys: true\n\

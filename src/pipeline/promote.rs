@@ -87,6 +87,10 @@ impl<'p> Pipeline<'p> {
                 ));
                 (self.offline_check(to, releases, promoted)?, true)
             }
+            // Argo CD keeps no Helm record to compare with: what changes is B's config.
+            Ok(Checked { gates, .. }) if to.argocd.is_some() => {
+                (Checked { states: self.config_states(to, releases, promoted)?, gates }, false)
+            }
             other => (other?, false),
         };
         let mut all_gates = vec![gates::order(self.project, from, to, check.allow_skip)];
@@ -202,6 +206,17 @@ impl<'p> Pipeline<'p> {
     /// Without B's cluster: B's config as its files are now against the promoted config, both
     /// rendered offline, and the gates that need the cluster marked as not run.
     fn offline_check(&self, to: &Stage, releases: &[&Release], promoted: &[Target]) -> Result<Checked> {
+        let states = self.config_states(to, releases, promoted)?;
+        let unreachable = format!("{}'s cluster cannot be reached", to.name);
+        let mut gates = vec![Gate::skipped("secrets", unreachable.clone())];
+        if to.cluster_id.is_some() {
+            gates.insert(0, Gate::skipped("cluster", unreachable));
+        }
+        Ok(Checked { states, gates })
+    }
+
+    /// B's config as its files are now against the promoted config, both rendered offline.
+    fn config_states(&self, to: &Stage, releases: &[&Release], promoted: &[Target]) -> Result<Vec<LiveState>> {
         let current: Vec<Target> = self.project.cluster_targets(to, releases);
         let rendered = all_or_errors(render_all(&self.helm, &[current.as_slice(), promoted].concat()))?;
         let (now, after) = rendered.split_at(current.len());
@@ -222,12 +237,7 @@ impl<'p> Pipeline<'p> {
                 notes: Vec::new(),
             });
         }
-        let unreachable = format!("{}'s cluster cannot be reached", to.name);
-        let mut gates = vec![Gate::skipped("secrets", unreachable.clone())];
-        if to.cluster_id.is_some() {
-            gates.insert(0, Gate::skipped("cluster", unreachable));
-        }
-        Ok(Checked { states, gates })
+        Ok(states)
     }
 }
 

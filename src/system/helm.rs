@@ -260,7 +260,12 @@ impl Helm {
     /// installed before are not.
     /// `upgrade`: the release is installed, so the render is an upgrade's (`--is-upgrade`:
     /// `.Release.IsUpgrade`, which charts test to generate a value on install only).
+    /// A stage Argo CD deploys renders as Argo CD renders it: `helm template` without the
+    /// cluster (`lookup` answers nothing), whatever holds its objects.
     pub fn template_for_cluster(&self, target: &Target, upgrade: bool) -> Result<String> {
+        if target.stage.argocd.is_some() {
+            return self.template(target);
+        }
         let mut args = template_args(target);
         args.extend(self.major(target.stage)?.template_against_cluster().iter().map(|f| f.to_string()));
         if upgrade {

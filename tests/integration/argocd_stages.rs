@@ -54,6 +54,9 @@ fn gitops_example(tag: &str) -> (Project, Namespaces, PathBuf) {
     }
     let root = project.root();
     git(root, &["init", "--quiet"]);
+    // Whoever commits a promotion (helm-envs runs git as it is configured).
+    git(root, &["config", "user.name", "helm-envs tests"]);
+    git(root, &["config", "user.email", "tests@helm-envs.invalid"]);
     git(root, &["add", "--all"]);
     git(root, &["commit", "--quiet", "--message", "the acme platform"]);
     git(root, &["init", "--quiet", "--bare", &bare.display().to_string()]);
@@ -94,6 +97,20 @@ fn until_synced(project: &Project, name: &str, revision: &str) {
             return;
         }
         assert!(Instant::now() < deadline, "{name} is not Synced at {revision} after 3 minutes: {sync} at {at}");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// Until helm-envs judges the stage's workloads ready (2 minutes at most): a rollout done.
+fn until_healthy(project: &Project, stage: &str) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let status: Value =
+            serde_json::from_str(&ok(project, &["status", "--stage", stage, "-o", "json"])).expect("status JSON");
+        if status["stages"][0]["releases"][0]["health"]["ready"] == json!(true) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{stage} is not ready after 2 minutes: {status:#}");
         std::thread::sleep(Duration::from_secs(1));
     }
 }
@@ -197,6 +214,9 @@ fn argo_cd_deploys_each_stage_from_the_applications_the_stages_file_generates() 
     let refused = run(&project, &["upgrade", "staging", "--yes"]);
     assert_eq!(refused.status.code(), Some(3), "{}", stderr_of(&refused));
     assert!(stderr_of(&refused).contains("stage `staging` is deployed by Argo CD"), "{}", stderr_of(&refused));
+    let diffed = run(&project, &["diff", "staging"]);
+    assert_eq!(diffed.status.code(), Some(1), "no Helm record to diff against: {}", stdout_of(&diffed));
+    assert!(stderr_of(&diffed).contains("helm envs drift --stage staging"), "{}", stderr_of(&diffed));
 
     // A promotion is a commit: the source gate reads Argo CD's verdict on dev; merged (as a pull
     // request would be) and pushed, Argo CD deploys it to staging, and production stays as it was.
@@ -207,9 +227,15 @@ fn argo_cd_deploys_each_stage_from_the_applications_the_stages_file_generates() 
     let released = git(project.root(), &["rev-parse", "HEAD"]).trim().to_string();
     refresh(&project, &app);
     until_synced(&project, &app, &released);
+    until_healthy(&project, "dev");
     let promoted =
         ok(&project, &["promote", "--from", "dev", "--to", "staging", "--no-deploy", "--git-commit", "--yes"]);
     assert!(promoted.contains("Argo CD runs dev's config"), "the source gate read Argo CD: {promoted}");
+    assert!(
+        promoted.contains("What the promotion changes in staging's rendered config (Argo CD deploys it)"),
+        "{promoted}"
+    );
+    assert!(promoted.contains("~ apps/Deployment"), "the change against staging's config, not an install: {promoted}");
     let branch = git(project.root(), &["branch", "--show-current"]).trim().to_string();
     assert!(branch.starts_with("promote/dev-to-staging-"), "{branch}");
     git(project.root(), &["checkout", "--quiet", "main"]);
