@@ -455,6 +455,12 @@ pub struct PromoteArgs {
     #[arg(long)]
     pub git_commit: bool,
 
+    /// Into a stage Argo CD deploys: push the promotion's commit to the branch its
+    /// Applications follow (`argocd.revision` on `argocd.repoUrl`), then wait until Argo CD
+    /// runs that commit and the workloads are ready. Needs --git-commit
+    #[arg(long, requires = "git_commit", conflicts_with = "no_deploy")]
+    pub push: bool,
+
     /// With --git-commit: write a pull-request body (Markdown: the patch, what deploying the
     /// target changes, the gates) to FILE; the title is the commit's subject
     #[arg(long, value_name = "FILE", requires = "git_commit")]

@@ -32,8 +32,19 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
     if args.git_commit && args.deploy.dry_run {
         return Err(Error::Usage(Usage::CommitInDryRun));
     }
-    if !args.no_deploy {
-        pipeline::deployed_by_helm(to)?;
+    // Into a stage Argo CD deploys, the deploy is a pushed commit Argo CD takes.
+    match (to.argocd.is_some(), args.push) {
+        (true, false) if !args.no_deploy => pipeline::deployed_by_helm(to)?,
+        (false, true) => {
+            return Err(Error::Usage(Usage::InvalidArgument {
+                argument: "--push".into(),
+                why: format!(
+                    "stage `{}` is deployed by helm, not by Argo CD: --push is for stages with `argocd`",
+                    to.name
+                ),
+            }));
+        }
+        _ => {}
     }
     let only = args
         .only
@@ -174,7 +185,13 @@ impl<'a> Promoting<'a> {
             return Err(err);
         }
         if let Some(branch) = &promoted.branch {
-            doc.push(&format!("committed on branch {branch} (now checked out): push it and open a pull request\n"));
+            doc.push(&match to.argocd.as_ref().filter(|_| args.push) {
+                Some(argocd) => format!(
+                    "committed on branch {branch} (now checked out) and pushed to {} of {}\n",
+                    argocd.revision, argocd.repo_url
+                ),
+                None => format!("committed on branch {branch} (now checked out): push it and open a pull request\n"),
+            });
             doc.set("branch", branch);
             if let Some(file) = &args.pr_body {
                 self.pull_request_body(file, doc)?;

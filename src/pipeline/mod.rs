@@ -9,6 +9,7 @@
 //! deploy when it edits files). The pipeline returns data and never prints: the command shows
 //! the judged stage and provides the [`Approver`] and the [`Reporter`].
 
+mod argocd;
 pub mod deploy;
 pub mod events;
 pub mod gates;
@@ -50,9 +51,10 @@ pub fn deployed_by_helm(stage: &Stage) -> Result<()> {
         details: vec![
             crate::error::Detail::Note("nothing was written or deployed".into()),
             crate::error::Detail::Help(format!(
-                "commit the change and let Argo CD sync it: helm envs promote --to {} --no-deploy --git-commit \
-                 (and --pr-body for a pull request); `helm envs status --stage {}` shows when Argo CD has taken it",
-                stage.name, stage.name
+                "a promotion into it is a commit Argo CD deploys: `helm envs promote --to {0} --git-commit --push` \
+                 pushes it to the branch Argo CD follows and waits until it runs; `--no-deploy --git-commit --pr-body \
+                 FILE` writes a pull request instead, and `helm envs status --stage {0}` shows when Argo CD has taken it",
+                stage.name
             )),
         ],
     })

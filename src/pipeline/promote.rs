@@ -295,7 +295,9 @@ impl Pipeline<'_> {
             }
         };
         promoted.written = plan.files.iter().map(|f| f.display.clone()).collect();
-        if let Some(deploy) = &promote.deploy {
+        // A stage Argo CD deploys: the commit, pushed, is the deploy (below).
+        let by_helm = promote.deploy.as_ref().filter(|d| d.run.stage.argocd.is_none());
+        if let Some(deploy) = by_helm {
             let StageDeploy { outcomes, error, cluster_unchanged } = self.deploy_promoted(promote, deploy);
             if let Some(err) = error {
                 let err = deploy::deploy_failed("promote", err, &outcomes);
@@ -320,8 +322,24 @@ impl Pipeline<'_> {
                     promoted.error = Some(restored(err, plan, restore, &mut promoted))
                 }
                 // Deployed: the files stay with what the cluster runs.
-                Err(err) => promoted.error = Some(err),
+                Err(err) if by_helm.is_some() => promoted.error = Some(err),
+                // Not pushed: nothing was deployed.
+                Err(err) => promoted.error = Some(restored(err, plan, restore, &mut promoted)),
             }
+        }
+        let by_argocd = promote.deploy.as_ref().filter(|d| d.run.stage.argocd.is_some());
+        if let (Some(deploy), Some(commit), None) = (by_argocd, &promote.commit, &promoted.error) {
+            let to = deploy.run.stage;
+            let StageDeploy { outcomes, error, cluster_unchanged } =
+                self.deploy_by_argocd(to, deploy.run.targets, commit.git);
+            promoted.outcomes = Some(outcomes);
+            promoted.error = error.map(|err| match cluster_unchanged {
+                true => err,
+                false => err.with_details([Detail::Note(format!(
+                    "the promotion {} -> {} is committed on branch {} and pushed: the files stay with it",
+                    promote.from.name, to.name, commit.branch
+                ))]),
+            });
         }
         promoted
     }

@@ -1,5 +1,6 @@
 //! The only module that runs git: `promote --git-commit` puts the written files on a new
-//! branch, as one commit, ready for a pull request; `drift` asks when values lines last changed.
+//! branch, as one commit, ready for a pull request (`--push`: pushed to the branch Argo CD
+//! follows); `drift` asks when values lines last changed.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -60,6 +61,18 @@ impl Git {
         commit.extend(paths);
         self.run(&commit)?;
         Ok(())
+    }
+
+    /// The commit HEAD points at (`git rev-parse HEAD`).
+    pub fn head(&self) -> Result<String> {
+        Ok(self.run(&["rev-parse".into(), "HEAD".into()])?.trim().to_string())
+    }
+
+    /// Push HEAD to `branch` of the repository at `url`, as a fast-forward only: a branch
+    /// that moved since is refused by git, never overwritten.
+    pub fn push(&self, url: &str, branch: &str) -> Result<()> {
+        self.run(&["push".into(), "--quiet".into(), "--".into(), url.into(), format!("HEAD:refs/heads/{branch}")])
+            .map(|_| ())
     }
 
     /// The project directory's path inside its repository (`examples/acme`; empty at the

@@ -228,6 +228,35 @@ impl Kubectl {
         objects(&out, stage)
     }
 
+    /// Ask Argo CD to compare an Application with its source again now (what a Git webhook
+    /// does), and with `sync`, to sync it at that revision (an Application without automated
+    /// sync): the `argocd.argoproj.io/refresh` annotation, then its `operation`.
+    pub fn refresh_application(
+        &self,
+        stage: &Stage,
+        argo: (&KubeContext, &str),
+        name: &str,
+        sync: Option<&str>,
+    ) -> Result<()> {
+        let (context, namespace) = argo;
+        let mut on = stage.clone();
+        on.kube_context = context.clone();
+        let mut args = vec!["annotate".to_string(), "applications.argoproj.io".into(), name.into()];
+        args.extend(["argocd.argoproj.io/refresh=normal".into(), "--overwrite".into()]);
+        args.extend(["--namespace".into(), namespace.to_string()]);
+        args.extend(context_args(context));
+        self.run("ask Argo CD to refresh an Application", &on, namespace, args, None)?;
+        let Some(revision) = sync else { return Ok(()) };
+        let operation = serde_json::json!({"operation": {
+            "initiatedBy": {"username": "helm-envs"},
+            "sync": {"revision": revision},
+        }});
+        let mut args = vec!["patch".to_string(), "applications.argoproj.io".into(), name.into(), "--type".into()];
+        args.extend(["merge".into(), "--patch".into(), operation.to_string(), "--namespace".into(), namespace.into()]);
+        args.extend(context_args(context));
+        self.run("ask Argo CD to sync an Application", &on, namespace, args, None).map(|_| ())
+    }
+
     /// Set `label` on helm's record of `release` at `revision` (its Secret), as helm would read it
     /// back as a release label.
     pub fn label_revision(

@@ -86,17 +86,19 @@ fn application(project: &Project, name: &str) -> (String, String, String) {
     (fields.next().unwrap_or_default(), fields.next().unwrap_or_default(), fields.next().unwrap_or_default())
 }
 
-/// Waits (3 minutes at most) until the Application is Synced at `revision`: Argo CD rendered
-/// that commit and applied it. (Its health verdict is not waited for: on the test bed it stays
-/// `Progressing` after the Pods are ready; issue 31's note says more.)
+/// Waits (3 minutes at most) until the Application is Synced at `revision` and Argo CD judges
+/// it Healthy: Argo CD rendered that commit, applied it, and every object is ready.
 fn until_synced(project: &Project, name: &str, revision: &str) {
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
-        let (sync, at, _health) = application(project, name);
-        if (sync.as_str(), at.as_str()) == ("Synced", revision) {
+        let (sync, at, health) = application(project, name);
+        if (sync.as_str(), at.as_str(), health.as_str()) == ("Synced", revision, "Healthy") {
             return;
         }
-        assert!(Instant::now() < deadline, "{name} is not Synced at {revision} after 3 minutes: {sync} at {at}");
+        assert!(
+            Instant::now() < deadline,
+            "{name} is not Synced and Healthy at {revision} after 3 minutes: {sync} at {at}, {health}"
+        );
         std::thread::sleep(Duration::from_secs(1));
     }
 }
@@ -206,6 +208,7 @@ fn argo_cd_deploys_each_stage_from_the_applications_the_stages_file_generates() 
     let web = &status["stages"][0]["releases"][0];
     assert_eq!(web["argocd"]["application"], app.as_str(), "{web:#}");
     assert_eq!((&web["argocd"]["sync"], &web["argocd"]["revision"]), (&json!("Synced"), &json!(changed)), "{web:#}");
+    assert_eq!(web["argocd"]["health"], "Healthy", "{web:#}");
     assert_eq!((&web["deployed"], &web["inSync"], &web["health"]["ready"]), (&json!(true), &json!(true), &json!(true)));
     let shown = ok(&project, &["status", "--stage", "dev"]);
     assert!(shown.contains("deployed by Argo CD") && shown.contains(&format!("Application {app}")), "{shown}");
@@ -273,6 +276,48 @@ fn argo_cd_deploys_each_stage_from_the_applications_the_stages_file_generates() 
     let again: Value =
         serde_json::from_slice(&run(&project, &["drift", "--stage", "staging", "-o", "json"]).stdout).expect("JSON");
     assert!(!again["findings"].as_array().expect("findings").iter().any(|f| f["kind"] == "application"), "{again:#}");
+
+    // --push: the promotion's commit pushed to the branch production's Application follows,
+    // and the run waits until Argo CD runs it there with the Pods ready.
+    until_healthy(&project, "staging");
+    let pushed =
+        ok(&project, &["promote", "--from", "staging", "--to", "production", "--git-commit", "--push", "--yes"]);
+    assert!(pushed.contains(&format!("pushed to main of file://{}", bare.display())), "{pushed}");
+    let head = git(project.root(), &["rev-parse", "HEAD"]).trim().to_string();
+    let remote = git(project.root(), &["ls-remote", &bare.display().to_string(), "refs/heads/main"]);
+    assert!(remote.starts_with(&head), "main of the remote is the promotion: {remote}");
+    assert_eq!(live(&project, "production", &ns.production, "deploy/web", annotation), "2", "production took it");
+    let (sync, revision, _) = application(&project, &format!("{prefix}web-production"));
+    assert_eq!((sync.as_str(), revision.as_str()), ("Synced", head.as_str()));
+
+    // A promotion Argo CD cannot make run fails the run within the stage's health.timeout,
+    // saying why; the commit is pushed (Argo CD has it) and the files stay with it.
+    let stages = project
+        .read("helm-envs.yaml")
+        .replace("  - name: staging\n", "  - name: staging\n    health: {timeout: 20s}\n");
+    project.write("helm-envs.yaml", &stages);
+    let broken = project.read("envs/dev/web.yaml") + "image:\n  tag: \"0.0.0-missing\"\n";
+    project.write("envs/dev/web.yaml", &broken);
+    git(
+        project.root(),
+        &[
+            "commit",
+            "--quiet",
+            "--message",
+            "dev: an image that does not exist",
+            "--",
+            "examples/acme-gitops/envs/dev/web.yaml",
+        ],
+    );
+    let args =
+        ["promote", "--from", "dev", "--to", "staging", "--git-commit", "--push", "--yes", "--skip-source-check"];
+    let failed = run(&project, &args);
+    let said = stderr_of(&failed);
+    assert_eq!(failed.status.code(), Some(1), "{said}\n{}", stdout_of(&failed));
+    assert!(said.contains("Argo CD did not deploy stage `staging`") && said.contains("within 20s"), "{said}");
+    assert!(said.contains("ImagePull") || said.contains("ErrImage"), "the Pods say why: {said}");
+    assert!(said.contains("pushed: the files stay with it"), "{said}");
+    assert!(project.read("envs/staging/web.yaml").contains("0.0.0-missing"), "the files stay with the pushed commit");
 
     // A stage Argo CD does not deploy has no Application.
     let refused = run(&project, &["argocd", "nowhere"]);
