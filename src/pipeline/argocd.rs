@@ -16,6 +16,8 @@ use crate::system::interrupt;
 use crate::system::parallel::all_or_errors;
 
 use super::deploy::{Outcome, StageDeploy, Status};
+use super::events;
+use super::record::Record;
 use super::run::Pipeline;
 
 /// How often Argo CD's verdict and the workloads are read while waiting.
@@ -25,7 +27,8 @@ impl Pipeline<'_> {
     /// Push HEAD (the promotion's commit) to the branch `stage`'s Applications follow, ask
     /// Argo CD to take it, and wait until it runs. Nothing of the cluster changes before the
     /// push; once pushed, Argo CD deploys it whatever this run does next.
-    pub fn deploy_by_argocd(&self, stage: &Stage, targets: &[Target], git: &Git) -> StageDeploy {
+    /// Each release's Event records the deploy in the stage's namespace, as a helm deploy's does.
+    pub fn deploy_by_argocd(&self, stage: &Stage, targets: &[Target], git: &Git, record: &Record) -> StageDeploy {
         let not_attempted = || targets.iter().map(|t| Outcome::new(t, Status::NotAttempted)).collect();
         let Some(settings) = &stage.argocd else {
             return StageDeploy { outcomes: not_attempted(), error: None, cluster_unchanged: true };
@@ -56,6 +59,11 @@ impl Pipeline<'_> {
         };
         let mut done = vec![false; targets.len()];
         let error = self.until_argocd_runs(stage, targets, (&manifests, &commit), &mut done).err();
+        let record = Record { description: format!("{} at commit {commit}", record.description), ..record.clone() };
+        for (target, done) in targets.iter().zip(&done) {
+            let failure = error.as_ref().filter(|_| !done);
+            events::record(&self.kubectl, self.reporter, target, &record, None, failure);
+        }
         StageDeploy {
             outcomes: targets
                 .iter()

@@ -331,7 +331,7 @@ impl Pipeline<'_> {
         if let (Some(deploy), Some(commit), None) = (by_argocd, &promote.commit, &promoted.error) {
             let to = deploy.run.stage;
             let StageDeploy { outcomes, error, cluster_unchanged } =
-                self.deploy_by_argocd(to, deploy.run.targets, commit.git);
+                self.deploy_by_argocd(to, deploy.run.targets, commit.git, &promotion_record(promote, deploy));
             promoted.outcomes = Some(outcomes);
             promoted.error = error.map(|err| match cluster_unchanged {
                 true => err,
@@ -345,16 +345,20 @@ impl Pipeline<'_> {
     }
 
     fn deploy_promoted(&self, promote: &Promote, deploy: &Deploy) -> StageDeploy {
-        let (from, to, plan) = (promote.from, deploy.run.stage, promote.plan);
-        let record = Record::new(
-            to,
-            format!("helm-envs: promoted {} -> {} (patch {})", from.name, to.name, plan.digest),
-            Some(&from.name),
-        )
-        .with_patch(&plan.digest)
-        .with_overrides(deploy.overrides);
-        self.deploy(deploy.run, deploy.needs, &record)
+        self.deploy(deploy.run, deploy.needs, &promotion_record(promote, deploy))
     }
+}
+
+/// How the promotion's deploy is recorded (the revisions' description, the Events).
+fn promotion_record(promote: &Promote, deploy: &Deploy) -> Record {
+    let (from, to, plan) = (promote.from, deploy.run.stage, promote.plan);
+    Record::new(
+        to,
+        format!("helm-envs: promoted {} -> {} (patch {})", from.name, to.name, plan.digest),
+        Some(&from.name),
+    )
+    .with_patch(&plan.digest)
+    .with_overrides(deploy.overrides)
 }
 
 /// `err` with the written files put back, and what became of them.

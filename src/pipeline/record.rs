@@ -10,6 +10,7 @@ use crate::config::stages::{Stage, Target};
 pub const HEALTH_LABEL: &str = "helm-envs/health";
 
 /// How the release metadata, and the Event in the stage's cluster, record the deploy.
+#[derive(Clone)]
 pub struct Record {
     /// `helm upgrade --description`.
     pub description: String,

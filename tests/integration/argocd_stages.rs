@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Namespaces, Project, live, ok, provision, run, stderr_of, stdout_of};
+use crate::harness::{Namespaces, Project, events, live, ok, provision, run, stderr_of, stdout_of};
 
 /// The test bed's Argo CD: its management context and the directory of its Git repositories.
 fn argocd() -> (String, PathBuf) {
@@ -289,6 +289,12 @@ fn argo_cd_deploys_each_stage_from_the_applications_the_stages_file_generates() 
     assert_eq!(live(&project, "production", &ns.production, "deploy/web", annotation), "2", "production took it");
     let (sync, revision, _) = application(&project, &format!("{prefix}web-production"));
     assert_eq!((sync.as_str(), revision.as_str()), ("Synced", head.as_str()));
+    // production's monitoring sees the promotion in its own namespace; the pull-request path
+    // deployed staging through Argo CD alone, so helm-envs recorded nothing there.
+    let recorded = events(&project, "production", &ns.production);
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!((recorded[0].0.as_str(), recorded[0].2.as_str()), ("Promoted", "staging"), "{recorded:?}");
+    assert!(events(&project, "staging", &ns.staging).is_empty());
 
     // A promotion Argo CD cannot make run fails the run within the stage's health.timeout,
     // saying why; the commit is pushed (Argo CD has it) and the files stay with it.
@@ -318,6 +324,8 @@ fn argo_cd_deploys_each_stage_from_the_applications_the_stages_file_generates() 
     assert!(said.contains("ImagePull") || said.contains("ErrImage"), "the Pods say why: {said}");
     assert!(said.contains("pushed: the files stay with it"), "{said}");
     assert!(project.read("envs/staging/web.yaml").contains("0.0.0-missing"), "the files stay with the pushed commit");
+    let recorded = events(&project, "staging", &ns.staging);
+    assert_eq!(recorded.iter().map(|e| e.0.as_str()).collect::<Vec<_>>(), ["DeployFailed"], "{recorded:?}");
 
     // A stage Argo CD does not deploy has no Application.
     let refused = run(&project, &["argocd", "nowhere"]);

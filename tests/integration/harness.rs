@@ -499,3 +499,40 @@ pub fn deployed_example(tag: &str) -> (Project, Namespaces) {
     ok(&project, &["apply", "--yes"]);
     (project, ns)
 }
+
+/// The Events helm-envs recorded in a namespace: (reason, stage label, promoted-from label,
+/// patch annotation).
+pub fn events(project: &Project, stage: &str, namespace: &str) -> Vec<(String, String, String, String)> {
+    let output = project
+        .kubectl(&[
+            "--context",
+            stage,
+            "--namespace",
+            namespace,
+            "get",
+            "events",
+            "-l",
+            "app.kubernetes.io/managed-by=helm-envs",
+            "-o",
+            "json",
+        ])
+        .output()
+        .expect("kubectl runs");
+    assert!(output.status.success(), "{}", stderr_of(&output));
+    let list: serde_json::Value = serde_json::from_str(&stdout_of(&output)).expect("JSON");
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_string();
+    list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|e| {
+            let labels = &e["metadata"]["labels"];
+            (
+                text(&e["reason"]),
+                text(&labels["helm-envs/stage"]),
+                text(&labels["helm-envs/promoted-from"]),
+                text(&e["metadata"]["annotations"]["helm-envs/patch"]),
+            )
+        })
+        .collect()
+}

@@ -5,45 +5,8 @@
 use serde_json::Value;
 
 use crate::harness::{
-    Namespaces, Project, deployed_example, kubectl_ok, live, ok, run, stderr_of, stdout_of, with_stage_settings,
+    Namespaces, Project, deployed_example, events, kubectl_ok, live, ok, run, stderr_of, stdout_of, with_stage_settings,
 };
-
-/// The Events helm-envs recorded in a namespace: (reason, stage label, promoted-from label,
-/// patch annotation).
-fn events(project: &Project, stage: &str, namespace: &str) -> Vec<(String, String, String, String)> {
-    let output = project
-        .kubectl(&[
-            "--context",
-            stage,
-            "--namespace",
-            namespace,
-            "get",
-            "events",
-            "-l",
-            "app.kubernetes.io/managed-by=helm-envs",
-            "-o",
-            "json",
-        ])
-        .output()
-        .expect("kubectl runs");
-    assert!(output.status.success(), "{}", stderr_of(&output));
-    let list: Value = serde_json::from_str(&stdout_of(&output)).expect("JSON");
-    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
-    list["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .map(|e| {
-            let labels = &e["metadata"]["labels"];
-            (
-                text(&e["reason"]),
-                text(&labels["helm-envs/stage"]),
-                text(&labels["helm-envs/promoted-from"]),
-                text(&e["metadata"]["annotations"]["helm-envs/patch"]),
-            )
-        })
-        .collect()
-}
 
 /// Polls until a Pod in the dev namespace waits for `reason`: the kubelet reports it a few
 /// seconds after the Pods are recreated, and the test must read health only after that.
