@@ -205,12 +205,13 @@ git -C "$gitops" checkout --quiet main && git -C "$gitops" merge --quiet --no-ff
 push && refresh staging
 until_deployed staging
 
-say "Step 3: staging into production (approved on the pull request), merged, deployed by Argo CD"
-run helm envs promote --from staging --to production --no-deploy --git-commit --yes
+say "Step 3: staging into production without a pull request: --push sends the commit to the branch Argo CD follows and waits until production runs it (approval: --yes)"
+run helm envs promote --from staging --to production --git-commit --push --yes
+# main is where the pushed commit now is: the local main catches up.
 branch=$(git -C "$gitops" branch --show-current)
-git -C "$gitops" checkout --quiet main && git -C "$gitops" merge --quiet --no-ff --message "Merge $branch" "$branch"
-push && refresh production
+git -C "$gitops" checkout --quiet main && git -C "$gitops" merge --quiet --ff-only "$branch"
 until_deployed production
+run kubectl --context production --namespace gitops get events -l app.kubernetes.io/managed-by=helm-envs -o custom-columns=REASON:.reason,MESSAGE:.message
 
 say "Each stage's Pods took the change when its own commit was deployed; helm keeps no release for them"
 for stage in dev staging production; do

@@ -197,9 +197,13 @@ pub fn outcomes_text(outcomes: &[Outcome]) -> String {
             Status::Deployed(Some(revision)) => {
                 format!("{NAME}deployed{NAME:#}  {place} (revision {revision})")
             }
-            Status::Deployed(None) => {
-                format!("{NAME}deployed{NAME:#}  {place} (by the deploy command)")
-            }
+            Status::Deployed(None) => match &o.commit {
+                Some(commit) => format!(
+                    "{NAME}deployed{NAME:#}  {place} (Argo CD runs commit {})",
+                    commit.get(..12).unwrap_or(commit)
+                ),
+                None => format!("{NAME}deployed{NAME:#}  {place} (by the deploy command)"),
+            },
             Status::Unchanged => format!("unchanged {place}"),
             Status::Failed => format!("{ERROR}failed{ERROR:#}    {place}"),
             Status::NotAttempted => match &o.blocked_by {
@@ -240,6 +244,9 @@ pub struct OutcomeJson<'a> {
     /// `not-attempted` because this release, which it needs, was not deployed.
     #[serde(skip_serializing_if = "Option::is_none")]
     blocked_by: Option<&'a str>,
+    /// A stage Argo CD deploys: the commit it runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commit: Option<&'a str>,
 }
 
 pub fn outcomes_json(outcomes: &[Outcome]) -> Vec<OutcomeJson<'_>> {
@@ -264,6 +271,7 @@ pub fn outcomes_json(outcomes: &[Outcome]) -> Vec<OutcomeJson<'_>> {
                 },
                 uninstalled: (outcome.undone == Some(Undone::Uninstalled)).then_some(true),
                 blocked_by: outcome.blocked_by.as_deref(),
+                commit: outcome.commit.as_deref(),
             }
         })
         .collect()

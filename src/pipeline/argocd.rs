@@ -68,7 +68,10 @@ impl Pipeline<'_> {
             outcomes: targets
                 .iter()
                 .zip(done)
-                .map(|(t, done)| Outcome::new(t, if done { Status::Deployed(None) } else { Status::Failed }))
+                .map(|(t, done)| match done {
+                    true => Outcome { commit: Some(commit.clone()), ..Outcome::new(t, Status::Deployed(None)) },
+                    false => Outcome::new(t, Status::Failed),
+                })
                 .collect(),
             error,
             cluster_unchanged: false,

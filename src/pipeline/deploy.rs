@@ -31,6 +31,8 @@ pub struct Outcome {
     pub undone: Option<Undone>,
     /// Not attempted because this release, which it needs, failed or was not attempted.
     pub blocked_by: Option<String>,
+    /// A stage Argo CD deploys: the commit Argo CD runs for it.
+    pub commit: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +71,7 @@ impl Outcome {
             status,
             undone: None,
             blocked_by: None,
+            commit: None,
         }
     }
 }

@@ -207,9 +207,7 @@ impl Kubectl {
                 .to_vec();
         args.extend(["--namespace".into(), namespace.to_string()]);
         args.extend(context_args(context));
-        // The failure names the context written, Argo CD's, not the stage's own.
-        let mut on = stage.clone();
-        on.kube_context = context.clone();
+        let on = in_context(stage, context);
         self.run("apply Argo CD Applications", &on, namespace, args, Some(objects))
     }
 
@@ -222,8 +220,7 @@ impl Kubectl {
         args.extend(["--namespace".into(), namespace.to_string()]);
         args.extend(context_args(context));
         args.extend(["--ignore-not-found".into(), "--output".into(), "json".into()]);
-        let mut on = stage.clone();
-        on.kube_context = context.clone();
+        let on = in_context(stage, context);
         let out = self.run("read Argo CD Applications", &on, namespace, args, None)?;
         objects(&out, stage)
     }
@@ -239,8 +236,7 @@ impl Kubectl {
         sync: Option<&str>,
     ) -> Result<()> {
         let (context, namespace) = argo;
-        let mut on = stage.clone();
-        on.kube_context = context.clone();
+        let on = in_context(stage, context);
         let mut args = vec!["annotate".to_string(), "applications.argoproj.io".into(), name.into()];
         args.extend(["argocd.argoproj.io/refresh=normal".into(), "--overwrite".into()]);
         args.extend(["--namespace".into(), namespace.to_string()]);
@@ -360,6 +356,14 @@ impl Kubectl {
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         })))
     }
+}
+
+/// `stage` as a call into Argo CD's cluster (`context`) shows it: a failure names the context
+/// the call went to, Argo CD's, not the stage's own.
+fn in_context(stage: &Stage, context: &KubeContext) -> Stage {
+    let mut on = stage.clone();
+    on.kube_context = context.clone();
+    on
 }
 
 /// Text for kubectl's standard input, and what it is (for `--verbose`).

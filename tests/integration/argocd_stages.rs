@@ -284,6 +284,7 @@ fn argo_cd_deploys_each_stage_from_the_applications_the_stages_file_generates() 
         ok(&project, &["promote", "--from", "staging", "--to", "production", "--git-commit", "--push", "--yes"]);
     assert!(pushed.contains(&format!("pushed to main of file://{}", bare.display())), "{pushed}");
     let head = git(project.root(), &["rev-parse", "HEAD"]).trim().to_string();
+    assert!(pushed.contains(&format!("deployed  production/web (Argo CD runs commit {})", &head[..12])), "{pushed}");
     let remote = git(project.root(), &["ls-remote", &bare.display().to_string(), "refs/heads/main"]);
     assert!(remote.starts_with(&head), "main of the remote is the promotion: {remote}");
     assert_eq!(live(&project, "production", &ns.production, "deploy/web", annotation), "2", "production took it");
