@@ -496,6 +496,11 @@ pub struct UpgradeArgs {
     #[arg(long, short)]
     pub release: Option<String>,
 
+    /// A stage Argo CD deploys: push HEAD (the stage's files, committed) to the branch its
+    /// Applications follow, then wait until Argo CD runs it and the workloads are ready
+    #[arg(long)]
+    pub push: bool,
+
     #[command(flatten)]
     pub deploy: DeployArgs,
 }

@@ -1,21 +1,39 @@
 //! `helm envs upgrade STAGE`: deploy a stage's current config behind its gates (cluster pin,
 //! Secrets, approval).
 
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
 use crate::cli::UpgradeArgs;
 use crate::compare::gate::nothing_done;
-use crate::config::stages::{Project, Target};
-use crate::error::{Error, Result};
+use crate::config::stages::{Project, Release, Stage, Target};
+use crate::error::{Detail, Error, Result, Usage};
 use crate::output::document::{Document, Head};
 use crate::pipeline::deploy::{self, StageDeploy};
 use crate::pipeline::record::Record;
 use crate::pipeline::{self, Pipeline, StageRun};
+use crate::system::git::Git;
+use crate::terminal;
 
 use super::deploying::{Terminal, dry_run_line, gate, outcomes_json, outcomes_text};
 
 pub fn run(project: &Project, args: &UpgradeArgs) -> Result<u8> {
     let stage = project.stage(&args.stage)?;
-    pipeline::deployed_by_helm(stage)?;
     let releases = project.select_releases(args.release.as_deref())?;
+    match (stage.argocd.is_some(), args.push) {
+        (true, true) => return push_to_argocd(project, stage, &releases, args),
+        (true, false) => pipeline::deployed_by_helm(stage)?,
+        (false, true) => {
+            return Err(Error::Usage(Usage::InvalidArgument {
+                argument: "--push".into(),
+                why: format!(
+                    "stage `{}` is deployed by helm, not by Argo CD: --push is for stages with `argocd`",
+                    stage.name
+                ),
+            }));
+        }
+        (false, false) => {}
+    }
     let options = args.deploy.options();
     let _lock = pipeline::lock(project, options, &format!("upgrade {}", stage.name))?;
     let pipeline = Pipeline::new(project, &Terminal)?;
@@ -49,6 +67,47 @@ pub fn run(project: &Project, args: &UpgradeArgs) -> Result<u8> {
         (None, true) => "dry-run",
         (None, false) => "deployed",
     });
+    match error {
+        Some(err) => Err(deploy::deploy_failed("upgrade", err, &outcomes)),
+        None => Ok(0),
+    }
+}
+
+/// A stage Argo CD deploys: its files as committed are the deploy. HEAD is pushed to the branch
+/// its Applications follow, behind the cluster gates and approval, then Argo CD is waited for.
+fn push_to_argocd(project: &Project, stage: &Stage, releases: &[&Release], args: &UpgradeArgs) -> Result<u8> {
+    let options = args.deploy.options();
+    let _lock = pipeline::lock(project, options, &format!("upgrade {} --push", stage.name))?;
+    let targets: Vec<Target> = project.cluster_targets(stage, releases);
+    let git = Git::new(&project.dir);
+    let files: BTreeSet<PathBuf> = targets.iter().flat_map(|t| t.values_files.iter().map(|f| f.path.clone())).collect();
+    let dirty = git.uncommitted(&files.into_iter().collect::<Vec<_>>())?;
+    if !dirty.trim().is_empty() {
+        return Err(Error::Failed {
+            headline: format!("upgrade {} --push: the stage's values files have uncommitted changes", stage.name),
+            details: vec![
+                Detail::Output(dirty.trim_end().to_string()),
+                Detail::Help("commit them first: the pushed commit is what Argo CD deploys; nothing was pushed".into()),
+            ],
+        });
+    }
+    let pipeline = Pipeline::new(project, &Terminal)?;
+    let mut gates = pipeline.check(stage, &targets, &options)?.gates;
+    if !options.dry_run {
+        let question = format!("Push {}'s config for Argo CD to deploy?", stage.name);
+        gates.push(pipeline::gates::approval(stage, options.yes, &question, &Terminal)?);
+    }
+    terminal::stdout(&crate::output::gates::text(stage, &gates));
+    if let Some(refused) = pipeline::gates::refusal(stage, &gates) {
+        return Err(refused);
+    }
+    if options.dry_run {
+        terminal::stdout(&dry_run_line("nothing pushed"));
+        return Ok(0);
+    }
+    let record = Record::new(stage, format!("helm-envs: upgrade of stage {}", stage.name), None);
+    let StageDeploy { outcomes, error, .. } = pipeline.deploy_by_argocd(stage, &targets, &git, &record);
+    terminal::stdout(&outcomes_text(&outcomes));
     match error {
         Some(err) => Err(deploy::deploy_failed("upgrade", err, &outcomes)),
         None => Ok(0),

@@ -51,9 +51,10 @@ pub fn deployed_by_helm(stage: &Stage) -> Result<()> {
         details: vec![
             crate::error::Detail::Note("nothing was written or deployed".into()),
             crate::error::Detail::Help(format!(
-                "a promotion into it is a commit Argo CD deploys: `helm envs promote --to {0} --git-commit --push` \
-                 pushes it to the branch Argo CD follows and waits until it runs; `--no-deploy --git-commit --pr-body \
-                 FILE` writes a pull request instead, and `helm envs status --stage {0}` shows when Argo CD has taken it",
+                "its deploy is a commit Argo CD takes: `helm envs promote --to {0} --git-commit --push` (or \
+                 `helm envs upgrade {0} --push`, its files as committed) pushes to the branch Argo CD follows and waits \
+                 until it runs; `promote --no-deploy --git-commit --pr-body FILE` writes a pull request instead, and \
+                 `helm envs status --stage {0}` shows when Argo CD has taken it",
                 stage.name
             )),
         ],

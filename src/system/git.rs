@@ -22,9 +22,7 @@ impl Git {
     /// Before anything is written: a work tree, no uncommitted changes to `files`, no branch
     /// named `branch` yet.
     pub fn check(&self, files: &[PathBuf], branch: &str) -> Result<()> {
-        let mut args = vec!["status".to_string(), "--porcelain".into(), "--".into()];
-        args.extend(files.iter().map(|f| f.display().to_string()));
-        let dirty = self.run(&args)?;
+        let dirty = self.uncommitted(files)?;
         if !dirty.trim().is_empty() {
             return Err(Error::Failed {
                 headline: "--git-commit: the files the promotion writes have uncommitted changes".into(),
@@ -47,6 +45,13 @@ impl Git {
             });
         }
         Ok(())
+    }
+
+    /// `git status --porcelain` of `files`: empty when each is committed as it is.
+    pub fn uncommitted(&self, files: &[PathBuf]) -> Result<String> {
+        let mut args = vec!["status".to_string(), "--porcelain".into(), "--".into()];
+        args.extend(files.iter().map(|f| f.display().to_string()));
+        self.run(&args)
     }
 
     /// Create `branch` from HEAD, switch to it, and commit exactly `files` with `message`.

@@ -299,10 +299,11 @@ fn argo_cd_deploys_each_stage_from_the_applications_the_stages_file_generates() 
 
     // A promotion Argo CD cannot make run fails the run within the stage's health.timeout,
     // saying why; the commit is pushed (Argo CD has it) and the files stay with it.
-    let stages = project
-        .read("helm-envs.yaml")
-        .replace("  - name: staging\n", "  - name: staging\n    health: {timeout: 20s}\n");
-    project.write("helm-envs.yaml", &stages);
+    let (stages, staging_before) = (project.read("helm-envs.yaml"), project.read("envs/staging/web.yaml"));
+    project.write(
+        "helm-envs.yaml",
+        &stages.replace("  - name: staging\n", "  - name: staging\n    health: {timeout: 20s}\n"),
+    );
     let broken = project.read("envs/dev/web.yaml") + "image:\n  tag: \"0.0.0-missing\"\n";
     project.write("envs/dev/web.yaml", &broken);
     git(
@@ -327,6 +328,22 @@ fn argo_cd_deploys_each_stage_from_the_applications_the_stages_file_generates() 
     assert!(project.read("envs/staging/web.yaml").contains("0.0.0-missing"), "the files stay with the pushed commit");
     let recorded = events(&project, "staging", &ns.staging);
     assert_eq!(recorded.iter().map(|e| e.0.as_str()).collect::<Vec<_>>(), ["DeployFailed"], "{recorded:?}");
+
+    // upgrade --push deploys the stage's files as committed: staging's image put back and
+    // committed, Argo CD runs staging's config again. Uncommitted files are refused first.
+    project.write("helm-envs.yaml", &stages);
+    project.write("envs/staging/web.yaml", &staging_before);
+    let uncommitted = run(&project, &["upgrade", "staging", "--push", "--yes"]);
+    assert_eq!(uncommitted.status.code(), Some(1), "{}", stderr_of(&uncommitted));
+    assert!(stderr_of(&uncommitted).contains("uncommitted changes"), "{}", stderr_of(&uncommitted));
+    git(project.root(), &["commit", "--quiet", "--all", "--message", "staging: back to the image that exists"]);
+    let fixed = git(project.root(), &["rev-parse", "HEAD"]).trim().to_string();
+    let upgraded = ok(&project, &["upgrade", "staging", "--push", "--yes"]);
+    assert!(upgraded.contains(&format!("deployed  staging/web (Argo CD runs commit {})", &fixed[..12])), "{upgraded}");
+    let image = live(&project, "staging", &ns.staging, "deploy/web", "{.spec.template.spec.containers[0].image}");
+    assert!(image.ends_with(":2.7.0"), "{image}");
+    let refused = run(&project, &["upgrade", "staging"]);
+    assert_eq!(refused.status.code(), Some(3), "without --push helm would deploy: {}", stderr_of(&refused));
 
     // A stage Argo CD does not deploy has no Application.
     let refused = run(&project, &["argocd", "nowhere"]);
