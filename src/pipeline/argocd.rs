@@ -24,7 +24,8 @@ use super::run::Pipeline;
 const POLL: Duration = Duration::from_secs(2);
 
 impl Pipeline<'_> {
-    /// Push HEAD (the promotion's commit) to the branch `stage`'s Applications follow, ask
+    /// Push HEAD (a promotion's commit, or the stage's files as committed) to the branch
+    /// `stage`'s Applications follow, ask
     /// Argo CD to take it, and wait until it runs. Nothing of the cluster changes before the
     /// push; once pushed, Argo CD deploys it whatever this run does next.
     /// Each release's Event records the deploy in the stage's namespace, as a helm deploy's does.
@@ -44,8 +45,8 @@ impl Pipeline<'_> {
             ));
             git.push(&settings.repo_url, &settings.revision).map_err(|err| {
                 err.with_details([Detail::Help(format!(
-                    "nothing was deployed; the promotion's commit stays on its branch: pull {} and promote again, \
-                     or open a pull request with it",
+                    "nothing was deployed; the commit stays where it is: bring in {} from the remote and run \
+                     again, or open a pull request with it",
                     settings.revision
                 ))])
             })?;
