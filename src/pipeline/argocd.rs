@@ -25,10 +25,10 @@ const POLL: Duration = Duration::from_secs(2);
 
 impl Pipeline<'_> {
     /// Push HEAD (a promotion's commit, or the stage's files as committed) to the branch
-    /// `stage`'s Applications follow, ask
-    /// Argo CD to take it, and wait until it runs. Nothing of the cluster changes before the
-    /// push; once pushed, Argo CD deploys it whatever this run does next.
-    /// Each release's Event records the deploy in the stage's namespace, as a helm deploy's does.
+    /// `stage`'s Applications follow, ask Argo CD to take it, and wait until it runs. Nothing
+    /// of the cluster changes before the push; once pushed, Argo CD deploys it whatever this
+    /// run does next. Each release's Event records the deploy in the stage's namespace, as a
+    /// helm deploy's does.
     pub fn deploy_by_argocd(&self, stage: &Stage, targets: &[Target], git: &Git, record: &Record) -> StageDeploy {
         let not_attempted = || targets.iter().map(|t| Outcome::new(t, Status::NotAttempted)).collect();
         let Some(settings) = &stage.argocd else {
