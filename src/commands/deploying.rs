@@ -276,3 +276,11 @@ pub fn outcomes_json(outcomes: &[Outcome]) -> Vec<OutcomeJson<'_>> {
         })
         .collect()
 }
+
+/// `--push` sends a commit to Argo CD: a usage error on a stage helm deploys.
+pub fn push_without_argocd(stage: &Stage) -> crate::error::Error {
+    crate::error::Error::Usage(crate::error::Usage::InvalidArgument {
+        argument: "--push".into(),
+        why: format!("stage `{}` is deployed by helm, not by Argo CD: --push is for stages with `argocd`", stage.name),
+    })
+}

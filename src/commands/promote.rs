@@ -22,7 +22,7 @@ use crate::system::files;
 use crate::system::git::Git;
 use crate::terminal::{BOLD, note};
 
-use super::deploying::{Terminal, dry_run_line, gate, outcomes_json, outcomes_text};
+use super::deploying::{Terminal, dry_run_line, gate, outcomes_json, outcomes_text, push_without_argocd};
 
 pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
     let (from, to) = (project.stage(&args.from)?, project.stage(&args.to)?);
@@ -35,15 +35,7 @@ pub fn run(project: &Project, args: &PromoteArgs) -> Result<u8> {
     // Into a stage Argo CD deploys, the deploy is a pushed commit Argo CD takes.
     match (to.argocd.is_some(), args.push) {
         (true, false) if !args.no_deploy => pipeline::deployed_by_helm(to)?,
-        (false, true) => {
-            return Err(Error::Usage(Usage::InvalidArgument {
-                argument: "--push".into(),
-                why: format!(
-                    "stage `{}` is deployed by helm, not by Argo CD: --push is for stages with `argocd`",
-                    to.name
-                ),
-            }));
-        }
+        (false, true) => return Err(push_without_argocd(to)),
         _ => {}
     }
     let only = args

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use crate::cli::UpgradeArgs;
 use crate::compare::gate::nothing_done;
 use crate::config::stages::{Project, Release, Stage, Target};
-use crate::error::{Detail, Error, Result, Usage};
+use crate::error::{Detail, Error, Result};
 use crate::output::document::{Document, Head};
 use crate::pipeline::deploy::{self, StageDeploy};
 use crate::pipeline::record::Record;
@@ -15,7 +15,7 @@ use crate::pipeline::{self, Pipeline, StageRun};
 use crate::system::git::Git;
 use crate::terminal;
 
-use super::deploying::{Terminal, dry_run_line, gate, outcomes_json, outcomes_text};
+use super::deploying::{Terminal, dry_run_line, gate, outcomes_json, outcomes_text, push_without_argocd};
 
 pub fn run(project: &Project, args: &UpgradeArgs) -> Result<u8> {
     let stage = project.stage(&args.stage)?;
@@ -23,15 +23,7 @@ pub fn run(project: &Project, args: &UpgradeArgs) -> Result<u8> {
     match (stage.argocd.is_some(), args.push) {
         (true, true) => return push_to_argocd(project, stage, &releases, args),
         (true, false) => pipeline::deployed_by_helm(stage)?,
-        (false, true) => {
-            return Err(Error::Usage(Usage::InvalidArgument {
-                argument: "--push".into(),
-                why: format!(
-                    "stage `{}` is deployed by helm, not by Argo CD: --push is for stages with `argocd`",
-                    stage.name
-                ),
-            }));
-        }
+        (false, true) => return Err(push_without_argocd(stage)),
         (false, false) => {}
     }
     let options = args.deploy.options();
