@@ -74,6 +74,7 @@ fn report(comparison: Comparison) -> Report {
             context: "bench".into(),
             sections: Sections::Live {
                 installed: None,
+                argocd: None,
                 comparison,
                 values: Vec::new(),
                 regenerated: Vec::new(),

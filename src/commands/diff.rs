@@ -1,12 +1,13 @@
-//! `helm envs diff STAGE` (installed releases against config) and `helm envs diff --from A
-//! --to B` (two stages' config, documented differences apart from undocumented ones).
+//! `helm envs diff STAGE` (a stage as deployed against its config: Helm's record of each
+//! release, or the live objects of a stage Argo CD deploys) and `helm envs diff --from A --to B`
+//! (two stages' config, documented differences apart from undocumented ones).
 
 use std::io::Write as _;
 
 use crate::cli::{DiffArgs, DiffFormat};
 use crate::compare::diff::{self, IgnorePattern};
-use crate::config::stages::{Project, Stage};
-use crate::error::{Detail, EXIT_DIFFERENCES, Error, Result, Usage};
+use crate::config::stages::Project;
+use crate::error::{EXIT_DIFFERENCES, Error, Result, Usage};
 use crate::inspect::diff::Query;
 use crate::output::report;
 use crate::system::helm::Helm;
@@ -23,7 +24,7 @@ pub fn run(project: &Project, args: &DiffArgs) -> Result<u8> {
     let releases = project.select_releases(args.release.as_deref())?;
     // The stages asked for, checked before helm is looked for.
     let stages = match (&args.stage, &args.from, &args.to) {
-        (Some(name), _, _) => (None, live_by_helm(project.stage(name)?)?),
+        (Some(name), _, _) => (None, project.stage(name)?),
         (None, Some(from), Some(to)) => {
             let (from_stage, to_stage) = (project.stage(from)?, project.stage(to)?);
             if from == to {
@@ -70,23 +71,4 @@ pub fn run(project: &Project, args: &DiffArgs) -> Result<u8> {
     };
     terminal::stdout(&text);
     Ok(if args.detailed_exitcode && changes { EXIT_DIFFERENCES } else { 0 })
-}
-
-/// `diff STAGE` compares with Helm's record of each release; a stage Argo CD deploys keeps none.
-fn live_by_helm(stage: &Stage) -> Result<&Stage> {
-    if stage.argocd.is_none() {
-        return Ok(stage);
-    }
-    Err(Error::Failed {
-        headline: format!(
-            "cannot diff stage `{}` against its cluster: Argo CD deploys it and keeps no Helm record",
-            stage.name
-        ),
-        details: vec![Detail::Help(format!(
-            "Argo CD's own comparison of its objects with the config: `helm envs drift --stage {0}` (objects out of \
-             sync, the Applications as the stages file generates them) or `argocd app diff`; what a promotion would \
-             change: `helm envs diff --from PREVIOUS --to {0}`",
-            stage.name
-        ))],
-    })
 }

@@ -5,15 +5,18 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use crate::cli::UpgradeArgs;
+use crate::compare::diff;
 use crate::compare::gate::nothing_done;
 use crate::config::stages::{Project, Release, Stage, Target};
 use crate::error::{Detail, Error, Result};
+use crate::inspect::diff::Query;
 use crate::output::document::{Document, Head};
+use crate::output::report;
 use crate::pipeline::deploy::{self, StageDeploy};
 use crate::pipeline::record::Record;
 use crate::pipeline::{self, Pipeline, StageRun};
 use crate::system::git::Git;
-use crate::terminal;
+use crate::system::parallel::joined;
 
 use super::deploying::{Terminal, dry_run_line, gate, outcomes_json, outcomes_text, push_without_argocd};
 
@@ -84,22 +87,56 @@ fn push_to_argocd(project: &Project, stage: &Stage, releases: &[&Release], args:
         });
     }
     let pipeline = Pipeline::new(project, &Terminal)?;
-    let mut gates = pipeline.check(stage, &targets, &options)?.gates;
-    if !options.dry_run {
-        let question = format!("Push {}'s config for Argo CD to deploy?", stage.name);
-        gates.push(pipeline::gates::approval(stage, options.yes, &question, &Terminal)?);
-    }
-    terminal::stdout(&crate::output::gates::text(stage, &gates));
+    let mut doc = Document::new(args.deploy.format(), Head { command: "upgrade", stage: Some(&stage.name) })
+        .titled(format!("helm envs upgrade {} --push", stage.name));
+    doc.summarize("Stage", stage.name.clone());
+    // What Argo CD's sync of the config changes: the live objects against it.
+    let diff_options = diff::Options { ignore: Vec::new(), show_secrets: options.show_secrets };
+    let query = Query { project, helm: &pipeline.helm, releases, options: &diff_options };
+    let (report, checked) = std::thread::scope(|scope| {
+        let report = scope.spawn(|| query.live(stage));
+        (joined(report), pipeline.check(stage, &targets, &options))
+    });
+    let (report, mut gates) = (report?, checked?.gates);
+    doc.part(&format!("What deploying {} changes", stage.name), &format!("helm envs diff {}", stage.name));
+    doc.push(&report::text(&report, options.context));
+    doc.set("diff", report::json(&report));
+    doc.part(&format!("Gates for {}", stage.name), &format!("helm envs upgrade {} --push --dry-run", stage.name));
+    doc.push(&crate::output::gates::text(stage, &gates));
     if let Some(refused) = pipeline::gates::refusal(stage, &gates) {
+        doc.set("gates", crate::output::gates::json(&gates));
+        doc.emit("refused");
+        return Err(refused);
+    }
+    if !options.dry_run {
+        doc.show_so_far();
+        let question = format!("Push {}'s config for Argo CD to deploy?", stage.name);
+        let approval = pipeline::gates::approval(stage, options.yes, &question, &Terminal);
+        if let Ok(approval) = &approval {
+            doc.push(&crate::output::gates::line(approval));
+        }
+        gates.push(approval?);
+    }
+    doc.set("gates", crate::output::gates::json(&gates));
+    if let Some(refused) = pipeline::gates::refusal(stage, &gates) {
+        doc.emit("refused");
         return Err(refused);
     }
     if options.dry_run {
-        terminal::stdout(&dry_run_line("nothing pushed"));
+        doc.push(&dry_run_line("nothing pushed"));
+        doc.emit("dry-run");
         return Ok(0);
     }
     let record = Record::new(stage, format!("helm-envs: upgrade of stage {}", stage.name), None);
     let StageDeploy { outcomes, error, .. } = pipeline.deploy_by_argocd(stage, &targets, &git, &record);
-    terminal::stdout(&outcomes_text(&outcomes));
+    doc.set("outcomes", outcomes_json(&outcomes));
+    doc.part("Result", &format!("helm envs status --stage {}", stage.name));
+    doc.push(&outcomes_text(&outcomes));
+    doc.emit(match &error {
+        Some(Error::Interrupted { .. }) => "interrupted",
+        Some(_) => "failed",
+        None => "deployed",
+    });
     match error {
         Some(err) => Err(deploy::deploy_failed("upgrade", err, &outcomes)),
         None => Ok(0),

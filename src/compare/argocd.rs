@@ -46,6 +46,33 @@ pub struct Verdict {
     pub failed_operation: Option<(String, String)>,
     /// `Deployment/web` for each object Argo CD reports out of sync.
     pub out_of_sync: Vec<String>,
+    /// Every object Argo CD manages for the Application (`status.resources`).
+    pub managed: Vec<Managed>,
+    /// The commit of its last sync and since when Argo CD has run it: the first of the syncs
+    /// at that commit that end its history (a self-heal syncs the same commit again).
+    pub running_since: Option<(String, String)>,
+}
+
+/// An object an Application manages, as Argo CD lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Managed {
+    /// `apps/v1`, `v1`.
+    pub api_version: String,
+    pub kind: String,
+    /// `None`: cluster-scoped.
+    pub namespace: Option<String>,
+    pub name: String,
+}
+
+impl Managed {
+    /// The object as `kubectl get --filename` finds it.
+    pub fn reference(&self) -> Value {
+        let mut metadata = serde_json::json!({"name": self.name});
+        if let Some(namespace) = &self.namespace {
+            metadata["namespace"] = namespace.clone().into();
+        }
+        serde_json::json!({"apiVersion": self.api_version, "kind": self.kind, "metadata": metadata})
+    }
 }
 
 /// A field of the Application that is not what the stages file generates.
@@ -139,16 +166,39 @@ pub fn verdict(application: &Value) -> Verdict {
         }
         _ => None,
     };
-    let out_of_sync = status["resources"]
-        .as_array()
-        .map(|resources| {
-            resources
-                .iter()
-                .filter(|r| r["status"].as_str() == Some("OutOfSync"))
-                .map(|r| format!("{}/{}", r["kind"].as_str().unwrap_or("?"), r["name"].as_str().unwrap_or("?")))
-                .collect()
+    let resources = status["resources"].as_array().map(Vec::as_slice).unwrap_or_default();
+    let out_of_sync = resources
+        .iter()
+        .filter(|r| r["status"].as_str() == Some("OutOfSync"))
+        .map(|r| format!("{}/{}", r["kind"].as_str().unwrap_or("?"), r["name"].as_str().unwrap_or("?")))
+        .collect();
+    let managed = resources
+        .iter()
+        .filter_map(|r| {
+            let (kind, name, version) = (text(&r["kind"])?, text(&r["name"])?, text(&r["version"])?);
+            let api_version = match text(&r["group"]) {
+                Some(group) => format!("{group}/{version}"),
+                None => version,
+            };
+            Some(Managed { api_version, kind, namespace: text(&r["namespace"]), name })
         })
-        .unwrap_or_default();
+        .collect();
+    // Several sources: the Git commit among the revisions of each entry.
+    let history: Vec<(String, String)> = status["history"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| {
+            let revisions: Vec<String> = entry["revisions"].as_array().into_iter().flatten().filter_map(text).collect();
+            let revision = text(&entry["revision"])
+                .or_else(|| revisions.iter().find(is_commit).cloned())
+                .or_else(|| revisions.first().cloned())?;
+            Some((revision, text(&entry["deployedAt"])?))
+        })
+        .collect();
+    let running_since = history
+        .last()
+        .and_then(|(last, _)| history.iter().rev().take_while(|(revision, _)| revision == last).last().cloned());
     Verdict {
         sync: text(&sync["status"]).unwrap_or_else(|| "Unknown".into()),
         revision,
@@ -157,6 +207,8 @@ pub fn verdict(application: &Value) -> Verdict {
         synced_at: text(&operation["finishedAt"]),
         failed_operation,
         out_of_sync,
+        managed,
+        running_since,
     }
 }
 
@@ -234,8 +286,15 @@ mod tests {
             "operationState": {"phase": "Failed", "message": "one or more objects failed to apply",
                                "finishedAt": "2026-12-06T10:00:00Z"},
             "resources": [
-                {"kind": "Deployment", "name": "web", "status": "OutOfSync"},
-                {"kind": "Service", "name": "web", "status": "Synced"},
+                {"version": "v1", "group": "apps", "kind": "Deployment", "namespace": "acme", "name": "web",
+                 "status": "OutOfSync"},
+                {"version": "v1", "kind": "Service", "namespace": "acme", "name": "web", "status": "Synced"},
+            ],
+            // A self-heal synced 0123abc again: it has run since its first sync.
+            "history": [
+                {"revision": "fedcba9", "deployedAt": "2026-12-01T09:00:00Z"},
+                {"revision": "0123abc", "deployedAt": "2026-12-05T09:00:00Z"},
+                {"revision": "0123abc", "deployedAt": "2026-12-06T09:30:00Z"},
             ],
         }});
         let verdict = verdict(&app);
@@ -244,6 +303,15 @@ mod tests {
         assert_eq!(verdict.out_of_sync, ["Deployment/web"]);
         assert_eq!(verdict.failed_operation, Some(("Failed".into(), "one or more objects failed to apply".into())));
         assert_eq!(verdict.synced_at.as_deref(), Some("2026-12-06T10:00:00Z"));
+        assert_eq!(verdict.running_since, Some(("0123abc".into(), "2026-12-05T09:00:00Z".into())));
+        let managed: Vec<String> = verdict.managed.iter().map(|m| m.reference().to_string()).collect();
+        assert_eq!(
+            managed,
+            [
+                r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"acme"}}"#,
+                r#"{"apiVersion":"v1","kind":"Service","metadata":{"name":"web","namespace":"acme"}}"#,
+            ]
+        );
 
         // Several sources: the commit among their revisions; a new Application has no status yet.
         let commit = "0123456789abcdef0123456789abcdef01234567";
@@ -251,5 +319,6 @@ mod tests {
         assert_eq!(super::verdict(&multi).revision.as_deref(), Some(commit));
         let fresh = super::verdict(&json!({}));
         assert_eq!((fresh.sync.as_str(), fresh.health.as_str(), fresh.revision), ("Unknown", "Unknown", None));
+        assert_eq!(fresh.running_since, None, "never synced: not known how long it has run");
     }
 }

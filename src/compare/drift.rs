@@ -65,14 +65,16 @@ pub enum Item {
         plan: Plan,
         resources: Vec<String>,
     },
-    /// An object of the release changed in the cluster since helm deployed it.
+    /// An object of the release changed in the cluster since helm deployed it, or away from the
+    /// config Argo CD deploys.
     Edited {
         resource: String,
         fields: Vec<EditedField>,
         deleted: bool,
         managers: Vec<Manager>,
-        /// The deployed revision, whose manifest was compared.
-        revision: u64,
+        /// The deployed revision, whose manifest was compared; `None`: the stage's config was
+        /// (Argo CD deploys it, and helm keeps no revision).
+        revision: Option<u64>,
     },
     /// A Secret (or keys of it) the stage's manifests need and its namespace lacks.
     Secret {
@@ -494,8 +496,12 @@ const NOISE: &[&str] = &[
     "/metadata/selfLink",
     "/status",
 ];
-const NOISE_ANNOTATIONS: &[&str] =
-    &["kubectl.kubernetes.io/last-applied-configuration", "deployment.kubernetes.io/revision"];
+/// Argo CD marks each object it applies with the Application that owns it (`tracking-id`).
+const NOISE_ANNOTATIONS: &[&str] = &[
+    "kubectl.kubernetes.io/last-applied-configuration",
+    "deployment.kubernetes.io/revision",
+    "argocd.argoproj.io/tracking-id",
+];
 
 /// An object without the fields that change on their own.
 pub fn without_noise(mut object: Value) -> Value {
@@ -545,7 +551,7 @@ pub fn edited(
     manifest: &Manifest,
     live: &Manifest,
     applied: &Manifest,
-    revision: u64,
+    revision: Option<u64>,
     options: &diff::Options,
 ) -> Vec<Item> {
     let mut out = Vec::new();
@@ -748,7 +754,7 @@ mod tests {
             "acme",
         )
         .expect("applied");
-        let found = edited(&manifest, &live, &applied, 3, &diff::Options::default());
+        let found = edited(&manifest, &live, &applied, Some(3), &diff::Options::default());
         assert_eq!(
             found,
             vec![
@@ -757,7 +763,7 @@ mod tests {
                     fields: Vec::new(),
                     deleted: true,
                     managers: Vec::new(),
-                    revision: 3,
+                    revision: Some(3),
                 },
                 Item::Edited {
                     resource: "apps/Deployment acme/web".into(),
@@ -768,11 +774,11 @@ mod tests {
                     }],
                     deleted: false,
                     managers: vec![Manager { name: "kubectl-edit".into(), time: Some("t1".into()) }],
-                    revision: 3,
+                    revision: Some(3),
                 },
             ]
         );
-        let same = edited(&manifest, &applied, &applied, 3, &diff::Options::default());
+        let same = edited(&manifest, &applied, &applied, Some(3), &diff::Options::default());
         assert!(matches!(&same[..], [Item::Edited { deleted: true, .. }]), "only the deleted ConfigMap: {same:?}");
     }
 }

@@ -2,14 +2,19 @@
 //! stages' config with documented differences apart from undocumented ones. The report it
 //! builds is printed by `output::report`.
 
+use crate::compare::argocd;
 use crate::compare::diff::{self, Comparison};
 use crate::compare::drift::path_text;
+use crate::compare::live;
 use crate::compare::manifest::{self, Namespaces, Side};
-use crate::compare::render::{LiveState, Reading, against_installed, render_all, rendered_manifest_error};
+use crate::compare::render::{
+    LiveState, Reading, against_installed, parse_rendered, render_all, rendered_manifest_error,
+};
 use crate::config::promotion;
 use crate::config::stages::{Project, Release, Stage, Target};
 use crate::error::Result;
 use crate::system::helm::{Helm, Installed};
+use crate::system::kube::Kubectl;
 use crate::system::parallel::{all_or_errors, in_parallel, joined};
 
 /// What is compared: the project's selected releases, with the diff's options.
@@ -44,6 +49,7 @@ impl Report {
                 context: target.stage.kube_context.to_string(),
                 sections: Sections::Live {
                     installed: state.installed,
+                    argocd: None,
                     comparison: state.comparison,
                     values: state.values.iter().map(|d| path_text(&d.keys)).collect(),
                     regenerated: state.regenerated,
@@ -86,8 +92,10 @@ pub struct ReleaseReport {
 #[derive(Debug)]
 pub enum Sections {
     Live {
-        /// `None`: not installed yet.
+        /// `None`: not installed yet, or deployed by Argo CD.
         installed: Option<Installed>,
+        /// A stage Argo CD deploys: its live objects were compared, not a Helm record.
+        argocd: Option<Box<ByArgo>>,
         comparison: Comparison,
         /// Paths of user-supplied values the deployed revision has other than the values files
         /// give: a deploy records them even when the manifest stays the same.
@@ -106,6 +114,14 @@ pub enum Sections {
     },
 }
 
+/// The Application of a release Argo CD deploys, and what Argo CD says it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ByArgo {
+    pub application: String,
+    /// `None`: Argo CD holds no such Application.
+    pub verdict: Option<(String, Option<String>)>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Unmanaged {
     pub stage: String,
@@ -117,6 +133,9 @@ impl Query<'_> {
     /// Every release of the stage as installed against its config rendered for the stage's
     /// cluster, and the releases in its namespaces the stages file does not define.
     pub fn live(&self, stage: &Stage) -> Result<Report> {
+        if stage.argocd.is_some() {
+            return self.live_by_argocd(stage);
+        }
         let Query { project, helm, releases, options } = *self;
         let targets: Vec<Target> = project.cluster_targets(stage, releases);
         // Releases of other projects may share a namespace; only list each namespace once (per
@@ -149,6 +168,53 @@ impl Query<'_> {
             }
         }
         Ok(report)
+    }
+
+    /// A stage Argo CD deploys keeps no Helm record: its objects as the cluster holds them
+    /// against its config applied to them (a server-side dry run; the config rendered as Argo CD
+    /// renders it), with each release's Application and the commit Argo CD runs.
+    fn live_by_argocd(&self, stage: &Stage) -> Result<Report> {
+        let Query { project, helm, releases, options } = *self;
+        let kubectl = Kubectl::locate()?;
+        let targets: Vec<Target> = project.cluster_targets(stage, releases);
+        let (applications, rendered) = std::thread::scope(|scope| {
+            let applications = scope.spawn(|| argocd::read(project, &kubectl, stage, releases));
+            (joined(applications), all_or_errors(render_all(helm, &targets)))
+        });
+        let (applications, rendered) = (applications?, rendered?);
+        // What Argo CD manages and the config no longer renders, Argo CD prunes.
+        let expected = targets
+            .iter()
+            .zip(&rendered)
+            .zip(&applications)
+            .map(|((target, text), application)| {
+                let manifest = parse_rendered(text, target)?;
+                let managed = application.verdict.iter().flat_map(|v| &v.managed);
+                Ok(live::Expected { target, text, manifest, also_live: managed.map(|m| m.reference()).collect() })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let releases = live::read(&kubectl, expected)?
+            .into_iter()
+            .zip(applications)
+            .map(|((expected, objects), application)| ReleaseReport {
+                release: expected.target.release.name.clone(),
+                namespace: expected.target.namespace.clone(),
+                context: stage.kube_context.to_string(),
+                sections: Sections::Live {
+                    installed: None,
+                    argocd: Some(Box::new(ByArgo {
+                        verdict: application.verdict.map(|v| (v.sync, v.revision)),
+                        application: application.name,
+                    })),
+                    comparison: live::what_applying_changes(&expected, &objects, options),
+                    values: Vec::new(),
+                    regenerated: Vec::new(),
+                    chart_change: None,
+                },
+            })
+            .collect();
+        let mode = Mode::Live { stage: stage.name.clone() };
+        Ok(Report { mode, releases, unmanaged: Vec::new(), ignored: Vec::new() })
     }
 
     /// Two stages' config: undocumented differences (`to` rendered with `from`'s values outside

@@ -10,16 +10,17 @@ use crate::compare::argocd;
 use crate::compare::diff;
 use crate::compare::drift::{self, Finding, Item, LineTime, Location, ValueDifference};
 use crate::compare::health;
+use crate::compare::live;
 use crate::compare::manifest::{self, Manifest};
 use crate::compare::render::{Reading, against_installed, installed_manifest_error, parse_rendered, render_all};
 use crate::compare::secrets;
 use crate::config::promotion;
 use crate::config::stages::{self, Project, Release, Stage, Target};
 use crate::config::yaml;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::system::git::Git;
-use crate::system::helm::{Helm, Installed};
-use crate::system::kube::{Kubectl, Stdin};
+use crate::system::helm::Helm;
+use crate::system::kube::Kubectl;
 use crate::system::parallel::{all_or_errors, in_parallel, joined};
 
 /// What `drift` is asked: which stages and releases, and how far to look.
@@ -588,12 +589,19 @@ impl ClusterReads<'_> {
                 )
             });
             let edits = if live {
-                let installed: Vec<_> = targets
+                targets
                     .iter()
                     .zip(&states)
                     .filter_map(|(target, state)| state.installed.as_ref().map(|installed| (target, installed)))
-                    .collect();
-                edits_in_cluster(kubectl, &installed, options)
+                    .map(|(target, installed)| {
+                        let manifest = manifest::parse(&installed.manifest, &target.namespace)
+                            .map_err(|error| installed_manifest_error(target, error))?;
+                        let expected =
+                            live::Expected { target, text: &installed.manifest, manifest, also_live: Vec::new() };
+                        Ok((expected, Some(installed.revision)))
+                    })
+                    .collect::<Result<Vec<_>>>()
+                    .and_then(|expected| edits_in_cluster(kubectl, expected, options))
             } else {
                 Ok(Vec::new())
             };
@@ -619,11 +627,12 @@ impl ClusterReads<'_> {
 
 impl ClusterReads<'_> {
     /// A stage Argo CD deploys keeps no Helm record: its Applications against what the stages
-    /// file generates and Argo CD's verdict on them, the Secrets its config references, and the
-    /// readiness of the workloads its config renders. (Objects edited in the cluster are Argo
-    /// CD's to find: it reports them out of sync.)
+    /// file generates and Argo CD's verdict on them, the Secrets its config references, the
+    /// readiness of the workloads its config renders, and with `live`, its objects in the
+    /// cluster against that config (Argo CD says an object is out of sync; this says which
+    /// fields, and who changed them).
     fn in_argo(&self, stage: &Stage) -> Result<ClusterRead> {
-        let ClusterReads { project, helm, kubectl, releases, .. } = *self;
+        let ClusterReads { project, helm, kubectl, releases, options, live } = *self;
         let targets: Vec<Target> = releases.iter().map(|release| project.target(stage, release)).collect();
         let (applications, rendered) = std::thread::scope(|scope| {
             let applications = scope.spawn(|| argocd::read(project, kubectl, stage, releases));
@@ -648,6 +657,23 @@ impl ClusterReads<'_> {
                 findings.push(Finding { stage: stage.label(), release, item: Item::Application(application.clone()) });
             }
         }
+        if live {
+            let expected = targets
+                .iter()
+                .zip(&rendered)
+                .zip(&manifests)
+                .map(|((target, text), (_, manifest))| {
+                    (live::Expected { target, text, manifest: manifest.clone(), also_live: Vec::new() }, None)
+                })
+                .collect();
+            for (release, items) in edits_in_cluster(kubectl, expected, options)? {
+                findings.extend(items.into_iter().map(|item| Finding {
+                    stage: stage.label(),
+                    release: Some(release.clone()),
+                    item,
+                }));
+            }
+        }
         findings.extend(secret_findings(stage, secrets::check_manifests(kubectl, stage, &manifests)?));
         Ok(ClusterRead {
             findings,
@@ -657,64 +683,21 @@ impl ClusterReads<'_> {
     }
 }
 
-/// Releases' objects in the cluster against their manifests applied to them (server-side dry
-/// run): per stage and namespace, one read and one dry run of all its releases' manifests
-/// together (the two in parallel, the namespaces too). Returns each release's edits.
+/// Each release's objects edited in the cluster away from `expected` (what helm deployed, at
+/// `revision`; or the config Argo CD deploys): read and dry-run applied per namespace.
 fn edits_in_cluster(
     kubectl: &Kubectl,
-    releases: &[(&Target, &Installed)],
+    expected: Vec<(live::Expected, Option<u64>)>,
     options: &diff::Options,
 ) -> Result<Vec<(String, Vec<Item>)>> {
-    let mut deployed: Vec<Option<Deployed>> = Vec::new();
-    for &(target, installed) in releases {
-        let manifest = manifest::parse(&installed.manifest, &target.namespace)
-            .map_err(|error| installed_manifest_error(target, error))?;
-        deployed.push(Some((target, installed, manifest)));
-    }
-    let groups: Vec<Vec<Deployed>> = stages::by_namespace(releases.iter().map(|(target, _)| *target).enumerate())
-        .into_values()
-        .map(|indexes| indexes.into_iter().filter_map(|i| deployed[i].take()).collect())
-        .collect();
-    let jobs: Vec<_> = groups.into_iter().map(|group| move || edits_in_namespace(kubectl, &group, options)).collect();
-    Ok(all_or_errors(in_parallel(jobs))?.into_iter().flatten().collect())
-}
-
-/// A release as installed, with its manifest parsed.
-type Deployed<'a> = (&'a Target<'a>, &'a Installed, Manifest);
-
-fn edits_in_namespace(
-    kubectl: &Kubectl,
-    group: &[Deployed],
-    options: &diff::Options,
-) -> Result<Vec<(String, Vec<Item>)>> {
-    let (stage, namespace) = (group[0].0.stage, &group[0].0.namespace);
-    let names: Vec<&str> =
-        group.iter().filter(|(_, _, m)| !m.is_empty()).map(|(t, _, _)| t.release.name.as_str()).collect();
-    let (live, applied) = if names.is_empty() {
-        (Manifest::new(), Manifest::new())
-    } else {
-        let text: String = group.iter().map(|(_, installed, _)| format!("---\n{}\n", installed.manifest)).collect();
-        let what = match names.as_slice() {
-            [one] => format!("the manifest of release {one}"),
-            many => format!("the manifests of releases {}", many.join(", ")),
-        };
-        let stdin = Stdin { text: &text, what };
-        let (live, applied) = std::thread::scope(|scope| {
-            let applied = scope.spawn(|| kubectl.applied_dry_run(stage, namespace, &stdin));
-            (kubectl.live_objects(stage, namespace, &stdin), joined(applied))
-        });
-        let objects = |objects: Vec<Value>, what: &str| {
-            manifest::from_objects(objects, namespace).map_err(|message| {
-                Error::Other(anyhow::anyhow!("kubectl returned {what} that are not Kubernetes objects: {message}"))
-            })
-        };
-        (objects(live?, "live objects")?, objects(applied?, "dry-run objects")?)
-    };
-    Ok(group
-        .iter()
-        .map(|(target, installed, manifest)| {
-            let edits = drift::edited(manifest, &live, &applied, installed.revision, options);
-            (target.release.name.clone(), edits)
+    let revisions: Vec<Option<u64>> = expected.iter().map(|(_, revision)| *revision).collect();
+    let read = live::read(kubectl, expected.into_iter().map(|(e, _)| e).collect())?;
+    Ok(read
+        .into_iter()
+        .zip(revisions)
+        .map(|((expected, objects), revision)| {
+            let edits = drift::edited(&expected.manifest, &objects.live, &objects.applied, revision, options);
+            (expected.target.release.name.clone(), edits)
         })
         .collect())
 }

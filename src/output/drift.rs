@@ -136,6 +136,12 @@ fn totals(outcome: &Outcome) -> String {
 }
 
 /// A value in one line: JSON, cut short.
+/// What an edited object's fields are held against: the release helm deployed, or the config
+/// (a stage Argo CD deploys keeps no Helm revision).
+fn expected_side(revision: Option<u64>) -> &'static str {
+    if revision.is_some() { "release" } else { "config" }
+}
+
 fn value(value: &Option<Value>) -> String {
     let Some(value) = value else { return "unset".to_string() };
     let text = serde_json::to_string(value).unwrap_or_default();
@@ -169,7 +175,8 @@ fn headline(finding: &Finding) -> String {
             format!("deployed manifest is not the config: {}", parts.join(", "))
         }
         Item::Edited { resource, deleted: true, .. } => format!("{resource}: deleted from the cluster"),
-        Item::Edited { resource, fields, managers, .. } => {
+        Item::Edited { resource, fields, managers, revision, .. } => {
+            let expected = expected_side(*revision);
             let by: BTreeSet<&str> = managers.iter().map(|m| m.name.as_str()).collect();
             let by = if by.is_empty() {
                 String::new()
@@ -179,12 +186,12 @@ fn headline(finding: &Finding) -> String {
             match fields.as_slice() {
                 [] => format!("{resource}: edited{by} (fields the chart does not set)"),
                 [field] => format!(
-                    "{resource}: {} live {}, release {}{by}",
+                    "{resource}: {} live {}, {expected} {}{by}",
                     field.path,
                     value(&field.live),
                     value(&field.release)
                 ),
-                fields => format!("{resource}: {} fields differ from the release{by}", fields.len()),
+                fields => format!("{resource}: {} fields differ from the {expected}{by}", fields.len()),
             }
         }
         Item::Secret { namespace, name, keys, whole: true, .. } => {
@@ -291,9 +298,10 @@ fn details(finding: &Finding, outcome: &Outcome) -> Vec<String> {
         Item::Chart { .. } => vec![format!("deploy the configured chart: helm envs upgrade {stage}")],
         Item::Status { .. } | Item::NotDeployed => vec![format!("deploy it: helm envs upgrade {stage}")],
         Item::Edited { fields, managers, deleted, revision, .. } => {
+            let expected = expected_side(*revision);
             let mut lines: Vec<String> = fields
                 .iter()
-                .map(|f| format!("{}: live {}, release {}", f.path, value(&f.live), value(&f.release)))
+                .map(|f| format!("{}: live {}, {expected} {}", f.path, value(&f.live), value(&f.release)))
                 .collect();
             for manager in managers {
                 lines.push(format!(
@@ -302,14 +310,24 @@ fn details(finding: &Finding, outcome: &Outcome) -> Vec<String> {
                     manager.time.as_deref().unwrap_or("an unknown time")
                 ));
             }
-            if *deleted || !fields.is_empty() {
-                let release = finding.release.as_deref().unwrap_or_default();
-                let flags: String = outcome.rollback_flags.iter().map(|flag| format!(" {flag}")).collect();
-                lines.push(format!(
-                    "restore what the release sets: helm rollback {release} {revision}{flags} (with the stage's \
-                     --namespace and --kube-context); helm envs upgrade leaves a release whose manifest is unchanged alone"
-                ));
-            }
+            let restore = match revision {
+                _ if !*deleted && fields.is_empty() => None,
+                None => Some(format!(
+                    "Argo CD puts the config back when it syncs (on its own with self-heal); an Application that \
+                     syncs by hand: helm envs upgrade {} --push",
+                    stages::stage_of(stage)
+                )),
+                Some(revision) => {
+                    let release = finding.release.as_deref().unwrap_or_default();
+                    let flags: String = outcome.rollback_flags.iter().map(|flag| format!(" {flag}")).collect();
+                    Some(format!(
+                        "restore what the release sets: helm rollback {release} {revision}{flags} (with the stage's \
+                         --namespace and --kube-context); helm envs upgrade leaves a release whose manifest is \
+                         unchanged alone"
+                    ))
+                }
+            };
+            lines.extend(restore);
             lines
         }
         Item::Secret { needed_by, .. } => needed_by.iter().map(|n| format!("needed by {n}")).collect(),
@@ -406,7 +424,7 @@ enum ItemJson<'a> {
     },
     Edited {
         resource: &'a str,
-        revision: u64,
+        revision: Option<u64>,
         deleted: bool,
         fields: &'a [EditedField],
         managers: &'a [Manager],

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::compare::diff::{
     ChangeKind, Comparison, FieldChange, LineTag, Plan, Regenerated, ResourceChange, canonical_yaml, line_diff,
 };
-use crate::inspect::diff::{Mode, Report, Sections, Unmanaged};
+use crate::inspect::diff::{ByArgo, Mode, Report, Sections, Unmanaged};
 use crate::output::markdown::{Markdown, Section, table};
 use crate::terminal::{BOLD, DIM};
 
@@ -36,11 +36,13 @@ pub fn text(report: &Report, context: usize) -> String {
             out.push('\n');
         }
         match &release.sections {
-            Sections::Live { installed, comparison, values, regenerated, chart_change } => {
+            Sections::Live { installed, argocd, comparison, values, regenerated, chart_change } => {
                 let Mode::Live { stage } = &report.mode else { continue };
-                let from = installed.as_ref().map_or("not installed".to_string(), |i| {
-                    format!("revision {} ({}, {})", i.revision, i.status, i.chart)
-                });
+                let from = match (installed, argocd) {
+                    (Some(i), _) => format!("revision {} ({}, {})", i.revision, i.status, i.chart),
+                    (None, Some(by)) => argocd_side(by),
+                    (None, None) => "not installed".to_string(),
+                };
                 let _ = writeln!(
                     out,
                     "{BOLD}{stage}/{}{BOLD:#} {DIM}(context {}, namespace {}){DIM:#}: {from} → config",
@@ -103,6 +105,17 @@ pub fn text(report: &Report, context: usize) -> String {
         }
     }
     out
+}
+
+/// The deployed side of a stage Argo CD deploys: its live objects, and what Argo CD runs.
+fn argocd_side(by: &ByArgo) -> String {
+    match &by.verdict {
+        None => format!("live objects (Argo CD has no Application {})", by.application),
+        Some((sync, revision)) => {
+            let at = revision.as_deref().map(|r| format!(" at {}", &r[..r.len().min(12)])).unwrap_or_default();
+            format!("live objects (Argo CD Application {}: {sync}{at})", by.application)
+        }
+    }
 }
 
 fn documented_summary(documented: &Comparison) -> String {
@@ -335,6 +348,9 @@ enum SectionsJson<'a> {
         /// The configured chart when the deployed one is another.
         configured_chart: Option<&'a str>,
         installed: Option<InstalledJson<'a>>,
+        /// A stage Argo CD deploys: its live objects were compared.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        argocd: Option<ArgoJson<'a>>,
         plan: Plan,
         changes: Vec<ChangeJson<'a>>,
     },
@@ -344,6 +360,15 @@ enum SectionsJson<'a> {
         undocumented: Vec<ChangeJson<'a>>,
         documented: Vec<ChangeJson<'a>>,
     },
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ArgoJson<'a> {
+    application: &'a str,
+    exists: bool,
+    sync: Option<&'a str>,
+    revision: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -393,18 +418,26 @@ pub fn json(report: &Report) -> DiffJson<'_> {
             namespace: &release.namespace,
             context: &release.context,
             sections: match &release.sections {
-                Sections::Live { installed, comparison, values, regenerated, chart_change } => SectionsJson::Live {
-                    values,
-                    regenerated,
-                    configured_chart: chart_change.as_deref(),
-                    installed: installed.as_ref().map(|i| InstalledJson {
-                        revision: i.revision,
-                        status: &i.status,
-                        chart: &i.chart,
-                    }),
-                    plan: comparison.plan(),
-                    changes: changes_json(comparison),
-                },
+                Sections::Live { installed, argocd, comparison, values, regenerated, chart_change } => {
+                    SectionsJson::Live {
+                        argocd: argocd.as_ref().map(|by| ArgoJson {
+                            application: &by.application,
+                            exists: by.verdict.is_some(),
+                            sync: by.verdict.as_ref().map(|(sync, _)| sync.as_str()),
+                            revision: by.verdict.as_ref().and_then(|(_, revision)| revision.as_deref()),
+                        }),
+                        values,
+                        regenerated,
+                        configured_chart: chart_change.as_deref(),
+                        installed: installed.as_ref().map(|i| InstalledJson {
+                            revision: i.revision,
+                            status: &i.status,
+                            chart: &i.chart,
+                        }),
+                        plan: comparison.plan(),
+                        changes: changes_json(comparison),
+                    }
+                }
                 Sections::Stages { from_namespace, undocumented, documented } => SectionsJson::Stages {
                     from_namespace,
                     promotion_plan: promotion_plan(undocumented),

@@ -35,34 +35,59 @@ pub fn freeze(stage: &Stage, now: Timestamp, overridden: bool) -> Option<Gate> {
     })
 }
 
-/// A promotion into `to` with `soak` set: every release of `from` has run its deployed config
-/// for that long (since its revision was deployed, from its release history), unless
-/// `--override-soak`. `releases`: `from`'s releases read with their history.
-pub fn soak(
-    from: &Stage,
-    to: &Stage,
-    releases: &[(&Target, &LiveState)],
-    now: Timestamp,
-    overridden: bool,
-) -> Option<Gate> {
+/// Since when a release of the source stage has run what it runs, and what that is (`revision
+/// 3`, `commit 3f2a…`); `None`: not known.
+pub struct Running<'a> {
+    pub target: &'a Target<'a>,
+    pub since: Option<(String, Timestamp)>,
+}
+
+/// From helm's history: when the deployed revision was deployed.
+pub fn running_by_helm<'a>(releases: &[(&'a Target<'a>, &LiveState)]) -> Vec<Running<'a>> {
+    releases
+        .iter()
+        .map(|(target, state)| Running {
+            target,
+            since: state.installed.as_ref().and_then(|installed| {
+                let revision = state.history.iter().find(|r| r.revision == installed.revision)?;
+                Some((format!("revision {}", installed.revision), revision.updated.parse::<Timestamp>().ok()?))
+            }),
+        })
+        .collect()
+}
+
+/// From Argo CD's history of each Application: when it started running the commit it runs.
+pub fn running_by_argocd<'a>(sources: &'a [Target<'a>], applications: &[Application]) -> Vec<Running<'a>> {
+    sources
+        .iter()
+        .zip(applications)
+        .map(|(target, application)| Running {
+            target,
+            since: application.verdict.as_ref().and_then(|verdict| {
+                let (revision, since) = verdict.running_since.as_ref()?;
+                Some((format!("commit {}", &revision[..revision.len().min(12)]), since.parse::<Timestamp>().ok()?))
+            }),
+        })
+        .collect()
+}
+
+/// A promotion into `to` with `soak` set: every release of `from` has run what it runs for that
+/// long, unless `--override-soak`.
+pub fn soak(from: &Stage, to: &Stage, running: &[Running], now: Timestamp, overridden: bool) -> Option<Gate> {
     let soak = to.soak?;
     let wanted = jiff::SignedDuration::try_from(soak).ok()?;
     let mut young = Vec::new();
     let mut opens = now;
-    for (target, state) in releases {
+    for Running { target, since } in running {
         let release = &target.label();
-        let deployed = state.installed.as_ref().and_then(|installed| {
-            let revision = state.history.iter().find(|r| r.revision == installed.revision)?;
-            Some((installed.revision, revision.updated.parse::<Timestamp>().ok()?))
-        });
-        let Some((revision, at)) = deployed else {
+        let Some((what, at)) = since else {
             young.push(format!("{release}: when {} deployed it is not known", from.name));
             continue;
         };
         let ready = at.checked_add(wanted).unwrap_or(Timestamp::MAX);
         if ready > now {
-            let ran = now.duration_since(at).round(jiff::Unit::Minute).unwrap_or_default();
-            young.push(format!("{release} revision {revision} has run {ran:#}"));
+            let ran = now.duration_since(*at).round(jiff::Unit::Minute).unwrap_or_default();
+            young.push(format!("{release} {what} has run {ran:#}"));
             opens = opens.max(ready);
         }
     }
@@ -651,26 +676,36 @@ mod tests {
         };
         let now = at("2026-12-06T12:00:00Z");
         assert!(
-            soak(production, dev, &[(&target, &deployed(2, "2026-12-06T11:50:00Z"))], now, false).is_none(),
+            soak(production, dev, &running_by_helm(&[(&target, &deployed(2, "2026-12-06T11:50:00Z"))]), now, false)
+                .is_none(),
             "dev has no soak"
         );
 
         let young = deployed(2, "2026-12-06T11:50:00+00:00");
-        let gate = soak(dev, production, &[(&target, &young)], now, false).expect("a gate");
+        let gate = soak(dev, production, &running_by_helm(&[(&target, &young)]), now, false).expect("a gate");
         assert_eq!(gate.verdict, Verdict::Refused);
         assert_eq!(
             gate.message,
             "production wants 24h in dev first: app revision 2 has run 10m; the gate opens at 2026-12-07 11:50 UTC, \
              or pass --override-soak"
         );
-        assert_eq!(soak(dev, production, &[(&target, &young)], now, true).expect("gate").verdict, Verdict::Overridden);
+        assert_eq!(
+            soak(dev, production, &running_by_helm(&[(&target, &young)]), now, true).expect("gate").verdict,
+            Verdict::Overridden
+        );
 
         let old = deployed(2, "2026-12-05T11:00:00Z");
-        let gate = soak(dev, production, &[(&target, &old)], now, false).expect("a gate");
+        let gate = soak(dev, production, &running_by_helm(&[(&target, &old)]), now, false).expect("a gate");
         assert_eq!((gate.verdict, gate.message.as_str()), (Verdict::Passed, "dev has run its config for at least 24h"));
 
+        // A stage Argo CD deploys: since its first sync at the commit it runs.
+        let argo =
+            [Running { target: &target, since: Some(("commit 0123456789ab".into(), at("2026-12-06T11:00:00Z"))) }];
+        let gate = soak(dev, production, &argo, now, false).expect("a gate");
+        assert!(gate.message.contains("app commit 0123456789ab has run 1h;"), "{}", gate.message);
+
         let unknown = LiveState { history: Vec::new(), ..deployed(2, "") };
-        let gate = soak(dev, production, &[(&target, &unknown)], now, false).expect("a gate");
+        let gate = soak(dev, production, &running_by_helm(&[(&target, &unknown)]), now, false).expect("a gate");
         assert_eq!(gate.verdict, Verdict::Refused, "an unknown deploy time is not a soaked one");
     }
 

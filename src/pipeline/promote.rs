@@ -159,21 +159,15 @@ impl<'p> Pipeline<'p> {
                 gates.push(gates::source_in_sync(from, &releases));
                 let healths: Vec<(&Target, &Health)> = sources.iter().zip(healths.iter()).collect();
                 gates.push(gates::source_health(from, &healths, check.allow_unhealthy_source));
-                gates.extend(gates::soak(from, to, &releases, jiff::Timestamp::now(), check.override_soak));
+                let running = gates::running_by_helm(&releases);
+                gates.extend(gates::soak(from, to, &running, jiff::Timestamp::now(), check.override_soak));
             }
             Ok(Some(Source::Argo(applications, healths))) => {
                 gates.push(gates::source_synced_by_argocd(from, &applications));
                 let healths: Vec<(&Target, &Health)> = sources.iter().zip(healths.iter()).collect();
                 gates.push(gates::source_health(from, &healths, check.allow_unhealthy_source));
-                if to.soak.is_some() {
-                    let what = format!("how long {} has run its config is not read from Argo CD yet", from.name);
-                    gates.push(match check.override_soak {
-                        true => Gate::overridden("soak", format!("{what}; promoted anyway (--override-soak)")),
-                        false => {
-                            Gate::refused("soak", format!("{what}: {} wants a soak; pass --override-soak", to.name))
-                        }
-                    });
-                }
+                let running = gates::running_by_argocd(sources, &applications);
+                gates.extend(gates::soak(from, to, &running, jiff::Timestamp::now(), check.override_soak));
             }
             Ok(None) => {
                 self.reporter.note(&format!(

@@ -217,9 +217,45 @@ fn argo_cd_deploys_each_stage_from_the_applications_the_stages_file_generates() 
     let refused = run(&project, &["upgrade", "staging", "--yes"]);
     assert_eq!(refused.status.code(), Some(3), "{}", stderr_of(&refused));
     assert!(stderr_of(&refused).contains("stage `staging` is deployed by Argo CD"), "{}", stderr_of(&refused));
-    let diffed = run(&project, &["diff", "staging"]);
-    assert_eq!(diffed.status.code(), Some(1), "no Helm record to diff against: {}", stdout_of(&diffed));
-    assert!(stderr_of(&diffed).contains("helm envs drift --stage staging"), "{}", stderr_of(&diffed));
+
+    // diff STAGE holds the live objects against the config (there is no Helm record): dev runs
+    // its config; a change of dev's files not yet committed is what a deploy would change.
+    let diffed = run(&project, &["diff", "dev", "--detailed-exitcode"]);
+    let (shown, said) = (stdout_of(&diffed), stderr_of(&diffed));
+    assert_eq!(diffed.status.code(), Some(0), "{shown}{said}");
+    assert!(
+        shown.contains(&format!("live objects (Argo CD Application {app}: Synced at {})", &changed[..12])),
+        "{shown}"
+    );
+    assert!(shown.contains("No changes."), "{shown}");
+    let committed = project.read("envs/dev/web.yaml");
+    project.write("envs/dev/web.yaml", &committed.replace("replicaCount: 2", "replicaCount: 3"));
+    let diffed = run(&project, &["diff", "dev", "--detailed-exitcode", "-o", "json"]);
+    assert_eq!(diffed.status.code(), Some(2), "a deploy would change dev: {}", stderr_of(&diffed));
+    let report: Value = serde_json::from_slice(&diffed.stdout).expect("diff JSON");
+    let web = &report["releases"][0];
+    assert_eq!((&web["argocd"]["application"], &web["argocd"]["sync"]), (&json!(app), &json!("Synced")), "{web:#}");
+    assert_eq!(web["plan"], json!({"add": 0, "change": 1, "destroy": 0, "unchanged": web["plan"]["unchanged"]}));
+    assert_eq!(web["changes"][0]["id"], format!("apps/Deployment {}/web", ns.dev), "{web:#}");
+    assert_eq!(
+        web["changes"][0]["fields"],
+        json!([{"change": "changed", "path": "spec.replicas", "pointer": "/spec/replicas", "old": 2, "new": 3,
+                "sensitive": false}]),
+        "only what the config changes, nothing the server defaults: {web:#}"
+    );
+    project.write("envs/dev/web.yaml", &committed);
+    // What Argo CD manages and the config no longer renders, its sync prunes.
+    let template = project.root().join("charts/acme-web/templates/configmap.yaml");
+    let kept = std::fs::read_to_string(&template).expect("the chart's ConfigMap");
+    std::fs::write(&template, "{{- /* no ConfigMap any more */}}\n").expect("write the template");
+    let diffed = run(&project, &["diff", "dev", "-o", "json"]);
+    std::fs::write(&template, kept).expect("put the template back");
+    let report: Value = serde_json::from_slice(&diffed.stdout).expect("diff JSON");
+    let changes = report["releases"][0]["changes"].as_array().expect("changes").clone();
+    let removed: Vec<&Value> = changes.iter().filter(|c| c["change"] == "removed").collect();
+    assert_eq!(removed.len(), 1, "{report:#}");
+    assert_eq!((&removed[0]["kind"], &removed[0]["namespace"]), (&json!("ConfigMap"), &json!(ns.dev)), "{report:#}");
+    assert_eq!(report["releases"][0]["plan"]["destroy"], 1, "{report:#}");
 
     // A promotion is a commit: the source gate reads Argo CD's verdict on dev; merged (as a pull
     // request would be) and pushed, Argo CD deploys it to staging, and production stays as it was.
@@ -272,14 +308,65 @@ fn argo_cd_deploys_each_stage_from_the_applications_the_stages_file_generates() 
         "{}",
         stdout_of(&drifted)
     );
+    // Without self-heal an object edited in the cluster stays edited: drift --live names the
+    // field, both values and who changed it; diff shows what syncing the config puts back.
+    let scaled = project
+        .kubectl(&["--context", "staging", "--namespace", &ns.staging, "patch", "deployment", "web"])
+        .args(["--patch", r#"{"spec":{"replicas":4}}"#])
+        .output();
+    assert!(scaled.is_ok_and(|o| o.status.success()), "scale staging's web by hand");
+    let drifted = run(&project, &["drift", "--stage", "staging", "--live"]);
+    assert_eq!(drifted.status.code(), Some(2), "{}", stdout_of(&drifted));
+    let resource = format!("apps/Deployment {}/web", ns.staging);
+    assert!(
+        stdout_of(&drifted).contains(&format!("{resource}: spec.replicas live 4, config 2 by kubectl-patch")),
+        "{}",
+        stdout_of(&drifted)
+    );
+    assert!(stdout_of(&drifted).contains("Argo CD puts the config back when it syncs"), "{}", stdout_of(&drifted));
+    let found: Value =
+        serde_json::from_slice(&run(&project, &["drift", "--stage", "staging", "--live", "-o", "json"]).stdout)
+            .expect("JSON");
+    let edited: Vec<&Value> =
+        found["findings"].as_array().expect("findings").iter().filter(|f| f["kind"] == "edited").collect();
+    assert_eq!(edited.len(), 1, "only the Deployment: {found:#}");
+    assert_eq!((&edited[0]["resource"], &edited[0]["revision"]), (&json!(resource), &Value::Null), "{found:#}");
+    let diffed = ok(&project, &["diff", "staging"]);
+    assert!(diffed.contains(&format!("~ {resource}")) && diffed.contains("spec.replicas"), "{diffed}");
+
+    // The generated Application back, with self-heal: Argo CD puts the Deployment back itself.
     ok(&project, &["argocd", "staging", "--apply"]);
+    until_ready(&project, "staging", &ns.staging, "2");
     let again: Value =
-        serde_json::from_slice(&run(&project, &["drift", "--stage", "staging", "-o", "json"]).stdout).expect("JSON");
-    assert!(!again["findings"].as_array().expect("findings").iter().any(|f| f["kind"] == "application"), "{again:#}");
+        serde_json::from_slice(&run(&project, &["drift", "--stage", "staging", "--live", "-o", "json"]).stdout)
+            .expect("JSON");
+    assert!(
+        !again["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .any(|f| f["kind"] == "application" || f["kind"] == "edited"),
+        "{again:#}"
+    );
+
+    // A soak is read from Argo CD's history: staging has run the merged commit for minutes.
+    until_healthy(&project, "staging");
+    let stages = project.read("helm-envs.yaml");
+    project.write(
+        "helm-envs.yaml",
+        &stages.replace("    approval: required\n", "    approval: required\n    soak: 24h\n"),
+    );
+    let soaked =
+        run(&project, &["promote", "--from", "staging", "--to", "production", "--git-commit", "--push", "--yes"]);
+    let said = stderr_of(&soaked);
+    assert_eq!(soaked.status.code(), Some(3), "{said}");
+    let young = format!("production wants 24h in staging first: web commit {} has run", &merged[..12]);
+    assert!(said.contains(&young), "{said}");
+    assert_eq!(git(project.root(), &["rev-parse", "HEAD"]).trim(), merged, "nothing committed");
+    project.write("helm-envs.yaml", &stages);
 
     // --push: the promotion's commit pushed to the branch production's Application follows,
     // and the run waits until Argo CD runs it there with the Pods ready.
-    until_healthy(&project, "staging");
     let pushed =
         ok(&project, &["promote", "--from", "staging", "--to", "production", "--git-commit", "--push", "--yes"]);
     assert!(pushed.contains(&format!("pushed to main of file://{}", bare.display())), "{pushed}");
@@ -338,8 +425,19 @@ fn argo_cd_deploys_each_stage_from_the_applications_the_stages_file_generates() 
     assert!(stderr_of(&uncommitted).contains("uncommitted changes"), "{}", stderr_of(&uncommitted));
     git(project.root(), &["commit", "--quiet", "--all", "--message", "staging: back to the image that exists"]);
     let fixed = git(project.root(), &["rev-parse", "HEAD"]).trim().to_string();
-    let upgraded = ok(&project, &["upgrade", "staging", "--push", "--yes"]);
-    assert!(upgraded.contains(&format!("deployed  staging/web (Argo CD runs commit {})", &fixed[..12])), "{upgraded}");
+    // Its report says what the sync changes (the live objects run the missing image), then
+    // what was deployed: JSON as for any upgrade.
+    let upgraded: Value =
+        serde_json::from_str(&ok(&project, &["upgrade", "staging", "--push", "--yes", "-o", "json"])).expect("JSON");
+    assert_eq!((&upgraded["result"], &upgraded["outcomes"][0]["commit"]), (&json!("deployed"), &json!(fixed)));
+    let diff = &upgraded["diff"]["releases"][0];
+    assert_eq!(diff["argocd"]["application"], staging_app.as_str(), "{upgraded:#}");
+    let changed = diff["changes"].as_array().expect("changes");
+    assert!(
+        changed.iter().any(|c| c["kind"] == "Deployment" && c.to_string().contains("0.0.0-missing")),
+        "the image the sync replaces: {upgraded:#}"
+    );
+    assert!(upgraded["gates"].as_array().expect("gates").iter().any(|g| g["gate"] == "approval"), "{upgraded:#}");
     let image = live(&project, "staging", &ns.staging, "deploy/web", "{.spec.template.spec.containers[0].image}");
     assert!(image.ends_with(":2.7.0"), "{image}");
     let refused = run(&project, &["upgrade", "staging"]);
