@@ -315,7 +315,7 @@ fn argo_cd_deploys_each_stage_from_the_applications_the_stages_file_generates() 
         .args(["--patch", r#"{"spec":{"replicas":4}}"#])
         .output();
     assert!(scaled.is_ok_and(|o| o.status.success()), "scale staging's web by hand");
-    let drifted = run(&project, &["drift", "--stage", "staging", "--live"]);
+    let drifted = run(&project, &["drift", "--stage", "staging", "--live", "--details"]);
     assert_eq!(drifted.status.code(), Some(2), "{}", stdout_of(&drifted));
     let resource = format!("apps/Deployment {}/web", ns.staging);
     assert!(
