@@ -57,7 +57,7 @@ SOPS_BIN="$CACHE/sops-$SOPS_VERSION/bin"
 # Argo CD runs the GitOps stages: built with the Go toolchain its go.mod asks for.
 ARGOCD_VERSION=v3.6.2
 ARGOCD_GO=go1.27.3
-ARGOCD_DIR="$CACHE/argocd-$ARGOCD_VERSION"
+ARGOCD_DIR="$CACHE/argocd-$ARGOCD_VERSION-$(sha256sum "$REPO/scripts/testbed/argocd-main.go" | cut -c1-12)"
 # The peers of the scale benchmark. helm-diff: the newest v3 release the module proxy serves here.
 HELMFILE_VERSION=v1.8.0
 HELM_DIFF_VERSION=v3.9.14

@@ -95,7 +95,7 @@ pub enum Sections {
         /// `None`: not installed yet, or deployed by Argo CD.
         installed: Option<Installed>,
         /// A stage Argo CD deploys: its live objects were compared, not a Helm record.
-        argocd: Option<Box<ByArgo>>,
+        argocd: Option<Box<argocd::Application>>,
         comparison: Comparison,
         /// Paths of user-supplied values the deployed revision has other than the values files
         /// give: a deploy records them even when the manifest stays the same.
@@ -112,14 +112,6 @@ pub enum Sections {
         /// Differences that come from envSpecific values and the stages' own settings.
         documented: Comparison,
     },
-}
-
-/// The Application of a release Argo CD deploys, and what Argo CD says it runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ByArgo {
-    pub application: String,
-    /// `None`: Argo CD holds no such Application.
-    pub verdict: Option<(String, Option<String>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -202,10 +194,7 @@ impl Query<'_> {
                 context: stage.kube_context.to_string(),
                 sections: Sections::Live {
                     installed: None,
-                    argocd: Some(Box::new(ByArgo {
-                        verdict: application.verdict.map(|v| (v.sync, v.revision)),
-                        application: application.name,
-                    })),
+                    argocd: Some(Box::new(application)),
                     comparison: live::what_applying_changes(&expected, &objects, options),
                     values: Vec::new(),
                     regenerated: Vec::new(),

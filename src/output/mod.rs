@@ -14,6 +14,7 @@ pub mod status;
 
 use serde::Serialize;
 
+use crate::compare::argocd::Application;
 use crate::error::{Error, Result};
 
 /// The version of every JSON document helm-envs prints (docs/ci.md): bumped only for
@@ -36,4 +37,27 @@ pub fn json_text<B: Serialize>(body: &B) -> Result<String> {
         .map_err(|e| Error::Other(anyhow::Error::new(e).context("could not write the JSON report")))?;
     text.push('\n');
     Ok(text)
+}
+
+/// A release's Argo CD Application in JSON (`status`, `diff`): its name, whether Argo CD holds
+/// it, and the sync status and commit Argo CD reports.
+#[derive(Serialize)]
+pub struct ApplicationJson<'a> {
+    application: &'a str,
+    /// `false`: Argo CD holds no Application of that name.
+    exists: bool,
+    sync: Option<&'a str>,
+    revision: Option<&'a str>,
+}
+
+impl<'a> ApplicationJson<'a> {
+    pub fn of(application: &'a Application) -> ApplicationJson<'a> {
+        let verdict = application.verdict.as_ref();
+        ApplicationJson {
+            application: &application.name,
+            exists: verdict.is_some(),
+            sync: verdict.map(|v| v.sync.as_str()),
+            revision: verdict.and_then(|v| v.revision.as_deref()),
+        }
+    }
 }

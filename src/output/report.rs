@@ -8,10 +8,12 @@ use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::compare::argocd::Application;
 use crate::compare::diff::{
     ChangeKind, Comparison, FieldChange, LineTag, Plan, Regenerated, ResourceChange, canonical_yaml, line_diff,
 };
-use crate::inspect::diff::{ByArgo, Mode, Report, Sections, Unmanaged};
+use crate::inspect::diff::{Mode, Report, Sections, Unmanaged};
+use crate::output::ApplicationJson;
 use crate::output::markdown::{Markdown, Section, table};
 use crate::terminal::{BOLD, DIM};
 
@@ -108,12 +110,13 @@ pub fn text(report: &Report, context: usize) -> String {
 }
 
 /// The deployed side of a stage Argo CD deploys: its live objects, and what Argo CD runs.
-fn argocd_side(by: &ByArgo) -> String {
-    match &by.verdict {
-        None => format!("live objects (Argo CD has no Application {})", by.application),
-        Some((sync, revision)) => {
-            let at = revision.as_deref().map(|r| format!(" at {}", &r[..r.len().min(12)])).unwrap_or_default();
-            format!("live objects (Argo CD Application {}: {sync}{at})", by.application)
+fn argocd_side(application: &Application) -> String {
+    match &application.verdict {
+        None => format!("live objects (Argo CD has no Application {})", application.name),
+        Some(verdict) => {
+            let revision = verdict.revision.as_deref();
+            let at = revision.map(|r| format!(" at {}", &r[..r.len().min(12)])).unwrap_or_default();
+            format!("live objects (Argo CD Application {}: {}{at})", application.name, verdict.sync)
         }
     }
 }
@@ -350,7 +353,7 @@ enum SectionsJson<'a> {
         installed: Option<InstalledJson<'a>>,
         /// A stage Argo CD deploys: its live objects were compared.
         #[serde(skip_serializing_if = "Option::is_none")]
-        argocd: Option<ArgoJson<'a>>,
+        argocd: Option<ApplicationJson<'a>>,
         plan: Plan,
         changes: Vec<ChangeJson<'a>>,
     },
@@ -360,15 +363,6 @@ enum SectionsJson<'a> {
         undocumented: Vec<ChangeJson<'a>>,
         documented: Vec<ChangeJson<'a>>,
     },
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ArgoJson<'a> {
-    application: &'a str,
-    exists: bool,
-    sync: Option<&'a str>,
-    revision: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -420,12 +414,7 @@ pub fn json(report: &Report) -> DiffJson<'_> {
             sections: match &release.sections {
                 Sections::Live { installed, argocd, comparison, values, regenerated, chart_change } => {
                     SectionsJson::Live {
-                        argocd: argocd.as_ref().map(|by| ArgoJson {
-                            application: &by.application,
-                            exists: by.verdict.is_some(),
-                            sync: by.verdict.as_ref().map(|(sync, _)| sync.as_str()),
-                            revision: by.verdict.as_ref().and_then(|(_, revision)| revision.as_deref()),
-                        }),
+                        argocd: argocd.as_deref().map(ApplicationJson::of),
                         values,
                         regenerated,
                         configured_chart: chart_change.as_deref(),

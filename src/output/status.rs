@@ -11,6 +11,7 @@ use crate::terminal::{BOLD, DIM, ERROR, NAME, WARN, plural};
 
 use crate::compare::argocd::Application;
 use crate::inspect::status::{Row, short_time};
+use crate::output::ApplicationJson;
 use crate::output::markdown::{Markdown, Section, table};
 
 pub fn text(stages: &[&Stage], results: &[Result<Vec<Row>>]) -> String {
@@ -214,11 +215,8 @@ struct ReleaseJson<'a> {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ArgoJson<'a> {
-    application: &'a str,
-    /// `false`: Argo CD holds no Application of that name.
-    exists: bool,
-    sync: Option<&'a str>,
-    revision: Option<&'a str>,
+    #[serde(flatten)]
+    application: ApplicationJson<'a>,
     health: Option<&'a str>,
     health_message: Option<&'a str>,
     last_sync: Option<&'a str>,
@@ -282,10 +280,7 @@ pub fn json<'a>(stages: &[&'a Stage], results: &'a [Result<Vec<Row>>]) -> Status
 fn argo_json(application: &Application) -> ArgoJson<'_> {
     let verdict = application.verdict.as_ref();
     ArgoJson {
-        application: &application.name,
-        exists: verdict.is_some(),
-        sync: verdict.map(|v| v.sync.as_str()),
-        revision: verdict.and_then(|v| v.revision.as_deref()),
+        application: ApplicationJson::of(application),
         health: verdict.map(|v| v.health.as_str()),
         health_message: verdict.and_then(|v| v.health_message.as_deref()),
         last_sync: verdict.and_then(|v| v.synced_at.as_deref()),
