@@ -15,7 +15,7 @@ use crate::system::git::Git;
 use crate::system::interrupt;
 use crate::system::parallel::all_or_errors;
 
-use super::deploy::{Outcome, StageDeploy, Status};
+use super::deploy::{self, Outcome, StageDeploy, Status};
 use super::events;
 use super::record::Record;
 use super::run::Pipeline;
@@ -27,8 +27,8 @@ impl Pipeline<'_> {
     /// Push HEAD (a promotion's commit, or the stage's files as committed) to the branch
     /// `stage`'s Applications follow, ask Argo CD to take it, and wait until it runs. Nothing
     /// of the cluster changes before the push; once pushed, Argo CD deploys it whatever this
-    /// run does next. Each release's Event records the deploy in the stage's namespace, as a
-    /// helm deploy's does.
+    /// run does next. Then the stage's verify commands run, as after a helm deploy. Each
+    /// release's Event records the deploy in the stage's namespace, as a helm deploy's does.
     pub fn deploy_by_argocd(&self, stage: &Stage, targets: &[Target], git: &Git, record: &Record) -> StageDeploy {
         let not_attempted = || targets.iter().map(|t| Outcome::new(t, Status::NotAttempted)).collect();
         let Some(settings) = &stage.argocd else {
@@ -59,7 +59,19 @@ impl Pipeline<'_> {
             }
         };
         let mut done = vec![false; targets.len()];
-        let error = self.until_argocd_runs(stage, targets, (&manifests, &commit), &mut done).err();
+        let mut error = self.until_argocd_runs(stage, targets, (&manifests, &commit), &mut done).err();
+        if error.is_none()
+            && let Err(failed) = deploy::verify(self.project, stage, self.reporter)
+        {
+            // The stage runs the commit, and its own checks say it does not work.
+            done.iter_mut().for_each(|done| *done = false);
+            error = Some(failed.with_details([Detail::Help(format!(
+                "Argo CD runs commit {}, which stays pushed to {} (the files stay with it): push a commit that \
+                 reverts it (`git revert`) or one that fixes it",
+                &commit[..commit.len().min(12)],
+                settings.revision
+            ))]));
+        }
         let record = Record { description: format!("{} at commit {commit}", record.description), ..record.clone() };
         for (target, done) in targets.iter().zip(&done) {
             let failure = error.as_ref().filter(|_| !done);

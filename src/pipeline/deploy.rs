@@ -618,7 +618,7 @@ fn wait_state(health: &Health) -> String {
 }
 
 /// The stage's verify commands, in order; the first failure stops.
-fn verify(project: &Project, stage: &Stage, reporter: &dyn Reporter) -> Result<()> {
+pub(super) fn verify(project: &Project, stage: &Stage, reporter: &dyn Reporter) -> Result<()> {
     let env = hooks::environment(stage, None)?;
     for (i, command) in stage.verify.iter().enumerate() {
         let step = reporter.step(format!("verifying {} ({}/{})", stage.name, i + 1, stage.verify.len()));

@@ -425,6 +425,9 @@ fn argo_cd_deploys_each_stage_from_the_applications_the_stages_file_generates() 
     assert!(stderr_of(&uncommitted).contains("uncommitted changes"), "{}", stderr_of(&uncommitted));
     git(project.root(), &["commit", "--quiet", "--all", "--message", "staging: back to the image that exists"]);
     let fixed = git(project.root(), &["rev-parse", "HEAD"]).trim().to_string();
+    // The stage's verify commands run once Argo CD runs the commit, as after a helm deploy.
+    let verify = "    verify: [[sh, -c, \"echo $HELM_ENVS_STAGE $HELM_NAMESPACE > verified\"]]\n";
+    project.write("helm-envs.yaml", &stages.replace("  - name: staging\n", &format!("  - name: staging\n{verify}")));
     // Its report says what the sync changes (the live objects run the missing image), then
     // what was deployed: JSON as for any upgrade.
     let upgraded: Value =
@@ -438,6 +441,8 @@ fn argo_cd_deploys_each_stage_from_the_applications_the_stages_file_generates() 
         "the image the sync replaces: {upgraded:#}"
     );
     assert!(upgraded["gates"].as_array().expect("gates").iter().any(|g| g["gate"] == "approval"), "{upgraded:#}");
+    assert_eq!(project.read("verified").trim(), format!("staging {}", ns.staging), "verify ran");
+    project.write("helm-envs.yaml", &stages);
     let image = live(&project, "staging", &ns.staging, "deploy/web", "{.spec.template.spec.containers[0].image}");
     assert!(image.ends_with(":2.7.0"), "{image}");
     let refused = run(&project, &["upgrade", "staging"]);

@@ -256,6 +256,13 @@ impl Checker<'_> {
             s.deploy
                 .as_ref()
                 .map(|_| refuse("deploy", "Argo CD deploys the stage, not a deploy command: remove `deploy`")),
+            (s.on_failure == Some(OnFailure::Rollback) || s.health.rollback == Some(true)).then(|| {
+                refuse(
+                    "a rollback on failure",
+                    "a deploy through Argo CD that fails keeps the pushed commit and the files with it, as \
+                     `onFailure: keep` does; the way back is a commit that reverts it: say `onFailure: keep`",
+                )
+            }),
         ];
         for (message, help) in conflicts.into_iter().flatten() {
             self.problem(raw, message).help = Some(help);
@@ -1042,7 +1049,8 @@ mod tests {
     #[test]
     fn a_stage_argo_cd_deploys_cannot_have_what_argo_cd_cannot_do() {
         let found = problems(
-            "stages:\n  - name: prod\n    namespace: p\n    deploy: {command: [./deploy.sh]}\n    clusters:\n      \
+            "stages:\n  - name: prod\n    namespace: p\n    deploy: {command: [./deploy.sh]}\n    onFailure: rollback\n    \
+             clusters:\n      \
              - {name: eu, kubeContext: a}\n      - {name: us, kubeContext: b}\n    \
              argocd: {repoUrl: \"\", context: current}\nreleases:\n  - name: app\n    chart: chart\n    \
              secrets: [values.yaml]\n",
@@ -1050,9 +1058,10 @@ mod tests {
         let at = |text: &str| found.iter().find(|(_, m)| m.contains(text)).map(|(line, _)| *line);
         assert_eq!(at("stage `prod`: argocd and clusters"), Some(2), "{found:?}");
         assert_eq!(at("stage `prod`: argocd and deploy"), Some(2), "{found:?}");
-        assert_eq!(at("argocd.context `current`"), Some(8), "{found:?}");
-        assert_eq!(at("argocd.repoUrl is empty"), Some(8), "{found:?}");
-        assert_eq!(at("Argo CD cannot decrypt the encrypted values of release `app`"), Some(8), "{found:?}");
+        assert_eq!(at("stage `prod`: argocd and a rollback on failure"), Some(2), "{found:?}");
+        assert_eq!(at("argocd.context `current`"), Some(9), "{found:?}");
+        assert_eq!(at("argocd.repoUrl is empty"), Some(9), "{found:?}");
+        assert_eq!(at("Argo CD cannot decrypt the encrypted values of release `app`"), Some(9), "{found:?}");
     }
 
     #[test]
