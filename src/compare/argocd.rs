@@ -153,12 +153,7 @@ pub fn verdict(application: &Value) -> Verdict {
     let status = &application["status"];
     let text = |value: &Value| value.as_str().filter(|s| !s.is_empty()).map(str::to_string);
     let sync = &status["sync"];
-    // Several sources (a chart from a repository, values from Git): the commit among them.
-    let revisions: Vec<String> = sync["revisions"].as_array().into_iter().flatten().filter_map(text).collect();
-    let is_commit = |r: &&String| r.len() == 40 && r.chars().all(|c| c.is_ascii_hexdigit());
-    let revision = text(&sync["revision"])
-        .or_else(|| revisions.iter().find(is_commit).cloned())
-        .or_else(|| revisions.first().cloned());
+    let revision = revision_of(sync);
     let operation = &status["operationState"];
     let failed_operation = match operation["phase"].as_str() {
         Some(phase @ ("Failed" | "Error")) => {
@@ -183,18 +178,11 @@ pub fn verdict(application: &Value) -> Verdict {
             Some(Managed { api_version, kind, namespace: text(&r["namespace"]), name })
         })
         .collect();
-    // Several sources: the Git commit among the revisions of each entry.
     let history: Vec<(String, String)> = status["history"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|entry| {
-            let revisions: Vec<String> = entry["revisions"].as_array().into_iter().flatten().filter_map(text).collect();
-            let revision = text(&entry["revision"])
-                .or_else(|| revisions.iter().find(is_commit).cloned())
-                .or_else(|| revisions.first().cloned())?;
-            Some((revision, text(&entry["deployedAt"])?))
-        })
+        .filter_map(|entry| Some((revision_of(entry)?, text(&entry["deployedAt"])?)))
         .collect();
     let running_since = history
         .last()
@@ -210,6 +198,17 @@ pub fn verdict(application: &Value) -> Verdict {
         managed,
         running_since,
     }
+}
+
+/// The revision of a sync status or history entry; with several sources (a chart from a
+/// repository, values from Git), the commit among their `revisions`.
+fn revision_of(entry: &Value) -> Option<String> {
+    let text = |value: &Value| value.as_str().filter(|s| !s.is_empty()).map(str::to_string);
+    let revisions: Vec<String> = entry["revisions"].as_array().into_iter().flatten().filter_map(text).collect();
+    let is_commit = |r: &&String| r.len() == 40 && r.chars().all(|c| c.is_ascii_hexdigit());
+    text(&entry["revision"])
+        .or_else(|| revisions.iter().find(is_commit).cloned())
+        .or_else(|| revisions.first().cloned())
 }
 
 /// The fields of `held`'s spec that are not `generated`'s: compared key by key, a list as a

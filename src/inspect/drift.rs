@@ -611,13 +611,7 @@ impl ClusterReads<'_> {
             let item = unhealthy(&health)?;
             Some(Finding { stage: stage.label(), release: Some(release), item })
         }));
-        for (release, items) in edits? {
-            findings.extend(items.into_iter().map(|item| Finding {
-                stage: stage.label(),
-                release: Some(release.clone()),
-                item,
-            }));
-        }
+        findings.extend(edits?);
         findings.extend(secret_findings(stage, secrets?));
         let charts = states.iter().map(|state| state.installed.as_ref().map(|i| i.chart.clone())).collect();
         let in_sync = states.iter().map(|state| !state.needs_deploy()).collect();
@@ -666,13 +660,7 @@ impl ClusterReads<'_> {
                     (live::Expected { target, text, manifest: manifest.clone(), also_live: Vec::new() }, None)
                 })
                 .collect();
-            for (release, items) in edits_in_cluster(kubectl, expected, options)? {
-                findings.extend(items.into_iter().map(|item| Finding {
-                    stage: stage.label(),
-                    release: Some(release.clone()),
-                    item,
-                }));
-            }
+            findings.extend(edits_in_cluster(kubectl, expected, options)?);
         }
         findings.extend(secret_findings(stage, secrets::check_manifests(kubectl, stage, &manifests)?));
         Ok(ClusterRead {
@@ -689,15 +677,17 @@ fn edits_in_cluster(
     kubectl: &Kubectl,
     expected: Vec<(live::Expected, Option<u64>)>,
     options: &diff::Options,
-) -> Result<Vec<(String, Vec<Item>)>> {
+) -> Result<Vec<Finding>> {
     let revisions: Vec<Option<u64>> = expected.iter().map(|(_, revision)| *revision).collect();
     let read = live::read(kubectl, expected.into_iter().map(|(e, _)| e).collect())?;
     Ok(read
         .into_iter()
         .zip(revisions)
-        .map(|((expected, objects), revision)| {
-            let edits = drift::edited(&expected.manifest, &objects.live, &objects.applied, revision, options);
-            (expected.target.release.name.clone(), edits)
+        .flat_map(|((expected, objects), revision)| {
+            let target = expected.target;
+            drift::edited(&expected.manifest, &objects.live, &objects.applied, revision, options)
+                .into_iter()
+                .map(|item| Finding { stage: target.stage.label(), release: Some(target.release.name.clone()), item })
         })
         .collect())
 }
