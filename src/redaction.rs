@@ -16,7 +16,7 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use base64::Engine as _;
 use serde_json::Value;
@@ -29,18 +29,124 @@ const REDACTED: &str = "(redacted)";
 
 #[derive(Default)]
 struct Seen {
-    /// Values under credential-like keys: secrets wherever they appear.
-    credentials: HashSet<String>,
-    /// Every string of the values files read, with the paths it is at (candidates: a secret
-    /// when a Secret holds it, and so is every value at the same path, in any stage).
-    values: HashMap<String, Vec<String>>,
+    /// The values files read. Their credentials and their strings (candidates for Secret data)
+    /// are found when first needed ([`Found`]): a walk at every read cost a second and a copy
+    /// of every string on a 20 MB file.
+    files: Vec<Arc<serde_json::Map<String, Value>>>,
+    /// Values that are secrets wherever they appear, whatever their key (decrypted files').
+    secret_values: HashSet<String>,
     /// What the rendered and deployed Secrets hold, decoded.
     secret_data: HashSet<String>,
     /// The names in rendered manifests (`name:`, `secretName:`): a value under a key such as
     /// `webhookSecret` that names a Secret object is its name, not a credential.
     names: HashSet<String>,
-    /// The secrets to take out of free text, longest first (rebuilt when the sets change).
-    scrubbed: Option<Vec<String>>,
+    /// What the above make secret; `None` when one of them changed since it was found.
+    found: Option<Found>,
+}
+
+/// The secrets the values files, rendered Secrets and decrypted files seen so far make.
+struct Found {
+    /// Values under credential-like keys, and the decrypted ones: secrets wherever they appear.
+    credentials: HashSet<String>,
+    /// The values at the paths where a Secret holds a value (that value, and the same key's
+    /// value in the other stages).
+    in_secrets: HashSet<String>,
+    /// The secrets to take out of free text, longest first.
+    scrubbed: Arc<Vec<String>>,
+}
+
+impl Seen {
+    fn found(&mut self) -> &Found {
+        self.found.get_or_insert_with(|| Found::of(&self.files, &self.secret_values, &self.secret_data, &self.names))
+    }
+}
+
+impl Found {
+    /// A value is a secret when its key (or one above it) names a credential, or when a Secret
+    /// holds a value at its path (in any values file: the same key in another stage).
+    fn of(
+        files: &[Arc<serde_json::Map<String, Value>>],
+        secret_values: &HashSet<String>,
+        secret_data: &HashSet<String>,
+        names: &HashSet<String>,
+    ) -> Found {
+        let mut credentials = secret_values.clone();
+        let mut secret_paths: HashSet<String> = HashSet::new();
+        let mut credential_keys: HashMap<&str, bool> = HashMap::new();
+        for file in files {
+            walk_strings(file, &mut credential_keys, &mut |path, text, under_credential| {
+                if under_credential {
+                    credentials.insert(text.into_owned());
+                } else if secret_data.contains(text.as_ref()) {
+                    secret_paths.insert(path.to_string());
+                }
+            });
+        }
+        let mut in_secrets: HashSet<String> = HashSet::new();
+        if !secret_paths.is_empty() {
+            for file in files {
+                walk_strings(file, &mut credential_keys, &mut |path, text, under_credential| {
+                    if !under_credential && secret_paths.contains(path) {
+                        in_secrets.insert(text.into_owned());
+                    }
+                });
+            }
+        }
+        let mut scrubbed: Vec<String> = credentials
+            .iter()
+            .chain(&in_secrets)
+            .filter(|s| s.len() >= MIN_LEN && !names.contains(*s))
+            .cloned()
+            .collect();
+        scrubbed.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        scrubbed.dedup();
+        Found { credentials, in_secrets, scrubbed: Arc::new(scrubbed) }
+    }
+}
+
+/// Call `visit` with every string of a values file (numbers too, as text, under a credential
+/// key), its dotted path (list items share their list's path) and whether a key on the way
+/// names a credential. `credential_keys` remembers the verdict per key name.
+fn walk_strings<'m>(
+    values: &'m serde_json::Map<String, Value>,
+    credential_keys: &mut HashMap<&'m str, bool>,
+    visit: &mut dyn FnMut(&str, Cow<'m, str>, bool),
+) {
+    fn walk<'m>(
+        path: &mut String,
+        value: &'m Value,
+        under_credential: bool,
+        credential_keys: &mut HashMap<&'m str, bool>,
+        visit: &mut dyn FnMut(&str, Cow<'m, str>, bool),
+    ) {
+        match value {
+            Value::Object(map) => {
+                for (key, value) in map {
+                    let len = path.len();
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(key);
+                    let credential = *credential_keys.entry(key).or_insert_with(|| is_credential_key(key));
+                    walk(path, value, under_credential || credential, credential_keys, visit);
+                    path.truncate(len);
+                }
+            }
+            Value::Array(items) => {
+                items.iter().for_each(|item| walk(path, item, under_credential, credential_keys, visit));
+            }
+            Value::String(text) => visit(path, Cow::Borrowed(text), under_credential),
+            Value::Number(n) if under_credential => visit(path, Cow::Owned(n.to_string()), true),
+            _ => {}
+        }
+    }
+    let mut path = String::new();
+    for (key, value) in values {
+        let credential = *credential_keys.entry(key).or_insert_with(|| is_credential_key(key));
+        path.clear();
+        path.push_str(key);
+        walk(&mut path, value, credential, credential_keys, visit);
+    }
 }
 
 static SEEN: Mutex<Option<Seen>> = Mutex::new(None);
@@ -119,42 +225,10 @@ fn words(key: &str) -> Vec<String> {
 }
 
 /// A values file as read: its credentials, and its strings (candidates for Secret data).
-pub fn values_file(values: &serde_json::Map<String, Value>) {
-    fn walk(path: &mut String, key: &str, value: &Value, secret: bool, seen: &mut Seen) {
-        let secret = secret || is_credential_key(key);
-        match value {
-            Value::Object(map) => {
-                for (k, v) in map {
-                    let len = path.len();
-                    if !path.is_empty() {
-                        path.push('.');
-                    }
-                    path.push_str(k);
-                    walk(path, k, v, secret, seen);
-                    path.truncate(len);
-                }
-            }
-            Value::Array(items) => items.iter().for_each(|v| walk(path, key, v, secret, seen)),
-            Value::String(text) if secret => {
-                seen.credentials.insert(text.clone());
-            }
-            Value::String(text) => {
-                let paths = seen.values.entry(text.clone()).or_default();
-                if !paths.contains(path) {
-                    paths.push(path.clone());
-                }
-            }
-            Value::Number(n) if secret => {
-                seen.credentials.insert(n.to_string());
-            }
-            _ => {}
-        }
-    }
+pub fn values_file(values: Arc<serde_json::Map<String, Value>>) {
     with_seen(|seen| {
-        for (key, value) in values {
-            walk(&mut key.clone(), key, value, false, seen);
-        }
-        seen.scrubbed = None;
+        seen.files.push(values);
+        seen.found = None;
     });
 }
 
@@ -172,17 +246,17 @@ pub fn secret_value(value: &Value) {
             Value::Object(map) => map.values().for_each(|v| walk(v, seen)),
             Value::Array(items) => items.iter().for_each(|v| walk(v, seen)),
             Value::String(text) => {
-                seen.credentials.insert(text.clone());
+                seen.secret_values.insert(text.clone());
             }
             Value::Number(n) => {
-                seen.credentials.insert(n.to_string());
+                seen.secret_values.insert(n.to_string());
             }
             _ => {}
         }
     }
     with_seen(|seen| {
         walk(value, seen);
-        seen.scrubbed = None;
+        seen.found = None;
     });
 }
 
@@ -211,7 +285,7 @@ pub fn rendered(manifests: &str) {
     with_seen(|seen| {
         seen.secret_data.extend(data.into_iter().filter(|d| !d.trim().is_empty()));
         seen.names.extend(names);
-        seen.scrubbed = None;
+        seen.found = None;
     });
 }
 
@@ -240,43 +314,27 @@ pub fn is_object_name(value: &Value) -> bool {
     value.as_str().is_some_and(|text| with_seen(|seen| seen.names.contains(text)))
 }
 
-/// Whether a value (from a values file) is one the chart keeps in a Secret.
+/// Whether a value (from a values file) is one the chart keeps in a Secret, or is at the path
+/// of one, or is a credential.
 pub fn in_a_secret(value: &Value) -> bool {
     let text = match value {
         Value::String(text) => Cow::Borrowed(text.as_str()),
         Value::Number(n) => Cow::Owned(n.to_string()),
         _ => return false,
     };
-    with_seen(|seen| seen.secret_data.contains(text.as_ref()) || seen.credentials.contains(text.as_ref()))
+    with_seen(|seen| {
+        seen.secret_data.contains(text.as_ref()) || {
+            let found = seen.found();
+            found.credentials.contains(text.as_ref()) || found.in_secrets.contains(text.as_ref())
+        }
+    })
 }
 
 /// `text` with every whole occurrence of a secret seen so far replaced.
 pub fn scrub(text: &str) -> Cow<'_, str> {
-    let secrets = with_seen(|seen| {
-        if seen.scrubbed.is_none() {
-            // The paths whose value a Secret holds, and every value seen at them.
-            let secret_paths: HashSet<&String> =
-                seen.secret_data.iter().filter_map(|d| seen.values.get(d)).flatten().collect();
-            let in_secrets = seen
-                .values
-                .iter()
-                .filter(|(_, paths)| paths.iter().any(|p| secret_paths.contains(p)))
-                .map(|(value, _)| value);
-            let mut all: Vec<String> = seen
-                .credentials
-                .iter()
-                .chain(in_secrets)
-                .filter(|s| s.len() >= MIN_LEN && !seen.names.contains(*s))
-                .cloned()
-                .collect();
-            all.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-            all.dedup();
-            seen.scrubbed = Some(all);
-        }
-        seen.scrubbed.clone().unwrap_or_default()
-    });
+    let secrets = with_seen(|seen| Arc::clone(&seen.found().scrubbed));
     let mut out = Cow::Borrowed(text);
-    for secret in &secrets {
+    for secret in secrets.iter() {
         if out.contains(secret.as_str()) {
             out = Cow::Owned(replace_whole(&out, secret));
         }
@@ -346,6 +404,26 @@ mod tests {
         ] {
             assert!(!is_credential_key(key), "{key}");
         }
+    }
+
+    #[test]
+    fn a_value_a_secret_holds_makes_its_path_secret_in_every_stage() {
+        let file = |json: serde_json::Value| Arc::new(json.as_object().expect("a map").clone());
+        // Unique strings: the store is shared by the tests of this process.
+        values_file(file(serde_json::json!({
+            "session": {"key": "dev-session-4471", "name": "web-session-4471"},
+            "auth": {"bearer": ["bearer-4471-abc"], "port": 4471},
+        })));
+        values_file(file(serde_json::json!({"session": {"key": "staging-session-4471"}})));
+        let text = "dev-session-4471 staging-session-4471 bearer-4471-abc web-session-4471 4471";
+        assert_eq!(scrub(text), "dev-session-4471 staging-session-4471 (redacted) web-session-4471 4471");
+        // The chart keeps dev's `session.key` in a Secret: that path is secret in staging too.
+        rendered(
+            "apiVersion: v1\nkind: Secret\nmetadata:\n  name: web-session-4471\nstringData:\n  key: dev-session-4471\n",
+        );
+        assert_eq!(scrub(text), "(redacted) (redacted) (redacted) web-session-4471 4471");
+        assert!(in_a_secret(&Value::String("staging-session-4471".into())));
+        assert!(!in_a_secret(&Value::String("web-session-4471".into())));
     }
 
     #[test]

@@ -272,7 +272,7 @@ mod tests {
     use super::*;
 
     fn values(text: &str) -> Map<String, Value> {
-        yaml::parse_values(text, Path::new("t.yaml")).expect("test YAML parses")
+        std::sync::Arc::unwrap_or_clone(yaml::parse_values(text, Path::new("t.yaml")).expect("test YAML parses"))
     }
 
     /// Edit `text` with a change described as `path = value` pairs (JSON values; `None` removes).

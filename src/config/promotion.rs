@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use json_patch::PatchOperation;
 use serde_json::{Map, Value};
@@ -148,10 +149,14 @@ fn write_promoted_values(values: &Map<String, Value>, from: &Target, to: &Target
         .suffix(".json")
         .tempfile()
         .map_err(Error::io(context()))?;
-    serde_json::to_writer(&mut file, values)
+    // Buffered: serde_json writes token by token, a system call each on a bare file (a 20 MB
+    // values file took millions of them).
+    let mut writer = std::io::BufWriter::new(&mut file);
+    serde_json::to_writer(&mut writer, values)
         .map_err(std::io::Error::from)
-        .and_then(|()| file.flush())
+        .and_then(|()| writer.flush())
         .map_err(Error::io(context()))?;
+    drop(writer);
     Ok(file)
 }
 
@@ -340,6 +345,7 @@ impl FileState {
         let before_values = match project.values_if_unchanged(path, &before) {
             Some(values) => values.clone(),
             None => yaml::parse_values(&before, path)
+                .map(Arc::unwrap_or_clone)
                 .map_err(|d| Error::Invalid { file: path.to_path_buf(), diagnostics: vec![d] })?,
         };
         Ok(FileState { display: display.to_string(), before, values: before_values.clone(), before_values })
@@ -475,7 +481,7 @@ fn stages_file_edit(project: &Project, to: &Stage, versions: &[(&str, &VersionCh
     let before = std::fs::read_to_string(path).map_err(Error::io(format!("cannot read {}", path.display())))?;
     let before_values =
         yaml::parse_values(&before, path).map_err(|d| Error::Invalid { file: path.clone(), diagnostics: vec![d] })?;
-    let mut after_values = before_values.clone();
+    let mut after_values = Map::clone(&before_values);
     for (release, change) in versions {
         let at = [Segment::Key("versions".into()), Segment::Key(to.name.clone()), Segment::Key(release.to_string())];
         set_path(&mut after_values, &at, change.new.clone().map(Value::String));
@@ -591,6 +597,7 @@ releases:
                 .iter()
                 .filter(|f| !f.shared)
                 .map(|f| yaml::parse_values(&std::fs::read_to_string(&f.path).expect("read"), &f.path).expect("parses"))
+                .map(Arc::unwrap_or_clone)
                 .collect();
             merge_files(maps.iter())
         };

@@ -9,6 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde::de::{self, DeserializeOwned, Deserializer, MapAccess, SeqAccess, Visitor};
@@ -48,16 +49,24 @@ pub fn was_parsed(file: &Path) -> bool {
 }
 
 /// Parse a values file: a map at the top (an empty file is an empty map), as Helm sees it.
-/// Its credentials become known to `redaction`.
-pub fn parse_values(text: &str, file: &Path) -> Result<Map<String, Value>, Diagnostic> {
-    let map = read_back(text, file)?;
-    crate::redaction::values_file(&map);
+/// Its credentials become known to `redaction`, which keeps it (shared, not copied).
+pub fn parse_values(text: &str, file: &Path) -> Result<Arc<Map<String, Value>>, Diagnostic> {
+    let map = Arc::new(read_back(text, file)?);
+    crate::redaction::values_file(Arc::clone(&map));
     if let Ok(mut parsed) = PARSED.lock()
         && !parsed.iter().any(|p| p == file)
     {
         parsed.push(file.to_path_buf());
     }
     Ok(map)
+}
+
+/// Record that the values of `file` are all values of files already parsed (a promotion's
+/// edited copy, checked when it was planned): their credentials are known without reading it.
+pub fn holds_parsed_values(file: &Path) {
+    if let Ok(mut parsed) = PARSED.lock() {
+        parsed.push(file.to_path_buf());
+    }
 }
 
 /// Parse an edited values file to check what it holds: its values are ones already read (the
@@ -335,7 +344,7 @@ mod tests {
     }
 
     fn values(text: &str) -> Value {
-        Value::Object(parse_values(text, Path::new("v.yaml")).expect("valid YAML"))
+        Value::Object(Arc::unwrap_or_clone(parse_values(text, Path::new("v.yaml")).expect("valid YAML")))
     }
 
     #[test]

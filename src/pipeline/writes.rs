@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::config::promotion::FileEdit;
 use crate::config::stages::Project;
+use crate::config::yaml;
 use crate::error::{Detail, Error, Result};
 use crate::system::files::{self, Restore};
 
@@ -17,6 +18,7 @@ pub fn copies(project: &Project, edits: &[FileEdit], dir: &Path) -> Result<BTree
     for (i, edit) in edits.iter().enumerate().filter(|(_, e)| e.path != project.file) {
         let copy = dir.join(format!("{i}.yaml"));
         std::fs::write(&copy, &edit.after).map_err(Error::io("cannot write a temporary values file"))?;
+        yaml::holds_parsed_values(&copy);
         copies.insert(edit.path.clone(), copy);
     }
     Ok(copies)

@@ -11,7 +11,9 @@ use crate::harness::{deployed_example, ok, plugins_with_this_build, repo, stderr
 fn recipe(name: &str) -> Value {
     let path = repo().join("docs/ci").join(name);
     let text = std::fs::read_to_string(&path).expect("recipe");
-    Value::Object(helm_envs::config::yaml::parse_values(&text, Path::new(name)).expect("the recipe is YAML"))
+    Value::Object(std::sync::Arc::unwrap_or_clone(
+        helm_envs::config::yaml::parse_values(&text, Path::new(name)).expect("the recipe is YAML"),
+    ))
 }
 
 /// The shell lines of the recipe that run helm-envs.

@@ -14,7 +14,9 @@ fn schema(project: &Project) -> Value {
 
 /// A stages file as the JSON the schema describes, read with helm-envs' own YAML rules.
 pub fn stages_json(text: &str) -> Value {
-    Value::Object(helm_envs::config::yaml::parse_values(text, Path::new("helm-envs.yaml")).expect("YAML"))
+    Value::Object(std::sync::Arc::unwrap_or_clone(
+        helm_envs::config::yaml::parse_values(text, Path::new("helm-envs.yaml")).expect("YAML"),
+    ))
 }
 
 /// The validator's messages for `text` (empty when valid).

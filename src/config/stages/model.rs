@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
@@ -22,7 +23,7 @@ pub struct Project {
     /// Paths whose differences between stages are intentional (never promoted).
     pub env_specific: Vec<ValuePath>,
     /// Every values file, parsed once with Helm's YAML semantics.
-    pub(super) values: HashMap<PathBuf, Map<String, Value>>,
+    pub(super) values: HashMap<PathBuf, Arc<Map<String, Value>>>,
     /// Every encrypted values file as read, without decrypting it.
     pub(super) encrypted: HashMap<PathBuf, Encrypted>,
     /// A digest of each values file's text as it was parsed, to know it unchanged later.
@@ -433,7 +434,7 @@ impl Project {
         let mut merged = Map::new();
         for file in target.values_files.iter().filter(|f| !f.shared) {
             if let Some(values) = self.values.get(&file.path) {
-                values::merge(&mut merged, values.clone());
+                values::merge(&mut merged, Map::clone(values));
             }
         }
         merged
@@ -453,13 +454,13 @@ impl Project {
 
     /// One values file's values, as read when the project was loaded.
     pub fn file_values(&self, path: &Path) -> Option<&Map<String, Value>> {
-        self.values.get(path)
+        self.values.get(path).map(|values| &**values)
     }
 
     /// A values file's values as loaded, when `text` is still what was parsed then: a large
     /// file read again (to be edited) is not parsed again.
     pub fn values_if_unchanged(&self, path: &Path, text: &str) -> Option<&Map<String, Value>> {
-        (self.loaded_texts.get(path) == Some(&TextDigest::of(text))).then(|| self.values.get(path)).flatten()
+        (self.loaded_texts.get(path) == Some(&TextDigest::of(text))).then(|| self.file_values(path)).flatten()
     }
 
     /// A stage's values for a release: all its values files merged in order, as helm merges `-f`.
@@ -473,7 +474,7 @@ impl Project {
                 yaml::parse_values(&text, &file.path).ok()
             };
             if let Some(values) = self.values.get(&file.path).cloned().or_else(read) {
-                values::merge(&mut merged, values);
+                values::merge(&mut merged, Map::clone(&values));
             }
         }
         merged
@@ -486,7 +487,7 @@ impl Release {
     pub fn chart_defaults(&self) -> Option<Map<String, Value>> {
         let Chart::Local(dir) = &self.chart else { return None };
         let file = dir.join("values.yaml");
-        yaml::parse_values(&std::fs::read_to_string(&file).ok()?, &file).ok()
+        yaml::parse_values(&std::fs::read_to_string(&file).ok()?, &file).ok().map(Arc::unwrap_or_clone)
     }
 
     pub(super) fn namespace_in(&self, stage: &Stage) -> String {

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
@@ -715,7 +716,7 @@ impl Checker<'_> {
                 }
                 Read::Invalid(diagnostic) => {
                     self.problems.push(diagnostic.note(note));
-                    Map::new()
+                    Arc::default()
                 }
                 Read::Unreadable(err) => {
                     let message = unreadable_message(&file.display, &err, "values file");
@@ -723,7 +724,7 @@ impl Checker<'_> {
                     self.problems.last_mut().expect("just pushed").help = Some(
                         "create the file (it may be empty), or fix the path in the release's `values` list".into(),
                     );
-                    Map::new()
+                    Arc::default()
                 }
             };
             project.values.insert(file.path, values);
@@ -852,7 +853,7 @@ fn placeholders(text: &str) -> impl Iterator<Item = &str> {
 
 /// A values file as read.
 enum Read {
-    Values(Map<String, Value>, TextDigest),
+    Values(Arc<Map<String, Value>>, TextDigest),
     Invalid(Diagnostic),
     Unreadable(std::io::Error),
 }
@@ -882,7 +883,10 @@ fn read_all(paths: &[&Path]) -> Vec<Read> {
             });
         }
     });
-    slots.into_iter().map(|slot| slot.into_inner().unwrap_or(Read::Values(Map::new(), TextDigest::of("")))).collect()
+    slots
+        .into_iter()
+        .map(|slot| slot.into_inner().unwrap_or(Read::Values(Arc::default(), TextDigest::of(""))))
+        .collect()
 }
 
 /// One freeze window as written, or what is wrong with it and the fix.
