@@ -219,14 +219,225 @@ pub fn key_lines(text: &str, file: &Path, wanted: &[Vec<String>]) -> Result<Hash
     for path in wanted {
         branches.extend((1..=path.len()).map(|n| &path[..n]));
     }
+    match block_key_lines(text, &branches) {
+        Some(lines) => Ok(lines),
+        None => parsed_key_lines(text, file, &branches),
+    }
+}
+
+/// [`key_lines`] by a full parse that walks only the branches leading to wanted keys.
+fn parsed_key_lines(
+    text: &str,
+    file: &Path,
+    branches: &HashSet<&[String]>,
+) -> Result<HashMap<Vec<String>, usize>, Diagnostic> {
     let mut lines = HashMap::new();
     let mut path = Vec::new();
-    let seed = Locate { branches: &branches, path: &mut path, lines: &mut lines };
+    let seed = Locate { branches, path: &mut path, lines: &mut lines };
     serde_saphyr::with_deserializer_from_str_with_options(text, helm_options(), |deserializer| {
         de::DeserializeSeed::deserialize(seed, deserializer)
     })
     .map_err(|err| located(&err, file))?;
     Ok(lines)
+}
+
+/// [`key_lines`] by reading lines, for the plain block style values files are written in:
+/// a tenth of a full parse on a large file. `None` as soon as the text uses anything this
+/// does not follow (flow collections or anchors on the way to a wanted key, multi-line quoted
+/// or plain scalars, quoted keys with escapes, keys Helm spells differently such as `yes` or
+/// `1`, tabs, several documents): the full parse decides then.
+fn block_key_lines(text: &str, branches: &HashSet<&[String]>) -> Option<HashMap<Vec<String>, usize>> {
+    /// Where the lines being read are: in a block scalar or a list (whose contents are no
+    /// values path) started at that indent, or among keys.
+    enum Inside {
+        Keys,
+        BlockScalar(usize),
+        List(usize),
+    }
+    if text.starts_with('\u{feff}') {
+        return None;
+    }
+    let mut lines = HashMap::new();
+    // The keys above the current line, with their indents.
+    let mut path: Vec<String> = Vec::new();
+    let mut indents: Vec<usize> = Vec::new();
+    let mut inside = Inside::Keys;
+    let mut seen_content = false;
+    for (number, line) in text.lines().enumerate() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let content = line.trim_start_matches(' ');
+        let indent = line.len() - content.len();
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        match inside {
+            Inside::BlockScalar(at) if indent > at => continue,
+            Inside::List(at) if indent > at || (indent == at && is_list_item(content)) => continue,
+            _ => inside = Inside::Keys,
+        }
+        if content.starts_with('\t') {
+            return None;
+        }
+        if content == "---" && !seen_content {
+            seen_content = true;
+            continue;
+        }
+        seen_content = true;
+        if is_list_item(content) {
+            inside = Inside::List(indent);
+            continue;
+        }
+        let (key, value) = split_key(content)?;
+        while indents.last().is_some_and(|&above| above >= indent) {
+            indents.pop();
+            path.pop();
+        }
+        path.push(key.to_string());
+        indents.push(indent);
+        let wanted = branches.contains(path.as_slice());
+        if wanted {
+            lines.entry(path.clone()).or_insert(number + 1);
+        }
+        match value.chars().next() {
+            None | Some('#') => {}
+            Some('|' | '>') => inside = Inside::BlockScalar(indent),
+            // The keys of a flow map may be wanted; nothing under a list is a values path.
+            Some('{') if wanted => {
+                for key in flow_map_keys(value)? {
+                    path.push(key.to_string());
+                    if branches.contains(path.as_slice()) {
+                        lines.entry(path.clone()).or_insert(number + 1);
+                    }
+                    path.pop();
+                }
+            }
+            Some('{' | '[') => balanced_flow(value)?,
+            Some('&' | '*' | '!' | '%' | '@' | '`') => return None,
+            Some(quote @ ('"' | '\'')) => closed_quote(&value[1..], quote)?,
+            Some(_) => {}
+        }
+    }
+    Some(lines)
+}
+
+fn is_list_item(content: &str) -> bool {
+    content == "-" || content.starts_with("- ") || content.starts_with("-\t")
+}
+
+/// `key: value` -> (key as Helm names it, value with its comment); `None` for what the
+/// line reader does not follow.
+fn split_key(content: &str) -> Option<(&str, &str)> {
+    let (key, rest) = match content.chars().next()? {
+        quote @ ('"' | '\'') => {
+            let end = content[1..].find(quote)? + 1;
+            let key = &content[1..end];
+            if key.contains('\\') || content[end + 1..].starts_with(quote) {
+                return None;
+            }
+            (key, content[end + 1..].strip_prefix(':')?)
+        }
+        _ => {
+            let colon = content
+                .match_indices(':')
+                .map(|(at, _)| at)
+                .find(|&at| content[at + 1..].is_empty() || content[at + 1..].starts_with([' ', '\t']))?;
+            let key = content[..colon].trim_end();
+            (key, &content[colon + 1..])
+        }
+    };
+    let plain_key_is_a_string = |key: &str| {
+        let first = key.chars().next();
+        first.is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '/')
+            && !key
+                .contains([' ', '#', '\t', '{', '}', '[', ']', ',', '&', '*', '!', '|', '>', '"', '\'', '%', '@', '`'])
+            && !YAML_11_WORDS.contains(&key)
+    };
+    let quoted = content.starts_with(['"', '\'']);
+    if !quoted && !plain_key_is_a_string(key) {
+        return None;
+    }
+    if !rest.is_empty() && !rest.starts_with([' ', '\t']) {
+        return None;
+    }
+    Some((key, rest.trim_start_matches([' ', '\t'])))
+}
+
+/// Plain words that YAML 1.1 reads as something other than a string.
+const YAML_11_WORDS: &[&str] = &[
+    "y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "true", "True", "TRUE", "false", "False", "FALSE", "on",
+    "On", "ON", "off", "Off", "OFF", "null", "Null", "NULL",
+];
+
+/// A flow collection that ends on its line (brackets outside quotes balance).
+fn balanced_flow(value: &str) -> Option<()> {
+    let mut depth = 0i32;
+    let mut quote: Option<char> = None;
+    for c in value.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '{' | '[') => depth += 1,
+            (None, '}' | ']') => depth -= 1,
+            (None, '#') if depth == 0 => break,
+            (None, '&' | '*') => return None,
+            _ => {}
+        }
+    }
+    (depth == 0 && quote.is_none()).then_some(())
+}
+
+/// The keys of a flow map of scalars that ends on its line (`{cpu: 100m, memory: 128Mi}`);
+/// `None` for a map nested in it, or anything [`split_key`] does not follow.
+fn flow_map_keys(value: &str) -> Option<Vec<&str>> {
+    balanced_flow(value)?;
+    let inner = value.strip_prefix('{')?;
+    let mut keys = Vec::new();
+    let (mut start, mut depth, mut quote) = (0, 0, None);
+    for (at, c) in inner.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '{') => return None,
+            (None, '[') => depth += 1,
+            (None, ']') => depth -= 1,
+            (None, ',' | '}') if depth == 0 => {
+                let entry = inner[start..at].trim();
+                if !entry.is_empty() {
+                    keys.push(split_key(entry)?.0);
+                }
+                if c == '}' {
+                    return Some(keys);
+                }
+                start = at + 1;
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A quoted scalar that ends on its line (`rest` follows the opening quote).
+fn closed_quote(rest: &str, quote: char) -> Option<()> {
+    let mut chars = rest.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if quote == '"' => {
+                chars.next();
+            }
+            c if c == quote => {
+                // '' inside single quotes is an escaped quote.
+                if quote == '\'' && chars.clone().next() == Some('\'') {
+                    chars.next();
+                    continue;
+                }
+                return Some(());
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Visits a YAML node at `path`, recording the lines of the keys on the way to wanted paths.
@@ -341,6 +552,95 @@ mod tests {
         assert!(key_lines("", Path::new("v.yaml"), &wanted).expect("empty").is_empty());
         let broken = key_lines("a: [1\n", Path::new("v.yaml"), &wanted).expect_err("broken YAML");
         assert_eq!(broken.file, Path::new("v.yaml"));
+    }
+
+    /// Every map key path of `value` (none below a list: they are no values paths).
+    fn all_key_paths(value: &Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        if let Value::Object(map) = value {
+            for (key, child) in map {
+                path.push(key.clone());
+                out.push(path.clone());
+                all_key_paths(child, path, out);
+                path.pop();
+            }
+        }
+    }
+
+    #[test]
+    fn the_line_reader_agrees_with_the_parser_or_leaves_the_file_to_it() {
+        let file = Path::new("v.yaml");
+        // (text, whether the line reader must take it on)
+        let cases: &[(&str, bool)] = &[
+            ("---\n# web\nimage:\n  repository: web  # pinned\n  tag: \"2.8.0\"\nreplicas: 2\n", true),
+            ("a:\n  b:\n    c: 1\n  d: 2\ne: 3\n", true),
+            ("list:\n- x: 1\n- y: 2\nafter:\n  k: v\n", true),
+            ("list:\n  - name: a\n    value: b\n  -\n    name: c\nnext: 1\n", true),
+            ("script: |\n  a: 1\n  b: 2\n\n  c: 3\nafter: 1\nfolded: >-\n  x: y\nz: 1\n", true),
+            ("\"helm.sh/hook\": pre-install\n'quoted key': 1\nannotations:\n  \"a.b/c\": \"x: y\"\n", true),
+            ("image:\n  tag: a\nimage:\n  tag: later\n", true),
+            ("a: [1, {b: 2}]\nd:\n  e: 'it''s'\n", true),
+            ("a: {b: 1, c: [2, 3], 'd': \"x, y\"}\n", true),
+            ("a: {b: {c: 1}}\n", false),
+            ("win:\r\n  dows: 1\r\n", true),
+            ("key:bar: 1\nx: \"esc\\\"aped\"\n", true),
+            ("flow: {a: 1,\n  b: 2}\nc: 1\n", false),
+            ("base: &base\n  a: 1\nother:\n  <<: *base\n  b: 2\n", false),
+            ("yes: 1\nno:\n  a: 2\n", false),
+            ("1: one\n2:\n  a: 2\n", false),
+            ("text: first line\n  second line\nafter: 1\n", false),
+            ("quoted: \"first\n  second\"\nafter: 1\n", false),
+            ("%YAML 1.1\n---\na: 1\n", false),
+            ("\"esc\\\"key\": 1\n", false),
+            ("my key: 1\n", false),
+            ("? complex\n: value\n", false),
+            ("tag: !!str 1\n", false),
+        ];
+        for (text, taken) in cases {
+            let Ok(value) = from_str::<Option<HelmValue>>(text, file) else { panic!("the case parses: {text:?}") };
+            let mut wanted = Vec::new();
+            all_key_paths(&value.map_or(Value::Null, |v| v.0), &mut Vec::new(), &mut wanted);
+            wanted.push(vec!["absent".into()]);
+            let branches: HashSet<&[String]> = wanted.iter().map(Vec::as_slice).collect();
+            let parsed = parsed_key_lines(text, file, &branches).expect("parses");
+            match block_key_lines(text, &branches) {
+                Some(read) => assert_eq!(read, parsed, "{text:?}"),
+                None => assert!(!taken, "the line reader should take {text:?} on"),
+            }
+            assert_eq!(block_key_lines(text, &branches).is_some(), *taken, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_line_reader_agrees_with_the_parser_on_the_projects_own_values_files() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        let mut dirs = vec![root.join("examples"), root.join("tests"), root.join("benches")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).expect("a directory of the repository").flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "yaml") {
+                    files.push(path);
+                }
+            }
+        }
+        let (mut parsed, mut taken) = (0, 0);
+        for path in &files {
+            let text = std::fs::read_to_string(path).expect("readable");
+            // Templates are no YAML until rendered.
+            let Ok(Some(HelmValue(value))) = from_str::<Option<HelmValue>>(&text, path) else { continue };
+            parsed += 1;
+            let mut wanted = Vec::new();
+            all_key_paths(&value, &mut Vec::new(), &mut wanted);
+            let branches: HashSet<&[String]> = wanted.iter().map(Vec::as_slice).collect();
+            if let Some(read) = block_key_lines(&text, &branches) {
+                assert_eq!(read, parsed_key_lines(&text, path, &branches).expect("parses"), "{}", path.display());
+                taken += 1;
+            }
+        }
+        assert!(parsed > 20, "the repository's values files are found: {parsed}");
+        assert_eq!(taken, parsed, "the line reader takes every values file of the repository on");
     }
 
     fn values(text: &str) -> Value {
