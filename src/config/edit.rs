@@ -13,7 +13,7 @@ use std::str::FromStr as _;
 use serde_json::{Map, Value};
 use yaml_edit::{Mapping, ScalarValue, YamlFile, YamlValue};
 
-use crate::config::yaml;
+use crate::config::{values, yaml};
 use crate::error::Diagnostic;
 
 /// `text` (the contents of `file`, whose values are `old`) changed so that it holds `new`.
@@ -24,8 +24,8 @@ pub fn edit(text: &str, file: &Path, old: &Map<String, Value>, new: &Map<String,
     // Scalars that change value are rewritten in place first (their exact text range is known,
     // so the rest of the line and the lines around stay as they are); what remains is structural:
     // keys added or removed, lists, a value changing type.
-    let text = splice_scalars(text, file, old, new)?;
-    let old = &yaml::read_back(&text, file).map_err(|d| cannot_edit(file, &d.message))?;
+    let (text, old) = splice_scalars(text, file, old, new)?;
+    let old = &old;
     if old == new {
         // Every change was a scalar rewritten in place, and the text just read back as `new`:
         // that is the check `verify` makes, so a large file is not parsed twice more.
@@ -69,20 +69,64 @@ fn entries_by_key(mapping: &Mapping) -> impl Iterator<Item = (String, yaml_edit:
     })
 }
 
-/// Rewrite, in the text, every scalar whose new value is also a scalar.
+/// Rewrite, in the text, every scalar whose new value is also a scalar; the text and the
+/// values it now holds. A file in plain block YAML has its scalars found by reading lines (a
+/// yaml-edit tree of a 20 MB file took seconds); yaml-edit finds them otherwise.
 fn splice_scalars(
     text: &str,
     file: &Path,
     old: &Map<String, Value>,
     new: &Map<String, Value>,
-) -> Result<String, Diagnostic> {
+) -> Result<(String, Map<String, Value>), Diagnostic> {
+    let read_back = |text: String| {
+        let values = yaml::read_back(&text, file)?;
+        Ok::<_, Diagnostic>((text, values))
+    };
+    let mut changed = Vec::new();
+    changed_scalars(old, new, &mut Vec::new(), &mut changed);
+    let paths: Vec<Vec<String>> = changed.iter().map(|(path, _)| path.clone()).collect();
+    if let Some(ranges) = yaml::block_scalar_ranges(text, &paths) {
+        let splices: Option<Vec<_>> = ranges
+            .into_iter()
+            .zip(&changed)
+            .map(|(range, (_, after))| Some((range.clone(), scalar_text(&text[range], after)?)))
+            .collect();
+        // What the line reader got wrong, reading the text back shows: yaml-edit takes over then.
+        if let Some(Ok((edited, values))) = splices.map(|splices| read_back(spliced(text, splices)))
+            && changed.iter().all(|(path, after)| values::lookup(&values, path) == Some(*after))
+        {
+            return Ok((edited, values));
+        }
+    }
     let parsed = YamlFile::from_str(text).map_err(|err| cannot_edit(file, &err.to_string()))?;
     let Some(root) = parsed.documents().next().and_then(|doc| doc.as_mapping()) else {
-        return Ok(text.to_string());
+        return read_back(text.to_string()).map_err(|d| cannot_edit(file, &d.message));
     };
     let mut splices = Vec::new();
     scalar_splices(text, &root, old, new, &mut splices);
-    Ok(spliced(text, splices))
+    read_back(spliced(text, splices)).map_err(|d| cannot_edit(file, &d.message))
+}
+
+/// The paths whose value is a scalar before and after, and differs, with the value after.
+fn changed_scalars<'v>(
+    old: &Map<String, Value>,
+    new: &'v Map<String, Value>,
+    path: &mut Vec<String>,
+    changed: &mut Vec<(Vec<String>, &'v Value)>,
+) {
+    for (key, after) in new {
+        let Some(before) = old.get(key) else { continue };
+        if before == after {
+            continue;
+        }
+        path.push(key.clone());
+        match (before, after) {
+            (Value::Object(b), Value::Object(a)) => changed_scalars(b, a, path, changed),
+            (b, a) if is_collection(b) || is_collection(a) => {}
+            _ => changed.push((path.clone(), after)),
+        }
+        path.pop();
+    }
 }
 
 /// `text` with each range replaced, in one pass: replacing in place moved the rest of the
@@ -320,6 +364,38 @@ replicaCount: 2   # env-specific
             at(v, &["image"]).insert("tag".into(), "1.5.0".into());
         });
         assert_eq!(out, COMMENTED.replace("tag: \"1.4.2\"  # pinned", "tag: \"1.5.0\"  # pinned"));
+    }
+
+    #[test]
+    fn scalars_of_plain_block_yaml_are_found_by_reading_lines_and_keep_their_line() {
+        let text = "# web\nimage:\n  repository: web   # the app\n  tag: \"1.4.2\"  # pinned\n\nresources: \
+                    {cpu: 100m}\nurl: http://x#y  # a hash in a value\nnote: 'it''s'\nreplicas: 2\n";
+        let paths = [vec!["image".to_string(), "tag".to_string()], vec!["url".into()], vec!["note".into()]];
+        assert!(yaml::block_scalar_ranges(text, &paths).is_some(), "the line reader takes this file on");
+        let out = edited(text, |v| {
+            at(v, &["image"]).insert("tag".into(), "1.5.0".into());
+            v.insert("url".into(), "http://z".into());
+            v.insert("note".into(), "it is".into());
+            v.insert("replicas".into(), 3.into());
+        });
+        let expected = text
+            .replace("tag: \"1.4.2\"  # pinned", "tag: \"1.5.0\"  # pinned")
+            .replace("url: http://x#y  # a hash", "url: \"http://z\"  # a hash")
+            .replace("note: 'it''s'", "note: \"it is\"")
+            .replace("replicas: 2", "replicas: 3");
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn a_key_written_twice_is_left_to_the_parse() {
+        let text = "image:\n  tag: a\nimage:\n  tag: b\n";
+        let path = [vec!["image".to_string(), "tag".to_string()]];
+        assert_eq!(yaml::block_scalar_ranges(text, &path), None, "Helm takes the last one; the reader knows the first");
+        let old = values(text);
+        let mut new = old.clone();
+        at(&mut new, &["image"]).insert("tag".into(), "c".into());
+        let refused = edit(text, Path::new("t.yaml"), &old, &new).expect_err("not written wrong");
+        assert!(refused.message.contains("`image.tag` differs after the edit"), "{}", refused.message);
     }
 
     #[test]

@@ -219,8 +219,8 @@ pub fn key_lines(text: &str, file: &Path, wanted: &[Vec<String>]) -> Result<Hash
     for path in wanted {
         branches.extend((1..=path.len()).map(|n| &path[..n]));
     }
-    match block_key_lines(text, &branches) {
-        Some(lines) => Ok(lines),
+    match block_keys(text, &branches) {
+        Some(keys) => Ok(keys.into_iter().map(|(path, at)| (path, at.line)).collect()),
         None => parsed_key_lines(text, file, &branches),
     }
 }
@@ -241,12 +241,35 @@ fn parsed_key_lines(
     Ok(lines)
 }
 
-/// [`key_lines`] by reading lines, for the plain block style values files are written in:
-/// a tenth of a full parse on a large file. `None` as soon as the text uses anything this
-/// does not follow (flow collections or anchors on the way to a wanted key, multi-line quoted
-/// or plain scalars, quoted keys with escapes, keys Helm spells differently such as `yes` or
-/// `1`, tabs, several documents): the full parse decides then.
-fn block_key_lines(text: &str, branches: &HashSet<&[String]>) -> Option<HashMap<Vec<String>, usize>> {
+/// The byte ranges of the scalars at `paths` when each is written on its key's line
+/// (`tag: "2.8.0"`, `replicas: 2  # note`), found by reading lines as [`block_keys`] does;
+/// `None` when the line reader does not follow the text, or a path is not such a scalar (a
+/// block scalar, a flow map's entry, a key written twice).
+pub fn block_scalar_ranges(text: &str, paths: &[Vec<String>]) -> Option<Vec<std::ops::Range<usize>>> {
+    let mut branches: HashSet<&[String]> = HashSet::new();
+    for path in paths {
+        branches.extend((1..=path.len()).map(|n| &path[..n]));
+    }
+    let keys = block_keys(text, &branches)?;
+    paths.iter().map(|path| keys.get(path)?.scalar.clone()).collect()
+}
+
+/// Where a key is in a values file's text.
+#[derive(Debug, PartialEq)]
+struct KeyAt {
+    /// 1-based; the first definition's.
+    line: usize,
+    /// The byte range of its value when that is a scalar on the key's line and the key is
+    /// written once.
+    scalar: Option<std::ops::Range<usize>>,
+}
+
+/// The keys on the way to wanted paths (`branches`) found by reading lines, for the plain
+/// block style values files are written in: a tenth of a full parse on a large file. `None`
+/// as soon as the text uses anything this does not follow (flow maps nested in flow maps or
+/// anchors, multi-line quoted or plain scalars, quoted keys with escapes, keys Helm spells
+/// differently such as `yes` or `1`, tabs, several documents): the full parse decides then.
+fn block_keys(text: &str, branches: &HashSet<&[String]>) -> Option<HashMap<Vec<String>, KeyAt>> {
     /// Where the lines being read are: in a block scalar or a list (whose contents are no
     /// values path) started at that indent, or among keys.
     enum Inside {
@@ -257,7 +280,10 @@ fn block_key_lines(text: &str, branches: &HashSet<&[String]>) -> Option<HashMap<
     if text.starts_with('\u{feff}') {
         return None;
     }
-    let mut lines = HashMap::new();
+    let mut keys: HashMap<Vec<String>, KeyAt> = HashMap::new();
+    let mut record = |path: &[String], line: usize, scalar: Option<std::ops::Range<usize>>| {
+        keys.entry(path.to_vec()).and_modify(|at| at.scalar = None).or_insert(KeyAt { line, scalar });
+    };
     // The keys above the current line, with their indents.
     let mut path: Vec<String> = Vec::new();
     let mut indents: Vec<usize> = Vec::new();
@@ -295,9 +321,9 @@ fn block_key_lines(text: &str, branches: &HashSet<&[String]>) -> Option<HashMap<
         path.push(key.to_string());
         indents.push(indent);
         let wanted = branches.contains(path.as_slice());
-        if wanted {
-            lines.entry(path.clone()).or_insert(number + 1);
-        }
+        // `value` is a slice of `text`: its offset is where the scalar starts.
+        let start = value.as_ptr() as usize - text.as_ptr() as usize;
+        let mut scalar = None;
         match value.chars().next() {
             None | Some('#') => {}
             Some('|' | '>') => inside = Inside::BlockScalar(indent),
@@ -306,18 +332,24 @@ fn block_key_lines(text: &str, branches: &HashSet<&[String]>) -> Option<HashMap<
                 for key in flow_map_keys(value)? {
                     path.push(key.to_string());
                     if branches.contains(path.as_slice()) {
-                        lines.entry(path.clone()).or_insert(number + 1);
+                        record(&path, number + 1, None);
                     }
                     path.pop();
                 }
             }
             Some('{' | '[') => balanced_flow(value)?,
             Some('&' | '*' | '!' | '%' | '@' | '`') => return None,
-            Some(quote @ ('"' | '\'')) => closed_quote(&value[1..], quote)?,
-            Some(_) => {}
+            Some(quote @ ('"' | '\'')) => scalar = Some(start..start + 1 + closed_quote(&value[1..], quote)?),
+            Some(_) => {
+                let end = [" #", "\t#"].iter().filter_map(|comment| value.find(comment)).min().unwrap_or(value.len());
+                scalar = Some(start..start + value[..end].trim_end().len());
+            }
+        }
+        if wanted {
+            record(&path, number + 1, scalar);
         }
     }
-    Some(lines)
+    Some(keys)
 }
 
 fn is_list_item(content: &str) -> bool {
@@ -418,21 +450,22 @@ fn flow_map_keys(value: &str) -> Option<Vec<&str>> {
     None
 }
 
-/// A quoted scalar that ends on its line (`rest` follows the opening quote).
-fn closed_quote(rest: &str, quote: char) -> Option<()> {
-    let mut chars = rest.chars();
-    while let Some(c) = chars.next() {
+/// A quoted scalar that ends on its line: the length of `rest` (which follows the opening
+/// quote) through the closing quote.
+fn closed_quote(rest: &str, quote: char) -> Option<usize> {
+    let mut chars = rest.char_indices();
+    while let Some((at, c)) = chars.next() {
         match c {
             '\\' if quote == '"' => {
                 chars.next();
             }
             c if c == quote => {
                 // '' inside single quotes is an escaped quote.
-                if quote == '\'' && chars.clone().next() == Some('\'') {
+                if quote == '\'' && rest[at + 1..].starts_with('\'') {
                     chars.next();
                     continue;
                 }
-                return Some(());
+                return Some(at + 1);
             }
             _ => {}
         }
@@ -554,6 +587,10 @@ mod tests {
         assert_eq!(broken.file, Path::new("v.yaml"));
     }
 
+    fn block_lines(text: &str, branches: &HashSet<&[String]>) -> Option<HashMap<Vec<String>, usize>> {
+        block_keys(text, branches).map(|keys| keys.into_iter().map(|(path, at)| (path, at.line)).collect())
+    }
+
     /// Every map key path of `value` (none below a list: they are no values paths).
     fn all_key_paths(value: &Value, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
         if let Value::Object(map) = value {
@@ -602,11 +639,11 @@ mod tests {
             wanted.push(vec!["absent".into()]);
             let branches: HashSet<&[String]> = wanted.iter().map(Vec::as_slice).collect();
             let parsed = parsed_key_lines(text, file, &branches).expect("parses");
-            match block_key_lines(text, &branches) {
+            match block_lines(text, &branches) {
                 Some(read) => assert_eq!(read, parsed, "{text:?}"),
                 None => assert!(!taken, "the line reader should take {text:?} on"),
             }
-            assert_eq!(block_key_lines(text, &branches).is_some(), *taken, "{text:?}");
+            assert_eq!(block_lines(text, &branches).is_some(), *taken, "{text:?}");
         }
     }
 
@@ -634,7 +671,7 @@ mod tests {
             let mut wanted = Vec::new();
             all_key_paths(&value, &mut Vec::new(), &mut wanted);
             let branches: HashSet<&[String]> = wanted.iter().map(Vec::as_slice).collect();
-            if let Some(read) = block_key_lines(&text, &branches) {
+            if let Some(read) = block_lines(&text, &branches) {
                 assert_eq!(read, parsed_key_lines(&text, path, &branches).expect("parses"), "{}", path.display());
                 taken += 1;
             }
