@@ -112,41 +112,34 @@ fn walk_strings<'m>(
     credential_keys: &mut HashMap<&'m str, bool>,
     visit: &mut dyn FnMut(&str, Cow<'m, str>, bool),
 ) {
-    fn walk<'m>(
-        path: &mut String,
-        value: &'m Value,
-        under_credential: bool,
-        credential_keys: &mut HashMap<&'m str, bool>,
-        visit: &mut dyn FnMut(&str, Cow<'m, str>, bool),
-    ) {
-        match value {
-            Value::Object(map) => {
-                for (key, value) in map {
-                    let len = path.len();
-                    if !path.is_empty() {
-                        path.push('.');
-                    }
-                    path.push_str(key);
-                    let credential = *credential_keys.entry(key).or_insert_with(|| is_credential_key(key));
-                    walk(path, value, under_credential || credential, credential_keys, visit);
-                    path.truncate(len);
-                }
+    /// What a walk carries along.
+    struct Walk<'w, 'm> {
+        path: String,
+        credential_keys: &'w mut HashMap<&'m str, bool>,
+        visit: &'w mut dyn FnMut(&str, Cow<'m, str>, bool),
+    }
+    fn map<'m>(walk: &mut Walk<'_, 'm>, values: &'m serde_json::Map<String, Value>, under_credential: bool) {
+        for (key, item) in values {
+            let len = walk.path.len();
+            if !walk.path.is_empty() {
+                walk.path.push('.');
             }
-            Value::Array(items) => {
-                items.iter().for_each(|item| walk(path, item, under_credential, credential_keys, visit));
-            }
-            Value::String(text) => visit(path, Cow::Borrowed(text), under_credential),
-            Value::Number(n) if under_credential => visit(path, Cow::Owned(n.to_string()), true),
+            walk.path.push_str(key);
+            let credential = *walk.credential_keys.entry(key).or_insert_with(|| is_credential_key(key));
+            value(walk, item, under_credential || credential);
+            walk.path.truncate(len);
+        }
+    }
+    fn value<'m>(walk: &mut Walk<'_, 'm>, item: &'m Value, under_credential: bool) {
+        match item {
+            Value::Object(values) => map(walk, values, under_credential),
+            Value::Array(items) => items.iter().for_each(|item| value(walk, item, under_credential)),
+            Value::String(text) => (walk.visit)(&walk.path, Cow::Borrowed(text), under_credential),
+            Value::Number(n) if under_credential => (walk.visit)(&walk.path, Cow::Owned(n.to_string()), true),
             _ => {}
         }
     }
-    let mut path = String::new();
-    for (key, value) in values {
-        let credential = *credential_keys.entry(key).or_insert_with(|| is_credential_key(key));
-        path.clear();
-        path.push_str(key);
-        walk(&mut path, value, credential, credential_keys, visit);
-    }
+    map(&mut Walk { path: String::new(), credential_keys, visit }, values, false);
 }
 
 static SEEN: Mutex<Option<Seen>> = Mutex::new(None);

@@ -70,7 +70,7 @@ pub fn holds_parsed_values(file: &Path) {
 }
 
 /// Parse an edited values file to check what it holds: its values are ones already read (the
-/// stages' own), so `redaction` is not told again; on a large file that walk cost a second.
+/// stages' own), so `redaction` is not told again.
 pub fn read_back(text: &str, file: &Path) -> Result<Map<String, Value>, Diagnostic> {
     let value: Option<HelmValue> = from_str(text, file)?;
     match value.map(|v| v.0) {
@@ -215,14 +215,20 @@ impl<'de> Deserialize<'de> for HelmKey {
 /// visited, so a file of any size is searched in bounded memory. The first definition of a
 /// key wins.
 pub fn key_lines(text: &str, file: &Path, wanted: &[Vec<String>]) -> Result<HashMap<Vec<String>, usize>, Diagnostic> {
-    let mut branches: HashSet<&[String]> = HashSet::new();
-    for path in wanted {
-        branches.extend((1..=path.len()).map(|n| &path[..n]));
-    }
+    let branches = branches_to(wanted);
     match block_keys(text, &branches) {
-        Some(keys) => Ok(keys.into_iter().map(|(path, at)| (path, at.line)).collect()),
+        Some(keys) => Ok(lines_of(keys)),
         None => parsed_key_lines(text, file, &branches),
     }
+}
+
+/// The paths and all their ancestors.
+fn branches_to(paths: &[Vec<String>]) -> HashSet<&[String]> {
+    paths.iter().flat_map(|path| (1..=path.len()).map(|n| &path[..n])).collect()
+}
+
+fn lines_of(keys: HashMap<Vec<String>, KeyAt>) -> HashMap<Vec<String>, usize> {
+    keys.into_iter().map(|(path, at)| (path, at.line)).collect()
 }
 
 /// [`key_lines`] by a full parse that walks only the branches leading to wanted keys.
@@ -246,11 +252,7 @@ fn parsed_key_lines(
 /// `None` when the line reader does not follow the text, or a path is not such a scalar (a
 /// block scalar, a flow map's entry, a key written twice).
 pub fn block_scalar_ranges(text: &str, paths: &[Vec<String>]) -> Option<Vec<std::ops::Range<usize>>> {
-    let mut branches: HashSet<&[String]> = HashSet::new();
-    for path in paths {
-        branches.extend((1..=path.len()).map(|n| &path[..n]));
-    }
-    let keys = block_keys(text, &branches)?;
+    let keys = block_keys(text, &branches_to(paths))?;
     paths.iter().map(|path| keys.get(path)?.scalar.clone()).collect()
 }
 
@@ -588,7 +590,7 @@ mod tests {
     }
 
     fn block_lines(text: &str, branches: &HashSet<&[String]>) -> Option<HashMap<Vec<String>, usize>> {
-        block_keys(text, branches).map(|keys| keys.into_iter().map(|(path, at)| (path, at.line)).collect())
+        block_keys(text, branches).map(lines_of)
     }
 
     /// Every map key path of `value` (none below a list: they are no values paths).
