@@ -24,9 +24,8 @@ pub fn edit(text: &str, file: &Path, old: &Map<String, Value>, new: &Map<String,
     // Scalars that change value are rewritten in place first (their exact text range is known,
     // so the rest of the line and the lines around stay as they are); what remains is structural:
     // keys added or removed, lists, a value changing type.
-    let (text, old) = splice_scalars(text, file, old, new)?;
-    let old = &old;
-    if old == new {
+    let (text, spliced_values) = splice_scalars(text, file, old, new)?;
+    if &spliced_values == new {
         // Every change was a scalar rewritten in place, and the text just read back as `new`:
         // that is the check `verify` makes, so a large file is not parsed twice more.
         return Ok(text);
@@ -34,11 +33,11 @@ pub fn edit(text: &str, file: &Path, old: &Map<String, Value>, new: &Map<String,
     let parsed = YamlFile::from_str(&text).map_err(|err| cannot_edit(file, &err.to_string()))?;
     let edited = match parsed.documents().next().and_then(|doc| doc.as_mapping()) {
         Some(root) => {
-            apply(&root, old, new);
+            apply(&root, &spliced_values, new);
             parsed.to_string()
         }
         // An empty or comment-only file: keep what is there, append the values.
-        None if old.is_empty() => {
+        None if spliced_values.is_empty() => {
             let mut out = text;
             if !out.is_empty() && !out.ends_with('\n') {
                 out.push('\n');
