@@ -26,7 +26,14 @@ pub fn run(project: &Project, args: &ArgocdArgs) -> Result<u8> {
     }
     let all: Vec<&Value> = per_stage.iter().flat_map(|(_, apps)| apps).collect();
     let text = match args.output {
-        ManifestFormat::Json => crate::output::json_text(&all)?,
+        // A `List`, as `kubectl get -o json` prints several objects: `kubectl apply -f` takes it.
+        ManifestFormat::Json => {
+            let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": all});
+            let mut text = serde_json::to_string_pretty(&list)
+                .map_err(|e| Error::Other(anyhow::Error::new(e).context("could not write the Applications")))?;
+            text.push('\n');
+            text
+        }
         ManifestFormat::Yaml => all
             .iter()
             .map(|app| serde_saphyr::to_string(app).map_err(|err| Error::Other(anyhow::anyhow!("YAML: {err}"))))

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::config::argocd::{self, Repository};
-use crate::config::stages::{Chart, Project, Release, Stage};
+use crate::config::stages::{Chart, Project, Release, Stage, Target};
 use crate::error::{Detail, Error, Result};
 use crate::system::git::Git;
 use crate::system::helm::Helm;
@@ -21,6 +21,8 @@ pub struct Application {
     pub verdict: Option<Verdict>,
     /// Fields of its spec that differ from what the stages file generates now.
     pub edited: Vec<Edit>,
+    /// The Application as the stages file generates it.
+    pub generated: Value,
 }
 
 impl Application {
@@ -51,6 +53,10 @@ pub struct Verdict {
     /// The commit of its last sync and since when Argo CD has run it: the first of the syncs
     /// at that commit that end its history (a self-heal syncs the same commit again).
     pub running_since: Option<(String, String)>,
+    /// Argo CD's sync status is about the Application's spec as it is now (its source or
+    /// sources and destination): after the spec changes, until Argo CD compares again, the
+    /// status is about the old one.
+    pub compared_with_spec: bool,
 }
 
 /// An object an Application manages, as Argo CD lists it.
@@ -91,20 +97,45 @@ pub fn generated<'p>(
     stages: &[&'p Stage],
     releases: &[&Release],
 ) -> Result<Vec<(&'p Stage, Vec<Value>)>> {
-    let chart_repos = match (stages.first(), releases.iter().any(|r| matches!(r.chart, Chart::Repo(_)))) {
-        (Some(stage), true) => Helm::locate()?.repositories(stage)?,
-        _ => BTreeMap::new(),
-    };
-    // The project's place in its work tree, asked of git once, for the stages that do not say.
-    let mut from_git: Option<String> = None;
+    let mut generator = Generator::new(project, stages.first().copied(), releases)?;
     let mut per_stage = Vec::new();
     for stage in stages {
-        let Some(settings) = &stage.argocd else { continue };
-        let project_path = match (&settings.path, &from_git) {
+        if stage.argocd.is_none() {
+            continue;
+        }
+        let targets: Vec<Target> = releases.iter().map(|release| project.target(stage, release)).collect();
+        per_stage.push((*stage, generator.applications(stage, &targets)?));
+    }
+    Ok(per_stage)
+}
+
+/// Writes Applications: the chart repositories helm knows, and the project's place in its
+/// work tree, each found once.
+struct Generator<'p> {
+    project: &'p Project,
+    chart_repos: BTreeMap<String, String>,
+    /// The project's directory in the repository, asked of git once, for stages that do not say.
+    from_git: Option<String>,
+}
+
+impl<'p> Generator<'p> {
+    fn new(project: &'p Project, stage: Option<&Stage>, releases: &[&Release]) -> Result<Self> {
+        let chart_repos = match (stage, releases.iter().any(|r| matches!(r.chart, Chart::Repo(_)))) {
+            (Some(stage), true) => Helm::locate()?.repositories(stage)?,
+            _ => BTreeMap::new(),
+        };
+        Ok(Generator { project, chart_repos, from_git: None })
+    }
+
+    /// The Application of each target of `stage` (one per release).
+    fn applications(&mut self, stage: &Stage, targets: &[Target]) -> Result<Vec<Value>> {
+        let Some(settings) = &stage.argocd else { return Ok(Vec::new()) };
+        let project_path = match (&settings.path, &self.from_git) {
             (Some(path), _) => path.trim_matches('/').to_string(),
             (None, Some(prefix)) => prefix.clone(),
-            (None, None) => from_git
-                .insert(Git::new(&project.dir).prefix().map_err(|err| {
+            (None, None) => self
+                .from_git
+                .insert(Git::new(&self.project.dir).prefix().map_err(|err| {
                     err.with_details([Detail::Help(format!(
                         "the stages file is not in a Git work tree: set `argocd.path` on stage `{}` to its directory \
                          in the repository Argo CD reads",
@@ -113,36 +144,50 @@ pub fn generated<'p>(
                 })?)
                 .clone(),
         };
-        let repo = Repository { project_dir: &project.dir, project_path: &project_path, chart_repos: &chart_repos };
-        let mut applications = Vec::new();
-        for release in releases {
-            let target = project.target(stage, release);
-            applications.push(argocd::application(&target, settings, &repo).map_err(|why| Error::Failed {
-                headline: format!("cannot write the Argo CD Application of {}/{}", stage.name, release.name),
-                details: vec![Detail::Note(why)],
-            })?);
-        }
-        per_stage.push((*stage, applications));
+        let repo =
+            Repository { project_dir: &self.project.dir, project_path: &project_path, chart_repos: &self.chart_repos };
+        targets
+            .iter()
+            .map(|target| {
+                argocd::application(target, settings, &repo).map_err(|why| Error::Failed {
+                    headline: format!("cannot write the Argo CD Application of {}/{}", stage.name, target.release.name),
+                    details: vec![Detail::Note(why)],
+                })
+            })
+            .collect()
     }
-    Ok(per_stage)
 }
 
 /// Each release's Application on `stage` (deployed by Argo CD), read from Argo CD's cluster and
 /// held against what the stages file generates.
 pub fn read(project: &Project, kubectl: &Kubectl, stage: &Stage, releases: &[&Release]) -> Result<Vec<Application>> {
+    let targets: Vec<Target> = releases.iter().map(|release| project.target(stage, release)).collect();
+    read_targets(project, kubectl, stage, &targets)
+}
+
+/// As [`read`], held against the Applications of `targets` (a promotion's, with the chart
+/// versions it promotes); with each, the Application they generate.
+pub fn read_targets(
+    project: &Project,
+    kubectl: &Kubectl,
+    stage: &Stage,
+    targets: &[Target],
+) -> Result<Vec<Application>> {
     let Some(settings) = &stage.argocd else { return Ok(Vec::new()) };
-    let wanted = generated(project, &[stage], releases)?.into_iter().flat_map(|(_, apps)| apps).collect::<Vec<_>>();
+    let releases: Vec<&Release> = targets.iter().map(|t| t.release).collect();
+    let wanted = Generator::new(project, Some(stage), &releases)?.applications(stage, targets)?;
     let names: Vec<String> = wanted.iter().map(|app| app["metadata"]["name"].as_str().unwrap_or("").into()).collect();
     let live = kubectl.applications(stage, (&settings.context, &settings.namespace), &names)?;
     Ok(wanted
-        .iter()
+        .into_iter()
         .zip(names)
         .map(|(generated, name)| {
             let held = live.iter().find(|app| app["metadata"]["name"].as_str() == Some(name.as_str()));
             Application {
                 verdict: held.map(verdict),
-                edited: held.map(|held| edits(generated, held)).unwrap_or_default(),
+                edited: held.map(|held| edits(&generated, held)).unwrap_or_default(),
                 name,
+                generated,
             }
         })
         .collect())
@@ -188,6 +233,7 @@ pub fn verdict(application: &Value) -> Verdict {
         .last()
         .and_then(|(last, _)| history.iter().rev().take_while(|(revision, _)| revision == last).last().cloned());
     Verdict {
+        compared_with_spec: compared_with_spec(&application["spec"], &sync["comparedTo"]),
         sync: text(&sync["status"]).unwrap_or_else(|| "Unknown".into()),
         revision,
         health: text(&status["health"]["status"]).unwrap_or_else(|| "Unknown".into()),
@@ -198,6 +244,21 @@ pub fn verdict(application: &Value) -> Verdict {
         managed,
         running_since,
     }
+}
+
+/// The sources and destination Argo CD last compared are the spec's (with several sources it
+/// also reports an empty `source`, which is not compared).
+fn compared_with_spec(spec: &Value, compared: &Value) -> bool {
+    let sources = match spec["sources"].as_array() {
+        Some(sources) if !sources.is_empty() => "sources",
+        _ => "source",
+    };
+    !compared.is_null()
+        && [sources, "destination"].iter().all(|key| {
+            let mut found = Vec::new();
+            compare(key, &spec[key], &compared[key], &mut found);
+            found.is_empty()
+        })
 }
 
 /// The revision of a sync status or history entry; with several sources (a chart from a
@@ -211,8 +272,9 @@ fn revision_of(entry: &Value) -> Option<String> {
         .or_else(|| revisions.first().cloned())
 }
 
-/// The fields of `held`'s spec that are not `generated`'s: compared key by key, a list as a
-/// whole (the order of values files matters), so an edit names the field a person changed.
+/// The fields of `held`'s spec that are not `generated`'s: compared key by key, a list of
+/// values as a whole (the order of values files matters), a list of objects of the same length
+/// item by item (`spec.sources[0].targetRevision`), so an edit names the field that changed.
 pub fn edits(generated: &Value, held: &Value) -> Vec<Edit> {
     let mut found = Vec::new();
     compare("spec", &generated["spec"], &held["spec"], &mut found);
@@ -227,6 +289,13 @@ fn compare(path: &str, generated: &Value, held: &Value, found: &mut Vec<Edit>) {
             for key in keys {
                 let (want, have) = (want.get(key).unwrap_or(&Value::Null), have.get(key).unwrap_or(&Value::Null));
                 compare(&format!("{path}.{key}"), want, have, found);
+            }
+        }
+        (Value::Array(want), Value::Array(have))
+            if want.len() == have.len() && want.iter().chain(have).all(Value::is_object) =>
+        {
+            for (i, (want, have)) in want.iter().zip(have).enumerate() {
+                compare(&format!("{path}[{i}]"), want, have, found);
             }
         }
         (want, have) if want != have && !(is_empty(want) && is_empty(have)) => {
@@ -275,6 +344,49 @@ mod tests {
         );
         assert_eq!(found[0].generated, None);
         assert_eq!(found[2].live, Some(json!("hotfix")));
+    }
+
+    #[test]
+    fn a_chart_version_changed_in_one_of_several_sources_is_named_by_its_place() {
+        let chart = json!({"repoURL": "registry.example.com/charts", "chart": "web", "targetRevision": "1.4.2",
+                           "helm": {"valueFiles": ["$values/values.yaml"]}});
+        let git = json!({"repoURL": "file:///git", "targetRevision": "main", "ref": "values"});
+        let generated =
+            json!({"spec": {"sources": [chart, git], "destination": {"name": "staging", "namespace": "shop"}}});
+        let mut held = generated.clone();
+        held["spec"]["sources"][0]["targetRevision"] = json!("1.5.0");
+        let found = edits(&generated, &held);
+        assert_eq!(
+            found,
+            vec![Edit {
+                path: "spec.sources[0].targetRevision".into(),
+                generated: Some(json!("1.4.2")),
+                live: Some(json!("1.5.0"))
+            }]
+        );
+        // A source more or less is a change of the whole list.
+        held["spec"]["sources"] = json!([chart]);
+        assert_eq!(edits(&generated, &held)[0].path, "spec.sources");
+    }
+
+    #[test]
+    fn the_sync_status_is_about_the_spec_once_argo_cd_compared_that_spec() {
+        let chart = json!({"repoURL": "registry.example.com/charts", "chart": "web", "targetRevision": "1.5.0"});
+        let git = json!({"repoURL": "file:///git", "targetRevision": "main", "ref": "values"});
+        let destination = json!({"name": "staging", "namespace": "shop"});
+        let spec = json!({"sources": [chart, git], "destination": destination});
+        // Several sources: Argo CD writes an empty `source` beside them.
+        let compared = json!({"source": {"repoURL": ""}, "sources": [chart, git], "destination": destination});
+        let app =
+            |compared: &Value| json!({"spec": spec, "status": {"sync": {"status": "Synced", "comparedTo": compared}}});
+        assert!(verdict(&app(&compared)).compared_with_spec);
+        let mut older = compared.clone();
+        older["sources"][0]["targetRevision"] = json!("1.4.2");
+        assert!(!verdict(&app(&older)).compared_with_spec, "compared before the chart version changed");
+        assert!(!verdict(&json!({"spec": spec})).compared_with_spec, "not compared yet");
+        let single = json!({"spec": {"source": git, "destination": destination},
+                            "status": {"sync": {"comparedTo": {"source": git, "destination": destination}}}});
+        assert!(verdict(&single).compared_with_spec);
     }
 
     #[test]

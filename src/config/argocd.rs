@@ -91,6 +91,24 @@ pub fn application(target: &Target, argocd: &ArgoCd, repo: &Repository) -> Resul
     }))
 }
 
+/// The `operation.sync` that syncs `application` (as generated) at `commit`: its revision, or
+/// with several sources each one's (a chart's version; the commit for the Git repository).
+pub fn sync_at(application: &Value, commit: &str) -> Value {
+    match application["spec"]["sources"].as_array() {
+        Some(sources) => {
+            let revisions: Vec<Value> = sources
+                .iter()
+                .map(|source| match source.get("chart") {
+                    Some(_) => source["targetRevision"].clone(),
+                    None => json!(commit),
+                })
+                .collect();
+            json!({"revisions": revisions})
+        }
+        None => json!({"revision": commit}),
+    }
+}
+
 /// The repository's root on disk: the project directory less its path in the repository.
 fn repo_root(repo: &Repository) -> Result<PathBuf, String> {
     let depth = Path::new(repo.project_path).components().filter(|c| matches!(c, Component::Normal(_))).count();
@@ -203,6 +221,10 @@ mod tests {
         assert_eq!(app["spec"]["destination"]["name"], "eu-1");
         assert_eq!(app["metadata"]["name"], "shop-app-staging");
         assert!(app["spec"]["syncPolicy"].get("automated").is_none(), "manual: {app:#}");
+        // A manual sync at a commit names each source's revision: the chart's version, the commit.
+        let commit = "0123456789abcdef0123456789abcdef01234567";
+        assert_eq!(sync_at(&app, commit), json!({"revisions": ["1.4.2", commit]}));
+        assert_eq!(sync_at(&json!({"spec": {"source": sources[1]}}), commit), json!({"revision": commit}));
 
         let (_dir, project) = argo_project("acme/app", "");
         let target = project.target(&project.stages[0], &project.releases[0]);

@@ -9,10 +9,12 @@ use crate::compare::argocd::{self, Application};
 use crate::compare::health::{self, Health};
 use crate::compare::manifest::Manifest;
 use crate::compare::render::{parse_rendered, render_all};
+use crate::config::argocd as config;
 use crate::config::stages::{ArgoSync, DEFAULT_HEALTH_TIMEOUT, Stage, Target};
 use crate::error::{Detail, Error, Result};
 use crate::system::git::Git;
 use crate::system::interrupt;
+use crate::system::kube::Stdin;
 use crate::system::parallel::all_or_errors;
 
 use super::deploy::{self, Outcome, StageDeploy, Status};
@@ -105,11 +107,13 @@ impl Pipeline<'_> {
         (manifests, commit): (&[Manifest], &str),
         done: &mut [bool],
     ) -> Result<()> {
-        let releases: Vec<_> = targets.iter().map(|t| t.release).collect();
         let Some(settings) = &stage.argocd else { return Ok(()) };
         let argo = (&settings.context, settings.namespace.as_str());
-        let sync = (settings.sync == ArgoSync::Manual).then_some(commit);
-        for application in argocd::read(self.project, &self.kubectl, stage, &releases)? {
+        let applications = argocd::read_targets(self.project, &self.kubectl, stage, targets)?;
+        self.update_applications(stage, &applications)?;
+        // One Argo CD does not hold: the wait below says how to create it.
+        for application in applications.iter().filter(|a| a.verdict.is_some()) {
+            let sync = (settings.sync == ArgoSync::Manual).then(|| config::sync_at(&application.generated, commit));
             self.kubectl.refresh_application(stage, argo, &application.name, sync)?;
         }
         let timeout = match stage.health.timeout {
@@ -126,7 +130,7 @@ impl Pipeline<'_> {
                     stage.name
                 ))]
             })?;
-            let applications = argocd::read(self.project, &self.kubectl, stage, &releases)?;
+            let applications = argocd::read_targets(self.project, &self.kubectl, stage, targets)?;
             let mut states = Vec::new();
             for (i, (application, manifest)) in applications.iter().zip(manifests).enumerate() {
                 if done[i] {
@@ -179,6 +183,43 @@ impl Pipeline<'_> {
     }
 }
 
+impl Pipeline<'_> {
+    /// Applies, as the stages file generates them, the Applications Argo CD holds otherwise: the
+    /// chart version a promotion moves is in the Application, not in Git, and an Application
+    /// edited by hand would deploy something else than the commit says. Says what changed.
+    fn update_applications(&self, stage: &Stage, applications: &[Application]) -> Result<()> {
+        let Some(settings) = &stage.argocd else { return Ok(()) };
+        let stale: Vec<&Application> =
+            applications.iter().filter(|a| a.verdict.is_some() && !a.edited.is_empty()).collect();
+        if stale.is_empty() {
+            return Ok(());
+        }
+        for application in &stale {
+            let changes: Vec<String> = application
+                .edited
+                .iter()
+                .map(|edit| {
+                    format!("{} {} -> {}", edit.path, shown(edit.live.as_ref()), shown(edit.generated.as_ref()))
+                })
+                .collect();
+            self.reporter.note(&format!(
+                "updating Application {} from the stages file: {}",
+                application.name,
+                changes.join("; ")
+            ));
+        }
+        let text = stale.iter().map(|a| a.generated.to_string()).collect::<Vec<_>>().join("\n");
+        let what = format!("the Argo CD Applications of stage {}", stage.name);
+        self.kubectl.apply(stage, &settings.context, &settings.namespace, &Stdin { text: &text, what })?;
+        Ok(())
+    }
+}
+
+/// A field's value in a note: JSON, `(none)` when absent.
+fn shown(value: Option<&serde_json::Value>) -> String {
+    value.map_or_else(|| "(none)".to_string(), serde_json::Value::to_string)
+}
+
 /// Where one release's Application stands in a deploy of `commit`.
 #[derive(Debug, PartialEq, Eq)]
 enum Progress {
@@ -191,7 +232,11 @@ enum Progress {
 
 /// Argo CD compared the Application with `commit` and found the cluster as it says.
 fn at_commit(application: &Application, commit: &str) -> bool {
-    application.verdict.as_ref().is_some_and(|v| v.sync == "Synced" && v.revision.as_deref() == Some(commit))
+    application.edited.is_empty()
+        && application
+            .verdict
+            .as_ref()
+            .is_some_and(|v| v.compared_with_spec && v.sync == "Synced" && v.revision.as_deref() == Some(commit))
 }
 
 /// `health`: the workloads the config renders, read once the Application is at `commit`.
@@ -209,6 +254,14 @@ fn judge(application: &Application, commit: &str, health: Option<&Health>) -> Pr
     }
     let short = &commit[..commit.len().min(12)];
     match health {
+        None if !application.edited.is_empty() => Progress::Waiting(format!(
+            "Application {} is not what the stages file generates ({})",
+            application.name,
+            application.edited.iter().map(|e| e.path.as_str()).collect::<Vec<_>>().join(", ")
+        )),
+        None if !verdict.compared_with_spec => {
+            Progress::Waiting(format!("Argo CD has not compared the Application as it is now, waiting for {short}"))
+        }
         None => Progress::Waiting(match verdict.revision.as_deref() {
             Some(revision) if revision == commit => format!("Argo CD: {} at {short}", verdict.sync),
             Some(revision) => format!("Argo CD runs {}, waiting for {short}", &revision[..revision.len().min(12)]),
@@ -253,9 +306,11 @@ mod tests {
                 sync: sync.into(),
                 revision: Some(revision.into()),
                 failed_operation: failed.map(|m| ("Failed".to_string(), m.to_string())),
+                compared_with_spec: true,
                 ..Verdict::default()
             }),
             edited: Vec::new(),
+            generated: serde_json::Value::Null,
         }
     }
 
@@ -278,6 +333,30 @@ mod tests {
         );
         let mut synced = application("Synced", COMMIT, None);
         assert!(at_commit(&synced, COMMIT));
+        // Synced at the commit, but judged against the Application before it was updated (a
+        // chart version), or edited since: not there yet.
+        let mut stale = synced.clone();
+        stale.verdict.as_mut().expect("verdict").compared_with_spec = false;
+        assert!(!at_commit(&stale, COMMIT));
+        assert_eq!(
+            judge(&stale, COMMIT, None),
+            Progress::Waiting("Argo CD has not compared the Application as it is now, waiting for 0123456789ab".into())
+        );
+        let edited = Application {
+            edited: vec![crate::compare::argocd::Edit {
+                path: "spec.sources[0].targetRevision".into(),
+                generated: Some("1.5.0".into()),
+                live: Some("1.4.2".into()),
+            }],
+            ..synced.clone()
+        };
+        assert!(!at_commit(&edited, COMMIT));
+        assert_eq!(
+            judge(&edited, COMMIT, None),
+            Progress::Waiting(
+                "Application web-staging is not what the stages file generates (spec.sources[0].targetRevision)".into()
+            )
+        );
         // Ready workloads, and Argo CD's health verdict on every object of the Application.
         let ready = Health::default();
         let verdict = |app: &mut Application, health: &str| {

@@ -505,6 +505,7 @@ mod tests {
                 ..Default::default()
             }),
             edited: Vec::new(),
+            generated: serde_json::Value::Null,
         };
         let gate = source_synced_by_argocd(&project.stages[0], std::slice::from_ref(&synced));
         assert_eq!(gate.verdict, Verdict::Passed, "{}", gate.message);
@@ -518,7 +519,7 @@ mod tests {
             }],
             ..synced.clone()
         };
-        let missing = Application { name: "web-dev".into(), verdict: None, edited: Vec::new() };
+        let missing = Application { name: "web-dev".into(), verdict: None, ..synced.clone() };
         let gate = source_synced_by_argocd(&project.stages[0], &[synced, edited, missing]);
         assert_eq!(gate.verdict, Verdict::Refused);
         assert!(gate.message.contains("app-dev is not what the stages file generates (spec.source.targetRevision)"));

@@ -226,14 +226,15 @@ impl Kubectl {
     }
 
     /// Ask Argo CD to compare an Application with its source again now (what a Git webhook
-    /// does), and with `sync`, to sync it at that revision (an Application without automated
-    /// sync): the `argocd.argoproj.io/refresh` annotation, then its `operation`.
+    /// does), and with `sync` (an `operation.sync`: the revision or revisions), to sync it (an
+    /// Application without automated sync): the `argocd.argoproj.io/refresh` annotation, then
+    /// its `operation`.
     pub fn refresh_application(
         &self,
         stage: &Stage,
         argo: (&KubeContext, &str),
         name: &str,
-        sync: Option<&str>,
+        sync: Option<Value>,
     ) -> Result<()> {
         let (context, namespace) = argo;
         let on = in_context(stage, context);
@@ -242,11 +243,8 @@ impl Kubectl {
         args.extend(["--namespace".into(), namespace.to_string()]);
         args.extend(context_args(context));
         self.run("ask Argo CD to refresh an Application", &on, namespace, args, None)?;
-        let Some(revision) = sync else { return Ok(()) };
-        let operation = serde_json::json!({"operation": {
-            "initiatedBy": {"username": "helm-envs"},
-            "sync": {"revision": revision},
-        }});
+        let Some(sync) = sync else { return Ok(()) };
+        let operation = serde_json::json!({"operation": {"initiatedBy": {"username": "helm-envs"}, "sync": sync}});
         let mut args = vec!["patch".to_string(), "applications.argoproj.io".into(), name.into(), "--type".into()];
         args.extend(["merge".into(), "--patch".into(), operation.to_string(), "--namespace".into(), namespace.into()]);
         args.extend(context_args(context));

@@ -64,7 +64,9 @@ fn gitops_example(tag: &str) -> (Project, Namespaces, PathBuf) {
     (project, ns, bare)
 }
 
-/// An Application's sync status, revision and health (`kubectl get application`).
+/// An Application's sync status, revision and health (`kubectl get application`). With several
+/// sources (a chart from a registry, values from Git) Argo CD leaves `revision` empty and lists
+/// each source's in `revisions`: the Git source is the second.
 fn application(project: &Project, name: &str) -> (String, String, String) {
     let (context, _) = argocd();
     let out = project
@@ -77,7 +79,7 @@ fn application(project: &Project, name: &str) -> (String, String, String) {
             "application",
             name,
             "-o",
-            "jsonpath={.status.sync.status} {.status.sync.revision} {.status.health.status}",
+            "jsonpath={.status.sync.status} {.status.sync.revision}{.status.sync.revisions[1]} {.status.health.status}",
         ])
         .output()
         .expect("kubectl runs");
@@ -451,6 +453,108 @@ fn argo_cd_deploys_each_stage_from_the_applications_the_stages_file_generates() 
     // A stage Argo CD does not deploy has no Application.
     let refused = run(&project, &["argocd", "nowhere"]);
     assert!(!refused.status.success());
+}
+
+/// Charts from the test bed's OCI registry and chart repository, as published charts are
+/// consumed: Argo CD pulls the chart at the version each stage's `versions:` names (its
+/// Application has the chart and the values from Git as two sources); a promotion of a version
+/// is a commit of the stages file and an update of the Application, and the deploy waits until
+/// Argo CD runs that chart at that commit. Staging syncs only when asked (`sync: manual`).
+#[test]
+fn argo_cd_runs_registry_and_repository_charts_at_the_version_each_stage_has() {
+    let registry = std::env::var("HELM_ENVS_TESTBED_REGISTRY").expect("the test bed's registry");
+    let repository = std::env::var("HELM_ENVS_TESTBED_REPO").expect("the test bed's chart repository");
+    let (project, ns, bare) = gitops_example("charts");
+    let prefix = format!("charts-{}-", std::process::id());
+    let [dev_app, staging_app] = ["dev", "staging"].map(|stage| format!("{prefix}web-{stage}"));
+    let _applications =
+        Applications { project: &project, names: vec![dev_app.clone(), staging_app.clone()], repository: bare.clone() };
+    let stages = project.read("helm-envs.yaml");
+    let at = stages.find("  - name: staging\n").expect("staging");
+    let manual = at + stages[at..].find("    argocd:\n").expect("staging's argocd") + "    argocd:\n".len();
+    let stages = format!("{}      sync: manual\n{}", &stages[..manual], &stages[manual..])
+        .replace("chart: ../../charts/acme-web", &format!("chart: {registry}/acme-web"))
+        + "\nversions:\n  dev: {web: 1.5.0}\n  staging: {web: 1.4.2}\n  production: {web: 1.4.2}\n";
+    project.write("helm-envs.yaml", &stages);
+    git(project.root(), &["commit", "--quiet", "--all", "--message", "the web chart from the registry"]);
+    git(project.root(), &["push", "--quiet", &bare.display().to_string(), "HEAD:main"]);
+    let head = git(project.root(), &["rev-parse", "HEAD"]).trim().to_string();
+
+    let printed = ok(&project, &["argocd", "staging", "-o", "json"]);
+    let generated: Value = serde_json::from_str(&printed).expect("JSON");
+    assert_eq!(generated["kind"], "List", "what kubectl apply takes: {printed}");
+    let chart = &generated["items"][0]["spec"]["sources"][0];
+    assert_eq!((&chart["chart"], &chart["targetRevision"]), (&json!("acme-web"), &json!("1.4.2")), "{printed}");
+    ok(&project, &["argocd", "dev", "--apply"]);
+    ok(&project, &["argocd", "staging", "--apply"]);
+    until_synced(&project, &dev_app, &head);
+    let chart_of = |context: &str, namespace: &str| {
+        live(&project, context, namespace, "deploy/web", "{.metadata.labels.helm\\.sh/chart}")
+    };
+    assert_eq!(chart_of("dev", &ns.dev), "acme-web-1.5.0", "dev runs the registry's 1.5.0");
+    // Staging syncs when asked: its first deploy is helm-envs' sync of the commit.
+    let (sync, _, _) = application(&project, &staging_app);
+    assert_ne!(sync, "Synced", "a manual Application waits to be synced");
+    let deployed = ok(&project, &["upgrade", "staging", "--push", "--yes"]);
+    assert!(deployed.contains(&format!("deployed  staging/web (Argo CD runs commit {})", &head[..12])), "{deployed}");
+    until_synced(&project, &staging_app, &head);
+    assert_eq!(chart_of("staging", &ns.staging), "acme-web-1.4.2", "staging runs the registry's 1.4.2");
+    until_healthy(&project, "dev");
+
+    // The version is promoted: the stages file's commit, pushed, and staging's Application
+    // updated to the chart's new version, synced at that commit.
+    let promoted = run(&project, &["promote", "--from", "dev", "--to", "staging", "--git-commit", "--push", "--yes"]);
+    let (shown, said) = (stdout_of(&promoted), stderr_of(&promoted));
+    assert!(promoted.status.success(), "{shown}{said}");
+    assert!(shown.contains("chart version: 1.4.2 -> 1.5.0"), "{shown}");
+    assert!(
+        said.contains(&format!(
+            "updating Application {staging_app} from the stages file: spec.sources[0].targetRevision \"1.4.2\" -> \"1.5.0\""
+        )),
+        "{said}"
+    );
+    let promotion = git(project.root(), &["rev-parse", "HEAD"]).trim().to_string();
+    assert_ne!(promotion, head);
+    assert!(shown.contains(&format!("deployed  staging/web (Argo CD runs commit {})", &promotion[..12])), "{shown}");
+    assert_eq!(chart_of("staging", &ns.staging), "acme-web-1.5.0", "staging runs what dev ran");
+    let (sync, revision, _) = application(&project, &staging_app);
+    assert_eq!((sync.as_str(), revision.as_str()), ("Synced", promotion.as_str()));
+    let status: Value =
+        serde_json::from_str(&ok(&project, &["status", "--stage", "staging", "-o", "json"])).expect("JSON");
+    let web = &status["stages"][0]["releases"][0];
+    assert_eq!((&web["argocd"]["sync"], &web["argocd"]["revision"]), (&json!("Synced"), &json!(promotion)), "{web:#}");
+    assert_eq!(web["inSync"], true, "{web:#}");
+    let drift: Value =
+        serde_json::from_slice(&run(&project, &["drift", "--stage", "staging", "-o", "json"]).stdout).expect("JSON");
+    assert!(
+        !drift["findings"].as_array().expect("findings").iter().any(|f| f["kind"] == "application"),
+        "staging's Application is what the stages file generates: {drift:#}"
+    );
+
+    // The same chart from the HTTP repository (`helm repo add`): dev's Application follows it.
+    let added = project.helm(&["repo", "add", "testbed", &repository]).output().expect("helm");
+    assert!(added.status.success(), "{}", stderr_of(&added));
+    let stages =
+        project.read("helm-envs.yaml").replace(&format!("chart: {registry}/acme-web"), "chart: testbed/acme-web");
+    project.write("helm-envs.yaml", &stages);
+    git(project.root(), &["commit", "--quiet", "--all", "--message", "the web chart from the repository"]);
+    let moved = git(project.root(), &["rev-parse", "HEAD"]).trim().to_string();
+    let upgraded = run(&project, &["upgrade", "dev", "--push", "--yes"]);
+    let said = stderr_of(&upgraded);
+    assert!(upgraded.status.success(), "{said}");
+    assert!(
+        said.contains(&format!("spec.sources[0].repoURL \"{}\" -> \"{repository}\"", &registry["oci://".len()..])),
+        "{said}"
+    );
+    until_synced(&project, &dev_app, &moved);
+    let (context, _) = argocd();
+    let source = project
+        .kubectl(&["--context", &context, "--namespace", "argocd", "get", "application", &dev_app])
+        .args(["-o", "jsonpath={.spec.sources[0].repoURL} {.status.sync.revisions[0]}"])
+        .output()
+        .expect("kubectl");
+    assert_eq!(stdout_of(&source), format!("{repository} 1.5.0"), "Argo CD pulled 1.5.0 from the repository");
+    assert_eq!(chart_of("dev", &ns.dev), "acme-web-1.5.0");
 }
 
 /// Asks Argo CD to read the branch again now, as a Git webhook would, not when its revision
