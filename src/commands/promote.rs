@@ -122,7 +122,7 @@ impl<'a> Promoting<'a> {
                 format!("\n{BOLD}What the promotion changes in {}'s rendered config{BOLD:#} (offline)\n", to.name)
             }
             (false, true) => format!(
-                "\n{BOLD}What the promotion changes in {}'s rendered config{BOLD:#} (Argo CD deploys it)\n",
+                "\n{BOLD}What Argo CD's sync of the promotion will change in {}{BOLD:#} (its live objects)\n",
                 to.name
             ),
             (false, false) => format!("\n{BOLD}What deploying {} will change{BOLD:#}\n", to.name),
@@ -133,7 +133,7 @@ impl<'a> Promoting<'a> {
             options,
             question: format!("Promote {} into {}?", from.name, to.name),
             ask_even_if_unchanged: true,
-            summary: checked.offline || to.argocd.is_some(),
+            summary: checked.offline,
         };
         let approved = match gate(checked.checked, &run, &mut doc, &Terminal).map_err(nothing_done) {
             Ok(approved) => approved,

@@ -8,9 +8,11 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::compare::argocd::Application;
 use crate::compare::diff::{self, Comparison};
 use crate::compare::drift::without_noise;
 use crate::compare::manifest::{self, Manifest, Resource};
+use crate::compare::render::parse_rendered;
 use crate::config::stages::{self, Target};
 use crate::error::{Error, Result};
 use crate::system::kube::{Kubectl, Stdin};
@@ -111,6 +113,32 @@ fn in_namespace(kubectl: &Kubectl, group: &[&Expected]) -> Result<Objects> {
         applied => objects(applied?, "dry-run objects")?,
     };
     Ok(Objects { live, applied })
+}
+
+/// What Argo CD's sync of each target's rendered config (`rendered`, in the targets' order)
+/// changes in its live objects, `applications` being the targets' Applications: what one
+/// manages and the config no longer renders shows as removed (the sync prunes it).
+pub fn what_syncing_changes(
+    kubectl: &Kubectl,
+    targets: &[Target],
+    rendered: &[String],
+    applications: &[Application],
+    options: &diff::Options,
+) -> Result<Vec<Comparison>> {
+    let expected = targets
+        .iter()
+        .zip(rendered)
+        .zip(applications)
+        .map(|((target, text), application)| {
+            let manifest = parse_rendered(text, target)?;
+            let managed = application.verdict.iter().flat_map(|v| &v.managed);
+            Ok(Expected { target, text, manifest, also_live: managed.map(|m| m.reference()).collect() })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(read(kubectl, expected)?
+        .iter()
+        .map(|(expected, objects)| what_applying_changes(expected, objects, options))
+        .collect())
 }
 
 /// What applying a release's manifest would change in the cluster: each object as it is

@@ -1,6 +1,7 @@
 //! Running independent helm calls (renders of several stages and releases, cluster reads) in
 //! parallel, and gathering their failures.
 
+use crate::compare::argocd::Application;
 use crate::compare::diff::{self, Comparison};
 use crate::compare::manifest::{self, Manifest, Side};
 use std::collections::BTreeMap;
@@ -44,6 +45,9 @@ pub fn rendered_manifest_error(target: &Target, error: ManifestError) -> Error {
 pub struct LiveState {
     /// `None`: not installed.
     pub installed: Option<Installed>,
+    /// A stage Argo CD deploys (no Helm record): the release's Application, whose live objects
+    /// `comparison` holds against the config.
+    pub argocd: Option<Box<Application>>,
     /// The config as it renders for the cluster (`helm template` as an upgrade renders it); the
     /// deployed manifest itself when helm's record shows that it runs the config.
     pub rendered: String,
@@ -132,6 +136,7 @@ pub fn against_installed(
                 .map_err(|error| installed_manifest_error(target, error))?
                 .len();
             states.push(LiveState {
+                argocd: None,
                 installed: current.installed,
                 rendered: live_text,
                 comparison: Comparison { changes: Vec::new(), unchanged },
@@ -159,6 +164,7 @@ pub fn against_installed(
             target.configured_chart().map(|c| c.to_string()).filter(|configured| *configured != installed.chart)
         });
         states.push(LiveState {
+            argocd: None,
             installed: current.installed,
             rendered,
             comparison,

@@ -7,9 +7,7 @@ use crate::compare::diff::{self, Comparison};
 use crate::compare::drift::path_text;
 use crate::compare::live;
 use crate::compare::manifest::{self, Namespaces, Side};
-use crate::compare::render::{
-    LiveState, Reading, against_installed, parse_rendered, render_all, rendered_manifest_error,
-};
+use crate::compare::render::{LiveState, Reading, against_installed, render_all, rendered_manifest_error};
 use crate::config::promotion;
 use crate::config::stages::{Project, Release, Stage, Target};
 use crate::error::Result;
@@ -49,7 +47,7 @@ impl Report {
                 context: target.stage.kube_context.to_string(),
                 sections: Sections::Live {
                     installed: state.installed,
-                    argocd: None,
+                    argocd: state.argocd,
                     comparison: state.comparison,
                     values: state.values.iter().map(|d| path_text(&d.keys)).collect(),
                     regenerated: state.regenerated,
@@ -174,28 +172,19 @@ impl Query<'_> {
             (joined(applications), all_or_errors(render_all(helm, &targets)))
         });
         let (applications, rendered) = (applications?, rendered?);
-        // What Argo CD manages and the config no longer renders, Argo CD prunes.
-        let expected = targets
+        let comparisons = live::what_syncing_changes(&kubectl, &targets, &rendered, &applications, options)?;
+        let releases = targets
             .iter()
-            .zip(&rendered)
-            .zip(&applications)
-            .map(|((target, text), application)| {
-                let manifest = parse_rendered(text, target)?;
-                let managed = application.verdict.iter().flat_map(|v| &v.managed);
-                Ok(live::Expected { target, text, manifest, also_live: managed.map(|m| m.reference()).collect() })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let releases = live::read(&kubectl, expected)?
-            .into_iter()
+            .zip(comparisons)
             .zip(applications)
-            .map(|((expected, objects), application)| ReleaseReport {
-                release: expected.target.release.name.clone(),
-                namespace: expected.target.namespace.clone(),
+            .map(|((target, comparison), application)| ReleaseReport {
+                release: target.release.name.clone(),
+                namespace: target.namespace.clone(),
                 context: stage.kube_context.to_string(),
                 sections: Sections::Live {
                     installed: None,
                     argocd: Some(Box::new(application)),
-                    comparison: live::what_applying_changes(&expected, &objects, options),
+                    comparison,
                     values: Vec::new(),
                     regenerated: Vec::new(),
                     chart_change: None,

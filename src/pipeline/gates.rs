@@ -652,6 +652,7 @@ mod tests {
         let [dev, production] = [0, 1].map(|i| &project.stages[i]);
         let target = project.target(dev, &project.releases[0]);
         let deployed = |revision: u64, updated: &str| LiveState {
+            argocd: None,
             installed: Some(crate::system::helm::Installed {
                 revision,
                 status: "deployed".into(),

@@ -7,6 +7,7 @@
 use crate::compare::argocd::{self, Application};
 use crate::compare::diff;
 use crate::compare::health::{self, Health};
+use crate::compare::live;
 use crate::compare::manifest;
 use crate::compare::render::{self, LiveState, against_installed, render_all};
 use crate::config::promotion::Promotion;
@@ -87,9 +88,8 @@ impl<'p> Pipeline<'p> {
                 ));
                 (self.offline_check(to, releases, promoted)?, true)
             }
-            // Argo CD keeps no Helm record to compare with: what changes is B's config.
             Ok(Checked { gates, .. }) if to.argocd.is_some() => {
-                (Checked { states: self.config_states(to, releases, promoted)?, gates }, false)
+                (Checked { states: self.argocd_states(to, releases, promoted, &check.options)?, gates }, false)
             }
             other => (other?, false),
         };
@@ -221,6 +221,7 @@ impl<'p> Pipeline<'p> {
             let mut comparison = diff::compare(pair.old, pair.new, &diff::Options::default());
             comparison.unchanged += pair.identical;
             states.push(LiveState {
+                argocd: None,
                 installed: None,
                 rendered: after.clone(),
                 comparison,
@@ -232,6 +233,40 @@ impl<'p> Pipeline<'p> {
             });
         }
         Ok(states)
+    }
+
+    /// B deployed by Argo CD keeps no Helm record: what Argo CD's sync of the promoted config
+    /// changes in B's live objects (a server-side dry run), as `diff STAGE` shows it.
+    fn argocd_states(
+        &self,
+        to: &Stage,
+        releases: &[&Release],
+        promoted: &[Target],
+        options: &Options,
+    ) -> Result<Vec<LiveState>> {
+        let (applications, rendered) = std::thread::scope(|scope| {
+            let applications = scope.spawn(|| argocd::read(self.project, &self.kubectl, to, releases));
+            (joined(applications), all_or_errors(render_all(&self.helm, promoted)))
+        });
+        let (applications, rendered) = (applications?, rendered?);
+        let diff_options = diff::Options { ignore: Vec::new(), show_secrets: options.show_secrets };
+        let comparisons = live::what_syncing_changes(&self.kubectl, promoted, &rendered, &applications, &diff_options)?;
+        Ok(rendered
+            .into_iter()
+            .zip(comparisons)
+            .zip(applications)
+            .map(|((rendered, comparison), application)| LiveState {
+                argocd: Some(Box::new(application)),
+                installed: None,
+                rendered,
+                comparison,
+                values: Vec::new(),
+                history: Vec::new(),
+                regenerated: Vec::new(),
+                chart_change: None,
+                notes: Vec::new(),
+            })
+            .collect())
     }
 }
 

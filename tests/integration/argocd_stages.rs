@@ -272,11 +272,18 @@ fn argo_cd_deploys_each_stage_from_the_applications_the_stages_file_generates() 
     let promoted =
         ok(&project, &["promote", "--from", "dev", "--to", "staging", "--no-deploy", "--git-commit", "--yes"]);
     assert!(promoted.contains("Argo CD runs dev's config"), "the source gate read Argo CD: {promoted}");
+    // What merging it changes: staging's live objects against the promoted config, field by field.
     assert!(
-        promoted.contains("What the promotion changes in staging's rendered config (Argo CD deploys it)"),
+        promoted.contains("What Argo CD's sync of the promotion will change in staging (its live objects)"),
         "{promoted}"
     );
-    assert!(promoted.contains("~ apps/Deployment"), "the change against staging's config, not an install: {promoted}");
+    assert!(
+        promoted.contains(&format!("live objects (Argo CD Application {prefix}web-staging: Synced at ")),
+        "{promoted}"
+    );
+    assert!(promoted.contains("~ apps/Deployment"), "the change of staging's objects, not an install: {promoted}");
+    assert!(promoted.contains("+ spec.template.metadata.annotations.acme.example.com/release: \"2\""), "{promoted}");
+    assert!(promoted.contains("Plan: 0 to add, 1 to change, 0 to destroy."), "{promoted}");
     let branch = git(project.root(), &["branch", "--show-current"]).trim().to_string();
     assert!(branch.starts_with("promote/dev-to-staging-"), "{branch}");
     git(project.root(), &["checkout", "--quiet", "main"]);
