@@ -9,8 +9,9 @@ use crate::compare::diff;
 use crate::compare::gate::nothing_done;
 use crate::config::stages::{Project, Release, Stage, Target};
 use crate::error::{Detail, Error, Result};
-use crate::inspect::diff::Query;
+use crate::inspect::diff::{Query, Report, Sections};
 use crate::output::document::{Document, Head};
+use crate::output::promotion::promotion_into;
 use crate::output::report;
 use crate::pipeline::deploy::{self, StageDeploy};
 use crate::pipeline::record::Record;
@@ -127,7 +128,8 @@ fn push_to_argocd(project: &Project, stage: &Stage, releases: &[&Release], args:
         doc.emit("dry-run");
         return Ok(0);
     }
-    let record = Record::new(stage, format!("helm-envs: upgrade of stage {}", stage.name), None);
+    let record = merged_promotion(&git, stage, &report)
+        .unwrap_or_else(|| Record::new(stage, format!("helm-envs: upgrade of stage {}", stage.name), None));
     let StageDeploy { outcomes, error, .. } = pipeline.deploy_by_argocd(stage, &targets, &git, &record);
     doc.set("outcomes", outcomes_json(&outcomes));
     doc.part("Result", &format!("helm envs status --stage {}", stage.name));
@@ -141,4 +143,23 @@ fn push_to_argocd(project: &Project, stage: &Stage, releases: &[&Release], args:
         Some(err) => Err(deploy::deploy_failed("upgrade", err, &outcomes)),
         None => Ok(0),
     }
+}
+
+/// A promotion into `stage` merged as a pull request since the commit Argo CD ran there before
+/// HEAD: the deploy of HEAD is recorded as that promotion (the Event names the stage it came
+/// from and its patch), as when `promote --push` deploys it. `None` when there is none, or the
+/// commit Argo CD ran is not in this clone.
+fn merged_promotion(git: &Git, stage: &Stage, report: &Report) -> Option<Record> {
+    let head = git.head().ok()?;
+    let verdicts = report.releases.iter().filter_map(|release| match &release.sections {
+        Sections::Live { argocd: Some(application), .. } => application.verdict.as_ref(),
+        _ => None,
+    });
+    let before = verdicts.flat_map(|v| v.synced.iter().rev().find(|commit| **commit != head)).next()?;
+    let messages = git.messages_since(before).ok()?;
+    messages.iter().find_map(|message| {
+        let (from, patch) = promotion_into(message, &stage.name)?;
+        let description = format!("helm-envs: promoted {from} -> {} (patch {patch}, merged)", stage.name);
+        Some(Record::new(stage, description, Some(from)).with_patch(patch))
+    })
 }

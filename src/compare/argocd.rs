@@ -53,6 +53,8 @@ pub struct Verdict {
     /// The commit of its last sync and since when Argo CD has run it: the first of the syncs
     /// at that commit that end its history (a self-heal syncs the same commit again).
     pub running_since: Option<(String, String)>,
+    /// The commits of its sync history, oldest first.
+    pub synced: Vec<String>,
     /// Argo CD's sync status is about the Application's spec as it is now (its source or
     /// sources and destination): after the spec changes, until Argo CD compares again, the
     /// status is about the old one.
@@ -233,6 +235,7 @@ pub fn verdict(application: &Value) -> Verdict {
         .last()
         .and_then(|(last, _)| history.iter().rev().take_while(|(revision, _)| revision == last).last().cloned());
     Verdict {
+        synced: history.iter().map(|(revision, _)| revision.clone()).collect(),
         compared_with_spec: compared_with_spec(&application["spec"], &sync["comparedTo"]),
         sync: text(&sync["status"]).unwrap_or_else(|| "Unknown".into()),
         revision,
@@ -415,6 +418,7 @@ mod tests {
         assert_eq!(verdict.failed_operation, Some(("Failed".into(), "one or more objects failed to apply".into())));
         assert_eq!(verdict.synced_at.as_deref(), Some("2026-12-06T10:00:00Z"));
         assert_eq!(verdict.running_since, Some(("0123abc".into(), "2026-12-05T09:00:00Z".into())));
+        assert_eq!(verdict.synced, ["fedcba9", "0123abc", "0123abc"]);
         let managed: Vec<String> = verdict.managed.iter().map(|m| m.reference().to_string()).collect();
         assert_eq!(
             managed,

@@ -80,6 +80,13 @@ impl Git {
             .map(|_| ())
     }
 
+    /// The messages of the commits HEAD has and `since` has not, newest first (`git log
+    /// SINCE..HEAD`); an error when `since` is not a commit of this repository.
+    pub fn messages_since(&self, since: &str) -> Result<Vec<String>> {
+        let out = self.run(&["log".into(), "--format=%B%x00".into(), format!("{since}..HEAD"), "--".into()])?;
+        Ok(out.split('\0').map(str::trim).filter(|m| !m.is_empty()).map(str::to_string).collect())
+    }
+
     /// The project directory's path inside its repository (`examples/acme`; empty at the
     /// root): `git rev-parse --show-prefix`.
     pub fn prefix(&self) -> Result<String> {

@@ -291,8 +291,17 @@ fn argo_cd_deploys_each_stage_from_the_applications_the_stages_file_generates() 
     git(project.root(), &["push", "--quiet", &bare.display().to_string(), "HEAD:main"]);
     let merged = git(project.root(), &["rev-parse", "HEAD"]).trim().to_string();
     let staging_app = format!("{prefix}web-staging");
-    refresh(&project, &staging_app);
-    until_synced(&project, &staging_app, &merged);
+    // The pipeline that runs on the merge: `upgrade --push` of the merged commit (already on
+    // the branch: nothing to push) waits until Argo CD runs it, and records the promotion the
+    // pull request carried in staging's Events.
+    let taken = ok(&project, &["upgrade", "staging", "--push", "--yes"]);
+    assert!(taken.contains(&format!("deployed  staging/web (Argo CD runs commit {})", &merged[..12])), "{taken}");
+    let (sync, revision, _) = application(&project, &staging_app);
+    assert_eq!((sync.as_str(), revision.as_str()), ("Synced", merged.as_str()));
+    let recorded = events(&project, "staging", &ns.staging);
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    assert_eq!((recorded[0].0.as_str(), recorded[0].2.as_str()), ("Promoted", "dev"), "{recorded:?}");
+    assert!(!recorded[0].3.is_empty() && branch.ends_with(&recorded[0].3), "the promotion's patch: {recorded:?}");
     let annotation = "{.spec.template.metadata.annotations.acme\\.example\\.com/release}";
     assert_eq!(live(&project, "staging", &ns.staging, "deploy/web", annotation), "2", "staging took the promotion");
     assert_eq!(live(&project, "production", &ns.production, "deploy/web", annotation), "", "production did not");
@@ -386,12 +395,12 @@ fn argo_cd_deploys_each_stage_from_the_applications_the_stages_file_generates() 
     assert_eq!(live(&project, "production", &ns.production, "deploy/web", annotation), "2", "production took it");
     let (sync, revision, _) = application(&project, &format!("{prefix}web-production"));
     assert_eq!((sync.as_str(), revision.as_str()), ("Synced", head.as_str()));
-    // production's monitoring sees the promotion in its own namespace; the pull-request path
-    // deployed staging through Argo CD alone, so helm-envs recorded nothing there.
+    // production's monitoring sees the promotion in its own namespace, and staging's only the
+    // one it took.
     let recorded = events(&project, "production", &ns.production);
     assert_eq!(recorded.len(), 1, "{recorded:?}");
     assert_eq!((recorded[0].0.as_str(), recorded[0].2.as_str()), ("Promoted", "staging"), "{recorded:?}");
-    assert!(events(&project, "staging", &ns.staging).is_empty());
+    assert_eq!(events(&project, "staging", &ns.staging).len(), 1);
 
     // A promotion Argo CD cannot make run fails the run within the stage's health.timeout,
     // saying why; the commit is pushed (Argo CD has it) and the files stay with it.
@@ -423,7 +432,8 @@ fn argo_cd_deploys_each_stage_from_the_applications_the_stages_file_generates() 
     assert!(said.contains("pushed: the files stay with it"), "{said}");
     assert!(project.read("envs/staging/web.yaml").contains("0.0.0-missing"), "the files stay with the pushed commit");
     let recorded = events(&project, "staging", &ns.staging);
-    assert_eq!(recorded.iter().map(|e| e.0.as_str()).collect::<Vec<_>>(), ["DeployFailed"], "{recorded:?}");
+    let failures = recorded.iter().filter(|e| e.0 == "DeployFailed").count();
+    assert_eq!((recorded.len(), failures), (2, 1), "the promotion taken, then the failure: {recorded:?}");
 
     // upgrade --push deploys the stage's files as committed: staging's image put back and
     // committed, Argo CD runs staging's config again. Uncommitted files are refused first.
