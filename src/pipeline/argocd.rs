@@ -21,6 +21,7 @@ use super::deploy::{self, Outcome, StageDeploy, Status};
 use super::events;
 use super::record::Record;
 use super::run::Pipeline;
+use super::schedule::Schedule;
 
 /// How often Argo CD's verdict and the workloads are read while waiting.
 const POLL: Duration = Duration::from_secs(2);
@@ -111,17 +112,39 @@ impl Pipeline<'_> {
         let argo = (&settings.context, settings.namespace.as_str());
         let applications = argocd::read_targets(self.project, &self.kubectl, stage, targets)?;
         self.update_applications(stage, &applications)?;
-        // One Argo CD does not hold: the wait below says how to create it.
-        for application in applications.iter().filter(|a| a.verdict.is_some()) {
-            let sync = (settings.sync == ArgoSync::Manual).then(|| config::sync_at(&application.generated, commit));
-            self.kubectl.refresh_application(stage, argo, &application.name, sync)?;
+        // `needs`: helm-envs starts the syncs it asks for in order, each once what it needs runs;
+        // Applications Argo CD syncs by itself take the commit side by side.
+        let graph = self.project.deploy_graph(targets);
+        let manual = settings.sync == ArgoSync::Manual;
+        let ordered = manual && graph.declared;
+        if graph.declared && !manual && targets.len() > 1 {
+            self.reporter.note(&format!(
+                "Argo CD syncs stage {}'s Applications by itself, side by side: `needs` orders the syncs only \
+                 with `sync: manual`",
+                stage.name
+            ));
+        }
+        let mut schedule = Schedule::new(&graph);
+        let mut started = vec![false; targets.len()];
+        let start = |i: usize, started: &mut [bool]| -> Result<()> {
+            started[i] = true;
+            let application = &applications[i];
+            // One Argo CD does not hold: the wait below says how to create it.
+            if application.verdict.is_some() {
+                let sync = manual.then(|| config::sync_at(&application.generated, commit));
+                self.kubectl.refresh_application(stage, argo, &application.name, sync)?;
+            }
+            Ok(())
+        };
+        if !ordered {
+            (0..targets.len()).try_for_each(|i| start(i, &mut started))?;
         }
         let timeout = match stage.health.timeout {
             Duration::ZERO => DEFAULT_HEALTH_TIMEOUT,
             timeout => timeout,
         };
         let waits: Vec<_> = targets.iter().map(|t| self.reporter.wait(t.label())).collect();
-        let (start, deadline) = (Instant::now(), Instant::now() + timeout);
+        let (start_time, deadline) = (Instant::now(), Instant::now() + timeout);
         loop {
             interrupt::check(|| {
                 vec![Detail::Note(format!(
@@ -130,10 +153,22 @@ impl Pipeline<'_> {
                     stage.name
                 ))]
             })?;
+            if ordered {
+                while let Some(next) = schedule.start_next() {
+                    start(next, &mut started)?;
+                }
+            }
             let applications = argocd::read_targets(self.project, &self.kubectl, stage, targets)?;
             let mut states = Vec::new();
             for (i, (application, manifest)) in applications.iter().zip(manifests).enumerate() {
                 if done[i] {
+                    continue;
+                }
+                if !started[i] {
+                    let needed = graph.needs[i].iter().filter(|&&n| !done[n]).map(|&n| targets[n].label());
+                    let state = format!("waits for {}", needed.collect::<Vec<_>>().join(", "));
+                    waits[i].show(&state, start_time.elapsed());
+                    states.push(format!("{}: {state}", targets[i].label()));
                     continue;
                 }
                 let health = match at_commit(application, commit) {
@@ -143,11 +178,12 @@ impl Pipeline<'_> {
                 match judge(application, commit, health.as_ref()) {
                     Progress::Done => {
                         done[i] = true;
+                        schedule.finish(i, true);
                         let (ready, desired) = health.map_or((0, 0), |h| h.counts());
-                        waits[i].ready(ready, desired, start.elapsed());
+                        waits[i].ready(ready, desired, start_time.elapsed());
                     }
                     Progress::Waiting(state) => {
-                        waits[i].show(&state, start.elapsed());
+                        waits[i].show(&state, start_time.elapsed());
                         states.push(format!("{}: {state}", targets[i].label()));
                     }
                     Progress::Failed(why) => {

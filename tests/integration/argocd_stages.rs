@@ -105,13 +105,14 @@ fn until_synced(project: &Project, name: &str, revision: &str) {
     }
 }
 
-/// Until helm-envs judges the stage's workloads ready (2 minutes at most): a rollout done.
+/// Until helm-envs judges every release of the stage ready (2 minutes at most): rollouts done.
 fn until_healthy(project: &Project, stage: &str) {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let status: Value =
             serde_json::from_str(&ok(project, &["status", "--stage", stage, "-o", "json"])).expect("status JSON");
-        if status["stages"][0]["releases"][0]["health"]["ready"] == json!(true) {
+        let releases = status["stages"][0]["releases"].as_array().expect("releases");
+        if releases.iter().all(|release| release["health"]["ready"] == json!(true)) {
             return;
         }
         assert!(Instant::now() < deadline, "{stage} is not ready after 2 minutes: {status:#}");
@@ -484,14 +485,22 @@ fn argo_cd_runs_registry_and_repository_charts_at_the_version_each_stage_has() {
     let (project, ns, bare) = gitops_example("charts");
     let prefix = format!("charts-{}-", std::process::id());
     let [dev_app, staging_app] = ["dev", "staging"].map(|stage| format!("{prefix}web-{stage}"));
-    let _applications =
-        Applications { project: &project, names: vec![dev_app.clone(), staging_app.clone()], repository: bare.clone() };
-    let stages = project.read("helm-envs.yaml");
+    let [dev_worker, staging_worker] = ["dev", "staging"].map(|stage| format!("{prefix}worker-{stage}"));
+    let names = vec![dev_app.clone(), staging_app.clone(), dev_worker.clone(), staging_worker.clone()];
+    let _applications = Applications { project: &project, names, repository: bare.clone() };
+    // A worker that needs web: helm-envs syncs it once web runs, where it asks for the syncs.
+    let worker = "  - name: worker\n    chart: ../../charts/acme-web\n    needs: [web]\n    values:\n      - \
+                  values/web.yaml\n      - envs/{stage}/web.yaml\n";
+    let stages = project.read("helm-envs.yaml").replace(
+        "      - envs/{stage}/web.yaml    # the stage's own overrides\n",
+        &format!("      - envs/{{stage}}/web.yaml    # the stage's own overrides\n{worker}"),
+    );
     let at = stages.find("  - name: staging\n").expect("staging");
     let manual = at + stages[at..].find("    argocd:\n").expect("staging's argocd") + "    argocd:\n".len();
     let stages = format!("{}      sync: manual\n{}", &stages[..manual], &stages[manual..])
         .replace("chart: ../../charts/acme-web", &format!("chart: {registry}/acme-web"))
-        + "\nversions:\n  dev: {web: 1.5.0}\n  staging: {web: 1.4.2}\n  production: {web: 1.4.2}\n";
+        + "\nversions:\n  dev: {web: 1.5.0, worker: 1.5.0}\n  staging: {web: 1.4.2, worker: 1.4.2}\n  \
+           production: {web: 1.4.2, worker: 1.4.2}\n";
     project.write("helm-envs.yaml", &stages);
     git(project.root(), &["commit", "--quiet", "--all", "--message", "the web chart from the registry"]);
     git(project.root(), &["push", "--quiet", &bare.display().to_string(), "HEAD:main"]);
@@ -505,6 +514,7 @@ fn argo_cd_runs_registry_and_repository_charts_at_the_version_each_stage_has() {
     ok(&project, &["argocd", "dev", "--apply"]);
     ok(&project, &["argocd", "staging", "--apply"]);
     until_synced(&project, &dev_app, &head);
+    until_synced(&project, &dev_worker, &head);
     let chart_of = |context: &str, namespace: &str| {
         live(&project, context, namespace, "deploy/web", "{.metadata.labels.helm\\.sh/chart}")
     };
@@ -514,7 +524,15 @@ fn argo_cd_runs_registry_and_repository_charts_at_the_version_each_stage_has() {
     assert_ne!(sync, "Synced", "a manual Application waits to be synced");
     let deployed = ok(&project, &["upgrade", "staging", "--push", "--yes"]);
     assert!(deployed.contains(&format!("deployed  staging/web (Argo CD runs commit {})", &head[..12])), "{deployed}");
+    assert!(deployed.contains(&format!("deployed  staging/worker (Argo CD runs commit {})", &head[..12])));
     until_synced(&project, &staging_app, &head);
+    // The worker's sync started after web's had ended and its Pods were ready.
+    let (web_ended, worker_started) =
+        (operation(&project, &staging_app, "finishedAt"), operation(&project, &staging_worker, "startedAt"));
+    assert!(
+        !web_ended.is_empty() && worker_started > web_ended,
+        "web ended {web_ended}, worker started {worker_started}"
+    );
     assert_eq!(chart_of("staging", &ns.staging), "acme-web-1.4.2", "staging runs the registry's 1.4.2");
     until_healthy(&project, "dev");
 
@@ -559,6 +577,7 @@ fn argo_cd_runs_registry_and_repository_charts_at_the_version_each_stage_has() {
     let upgraded = run(&project, &["upgrade", "dev", "--push", "--yes"]);
     let said = stderr_of(&upgraded);
     assert!(upgraded.status.success(), "{said}");
+    assert!(said.contains("Argo CD syncs stage dev's Applications by itself, side by side"), "{said}");
     assert!(
         said.contains(&format!("spec.sources[0].repoURL \"{}\" -> \"{repository}\"", &registry["oci://".len()..])),
         "{said}"
@@ -572,6 +591,17 @@ fn argo_cd_runs_registry_and_repository_charts_at_the_version_each_stage_has() {
         .expect("kubectl");
     assert_eq!(stdout_of(&source), format!("{repository} 1.5.0"), "Argo CD pulled 1.5.0 from the repository");
     assert_eq!(chart_of("dev", &ns.dev), "acme-web-1.5.0");
+}
+
+/// When an Application's last sync operation started or ended (`startedAt`, `finishedAt`).
+fn operation(project: &Project, name: &str, field: &str) -> String {
+    let (context, _) = argocd();
+    let path = format!("jsonpath={{.status.operationState.{field}}}");
+    let out = project
+        .kubectl(&["--context", &context, "--namespace", "argocd", "get", "application", name, "-o", &path])
+        .output()
+        .expect("kubectl runs");
+    stdout_of(&out).trim().to_string()
 }
 
 /// Asks Argo CD to read the branch again now, as a Git webhook would, not when its revision
