@@ -593,6 +593,79 @@ fn argo_cd_runs_registry_and_repository_charts_at_the_version_each_stage_has() {
     assert_eq!(chart_of("dev", &ns.dev), "acme-web-1.5.0");
 }
 
+/// One project, two engines: helm-envs deploys dev and production, Argo CD deploys staging.
+/// A promotion crosses from one to the other both ways, each gate reading the engine that runs
+/// its source, and each stage's own record (helm's release, or the Application) says so.
+#[test]
+fn a_project_mixes_stages_helm_deploys_with_a_stage_argo_cd_deploys() {
+    let (project, ns, bare) = gitops_example("mixed");
+    let prefix = format!("mixed-{}-", std::process::id());
+    let staging_app = format!("{prefix}web-staging");
+    let _applications = Applications { project: &project, names: vec![staging_app.clone()], repository: bare.clone() };
+    // dev and production lose their `argocd:` block: helm-envs deploys them.
+    let mut stage = String::new();
+    let mut kept = Vec::new();
+    let text = project.read("helm-envs.yaml");
+    for line in text.lines() {
+        if let Some(name) = line.strip_prefix("  - name: ") {
+            stage = name.to_string();
+        }
+        let argocd_block = line == "    argocd:" || line.starts_with("      ");
+        if !(argocd_block && (stage == "dev" || stage == "production")) {
+            kept.push(line);
+        }
+    }
+    project.write("helm-envs.yaml", &(kept.join("\n") + "\n"));
+    git(project.root(), &["commit", "--quiet", "--all", "--message", "helm deploys dev and production"]);
+    git(project.root(), &["push", "--quiet", &bare.display().to_string(), "HEAD:main"]);
+    let head = git(project.root(), &["rev-parse", "HEAD"]).trim().to_string();
+    let applied = ok(&project, &["argocd", "--apply"]);
+    assert_eq!(applied.lines().count(), 1, "staging's Application only: {applied}");
+    ok(&project, &["upgrade", "dev", "--yes"]);
+    ok(&project, &["upgrade", "production", "--yes"]);
+    until_synced(&project, &staging_app, &head);
+    until_healthy(&project, "staging");
+
+    // dev (helm) into staging (Argo CD): the source gate reads helm's record, the deploy is the
+    // commit Argo CD runs.
+    let dev = project.read("envs/dev/web.yaml") + "podAnnotations:\n  acme.example.com/release: \"2\"\n";
+    project.write("envs/dev/web.yaml", &dev);
+    ok(&project, &["upgrade", "dev", "--yes"]);
+    let promoted = ok(&project, &["promote", "--from", "dev", "--to", "staging", "--git-commit", "--push", "--yes"]);
+    assert!(promoted.contains("passed  source   dev is deployed and in sync with its config"), "{promoted}");
+    let commit = git(project.root(), &["rev-parse", "HEAD"]).trim().to_string();
+    assert!(promoted.contains(&format!("deployed  staging/web (Argo CD runs commit {})", &commit[..12])), "{promoted}");
+    let annotation = "{.spec.template.metadata.annotations.acme\\.example\\.com/release}";
+    assert_eq!(live(&project, "staging", &ns.staging, "deploy/web", annotation), "2");
+
+    // staging (Argo CD) into production (helm): the source gate reads Argo CD's verdict, helm
+    // deploys production.
+    until_healthy(&project, "staging");
+    let promoted = ok(&project, &["promote", "--from", "staging", "--to", "production", "--yes"]);
+    assert!(promoted.contains("Argo CD runs staging's config"), "{promoted}");
+    assert_eq!(live(&project, "production", &ns.production, "deploy/web", annotation), "2");
+    let helm_releases = |stage: &str, namespace: &str| {
+        let listed = project.helm(&["list", "--kube-context", stage, "--namespace", namespace, "--short"]).output();
+        stdout_of(&listed.expect("helm")).trim().to_string()
+    };
+    assert_eq!(helm_releases("production", &ns.production), "web");
+    assert_eq!(helm_releases("staging", &ns.staging), "", "Argo CD keeps no Helm release");
+    for (stage, namespace, from) in [("staging", &ns.staging, "dev"), ("production", &ns.production, "staging")] {
+        let recorded = events(&project, stage, namespace);
+        assert!(recorded.iter().any(|e| e.0 == "Promoted" && e.2 == from), "{stage}: {recorded:?}");
+    }
+    // Each stage read through its own engine; nothing drifts where both ran the promotion.
+    let status: Value = serde_json::from_str(&ok(&project, &["status", "-o", "json"])).expect("JSON");
+    let web = |stage: usize| status["stages"][stage]["releases"][0].clone();
+    assert!(web(0)["argocd"].is_null() && web(0)["revision"].is_u64(), "{:#}", web(0));
+    assert_eq!((&web(1)["argocd"]["sync"], &web(1)["argocd"]["revision"]), (&json!("Synced"), &json!(commit)));
+    assert!(web(2)["argocd"].is_null() && web(2)["revision"].is_u64(), "{:#}", web(2));
+    for stage in ["staging", "production"] {
+        let drift = run(&project, &["drift", "--stage", stage]);
+        assert_eq!(drift.status.code(), Some(0), "{stage}: {}", stdout_of(&drift));
+    }
+}
+
 /// When an Application's last sync operation started or ended (`startedAt`, `finishedAt`).
 fn operation(project: &Project, name: &str, field: &str) -> String {
     let (context, _) = argocd();
