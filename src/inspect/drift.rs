@@ -652,14 +652,16 @@ impl ClusterReads<'_> {
             }
         }
         if live {
+            // Against what Argo CD runs, not the files as they are now.
+            let run = self.rendered_as_run(stage, &targets, &rendered, &applications)?;
             let expected = targets
                 .iter()
-                .zip(&rendered)
-                .zip(&manifests)
-                .map(|((target, text), (_, manifest))| {
-                    (live::Expected { target, text, manifest: manifest.clone(), also_live: Vec::new() }, None)
+                .zip(&run)
+                .map(|(target, text)| {
+                    let manifest = parse_rendered(text, target)?;
+                    Ok((live::Expected { target, text, manifest, also_live: Vec::new() }, None))
                 })
-                .collect();
+                .collect::<Result<_>>()?;
             findings.extend(edits_in_cluster(kubectl, expected, options)?);
         }
         findings.extend(secret_findings(stage, secrets::check_manifests(kubectl, stage, &manifests)?));
@@ -668,6 +670,69 @@ impl ClusterReads<'_> {
             charts: vec![None; targets.len()],
             in_sync: applications.iter().map(argocd::Application::in_sync).collect(),
         })
+    }
+}
+
+impl ClusterReads<'_> {
+    /// Each target's config as Argo CD runs it: rendered from the commit its Application runs.
+    /// The work tree's render (`rendered`) stands for it when the stage's files there are that
+    /// commit's; otherwise the commit is checked out apart (a Git worktree, removed after) and
+    /// rendered from there. A commit that cannot be read keeps the work tree's, with a note.
+    fn rendered_as_run(
+        &self,
+        stage: &Stage,
+        targets: &[Target],
+        rendered: &[String],
+        applications: &[argocd::Application],
+    ) -> Result<Vec<String>> {
+        let project = self.project;
+        let git = Git::new(&project.dir);
+        let mut paths = vec![project.file.clone()];
+        for target in targets {
+            paths.extend(target.values_files.iter().map(|file| file.path.clone()));
+            if let stages::Chart::Local(chart) = &target.release.chart {
+                paths.push(chart.clone());
+            }
+        }
+        let (head, uncommitted) = (git.head()?, git.uncommitted(&paths)?);
+        let running: Vec<Option<&str>> =
+            applications.iter().map(|a| a.verdict.as_ref().and_then(|v| v.revision.as_deref())).collect();
+        let mut texts = rendered.to_vec();
+        let commits: BTreeSet<&str> = running.iter().flatten().copied().collect();
+        for commit in commits.into_iter().filter(|c| *c != head || !uncommitted.trim().is_empty()) {
+            let at: Vec<usize> = (0..targets.len()).filter(|&i| running[i] == Some(commit)).collect();
+            let releases: Vec<&str> = at.iter().map(|&i| targets[i].release.name.as_str()).collect();
+            match self.render_at(&git, commit, stage, &releases) {
+                Ok(run) => at.iter().zip(run).for_each(|(&i, text)| texts[i] = text),
+                Err(err) => crate::terminal::note(&format!(
+                    "drift --live: cannot render commit {} Argo CD runs on stage {} ({}); the live objects are held \
+                     against the files as they are (a commit this clone lacks: `git fetch`)",
+                    &commit[..commit.len().min(12)],
+                    stage.name,
+                    err.one_line()
+                )),
+            }
+        }
+        Ok(texts)
+    }
+
+    /// `releases` of `stage` rendered from the files of `commit`.
+    fn render_at(&self, git: &Git, commit: &str, stage: &Stage, releases: &[&str]) -> Result<Vec<String>> {
+        let dir = tempfile::tempdir().map_err(crate::error::Error::io("cannot create a temporary directory"))?;
+        let tree = dir.path().join("tree");
+        git.checkout_at(commit, &tree)?;
+        let rendered = (|| {
+            let file = tree.join(git.prefix()?).join(self.project.file.file_name().unwrap_or_default());
+            let at = Project::load(&file)?;
+            let stage = at.stage(&stage.name)?;
+            let targets = releases
+                .iter()
+                .map(|name| Ok(at.target(stage, at.select_releases(Some(name))?[0])))
+                .collect::<Result<Vec<_>>>()?;
+            all_or_errors(render_all(self.helm, &targets))
+        })();
+        git.remove_checkout(&tree);
+        rendered
     }
 }
 

@@ -87,6 +87,22 @@ impl Git {
         Ok(out.split('\0').map(str::trim).filter(|m| !m.is_empty()).map(str::to_string).collect())
     }
 
+    /// `commit`'s files checked out in `dir` (which must not exist), apart from the work tree
+    /// and its index: `git worktree add --detach`. [`Git::remove_checkout`] takes it away.
+    pub fn checkout_at(&self, commit: &str, dir: &Path) -> Result<()> {
+        let dir = dir.display().to_string();
+        self.run(&["worktree".into(), "add".into(), "--quiet".into(), "--detach".into(), dir, commit.into()])
+            .map(|_| ())
+    }
+
+    /// Removes a checkout [`Git::checkout_at`] made, and git's note of it.
+    pub fn remove_checkout(&self, dir: &Path) {
+        let removed = self.run(&["worktree".into(), "remove".into(), "--force".into(), dir.display().to_string()]);
+        if removed.is_err() {
+            let _ = self.run(&["worktree".into(), "prune".into()]);
+        }
+    }
+
     /// The project directory's path inside its repository (`examples/acme`; empty at the
     /// root): `git rev-parse --show-prefix`.
     pub fn prefix(&self) -> Result<String> {

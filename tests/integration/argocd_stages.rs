@@ -334,6 +334,10 @@ fn argo_cd_deploys_each_stage_from_the_applications_the_stages_file_generates() 
         .args(["--patch", r#"{"spec":{"replicas":4}}"#])
         .output();
     assert!(scaled.is_ok_and(|o| o.status.success()), "scale staging's web by hand");
+    // A change of staging's files not committed yet is not what Argo CD runs: --live holds the
+    // objects against the commit Argo CD runs (diff, below, against the files as they are).
+    let committed_staging = project.read("envs/staging/web.yaml");
+    project.write("envs/staging/web.yaml", &committed_staging.replace("replicaCount: 2", "replicaCount: 5"));
     let drifted = run(&project, &["drift", "--stage", "staging", "--live", "--details"]);
     assert_eq!(drifted.status.code(), Some(2), "{}", stdout_of(&drifted));
     let resource = format!("apps/Deployment {}/web", ns.staging);
@@ -351,7 +355,8 @@ fn argo_cd_deploys_each_stage_from_the_applications_the_stages_file_generates() 
     assert_eq!(edited.len(), 1, "only the Deployment: {found:#}");
     assert_eq!((&edited[0]["resource"], &edited[0]["revision"]), (&json!(resource), &Value::Null), "{found:#}");
     let diffed = ok(&project, &["diff", "staging"]);
-    assert!(diffed.contains(&format!("~ {resource}")) && diffed.contains("spec.replicas"), "{diffed}");
+    assert!(diffed.contains(&format!("~ {resource}")) && diffed.contains("spec.replicas: 4 → 5"), "{diffed}");
+    project.write("envs/staging/web.yaml", &committed_staging);
 
     // The generated Application back, with self-heal: Argo CD puts the Deployment back itself.
     ok(&project, &["argocd", "staging", "--apply"]);
