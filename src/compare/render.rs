@@ -69,6 +69,22 @@ pub struct LiveState {
 }
 
 impl LiveState {
+    /// A release compared without a Helm record (offline, or on a stage Argo CD deploys): the
+    /// config as rendered and what it changes.
+    pub fn without_record(rendered: String, comparison: Comparison) -> LiveState {
+        LiveState {
+            argocd: None,
+            installed: None,
+            rendered,
+            comparison,
+            values: Vec::new(),
+            history: Vec::new(),
+            regenerated: Vec::new(),
+            chart_change: None,
+            notes: Vec::new(),
+        }
+    }
+
     /// Whether a deploy has anything to do: a change of the manifest or of the values, or a
     /// release not (successfully) deployed.
     pub fn needs_deploy(&self) -> bool {

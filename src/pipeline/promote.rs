@@ -220,17 +220,7 @@ impl<'p> Pipeline<'p> {
                 .map_err(|(_, error)| render::rendered_manifest_error(target, error))?;
             let mut comparison = diff::compare(pair.old, pair.new, &diff::Options::default());
             comparison.unchanged += pair.identical;
-            states.push(LiveState {
-                argocd: None,
-                installed: None,
-                rendered: after.clone(),
-                comparison,
-                values: Vec::new(),
-                history: Vec::new(),
-                regenerated: Vec::new(),
-                chart_change: None,
-                notes: Vec::new(),
-            });
+            states.push(LiveState::without_record(after.clone(), comparison));
         }
         Ok(states)
     }
@@ -257,14 +247,7 @@ impl<'p> Pipeline<'p> {
             .zip(applications)
             .map(|((rendered, comparison), application)| LiveState {
                 argocd: Some(Box::new(application)),
-                installed: None,
-                rendered,
-                comparison,
-                values: Vec::new(),
-                history: Vec::new(),
-                regenerated: Vec::new(),
-                chart_change: None,
-                notes: Vec::new(),
+                ..LiveState::without_record(rendered, comparison)
             })
             .collect())
     }
