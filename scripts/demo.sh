@@ -200,10 +200,12 @@ run helm envs drift --stage staging || echo "   (exit $?: dev and staging differ
 say "Step 2: promote dev into staging as a pull request: a commit on a branch; Argo CD's verdict on dev is the source gate"
 run helm envs promote --from dev --to staging --no-deploy --git-commit --yes
 branch=$(git -C "$gitops" branch --show-current)
-say "The pull request is merged: Argo CD deploys staging"
+say "The pull request is merged: Argo CD deploys staging; the merge pipeline's upgrade --push (nothing left to push) waits for it, runs staging's checks and records the promotion in staging's Events"
 git -C "$gitops" checkout --quiet main && git -C "$gitops" merge --quiet --no-ff --message "Merge $branch" "$branch"
-push && refresh staging
+push
+run helm envs upgrade staging --push --yes
 until_deployed staging
+run kubectl --context staging --namespace gitops-staging get events -l app.kubernetes.io/managed-by=helm-envs -o custom-columns=REASON:.reason,MESSAGE:.message
 
 say "Step 3: staging into production without a pull request: --push sends the commit to the branch Argo CD follows and waits until production runs it (approval: --yes)"
 run helm envs promote --from staging --to production --git-commit --push --yes
