@@ -694,7 +694,18 @@ impl ClusterReads<'_> {
                 paths.push(chart.clone());
             }
         }
-        let (head, uncommitted) = (git.head()?, git.uncommitted(&paths)?);
+        let (head, uncommitted) = match (git.head(), git.uncommitted(&paths)) {
+            (Ok(head), Ok(uncommitted)) => (head, uncommitted),
+            (Err(err), _) | (_, Err(err)) => {
+                crate::terminal::note(&format!(
+                    "drift --live: the commit Argo CD runs on stage {} cannot be read from Git ({}); the live \
+                     objects are held against the files as they are",
+                    stage.name,
+                    err.one_line()
+                ));
+                return Ok(rendered.to_vec());
+            }
+        };
         let running: Vec<Option<&str>> =
             applications.iter().map(|a| a.verdict.as_ref().and_then(|v| v.revision.as_deref())).collect();
         let mut texts = rendered.to_vec();
