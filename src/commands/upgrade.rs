@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use crate::cli::UpgradeArgs;
 use crate::compare::diff;
 use crate::compare::gate::nothing_done;
+use crate::config::promotion::promotion_into;
 use crate::config::stages::{Project, Release, Stage, Target};
 use crate::error::{Detail, Error, Result};
 use crate::inspect::diff::{Query, Report, Sections};
 use crate::output::document::{Document, Head};
-use crate::output::promotion::promotion_into;
 use crate::output::report;
 use crate::pipeline::deploy::{self, StageDeploy};
 use crate::pipeline::record::Record;
@@ -156,9 +156,9 @@ fn merged_promotion(git: &Git, stage: &Stage, report: &Report) -> Option<Record>
         _ => None,
     });
     let before = verdicts.flat_map(|v| v.synced.iter().rev().find(|commit| **commit != head)).next()?;
-    let messages = git.messages_since(before).ok()?;
-    messages.iter().find_map(|message| {
-        let (from, patch) = promotion_into(message, &stage.name)?;
+    let commits = git.log(&format!("{before}..{head}"), 1000).ok()?;
+    commits.iter().find_map(|commit| {
+        let (from, patch) = promotion_into(&commit.message, &stage.name)?;
         let description = format!("helm-envs: promoted {from} -> {} (patch {patch}, merged)", stage.name);
         Some(Record::new(stage, description, Some(from)).with_patch(patch))
     })

@@ -341,6 +341,13 @@ pub fn utc_date(seconds: i64) -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
+/// Seconds since the epoch as RFC 3339 in UTC (`2026-12-02T10:35:11Z`).
+pub fn utc_rfc3339(secs: u64) -> String {
+    let rest = secs % 86_400;
+    let date = utc_date(i64::try_from(secs).unwrap_or(i64::MAX));
+    format!("{date}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
+}
+
 /// Resources as compared between stages: keyed without the stage's own namespace.
 fn components(manifest: &Manifest, namespace: &str) -> BTreeSet<ResourceKey> {
     manifest
@@ -665,6 +672,9 @@ mod tests {
         assert_eq!(utc_date(0), "1970-01-01");
         assert_eq!(utc_date(951_782_400), "2000-02-29");
         assert_eq!(utc_date(1_795_689_311), "2026-11-26");
+        assert_eq!(utc_rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(utc_rfc3339(1_796_207_711), "2026-12-02T10:35:11Z");
     }
 
     fn rendered(text: &str, namespace: &str) -> Manifest {

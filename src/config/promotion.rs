@@ -548,6 +548,24 @@ pub fn looks_secret(path: &str) -> bool {
     path.split(['.', '[']).any(redaction::is_credential_key)
 }
 
+/// The line of a promotion's commit message that names it: `helm envs promote --from dev --to
+/// staging (patch 3f2a...)`. [`promotion_into`] reads it back.
+pub fn commit_line(from: &str, to: &str, digest: &str) -> String {
+    format!("helm envs promote --from {from} --to {to} (patch {digest})")
+}
+
+/// The promotion into stage `to` a commit message records ([`commit_line`]): the stage it
+/// came from and its patch digest. A merged pull request carries it to the deploy Argo CD
+/// makes, and to `status`.
+pub fn promotion_into<'m>(message: &'m str, to: &str) -> Option<(&'m str, &'m str)> {
+    message.lines().find_map(|line| {
+        let rest = line.trim().strip_prefix("helm envs promote --from ")?;
+        let (from, rest) = rest.split_once(" --to ")?;
+        let digest = rest.strip_prefix(to)?.strip_prefix(" (patch ")?.strip_suffix(')')?;
+        Some((from, digest))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -716,5 +734,17 @@ releases:
         assert!(!looks_secret("ingress.tls.secretName"));
         assert!(!looks_secret("database.existingSecret"));
         assert!(looks_secret("database.secretKey"));
+    }
+
+    #[test]
+    fn a_promotion_commit_names_the_stage_it_came_from_and_its_patch() {
+        let message = format!(
+            "Promote dev to staging: podAnnotations\n\n{}\n\nweb:\n  + podAnnotations: ...",
+            commit_line("dev", "staging", "cfb57c26138d")
+        );
+        assert_eq!(promotion_into(&message, "staging"), Some(("dev", "cfb57c26138d")));
+        assert_eq!(promotion_into(&message, "production"), None, "a promotion into another stage");
+        assert_eq!(promotion_into(&message, "stag"), None);
+        assert_eq!(promotion_into("Merge the promotion", "staging"), None);
     }
 }

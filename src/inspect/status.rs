@@ -3,11 +3,13 @@
 
 use crate::compare::argocd::{self, Application};
 use crate::compare::diff;
-use crate::compare::drift::{self, Item};
+use crate::compare::drift::{self, Item, utc_rfc3339};
 use crate::compare::health::{self, Health};
 use crate::compare::render::{LiveState, Reading, against_installed, parse_rendered, render_all};
+use crate::config::promotion::promotion_into;
 use crate::config::stages::{Project, Release, Stage, Target};
 use crate::error::Result;
+use crate::system::git::Git;
 use crate::system::helm::{Helm, Revision};
 use crate::system::kube::Kubectl;
 use crate::system::parallel::{all_or_errors, joined};
@@ -29,12 +31,17 @@ pub struct Row {
     pub application: Option<Application>,
 }
 
-/// A revision deployed by `helm envs promote` (its description says so).
+/// The promotion a release runs: a revision deployed by `helm envs promote` (its description
+/// says so), or on a stage Argo CD deploys, a promotion commit among those it runs.
 pub struct Promotion {
     pub from: String,
     pub to: String,
     pub patch: String,
-    pub revision: u64,
+    /// helm's revision.
+    pub revision: Option<u64>,
+    /// The promotion's commit (a stage Argo CD deploys).
+    pub commit: Option<String>,
+    /// When it was deployed (helm), or committed (Argo CD).
     pub at: String,
 }
 
@@ -79,6 +86,7 @@ fn argo_rows(project: &Project, readers: &Readers, stage: &Stage, releases: &[&R
         (joined(applications), all_or_errors(render_all(helm, &targets)))
     });
     let applications = applications?;
+    let git = Git::new(&project.dir);
     let mut rows = Vec::new();
     for ((target, application), text) in targets.iter().zip(applications).zip(rendered?) {
         let deployed = application.verdict.is_some();
@@ -86,12 +94,13 @@ fn argo_rows(project: &Project, readers: &Readers, stage: &Stage, releases: &[&R
             true => Some(health::of_rendered(kubectl, target, &parse_rendered(&text, target)?)?),
             false => None,
         };
+        let running = application.verdict.as_ref().and_then(|v| v.revision.as_deref());
         rows.push(Row {
             release: target.release.name.clone(),
             namespace: target.namespace.clone(),
             latest: None,
             out_of_sync: Vec::new(),
-            last_promotion: None,
+            last_promotion: running.and_then(|commit| promotion_in_git(&git, commit, stage)),
             revisions: 0,
             health,
             application: Some(application),
@@ -136,8 +145,26 @@ fn promotion(revision: &Revision) -> Option<Promotion> {
         from: from.to_string(),
         to: to.to_string(),
         patch: patch.to_string(),
-        revision: revision.revision,
+        revision: Some(revision.revision),
+        commit: None,
         at: short_time(&revision.updated),
+    })
+}
+
+/// The newest promotion into `stage` among `commit` and the commits before it (the last 500),
+/// from the line `promote --git-commit` writes in its message. `None` when there is none, or
+/// the commit is not in this clone.
+fn promotion_in_git(git: &Git, commit: &str, stage: &Stage) -> Option<Promotion> {
+    git.log(commit, 500).ok()?.into_iter().find_map(|logged| {
+        let (from, patch) = promotion_into(&logged.message, &stage.name)?;
+        Some(Promotion {
+            from: from.to_string(),
+            to: stage.name.clone(),
+            patch: patch.to_string(),
+            revision: None,
+            commit: Some(logged.id.clone()),
+            at: short_time(&utc_rfc3339(logged.time)),
+        })
     })
 }
 
@@ -171,7 +198,7 @@ mod tests {
     fn the_promotion_is_read_from_the_description_promote_writes() {
         let found = promotion(&revision("helm-envs: promoted dev -> staging (patch 0123456789ab)")).expect("promotion");
         assert_eq!((found.from.as_str(), found.to.as_str(), found.patch.as_str()), ("dev", "staging", "0123456789ab"));
-        assert_eq!((found.revision, found.at.as_str()), (4, "2026-11-26 10:35:11 UTC"));
+        assert_eq!((found.revision, found.at.as_str()), (Some(4), "2026-11-26 10:35:11 UTC"));
         assert!(promotion(&revision("helm-envs: apply (stage staging)")).is_none());
         assert!(promotion(&revision("Upgrade complete")).is_none());
     }

@@ -135,18 +135,6 @@ fn redacted_ops(ops: &[json_patch::PatchOperation], show_secrets: bool) -> Value
     value
 }
 
-/// The promotion a commit message written by [`commit_message`] records into stage `to`: the
-/// stage it came from and its patch digest (`helm envs promote --from dev --to staging (patch
-/// 3f2a...)`). A merged pull request carries it to the deploy Argo CD makes.
-pub fn promotion_into<'m>(message: &'m str, to: &str) -> Option<(&'m str, &'m str)> {
-    message.lines().find_map(|line| {
-        let rest = line.trim().strip_prefix("helm envs promote --from ")?;
-        let (from, rest) = rest.split_once(" --to ")?;
-        let digest = rest.strip_prefix(to)?.strip_prefix(" (patch ")?.strip_suffix(')')?;
-        Some((from, digest))
-    })
-}
-
 /// The commit message of `--git-commit`: the promotion and its patch (credentials redacted:
 /// commit messages are logs).
 pub fn commit_message(plan: &Promotion) -> String {
@@ -158,10 +146,7 @@ pub fn commit_message(plan: &Promotion) -> String {
     if subject.chars().count() > 72 {
         subject = format!("Promote {} to {} ({} values)", plan.from.name, plan.to.name, paths.len());
     }
-    let mut body = format!(
-        "{subject}\n\nhelm envs promote --from {} --to {} (patch {})\n",
-        plan.from.name, plan.to.name, plan.digest
-    );
+    let mut body = format!("{subject}\n\n{}\n", promotion::commit_line(&plan.from.name, &plan.to.name, &plan.digest));
     for release in &plan.releases {
         if release.changes.is_empty() && release.version.is_none() {
             continue;
@@ -179,19 +164,4 @@ pub fn commit_message(plan: &Promotion) -> String {
 
 fn strip_styles(text: &str) -> String {
     anstream::adapter::strip_str(text).to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::promotion_into;
-
-    #[test]
-    fn a_promotion_commit_names_the_stage_it_came_from_and_its_patch() {
-        let message = "Promote dev to staging: podAnnotations\n\nhelm envs promote --from dev --to staging (patch \
-                       cfb57c26138d)\n\nweb:\n  + podAnnotations: ...";
-        assert_eq!(promotion_into(message, "staging"), Some(("dev", "cfb57c26138d")));
-        assert_eq!(promotion_into(message, "production"), None, "a promotion into another stage");
-        assert_eq!(promotion_into(message, "stag"), None);
-        assert_eq!(promotion_into("Merge the promotion", "staging"), None);
-    }
 }

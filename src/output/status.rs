@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::terminal::{BOLD, DIM, ERROR, NAME, WARN, plural};
 
 use crate::compare::argocd::Application;
-use crate::inspect::status::{Row, short_time};
+use crate::inspect::status::{Promotion, Row, short_time};
 use crate::output::ApplicationJson;
 use crate::output::markdown::{Markdown, Section, table};
 
@@ -130,8 +130,19 @@ fn argo_cells(row: &Row, application: &Application) -> [String; 9] {
         ready_cell(row),
         verdict.synced_at.as_deref().map_or("-".into(), short_time),
         config,
-        "-".into(),
+        row.last_promotion.as_ref().map_or("-".into(), promotion_cell),
     ]
+}
+
+/// `dev → staging (patch 3f2a…, revision 7, 2026-12-07 10:00:00 UTC)`; a commit for a stage
+/// Argo CD deploys.
+fn promotion_cell(p: &Promotion) -> String {
+    let at = match (&p.commit, p.revision) {
+        (Some(commit), _) => format!("commit {}", &commit[..commit.len().min(12)]),
+        (None, Some(revision)) => format!("revision {revision}"),
+        (None, None) => "-".into(),
+    };
+    format!("{} → {} (patch {}, {at}, {})", p.from, p.to, p.patch, p.at)
 }
 
 fn cells(row: &Row) -> [String; 9] {
@@ -139,7 +150,7 @@ fn cells(row: &Row) -> [String; 9] {
         return argo_cells(row, application);
     }
     let promotion = match (&row.last_promotion, &row.latest) {
-        (Some(p), _) => format!("{} → {} (patch {}, revision {}, {})", p.from, p.to, p.patch, p.revision, p.at),
+        (Some(p), _) => promotion_cell(p),
         (None, Some(_)) => format!("none in the last {}", plural(row.revisions, "revision")),
         (None, None) => "-".to_string(),
     };
@@ -237,7 +248,11 @@ struct PromotionJson<'a> {
     from: &'a str,
     to: &'a str,
     patch: &'a str,
-    revision: u64,
+    /// helm's revision; `null` on a stage Argo CD deploys.
+    revision: Option<u64>,
+    /// The promotion's commit, on a stage Argo CD deploys.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    commit: Option<&'a str>,
     at: &'a str,
 }
 
@@ -317,6 +332,7 @@ fn release_json(row: &Row) -> ReleaseJson<'_> {
             to: &p.to,
             patch: &p.patch,
             revision: p.revision,
+            commit: p.commit.as_deref(),
             at: &p.at,
         }),
         health: row.health.as_ref().map(|health| {

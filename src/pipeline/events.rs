@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use crate::compare::drift::utc_date;
+use crate::compare::drift::utc_rfc3339;
 use crate::config::stages::Target;
 use crate::error::Error;
 use crate::system::kube::Kubectl;
@@ -105,24 +105,5 @@ fn cut(text: &str, max: usize) -> String {
 /// Now as `2026-12-02T10:35:11Z` (the API server stores seconds).
 fn now_rfc3339() -> String {
     let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    rfc3339(secs)
-}
-
-/// Seconds since the epoch as RFC 3339 in UTC.
-fn rfc3339(secs: u64) -> String {
-    let rest = secs % 86_400;
-    let date = utc_date(i64::try_from(secs).unwrap_or(i64::MAX));
-    format!("{date}T{:02}:{:02}:{:02}Z", rest / 3600, rest % 3600 / 60, rest % 60)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn times_are_utc_rfc3339() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_796_207_711), "2026-12-02T10:35:11Z");
-    }
+    utc_rfc3339(secs)
 }

@@ -80,11 +80,19 @@ impl Git {
             .map(|_| ())
     }
 
-    /// The messages of the commits HEAD has and `since` has not, newest first (`git log
-    /// SINCE..HEAD`); an error when `since` is not a commit of this repository.
-    pub fn messages_since(&self, since: &str) -> Result<Vec<String>> {
-        let out = self.run(&["log".into(), "--format=%B%x00".into(), format!("{since}..HEAD"), "--".into()])?;
-        Ok(out.split('\0').map(str::trim).filter(|m| !m.is_empty()).map(str::to_string).collect())
+    /// The commits of `range` (`A..B`; or a commit and its ancestors), newest first, at most
+    /// `limit`: `git log`.
+    pub fn log(&self, range: &str, limit: usize) -> Result<Vec<Logged>> {
+        let args = ["log".into(), format!("--max-count={limit}"), "--format=%H%x1f%ct%x1f%B%x1e".into()];
+        let out = self.run(&[&args[..], &[range.into(), "--".into()]].concat())?;
+        Ok(out
+            .split('\x1e')
+            .filter_map(|entry| {
+                let mut fields = entry.trim_start_matches('\n').splitn(3, '\x1f');
+                let (id, time, message) = (fields.next()?, fields.next()?, fields.next()?);
+                Some(Logged { id: id.into(), time: time.trim().parse().ok()?, message: message.trim().into() })
+            })
+            .collect())
     }
 
     /// `commit`'s files checked out in `dir` (which must not exist), apart from the work tree
@@ -141,6 +149,15 @@ impl Git {
             ],
         })
     }
+}
+
+/// A commit as `git log` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logged {
+    pub id: String,
+    /// Committer time, seconds since the epoch.
+    pub time: u64,
+    pub message: String,
 }
 
 /// The commit that last changed a line.

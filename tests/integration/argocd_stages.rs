@@ -303,6 +303,16 @@ fn argo_cd_deploys_each_stage_from_the_applications_the_stages_file_generates() 
     assert_eq!(recorded.len(), 1, "{recorded:?}");
     assert_eq!((recorded[0].0.as_str(), recorded[0].2.as_str()), ("Promoted", "dev"), "{recorded:?}");
     assert!(!recorded[0].3.is_empty() && branch.ends_with(&recorded[0].3), "the promotion's patch: {recorded:?}");
+    // status names the promotion staging runs: the promotion's commit among those Argo CD runs.
+    let promotion = git(project.root(), &["rev-parse", &branch]).trim().to_string();
+    let status: Value =
+        serde_json::from_str(&ok(&project, &["status", "--stage", "staging", "-o", "json"])).expect("JSON");
+    let last = &status["stages"][0]["releases"][0]["lastPromotion"];
+    assert_eq!((&last["from"], &last["to"], &last["commit"]), (&json!("dev"), &json!("staging"), &json!(promotion)));
+    assert_eq!((&last["patch"], &last["revision"]), (&json!(recorded[0].3), &Value::Null), "{last:#}");
+    let shown = ok(&project, &["status", "--stage", "staging"]);
+    let cell = format!("dev → staging (patch {}, commit {}", recorded[0].3, &promotion[..12]);
+    assert!(shown.contains(&cell), "{shown}");
     let annotation = "{.spec.template.metadata.annotations.acme\\.example\\.com/release}";
     assert_eq!(live(&project, "staging", &ns.staging, "deploy/web", annotation), "2", "staging took the promotion");
     assert_eq!(live(&project, "production", &ns.production, "deploy/web", annotation), "", "production did not");
